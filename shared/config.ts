@@ -1,0 +1,141 @@
+import * as z from 'zod/mini';
+import { DEFAULT_USERS, type User, UserDirectorySchema } from './models/user.js';
+
+/**
+ * Configuration, read from the environment once and validated. Nothing else reads
+ * `process.env`. A bad value fails fast with the variable's name and what is expected.
+ */
+
+const positiveInt = (fallback: number) =>
+  z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
+const text = (fallback: string) => z._default(z.string().check(z.minLength(1)), fallback);
+
+const brokerList = z.pipe(
+  z.transform((s: string) =>
+    s
+      .split(',')
+      .map((b) => b.trim())
+      .filter(Boolean),
+  ),
+  z
+    .array(z.string().check(z.regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')))
+    .check(z.minLength(1, 'expected at least one host:port')),
+);
+
+const userDirectory = z.pipe(
+  z.transform((input: string, ctx) => {
+    try {
+      return JSON.parse(input) as unknown;
+    } catch {
+      ctx.issues.push({ code: 'custom', message: 'expected JSON', input });
+      return z.NEVER;
+    }
+  }),
+  UserDirectorySchema,
+);
+
+const EnvSchema = z.object({
+  SERVICE_NAME: text('notifications'),
+  /** Comma-separated `host:port` list. Unset with IAM auth: brokers are looked up from the cluster ARN. */
+  KAFKA_BROKERS: z.optional(brokerList),
+  /** `none`: plaintext (local broker). `iam`: TLS + SASL OAUTHBEARER with MSK IAM tokens. */
+  KAFKA_AUTH: z._default(z.enum(['none', 'iam']), 'none'),
+  MSK_CLUSTER_ARN: z.optional(
+    z
+      .string()
+      .check(
+        z.regex(
+          /^arn:aws[a-z-]*:kafka:[a-z0-9-]+:\d{12}:cluster\/.+/,
+          'expected an MSK cluster ARN',
+        ),
+      ),
+  ),
+  AWS_REGION: z.optional(z.string().check(z.minLength(1))),
+  KAFKA_CLIENT_ID: text('notifications'),
+  NOTIFICATIONS_TOPIC: text('notifications'),
+  NOTIFICATIONS_TOPIC_PARTITIONS: positiveInt(3),
+  NOTIFICATIONS_DLQ_TOPIC: text('notifications.dlq'),
+  /** Longest a publish may take, connection included, before the request gets a 503. */
+  KAFKA_SEND_TIMEOUT_MS: positiveInt(5000),
+  /** JSON array of `{"id", "name"}` replacing the demo's four users. */
+  USERS: z.optional(z.pipe(z.string(), userDirectory)),
+});
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export interface Config {
+  readonly serviceName: string;
+  readonly kafka: {
+    readonly clientId: string;
+    /**
+     * `KAFKA_BROKERS`, or `undefined` when unset: then the local broker (auth `none`) or the
+     * cluster's brokers looked up from `mskClusterArn` (auth `iam`).
+     */
+    readonly brokers: readonly string[] | undefined;
+    readonly auth: 'none' | 'iam';
+    readonly mskClusterArn: string | undefined;
+    readonly region: string | undefined;
+    readonly sendTimeoutMs: number;
+  };
+  readonly topics: {
+    readonly notifications: string;
+    readonly partitions: number;
+    readonly deadLetter: string;
+  };
+  readonly users: readonly User[];
+}
+
+/** Thrown when the environment is not valid; names every variable at fault. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Reads and validates configuration from `env`. */
+export const loadConfig = (env: Env = process.env): Config => {
+  // Empty strings mean "unset", as in shells that export `VAR=`.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
+  const parsed = EnvSchema.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  if (e.KAFKA_AUTH === 'iam' && !e.KAFKA_BROKERS && !e.MSK_CLUSTER_ARN) {
+    throw new ConfigError(
+      'Invalid configuration: KAFKA_AUTH=iam needs KAFKA_BROKERS or MSK_CLUSTER_ARN to find the brokers',
+    );
+  }
+  return deepFreeze({
+    serviceName: e.SERVICE_NAME,
+    kafka: {
+      clientId: e.KAFKA_CLIENT_ID,
+      brokers: e.KAFKA_BROKERS,
+      auth: e.KAFKA_AUTH,
+      mskClusterArn: e.MSK_CLUSTER_ARN,
+      region: e.AWS_REGION,
+      sendTimeoutMs: e.KAFKA_SEND_TIMEOUT_MS,
+    },
+    topics: {
+      notifications: e.NOTIFICATIONS_TOPIC,
+      partitions: e.NOTIFICATIONS_TOPIC_PARTITIONS,
+      deadLetter: e.NOTIFICATIONS_DLQ_TOPIC,
+    },
+    users: e.USERS ?? DEFAULT_USERS,
+  });
+};
+
+const deepFreeze = <T>(value: T): T => {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+};
+
+let cached: Config | undefined;
+
+/** The process's configuration, loaded on first use. */
+export const config = (): Config => {
+  cached ??= loadConfig();
+  return cached;
+};

@@ -1,0 +1,3 @@
+export * from './api.js';
+export * from './notification.js';
+export * from './user.js';

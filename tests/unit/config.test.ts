@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../shared/config.js';
+import { DEFAULT_USERS } from '../../shared/models/index.js';
+
+describe('loadConfig', () => {
+  it('has defaults for a local run', () => {
+    const config = loadConfig({});
+    expect(config.kafka).toMatchObject({ brokers: undefined, auth: 'none', sendTimeoutMs: 5000 });
+    expect(config.topics).toEqual({
+      notifications: 'notifications',
+      partitions: 3,
+      deadLetter: 'notifications.dlq',
+    });
+    expect(config.users).toEqual(DEFAULT_USERS);
+  });
+
+  it('reads a broker list and a user directory', () => {
+    const config = loadConfig({
+      KAFKA_BROKERS: 'a:9092, b:9092',
+      USERS: '[{"id":10,"name":"Ada"}]',
+      NOTIFICATIONS_TOPIC_PARTITIONS: '6',
+    });
+    expect(config.kafka.brokers).toEqual(['a:9092', 'b:9092']);
+    expect(config.users).toEqual([{ id: 10, name: 'Ada' }]);
+    expect(config.topics.partitions).toBe(6);
+  });
+
+  it('is frozen', () => {
+    const config = loadConfig({});
+    expect(Object.isFrozen(config.kafka)).toBe(true);
+    expect(Object.isFrozen(config.users)).toBe(true);
+  });
+
+  it.each([
+    [{ KAFKA_BROKERS: 'localhost' }, 'KAFKA_BROKERS'],
+    [{ NOTIFICATIONS_TOPIC_PARTITIONS: 'three' }, 'NOTIFICATIONS_TOPIC_PARTITIONS'],
+    [{ USERS: 'not json' }, 'USERS'],
+    [{ USERS: '[{"id":1,"name":"A"},{"id":1,"name":"B"}]' }, 'USERS'],
+    [{ KAFKA_AUTH: 'scram' }, 'KAFKA_AUTH'],
+    [{ KAFKA_AUTH: 'iam' }, 'KAFKA_AUTH=iam needs KAFKA_BROKERS or MSK_CLUSTER_ARN'],
+    [{ MSK_CLUSTER_ARN: 'arn:aws:s3:::bucket' }, 'MSK_CLUSTER_ARN'],
+  ])('fails fast on %j, naming %s', (env, name) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(name);
+  });
+});
