@@ -1,0 +1,20 @@
+/** Thrown by `withDeadline` when the work did not settle in time. */
+export class DeadlineExceededError extends Error {
+  override readonly name = 'DeadlineExceededError';
+
+  constructor(readonly timeoutMs: number) {
+    super(`did not complete within ${timeoutMs} ms`);
+  }
+}
+
+/**
+ * Settles like `work`, or rejects with `DeadlineExceededError` after `timeoutMs`. The work itself
+ * is not cancelled: the caller decides what to do with what may still be running.
+ */
+export const withDeadline = <T>(work: Promise<T>, timeoutMs: number): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineExceededError(timeoutMs)), timeoutMs);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+};

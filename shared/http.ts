@@ -1,0 +1,155 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import {
+  type AppError,
+  isAppError,
+  PayloadTooLargeError,
+  ServiceUnavailableError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from './errors.js';
+
+/** Largest request body accepted, in bytes (after base64 decoding). */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+export const MEDIA_TYPES = {
+  json: 'application/json',
+  form: 'application/x-www-form-urlencoded',
+} as const;
+export type BodyKind = keyof typeof MEDIA_TYPES;
+
+/** The parts of an HTTP API (payload 2.0) event that body parsing needs. */
+export interface HttpRequest {
+  readonly headers?: Readonly<Record<string, string | undefined>>;
+  readonly body?: string | null;
+  readonly isBase64Encoded?: boolean;
+}
+
+export interface HttpResponse {
+  readonly statusCode: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+const header = (request: HttpRequest, name: string): string | undefined => {
+  const wanted = name.toLowerCase();
+  for (const [key, value] of Object.entries(request.headers ?? {})) {
+    if (key.toLowerCase() === wanted) return value;
+  }
+  return undefined;
+};
+
+/**
+ * Reads a request body of one of the `accepted` kinds: JSON, or a URL-encoded form (as an object
+ * of strings). Errors: 415 for another content type, 413 past `MAX_BODY_BYTES`, 400 for a body
+ * that is missing or does not parse.
+ */
+export const readBody = (
+  request: HttpRequest,
+  accepted: readonly BodyKind[],
+): { kind: BodyKind; value: unknown } => {
+  const contentType = header(request, 'content-type');
+  const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
+  const kind = accepted.find((k) => MEDIA_TYPES[k] === mediaType);
+  if (!kind) {
+    throw new UnsupportedMediaTypeError(
+      contentType,
+      accepted.map((k) => MEDIA_TYPES[k]),
+    );
+  }
+  const raw = request.body ?? '';
+  const bytes = request.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  if (bytes.length > MAX_BODY_BYTES) {
+    throw new PayloadTooLargeError(
+      'body',
+      `must be at most ${MAX_BODY_BYTES} bytes; received ${bytes.length}`,
+    );
+  }
+  const text = bytes.toString('utf8');
+  if (text.trim() === '') throw ValidationError.field('body', 'is required; received nothing');
+  return { kind, value: kind === 'json' ? parseJson(text) : parseForm(text) };
+};
+
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw ValidationError.field('body', 'expected valid JSON; the body does not parse');
+  }
+};
+
+const parseForm = (text: string): Record<string, string> => {
+  const fields: Record<string, string> = {};
+  for (const [name, value] of new URLSearchParams(text)) {
+    if (Object.hasOwn(fields, name)) {
+      throw ValidationError.field(name, 'must be given once; received it more than once');
+    }
+    fields[name] = value;
+  }
+  return fields;
+};
+
+/** A JSON response. */
+export const json = (
+  statusCode: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): HttpResponse => ({
+  statusCode,
+  headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
+  body: JSON.stringify(body),
+});
+
+/** The body of every error response. */
+export interface ErrorBody {
+  readonly error: {
+    readonly code: string;
+    readonly message: string;
+    readonly field?: string;
+    readonly issues?: readonly { field: string; message: string }[];
+    readonly requestId?: string;
+  };
+}
+
+const fieldOf = (error: AppError): string | undefined =>
+  error instanceof ValidationError
+    ? error.issues[0]?.field
+    : 'field' in error && typeof error.field === 'string'
+      ? error.field
+      : undefined;
+
+/**
+ * The one mapping from errors to HTTP responses. Application errors keep their status and
+ * message; anything else is logged and answered with a 500 that reveals nothing internal.
+ */
+export const errorResponse = (error: unknown, logger: Logger, requestId?: string): HttpResponse => {
+  if (isAppError(error)) {
+    if (error.status >= 500) logger.warn('request failed', { status: error.status, error });
+    const field = fieldOf(error);
+    const body: ErrorBody = {
+      error: {
+        code: error.code,
+        message: error.message,
+        ...(field ? { field } : {}),
+        ...(error instanceof ValidationError && error.issues.length > 1
+          ? { issues: error.issues }
+          : {}),
+        ...(requestId ? { requestId } : {}),
+      },
+    };
+    const headers: Record<string, string> =
+      error instanceof ServiceUnavailableError
+        ? { 'retry-after': String(error.retryAfterSeconds) }
+        : {};
+    return json(error.status, body, headers);
+  }
+  logger.error('unexpected error', { error });
+  const body: ErrorBody = {
+    error: {
+      code: 'internal_error',
+      message:
+        'An unexpected error occurred. It has been logged; quote the request id if you report it.',
+      ...(requestId ? { requestId } : {}),
+    },
+  };
+  return json(500, body);
+};

@@ -1,0 +1,67 @@
+import { GetBootstrapBrokersCommand, type KafkaClient } from '@aws-sdk/client-kafka';
+import type { GenerateAuthTokenResponse } from 'aws-msk-iam-sasl-signer-js';
+import type { OauthbearerProviderResponse } from 'kafkajs';
+
+/** Refresh an IAM token this long before it expires (tokens last 15 minutes). */
+export const TOKEN_REFRESH_MARGIN_MS = 60_000;
+
+export type SignToken = (options: { region: string }) => Promise<GenerateAuthTokenResponse>;
+
+/**
+ * An OAUTHBEARER token provider for MSK IAM auth. kafkajs calls it for each (re)authentication;
+ * the token is reused until it comes within `TOKEN_REFRESH_MARGIN_MS` of its expiry. Concurrent
+ * callers share one signing.
+ */
+export const createMskTokenProvider = (
+  region: string,
+  sign: SignToken,
+  now: () => number = Date.now,
+): (() => Promise<OauthbearerProviderResponse>) => {
+  let current: GenerateAuthTokenResponse | undefined;
+  let pending: Promise<GenerateAuthTokenResponse> | undefined;
+  return async () => {
+    if (!current || current.expiryTime - now() <= TOKEN_REFRESH_MARGIN_MS) {
+      pending ??= sign({ region }).finally(() => {
+        pending = undefined;
+      });
+      current = await pending;
+    }
+    return { value: current.token };
+  };
+};
+
+/** Thrown when the cluster has no IAM listener (IAM auth is off on the cluster). */
+export class NoIamBrokersError extends Error {
+  override readonly name = 'NoIamBrokersError';
+}
+
+/**
+ * Looks up the cluster's IAM bootstrap brokers (`BootstrapBrokerStringSaslIam`, port 9098)
+ * once per container. A failed lookup is not cached, so the next connection attempt asks again.
+ */
+export const createBrokerDiscovery = (
+  clusterArn: string,
+  client: Pick<KafkaClient, 'send'>,
+): (() => Promise<string[]>) => {
+  let brokers: Promise<string[]> | undefined;
+  const lookUp = async (): Promise<string[]> => {
+    const out = await client.send(new GetBootstrapBrokersCommand({ ClusterArn: clusterArn }));
+    const list = (out.BootstrapBrokerStringSaslIam ?? '')
+      .split(',')
+      .map((b) => b.trim())
+      .filter(Boolean);
+    if (list.length === 0) {
+      throw new NoIamBrokersError(
+        `Cluster ${clusterArn} has no IAM bootstrap brokers: enable IAM authentication on it or set KAFKA_BROKERS.`,
+      );
+    }
+    return list;
+  };
+  return () => {
+    brokers ??= lookUp().catch((error: unknown) => {
+      brokers = undefined;
+      throw error;
+    });
+    return brokers;
+  };
+};

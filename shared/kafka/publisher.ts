@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import kafkajs, {
+  CompressionTypes,
+  type ICustomPartitioner,
+  type Kafka,
+  type Message,
+  Partitioners,
+  type Producer,
+  type RecordMetadata,
+} from 'kafkajs';
+import { DeadlineExceededError, withDeadline } from '../deadline.js';
+import { ServiceUnavailableError } from '../errors.js';
+import type { Notification } from '../models/index.js';
+import { toRecord } from './records.js';
+
+// kafkajs is CommonJS: Node's ESM loader only sees some of its named exports.
+const { KafkaJSError } = kafkajs;
+
+/** Where a notification was written. Offsets are strings: Kafka offsets are 64-bit. */
+export interface Placement {
+  readonly partition: number;
+  readonly offset: string;
+}
+
+/** Publishes notifications; domain code depends on this, tests pass a fake. */
+export interface NotificationPublisher {
+  /** Publishes all of `notifications` or none of them; resolves with each one's placement. */
+  publish(notifications: readonly Notification[]): Promise<Placement[]>;
+}
+
+export interface KafkaPublisherOptions {
+  readonly topic: string;
+  /** Longest a publish may take, connecting included. */
+  readonly timeoutMs: number;
+  readonly logger: Logger;
+}
+
+/**
+ * Publishes notifications to Kafka with acks from all in-sync replicas and an idempotent
+ * producer, created once and reused by warm invocations.
+ *
+ * Records with one key share a partition, and one produce request appends them atomically. A
+ * batch with several keys spans partitions, where only a transaction makes the write all or
+ * nothing; it is published in one, so read-committed consumers never see part of it.
+ */
+export class KafkaPublisher implements NotificationPublisher {
+  readonly #kafka: Kafka;
+  readonly #options: KafkaPublisherOptions;
+  readonly #partitions = new WeakMap<Message, number>();
+  #producer: Promise<Producer> | undefined;
+  /** kafkajs allows one transaction at a time per producer. */
+  #transactions: Promise<unknown> = Promise.resolve();
+
+  constructor(kafka: Kafka, options: KafkaPublisherOptions) {
+    this.#kafka = kafka;
+    this.#options = options;
+  }
+
+  async publish(notifications: readonly Notification[]): Promise<Placement[]> {
+    const messages = notifications.map(toRecord);
+    try {
+      const metadata = await withDeadline(this.#send(messages), this.#options.timeoutMs);
+      return this.#placements(messages, metadata);
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
+  }
+
+  /** Closes the connection (tests and benchmarks; Lambda simply freezes the container). */
+  async disconnect(): Promise<void> {
+    const producer = this.#producer;
+    this.#producer = undefined;
+    await producer?.then((p) => p.disconnect()).catch(() => undefined);
+  }
+
+  async #send(messages: Message[]): Promise<RecordMetadata[]> {
+    const producer = await this.#connected();
+    const topicMessages = [{ topic: this.#options.topic, messages }];
+    const keys = new Set(messages.map((m) => String(m.key)));
+    if (keys.size <= 1) {
+      return producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
+    }
+    const run = this.#transactions.then(async () => {
+      const transaction = await producer.transaction();
+      try {
+        const metadata = await transaction.sendBatch({ topicMessages, acks: -1 });
+        await transaction.commit();
+        return metadata;
+      } catch (error) {
+        await transaction.abort().catch(() => undefined);
+        throw error;
+      }
+    });
+    this.#transactions = run.catch(() => undefined);
+    return run;
+  }
+
+  #connected(): Promise<Producer> {
+    this.#producer ??= (async () => {
+      const producer = this.#kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        // One transactional id per container: concurrent containers must never fence each other.
+        transactionalId: `${this.#options.topic}-publisher-${randomUUID()}`,
+        createPartitioner: this.#recordingPartitioner,
+      });
+      await producer.connect();
+      return producer;
+    })();
+    const connecting = this.#producer;
+    connecting.catch(() => {
+      if (this.#producer === connecting) this.#producer = undefined;
+    });
+    return connecting;
+  }
+
+  /** The Java client's murmur2 partitioner, remembering where each message went. */
+  readonly #recordingPartitioner: ICustomPartitioner = () => {
+    const partition = Partitioners.DefaultPartitioner();
+    return (args) => {
+      const chosen = partition(args);
+      this.#partitions.set(args.message, chosen);
+      return chosen;
+    };
+  };
+
+  /** Each message's offset: its partition's base offset plus its rank within that partition. */
+  #placements(messages: readonly Message[], metadata: readonly RecordMetadata[]): Placement[] {
+    const next = new Map<number, bigint>();
+    for (const m of metadata) {
+      if (m.topicName === this.#options.topic) next.set(m.partition, BigInt(m.baseOffset ?? '-1'));
+    }
+    return messages.map((message) => {
+      const partition = this.#partitions.get(message);
+      const offset = partition === undefined ? undefined : next.get(partition);
+      if (partition === undefined || offset === undefined || offset < 0n) {
+        throw new Error('The broker acknowledged the batch without an offset for every record');
+      }
+      next.set(partition, offset + 1n);
+      return { partition, offset: offset.toString() };
+    });
+  }
+
+  /** Kafka failures become a 503; the producer is dropped so the next call reconnects. */
+  #unavailable(error: unknown): unknown {
+    if (!(error instanceof KafkaJSError || error instanceof DeadlineExceededError)) return error;
+    const stale = this.#producer;
+    this.#producer = undefined;
+    this.#transactions = Promise.resolve();
+    void stale?.then((p) => p.disconnect()).catch(() => undefined);
+    this.#options.logger.warn('Kafka publish failed', { error });
+    return new ServiceUnavailableError(
+      'Kafka did not confirm the write in time, so nothing was acknowledged. Try again shortly.',
+      Math.max(1, Math.ceil(this.#options.timeoutMs / 1000)),
+      { cause: error },
+    );
+  }
+}

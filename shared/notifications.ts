@@ -1,0 +1,82 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { PayloadTooLargeError, UserNotFoundError } from './errors.js';
+import type { NotificationPublisher, Placement } from './kafka/publisher.js';
+import {
+  characterCount,
+  createNotification,
+  type FieldNames,
+  fieldPath,
+  MAX_MESSAGE_CHARS,
+  type Notification,
+  type SendRequest,
+  type UserDirectory,
+} from './models/index.js';
+
+/** What the client learns about each accepted notification. */
+export interface Receipt extends Placement {
+  readonly id: string;
+}
+
+export interface SendDependencies {
+  readonly publisher: NotificationPublisher;
+  readonly users: UserDirectory;
+  readonly logger: Logger;
+  readonly now?: () => Date;
+}
+
+/**
+ * Turns requests into notifications, checking every one before any is published: an over-long
+ * message is 413, an unknown user 404. `fields` names the fields as the client sent them, and
+ * `batch` says whether to prefix them with the item's index.
+ */
+export const buildNotifications = (
+  requests: readonly SendRequest[],
+  users: UserDirectory,
+  fields: FieldNames,
+  batch: boolean,
+  now: Date,
+): Notification[] =>
+  requests.map((request, index) => {
+    const field = (name: keyof SendRequest) =>
+      fieldPath(batch ? [index, fields[name]] : [fields[name]]);
+    const length = characterCount(request.message);
+    if (length > MAX_MESSAGE_CHARS) {
+      throw new PayloadTooLargeError(
+        field('message'),
+        `must be at most ${MAX_MESSAGE_CHARS} characters; received ${length}`,
+      );
+    }
+    const from = users.find(request.fromId);
+    if (!from) throw new UserNotFoundError(field('fromId'), request.fromId);
+    const to = users.find(request.toId);
+    if (!to) throw new UserNotFoundError(field('toId'), request.toId);
+    return createNotification(from, to, request.message, now);
+  });
+
+/** Validates and publishes notifications together: all are accepted, or none. */
+export const sendNotifications = async (
+  requests: readonly SendRequest[],
+  fields: FieldNames,
+  batch: boolean,
+  deps: SendDependencies,
+): Promise<Receipt[]> => {
+  const notifications = buildNotifications(
+    requests,
+    deps.users,
+    fields,
+    batch,
+    deps.now?.() ?? new Date(),
+  );
+  const placements = await deps.publisher.publish(notifications);
+  return notifications.map((notification, i) => {
+    const placement = placements[i];
+    if (!placement) throw new Error('The publisher returned fewer placements than notifications');
+    deps.logger.info('notification published', {
+      notificationId: notification.id,
+      fromId: notification.from.id,
+      toId: notification.to.id,
+      ...placement,
+    });
+    return { id: notification.id, ...placement };
+  });
+};

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import {
+  PayloadTooLargeError,
+  ServiceUnavailableError,
+  UnsupportedMediaTypeError,
+  UserNotFoundError,
+  ValidationError,
+} from '../../shared/errors.js';
+import { errorResponse, MAX_BODY_BYTES, readBody } from '../../shared/http.js';
+import { silentLogger } from '../helpers/logger.js';
+
+const request = (body: string, contentType?: string, isBase64Encoded = false) => ({
+  headers: contentType ? { 'Content-Type': contentType } : {},
+  body,
+  isBase64Encoded,
+});
+
+describe('readBody', () => {
+  it('parses JSON, whatever the charset parameter and header case', () => {
+    expect(readBody(request('{"a":1}', 'application/json; charset=UTF-8'), ['json'])).toEqual({
+      kind: 'json',
+      value: { a: 1 },
+    });
+  });
+
+  it('parses a base64-encoded form, as API Gateway delivers it', () => {
+    const body = Buffer.from('fromID=2&toID=1&message=Bruno+started+following+you.').toString(
+      'base64',
+    );
+    expect(
+      readBody(request(body, 'application/x-www-form-urlencoded', true), ['form', 'json']).value,
+    ).toEqual({ fromID: '2', toID: '1', message: 'Bruno started following you.' });
+  });
+
+  it.each([
+    ['text/plain', 'Content-Type must be application/json; received "text/plain".'],
+    [undefined, 'Content-Type must be application/json; received none.'],
+  ])('answers 415 to content type %s', (contentType, message) => {
+    expect(() => readBody(request('{}', contentType), ['json'])).toThrow(
+      new UnsupportedMediaTypeError(contentType, ['application/json']),
+    );
+    expect(() => readBody(request('{}', contentType), ['json'])).toThrow(message);
+  });
+
+  it('answers 413 to a body over 256 KB, counting bytes not characters', () => {
+    const body = `"${'é'.repeat(MAX_BODY_BYTES / 2)}"`;
+    expect(() => readBody(request(body, 'application/json'), ['json'])).toThrow(
+      PayloadTooLargeError,
+    );
+  });
+
+  it.each([
+    ['', 'body: is required; received nothing'],
+    ['{"a":', 'body: expected valid JSON; the body does not parse'],
+  ])('answers 400 to JSON body %j', (body, message) => {
+    expect(() => readBody(request(body, 'application/json'), ['json'])).toThrow(message);
+  });
+
+  it('answers 400 to a form field given twice', () => {
+    expect(() =>
+      readBody(request('toID=1&toID=2', 'application/x-www-form-urlencoded'), ['form']),
+    ).toThrow('toID: must be given once; received it more than once');
+  });
+});
+
+describe('errorResponse', () => {
+  const logger = silentLogger();
+  const bodyOf = (response: { body: string }) => JSON.parse(response.body);
+
+  it.each([
+    [ValidationError.field('toId', 'expected a user id'), 400, 'invalid_request', 'toId'],
+    [new UserNotFoundError('toId', 9), 404, 'user_not_found', 'toId'],
+    [new PayloadTooLargeError('message', 'too long'), 413, 'payload_too_large', 'message'],
+    [
+      new UnsupportedMediaTypeError('text/plain', ['application/json']),
+      415,
+      'unsupported_media_type',
+      undefined,
+    ],
+  ])('maps %s to %i with code and field', (error, status, code, field) => {
+    const response = errorResponse(error, logger, 'req-1');
+    expect(response.statusCode).toBe(status);
+    expect(response.headers['content-type']).toMatch(/^application\/json/);
+    expect(bodyOf(response)).toEqual({
+      error: { code, message: error.message, ...(field ? { field } : {}), requestId: 'req-1' },
+    });
+  });
+
+  it('lists every issue when there are several', () => {
+    const error = new ValidationError([
+      { field: 'fromId', message: 'a' },
+      { field: 'toId', message: 'b' },
+    ]);
+    expect(bodyOf(errorResponse(error, logger)).error.issues).toEqual(error.issues);
+  });
+
+  it('answers 503 with Retry-After', () => {
+    const response = errorResponse(new ServiceUnavailableError('Kafka is away', 5), logger);
+    expect(response.statusCode).toBe(503);
+    expect(response.headers['retry-after']).toBe('5');
+  });
+
+  it('answers 500 to anything else without revealing it', () => {
+    const secret = new Error('connect ECONNREFUSED 10.0.0.7:9098 at /var/task/index.js:12');
+    const response = errorResponse(secret, logger, 'req-2');
+    expect(response.statusCode).toBe(500);
+    expect(response.body).not.toMatch(/ECONNREFUSED|10\.0\.0\.7|index\.js/);
+    expect(bodyOf(response).error).toMatchObject({ code: 'internal_error', requestId: 'req-2' });
+  });
+});

@@ -1,0 +1,151 @@
+import { describe, expect, it } from 'vitest';
+import { createHandler } from '../../functions/send-notification/handler.js';
+import { ServiceUnavailableError } from '../../shared/errors.js';
+import type { NotificationPublisher, Placement } from '../../shared/kafka/publisher.js';
+import { DEFAULT_USERS, type Notification, UserDirectory } from '../../shared/models/index.js';
+import { context, httpEvent, loadEvent } from '../helpers/events.js';
+import { silentLogger } from '../helpers/logger.js';
+
+/** Records what it is asked to publish; places every record on partition 0 in order. */
+class FakePublisher implements NotificationPublisher {
+  readonly published: Notification[][] = [];
+  failure: Error | undefined;
+
+  async publish(notifications: readonly Notification[]): Promise<Placement[]> {
+    if (this.failure) throw this.failure;
+    this.published.push([...notifications]);
+    return notifications.map((_, i) => ({ partition: 0, offset: String(i) }));
+  }
+}
+
+const setup = () => {
+  const publisher = new FakePublisher();
+  const handler = createHandler({
+    publisher,
+    users: new UserDirectory(DEFAULT_USERS),
+    logger: silentLogger(),
+    now: () => new Date('2026-11-24T12:00:00.000Z'),
+  });
+  return { publisher, handler };
+};
+
+const bodyOf = (response: { body?: string }) => JSON.parse(response.body ?? 'null');
+
+describe('send-notification handler', () => {
+  it('accepts the JSON sample with 202, its id and placement', async () => {
+    const { publisher, handler } = setup();
+    const response = await handler(loadEvent('send-json.json'), context);
+    expect(response.statusCode).toBe(202);
+    const [notification] = publisher.published[0] ?? [];
+    expect(notification).toMatchObject({
+      from: { id: 2, name: 'Bruno' },
+      to: { id: 1, name: 'Emma' },
+      message: 'Bruno started following you.',
+      createdAt: '2026-11-24T12:00:00.000Z',
+    });
+    expect(bodyOf(response)).toEqual({ id: notification?.id, partition: 0, offset: '0' });
+  });
+
+  it('accepts the demo form sample on POST /send', async () => {
+    const { publisher, handler } = setup();
+    const response = await handler(loadEvent('send-form.json'), context);
+    expect(response.statusCode).toBe(202);
+    expect(publisher.published[0]?.[0]).toMatchObject({ from: { id: 2 }, to: { id: 1 } });
+  });
+
+  it('accepts the demo fields as JSON on POST /send', async () => {
+    const { handler } = setup();
+    const event = httpEvent('POST /send', { fromID: 3, toID: 4, message: 'hi' });
+    expect((await handler(event, context)).statusCode).toBe(202);
+  });
+
+  it('publishes a batch in one call and lists every receipt', async () => {
+    const { publisher, handler } = setup();
+    const response = await handler(loadEvent('send-batch.json'), context);
+    expect(response.statusCode).toBe(202);
+    expect(publisher.published).toHaveLength(1);
+    const ids = publisher.published[0]?.map((n) => n.id);
+    expect(bodyOf(response).notifications.map((r: { id: string }) => r.id)).toEqual(ids);
+    expect(new Set(ids).size).toBe(4);
+  });
+
+  it.each([
+    ['the invalid sample', loadEvent('send-invalid.json'), 400, 'fromId'],
+    [
+      'an unknown recipient',
+      httpEvent('POST /notifications', { fromId: 1, toId: 99, message: 'x' }),
+      404,
+      'toId',
+    ],
+    [
+      'an unknown sender in a batch',
+      httpEvent('POST /notifications', [
+        { fromId: 1, toId: 2, message: 'x' },
+        { fromId: 7, toId: 2, message: 'x' },
+      ]),
+      404,
+      '[1].fromId',
+    ],
+    [
+      'a message over 2,000 characters',
+      httpEvent('POST /notifications', { fromId: 1, toId: 2, message: 'x'.repeat(2001) }),
+      413,
+      'message',
+    ],
+    [
+      'a form on POST /notifications',
+      httpEvent('POST /notifications', 'fromId=1', 'application/x-www-form-urlencoded'),
+      415,
+      undefined,
+    ],
+    [
+      'a demo field on POST /notifications',
+      httpEvent('POST /notifications', { fromID: 1, toId: 2, message: 'x' }),
+      400,
+      'fromId',
+    ],
+    [
+      'a form field with the wrong case on POST /send',
+      httpEvent('POST /send', 'fromId=1&toID=2&message=x', 'application/x-www-form-urlencoded'),
+      400,
+      'fromID',
+    ],
+  ])('rejects %s with %i naming %s, publishing nothing', async (_, event, status, field) => {
+    const { publisher, handler } = setup();
+    const response = await handler(event, context);
+    expect(response.statusCode).toBe(status);
+    const { error } = bodyOf(response);
+    expect(error.field).toBe(field);
+    expect(error.message).toEqual(expect.any(String));
+    expect(publisher.published).toHaveLength(0);
+  });
+
+  it('rejects the whole batch when one item is invalid', async () => {
+    const { publisher, handler } = setup();
+    const batch = [
+      { fromId: 1, toId: 2, message: 'fine' },
+      { fromId: 1, toId: 2, message: 'x'.repeat(2001) },
+    ];
+    const response = await handler(httpEvent('POST /notifications', batch), context);
+    expect(response.statusCode).toBe(413);
+    expect(bodyOf(response).error.field).toBe('[1].message');
+    expect(publisher.published).toHaveLength(0);
+  });
+
+  it('answers 503 with Retry-After when Kafka is unavailable', async () => {
+    const { publisher, handler } = setup();
+    publisher.failure = new ServiceUnavailableError('Kafka is away', 5);
+    const response = await handler(loadEvent('send-json.json'), context);
+    expect(response.statusCode).toBe(503);
+    expect(response.headers?.['retry-after']).toBe('5');
+  });
+
+  it('answers 500 to an unexpected failure without revealing it', async () => {
+    const { publisher, handler } = setup();
+    publisher.failure = new TypeError("Cannot read properties of undefined (reading 'baseOffset')");
+    const response = await handler(loadEvent('send-json.json'), context);
+    expect(response.statusCode).toBe(500);
+    expect(response.body).not.toContain('baseOffset');
+    expect(bodyOf(response).error.requestId).toBe(context.awsRequestId);
+  });
+});
