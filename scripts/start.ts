@@ -1,0 +1,60 @@
+/**
+ * `npm start`: the whole system locally, in one command. Starts (or reuses) the Kafka broker,
+ * creates the topics, then runs `sls offline start`; Ctrl-C stops everything this started.
+ * Extra arguments go to `sls offline start` (`npm start -- --httpPort 4000`).
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { config } from '../shared/config.js';
+import { ensureBroker, stopBroker } from './lib/broker.js';
+import { ROOT } from './lib/paths.js';
+import { createTopics } from './lib/topics.js';
+
+const SHUTDOWN_TIMEOUT_MS = 30_000;
+
+const say = (message: string): void => {
+  process.stderr.write(`[start] ${message}\n`);
+};
+
+const main = async (): Promise<number> => {
+  const broker = await ensureBroker(config().kafka.brokers);
+  say(
+    `Kafka: ${broker.brokers.join(',')} (${broker.started ? `started, ${broker.mode}` : 'already running'})`,
+  );
+  await createTopics(broker.brokers);
+
+  const sls = spawn(
+    join(ROOT, 'node_modules/.bin/sls'),
+    ['offline', 'start', ...process.argv.slice(2)],
+    {
+      cwd: ROOT,
+      stdio: 'inherit',
+      env: { ...process.env, KAFKA_BROKERS: broker.brokers.join(',') },
+    },
+  );
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    say(`${signal}: stopping serverless offline`);
+    sls.kill('SIGINT');
+    setTimeout(() => sls.kill('SIGKILL'), SHUTDOWN_TIMEOUT_MS).unref();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+
+  const code = await new Promise<number>((resolve) => {
+    sls.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 0 : 1)));
+  });
+  if (broker.started) await stopBroker();
+  say('stopped');
+  return code;
+};
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    say(error instanceof Error ? error.message : String(error));
+    process.exit(1);
+  },
+);
