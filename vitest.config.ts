@@ -1,5 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * AWS SDK v3 warns once per module graph that it will need Node 22 from January 2027; the
+ * lockfile pins releases that support Node 20. The SDK's documented switch silences it
+ * (aws/aws-sdk-js-v3#7983).
+ */
+const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+
 export default defineConfig({
   test: {
     projects: [
@@ -8,6 +15,7 @@ export default defineConfig({
           name: 'unit',
           include: ['tests/unit/**/*.test.ts', 'plugins/**/tests/**/*.test.ts'],
           environment: 'node',
+          env,
         },
       },
       {
@@ -15,6 +23,7 @@ export default defineConfig({
           name: 'integration',
           include: ['tests/integration/**/*.test.ts'],
           globalSetup: ['tests/setup/broker.ts'],
+          env,
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
@@ -24,6 +33,7 @@ export default defineConfig({
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
           globalSetup: ['tests/setup/broker.ts'],
+          env,
           testTimeout: 180_000,
           hookTimeout: 240_000,
           // Each e2e file runs its own `sls offline start`; two at once would fight over ports.

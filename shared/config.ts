@@ -59,6 +59,22 @@ const EnvSchema = z.object({
   KAFKA_SEND_TIMEOUT_MS: positiveInt(5000),
   /** JSON array of `{"id", "name"}` replacing the demo's four users. */
   USERS: z.optional(z.pipe(z.string(), userDirectory)),
+  /** The DynamoDB table holding each user's received notifications. */
+  INBOX_TABLE: z._default(
+    z
+      .string()
+      .check(
+        z.regex(
+          /^[A-Za-z0-9_.-]{3,255}$/,
+          'expected a DynamoDB table name: 3 to 255 letters, digits, _, . or -',
+        ),
+      ),
+    'notifications-inbox',
+  ),
+  /** A DynamoDB endpoint to use instead of AWS's, such as dynalite offline. */
+  DYNAMODB_ENDPOINT: z.optional(
+    z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as http://127.0.0.1:8000' }),
+  ),
 });
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -83,6 +99,12 @@ export interface Config {
     readonly deadLetter: string;
   };
   readonly users: readonly User[];
+  readonly inbox: {
+    readonly tableName: string;
+    /** `DYNAMODB_ENDPOINT`, or `undefined` for AWS's endpoint in `region`. */
+    readonly endpoint: string | undefined;
+    readonly region: string | undefined;
+  };
 }
 
 /** Thrown when the environment is not valid; names every variable at fault. */
@@ -121,6 +143,11 @@ export const loadConfig = (env: Env = process.env): Config => {
       deadLetter: e.NOTIFICATIONS_DLQ_TOPIC,
     },
     users: e.USERS ?? DEFAULT_USERS,
+    inbox: {
+      tableName: e.INBOX_TABLE,
+      endpoint: e.DYNAMODB_ENDPOINT,
+      region: e.AWS_REGION,
+    },
   });
 };
 

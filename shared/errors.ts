@@ -95,4 +95,15 @@ export class ServiceUnavailableError extends AppError {
   }
 }
 
+/**
+ * A passing fault of a dependency (throttling, a 5xx, a timeout) met while processing a Kafka
+ * batch. It fails the invocation so that the event source delivers the batch again.
+ */
+export class TransientError extends AppError {
+  override readonly name = 'TransientError';
+  readonly status = 503;
+  readonly code = 'service_unavailable';
+  override readonly retriable = true;
+}
+
 export const isAppError = (error: unknown): error is AppError => error instanceof AppError;

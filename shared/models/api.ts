@@ -49,6 +49,38 @@ export const DemoSendRequestSchema = z.pipe(
   z.transform(({ fromID, toID, message }) => ({ fromId: fromID, toId: toID, message })),
 );
 
+/** Page sizes of `GET /notifications/{userId}`. */
+export const LIST_LIMITS = { DEFAULT: 20, MAX: 100 } as const;
+
+const LIMIT_EXPECTED = `expected a whole number from 1 to ${LIST_LIMITS.MAX}`;
+const CURSOR_EXPECTED = 'expected the nextCursor of an earlier page';
+
+/** `GET /notifications/{userId}` path parameters. */
+export const ListPathSchema = z.object({ userId: userIdField });
+
+/** `GET /notifications/{userId}` query parameters: `limit` (1..100, default 20) and `cursor`. */
+export const ListQuerySchema = z.strictObject({
+  limit: z._default(
+    z.pipe(
+      z.transform((v: unknown) => (typeof v === 'string' && /^\d{1,15}$/.test(v) ? Number(v) : v)),
+      z
+        .int({ error: LIMIT_EXPECTED })
+        .check(
+          z.gte(1, { error: LIMIT_EXPECTED }),
+          z.lte(LIST_LIMITS.MAX, { error: LIMIT_EXPECTED }),
+        ),
+    ),
+    LIST_LIMITS.DEFAULT,
+  ),
+  cursor: z.optional(z.string().check(z.minLength(1, { error: CURSOR_EXPECTED }))),
+});
+
+/** The query parameters `GET /notifications/{userId}` reads. */
+export const LIST_QUERY_FIELDS = ['limit', 'cursor'] as const;
+
+/** A request for one page of a user's notifications: the path and the query together. */
+export type ListRequest = z.output<typeof ListPathSchema> & z.output<typeof ListQuerySchema>;
+
 /** Where each field of a `SendRequest` came from, so errors name the field the client sent. */
 export type FieldNames = Readonly<Record<keyof SendRequest, string>>;
 export const SEND_FIELDS: FieldNames = { fromId: 'fromId', toId: 'toId', message: 'message' };

@@ -12,6 +12,28 @@ describe('loadConfig', () => {
       deadLetter: 'notifications.dlq',
     });
     expect(config.users).toEqual(DEFAULT_USERS);
+    expect(config.inbox).toEqual({
+      tableName: 'notifications-inbox',
+      endpoint: undefined,
+      region: undefined,
+    });
+  });
+
+  it('reads the inbox table, a local DynamoDB endpoint and the region', () => {
+    const config = loadConfig({
+      INBOX_TABLE: 'kafka-notifications-dev-inbox',
+      DYNAMODB_ENDPOINT: 'http://127.0.0.1:8000',
+      AWS_REGION: 'eu-west-1',
+    });
+    expect(config.inbox).toEqual({
+      tableName: 'kafka-notifications-dev-inbox',
+      endpoint: 'http://127.0.0.1:8000',
+      region: 'eu-west-1',
+    });
+  });
+
+  it('takes an empty DYNAMODB_ENDPOINT as unset, as serverless.yml exports it on AWS', () => {
+    expect(loadConfig({ DYNAMODB_ENDPOINT: '' }).inbox.endpoint).toBeUndefined();
   });
 
   it('reads a broker list and a user directory', () => {
@@ -39,6 +61,10 @@ describe('loadConfig', () => {
     [{ KAFKA_AUTH: 'scram' }, 'KAFKA_AUTH'],
     [{ KAFKA_AUTH: 'iam' }, 'KAFKA_AUTH=iam needs KAFKA_BROKERS or MSK_CLUSTER_ARN'],
     [{ MSK_CLUSTER_ARN: 'arn:aws:s3:::bucket' }, 'MSK_CLUSTER_ARN'],
+    [{ INBOX_TABLE: 'ab' }, 'INBOX_TABLE'],
+    [{ INBOX_TABLE: 'my inbox' }, 'INBOX_TABLE'],
+    [{ DYNAMODB_ENDPOINT: '127.0.0.1:8000' }, 'DYNAMODB_ENDPOINT'],
+    [{ DYNAMODB_ENDPOINT: 'ftp://127.0.0.1:8000' }, 'DYNAMODB_ENDPOINT'],
   ])('fails fast on %j, naming %s', (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(name);

@@ -1,0 +1,44 @@
+/**
+ * The local inbox store, by hand: `tsx scripts/dynalite.ts` (`npm run store:start`) serves
+ * dynalite on 127.0.0.1:8000 with its data in `.local/dynalite`, creates the inbox table, and
+ * runs until Ctrl-C. With `--memory`, nothing is kept. If a DynamoDB already answers on the port,
+ * it only creates the table there.
+ */
+import { config } from '../shared/config.js';
+import { DYNALITE_DIR, ensureInboxTable, startDynalite } from './lib/dynalite.js';
+
+const say = (message: string): void => {
+  process.stderr.write(`[dynalite] ${message}\n`);
+};
+
+const main = async (args: readonly string[]): Promise<void> => {
+  const inMemory = args.includes('--memory');
+  const store = await startDynalite(inMemory ? {} : { path: DYNALITE_DIR });
+  const tableName = config().inbox.tableName;
+  const table = await ensureInboxTable(store.endpoint, tableName);
+  say(`table ${tableName}: ${table}`);
+  if (!store.started) {
+    say(`${store.endpoint} already answers; nothing started`);
+    return;
+  }
+  say(
+    `serving ${store.endpoint} (${inMemory ? 'in memory' : `data in ${DYNALITE_DIR}`}); Ctrl-C stops`,
+  );
+  const stop = () => {
+    say('stopping');
+    store.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        say(`could not close cleanly: ${String(error)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+};
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  say(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+});

@@ -1,0 +1,88 @@
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import type { StoredNotification } from './store.js';
+
+/**
+ * The inbox table: one item per received notification. The partition key is the recipient's id,
+ * so that one query reads one user's inbox; the sort key orders it by time and identifies the
+ * Kafka record, so that a redelivered record overwrites its own item.
+ */
+
+/** Attribute names of the table's key. */
+export const INBOX_KEY = { partition: 'userId', sort: 'sk' } as const;
+
+/** Digits the Kafka partition and offset are zero-padded to, so that they sort as text. */
+export const SORT_KEY_DIGITS = { PARTITION: 5, OFFSET: 20 } as const;
+
+/** A sort key: `createdAt#partition#offset`, such as `2026-11-24T12:00:00.000Z#00002#00000000000000000042`. */
+export const SORT_KEY_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#\d{5}#\d{20}$/;
+
+/**
+ * Key schema, attribute types and billing of the table, shared by `CreateTable` offline and the
+ * CloudFormation resource `InboxTable` (a unit test holds the two equal).
+ */
+export const INBOX_TABLE = {
+  AttributeDefinitions: [
+    { AttributeName: INBOX_KEY.partition, AttributeType: 'N' },
+    { AttributeName: INBOX_KEY.sort, AttributeType: 'S' },
+  ],
+  KeySchema: [
+    { AttributeName: INBOX_KEY.partition, KeyType: 'HASH' },
+    { AttributeName: INBOX_KEY.sort, KeyType: 'RANGE' },
+  ],
+  BillingMode: 'PAY_PER_REQUEST',
+} as const;
+
+/** The `CreateTable` input for an inbox table named `tableName`. */
+export const inboxTableInput = (tableName: string): CreateTableCommandInput => ({
+  TableName: tableName,
+  AttributeDefinitions: INBOX_TABLE.AttributeDefinitions.map((a) => ({ ...a })),
+  KeySchema: INBOX_TABLE.KeySchema.map((k) => ({ ...k })),
+  BillingMode: INBOX_TABLE.BillingMode,
+});
+
+/** The key of one item. */
+export interface InboxKey {
+  readonly userId: number;
+  readonly sk: string;
+}
+
+/**
+ * The key of a stored notification: the recipient's id, and
+ * `${createdAt}#${partition, 5 digits}#${offset, 20 digits}`.
+ *
+ * `createdAt` is rewritten as `toISOString` does (UTC, milliseconds), so that keys sort by time
+ * as text; queried with `ScanIndexForward=false`, the newest come first. The Kafka position breaks
+ * ties: a batch of notifications shares one `createdAt`, and one recipient's records all live on
+ * one partition (they are keyed by recipient), where offsets grow. It depends only on the record,
+ * so a redelivered record gets the same key.
+ */
+export const inboxKeyOf = ({ notification, partition, offset }: StoredNotification): InboxKey => {
+  if (
+    !Number.isInteger(partition) ||
+    partition < 0 ||
+    partition >= 10 ** SORT_KEY_DIGITS.PARTITION
+  ) {
+    throw new RangeError(
+      `Kafka partition must be a whole number from 0 to ${10 ** SORT_KEY_DIGITS.PARTITION - 1}; received ${partition}`,
+    );
+  }
+  if (!/^\d+$/.test(offset) || offset.length > SORT_KEY_DIGITS.OFFSET) {
+    throw new RangeError(
+      `Kafka offset must be at most ${SORT_KEY_DIGITS.OFFSET} digits; received "${offset}"`,
+    );
+  }
+  const createdAt = new Date(notification.createdAt);
+  if (Number.isNaN(createdAt.getTime())) {
+    throw new RangeError(
+      `createdAt must be an ISO 8601 date; received "${notification.createdAt}"`,
+    );
+  }
+  return {
+    userId: notification.to.id,
+    sk: [
+      createdAt.toISOString(),
+      String(partition).padStart(SORT_KEY_DIGITS.PARTITION, '0'),
+      offset.padStart(SORT_KEY_DIGITS.OFFSET, '0'),
+    ].join('#'),
+  };
+};

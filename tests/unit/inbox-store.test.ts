@@ -1,0 +1,376 @@
+import {
+  DynamoDBClient,
+  InternalServerError,
+  ProvisionedThroughputExceededException,
+  RequestLimitExceeded,
+} from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ServiceUnavailableError, TransientError, ValidationError } from '../../shared/errors.js';
+import {
+  decodeCursor,
+  encodeCursor,
+  InboxStore,
+  type RetryOptions,
+  type StoredNotification,
+} from '../../shared/inbox/store.js';
+import { inboxKeyOf } from '../../shared/inbox/table.js';
+import { createNotification, type Notification } from '../../shared/models/index.js';
+import { silentLogger } from '../helpers/logger.js';
+
+const TABLE = 'inbox-test';
+const emma = { id: 1, name: 'Emma' };
+const bruno = { id: 2, name: 'Bruno' };
+const T0 = Date.parse('2026-11-24T12:00:00.000Z');
+
+const dynamo = mockClient(DynamoDBDocumentClient);
+beforeEach(() => {
+  dynamo.reset();
+});
+
+/** Records the backoff delays asked for instead of waiting; jitter draws 0.5. */
+const setup = (retry: RetryOptions = {}) => {
+  const delays: number[] = [];
+  const client = DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    }),
+  );
+  const store = new InboxStore(client, TABLE, silentLogger(), {
+    sleep: async (ms) => {
+      delays.push(ms);
+    },
+    random: () => 0.5,
+    ...retry,
+  });
+  return { store, delays };
+};
+
+/** `count` notifications to Emma on partition 0, offsets 0.., one second apart. */
+const storedItems = (count: number): StoredNotification[] =>
+  Array.from({ length: count }, (_, i) => ({
+    notification: createNotification(bruno, emma, `message ${i}`, new Date(T0 + i * 1000)),
+    partition: 0,
+    offset: String(i),
+  }));
+
+/** `list[index]`, which the test knows is there. */
+const nth = <T>(list: readonly T[], index: number): T => {
+  const value = list[index];
+  if (value === undefined) throw new Error(`no item at ${index}`);
+  return value;
+};
+
+type PutRequests = { PutRequest: { Item: Record<string, unknown> } }[];
+const requestsOf = (call: number): PutRequests =>
+  (dynamo.commandCalls(BatchWriteCommand)[call]?.args[0].input.RequestItems?.[TABLE] ??
+    []) as PutRequests;
+const offsetsOf = (requests: PutRequests) => requests.map((r) => r.PutRequest.Item.offset);
+
+const itemOf = ({ notification, partition, offset }: StoredNotification) => ({
+  ...inboxKeyOf({ notification, partition, offset }),
+  ...notification,
+  partition,
+  offset,
+});
+
+const throttled = () =>
+  new ProvisionedThroughputExceededException({ message: 'Rate exceeded', $metadata: {} });
+
+describe('InboxStore.save', () => {
+  it('writes 60 notifications in 3 BatchWrite calls of at most 25', async () => {
+    const { store } = setup();
+    dynamo.on(BatchWriteCommand).resolves({ UnprocessedItems: {} });
+    const items = storedItems(60);
+    expect(await store.save(items)).toEqual({ calls: 3 });
+    const sizes = [0, 1, 2].map((i) => requestsOf(i).length);
+    expect(sizes.sort()).toEqual([10, 25, 25]);
+    const written = [0, 1, 2].flatMap((i) => offsetsOf(requestsOf(i)));
+    expect(written.sort()).toEqual(items.map((i) => i.offset).sort());
+  });
+
+  it('stores the notification fields, its key and its Kafka position', async () => {
+    const { store } = setup();
+    dynamo.on(BatchWriteCommand).resolves({});
+    const [item] = storedItems(1);
+    if (!item) throw new Error('no item');
+    await store.save([{ ...item, partition: 2, offset: '9007199254740993' }]);
+    expect(requestsOf(0)).toEqual([
+      {
+        PutRequest: {
+          Item: {
+            userId: 1,
+            sk: `${item.notification.createdAt}#00002#00009007199254740993`,
+            id: item.notification.id,
+            from: { id: 2, name: 'Bruno' },
+            to: { id: 1, name: 'Emma' },
+            message: 'message 0',
+            createdAt: item.notification.createdAt,
+            partition: 2,
+            offset: '9007199254740993',
+          },
+        },
+      },
+    ]);
+  });
+
+  it('writes a record delivered twice in one batch once, as DynamoDB refuses duplicate keys', async () => {
+    const { store } = setup();
+    dynamo.on(BatchWriteCommand).resolves({});
+    const items = storedItems(25);
+    const first = items[0];
+    if (!first) throw new Error('no item');
+    expect(await store.save([...items, { ...first }])).toEqual({ calls: 1 });
+    expect(offsetsOf(requestsOf(0)).sort()).toEqual(items.map((i) => i.offset).sort());
+  });
+
+  it('makes no call for nothing', async () => {
+    const { store } = setup();
+    expect(await store.save([])).toEqual({ calls: 0 });
+    expect(dynamo.calls()).toHaveLength(0);
+  });
+
+  it('retries only the unprocessed items, with growing jittered delays', async () => {
+    const { store, delays } = setup();
+    const items = storedItems(5);
+    const unprocessed = (offsets: number[]) => ({
+      UnprocessedItems: {
+        [TABLE]: offsets.map((o) => ({ PutRequest: { Item: itemOf(nth(items, o)) } })),
+      },
+    });
+    dynamo
+      .on(BatchWriteCommand)
+      .resolvesOnce(unprocessed([1, 3, 4]))
+      .resolvesOnce(unprocessed([4]))
+      .resolvesOnce({ UnprocessedItems: {} });
+    expect(await store.save(items)).toEqual({ calls: 3 });
+    expect(offsetsOf(requestsOf(1))).toEqual(['1', '3', '4']);
+    expect(offsetsOf(requestsOf(2))).toEqual(['4']);
+    // Full jitter at 0.5 of min(2 s, 50 ms * 2^(attempt-1)).
+    expect(delays).toEqual([25, 50]);
+  });
+
+  it('gives up after 8 calls with a TransientError, delays capped at 2 s', async () => {
+    const { store, delays } = setup();
+    const [item] = storedItems(1);
+    if (!item) throw new Error('no item');
+    dynamo
+      .on(BatchWriteCommand)
+      .resolves({ UnprocessedItems: { [TABLE]: [{ PutRequest: { Item: itemOf(item) } }] } });
+    const saving = store.save([item]);
+    await expect(saving).rejects.toThrow(TransientError);
+    await expect(saving).rejects.toThrow('1 of 1 notifications were still unprocessed after 8');
+    expect(dynamo.commandCalls(BatchWriteCommand)).toHaveLength(8);
+    expect(delays).toEqual([25, 50, 100, 200, 400, 800, 1000]);
+  });
+
+  it('honours the retry settings it is given', async () => {
+    const { store, delays } = setup({ maxAttempts: 2, baseDelayMs: 10, random: () => 0.99 });
+    const [item] = storedItems(1);
+    if (!item) throw new Error('no item');
+    dynamo
+      .on(BatchWriteCommand)
+      .resolves({ UnprocessedItems: { [TABLE]: [{ PutRequest: { Item: itemOf(item) } }] } });
+    await expect(store.save([item])).rejects.toBeInstanceOf(TransientError);
+    expect(dynamo.commandCalls(BatchWriteCommand)).toHaveLength(2);
+    expect(delays).toEqual([9]);
+  });
+
+  it.each([
+    ['ProvisionedThroughputExceededException', throttled()],
+    [
+      'ThrottlingException',
+      Object.assign(new Error('Throughput exceeds the limit'), { name: 'ThrottlingException' }),
+    ],
+    [
+      'RequestLimitExceeded',
+      new RequestLimitExceeded({ message: 'Too many requests', $metadata: {} }),
+    ],
+    [
+      'InternalServerError (500)',
+      new InternalServerError({ message: 'Internal error', $metadata: {} }),
+    ],
+    [
+      'an unmodelled 503',
+      Object.assign(new Error('Service Unavailable'), { $metadata: { httpStatusCode: 503 } }),
+    ],
+    [
+      'a refused connection',
+      Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+    ],
+    [
+      'a timeout',
+      Object.assign(new Error('Connection timed out after 1000 ms'), { name: 'TimeoutError' }),
+    ],
+  ])('fails the batch with a retriable TransientError on %s', async (_, error) => {
+    const { store } = setup();
+    dynamo.on(BatchWriteCommand).rejects(error);
+    const saving = store.save(storedItems(30));
+    await expect(saving).rejects.toBeInstanceOf(TransientError);
+    await expect(saving).rejects.toMatchObject({ retriable: true, status: 503, cause: error });
+  });
+
+  it('lets a validation error (a bug, not a passing fault) through as it is', async () => {
+    const { store } = setup();
+    const invalid = Object.assign(new Error('One or more parameter values were invalid'), {
+      name: 'ValidationException',
+      $fault: 'client',
+      $metadata: { httpStatusCode: 400 },
+    });
+    dynamo.on(BatchWriteCommand).rejects(invalid);
+    await expect(store.save(storedItems(1))).rejects.toBe(invalid);
+  });
+
+  it('stops taking chunks once one has failed, and waits for those in flight', async () => {
+    const { store } = setup();
+    dynamo.on(BatchWriteCommand).rejectsOnce(throttled()).resolves({});
+    await expect(store.save(storedItems(25 * 10))).rejects.toBeInstanceOf(TransientError);
+    // 4 chunks were in flight together; none was started after the failure.
+    expect(dynamo.commandCalls(BatchWriteCommand)).toHaveLength(4);
+  });
+});
+
+describe('InboxStore.list', () => {
+  const notificationsOf = (items: readonly StoredNotification[]): Notification[] =>
+    items.map((i) => i.notification);
+  /** Items as DynamoDB returns them, newest first. */
+  const newestFirst = (items: readonly StoredNotification[]) => items.map(itemOf).reverse();
+
+  it('queries the user newest first, one more than the limit, and trims to the limit', async () => {
+    const { store } = setup();
+    const items = storedItems(3);
+    dynamo.on(QueryCommand).resolves({ Items: newestFirst(items) });
+    const page = await store.list(1, { limit: 2 });
+    expect(dynamo.commandCalls(QueryCommand)[0]?.args[0].input).toEqual({
+      TableName: TABLE,
+      KeyConditionExpression: '#pk = :pk',
+      ExpressionAttributeNames: { '#pk': 'userId' },
+      ExpressionAttributeValues: { ':pk': 1 },
+      ScanIndexForward: false,
+      Limit: 3,
+    });
+    expect(page.notifications).toEqual(notificationsOf(items).reverse().slice(0, 2));
+    expect(page.nextCursor).toBe(encodeCursor(inboxKeyOf(nth(items, 1))));
+  });
+
+  it('returns exactly the notification fields, without key or Kafka position', async () => {
+    const { store } = setup();
+    const items = storedItems(1);
+    dynamo.on(QueryCommand).resolves({ Items: newestFirst(items) });
+    const { notifications } = await store.list(1, { limit: 5 });
+    expect(notifications).toEqual(notificationsOf(items));
+    expect(Object.keys(notifications[0] ?? {})).toEqual([
+      'id',
+      'from',
+      'to',
+      'message',
+      'createdAt',
+    ]);
+  });
+
+  it('starts after the cursor and leaves nextCursor out when nothing older remains', async () => {
+    const { store } = setup();
+    const items = storedItems(3);
+    const cursor = encodeCursor(inboxKeyOf(nth(items, 2)));
+    dynamo.on(QueryCommand).resolves({ Items: newestFirst(items.slice(0, 2)) });
+    const page = await store.list(1, { limit: 2, cursor });
+    expect(dynamo.commandCalls(QueryCommand)[0]?.args[0].input.ExclusiveStartKey).toEqual(
+      inboxKeyOf(nth(items, 2)),
+    );
+    expect(page.notifications).toHaveLength(2);
+    expect(page).not.toHaveProperty('nextCursor');
+  });
+
+  it("goes on from DynamoDB's LastEvaluatedKey when a page stopped short at 1 MB", async () => {
+    const { store } = setup();
+    const items = storedItems(3);
+    const last = inboxKeyOf(nth(items, 1));
+    dynamo.on(QueryCommand).resolves({
+      Items: newestFirst(items.slice(1)),
+      LastEvaluatedKey: { ...last },
+    });
+    const page = await store.list(1, { limit: 10 });
+    expect(page.nextCursor).toBe(encodeCursor(last));
+  });
+
+  it('refuses an item that is not a valid notification instead of trusting it', async () => {
+    const { store } = setup();
+    const [item] = newestFirst(storedItems(1));
+    dynamo.on(QueryCommand).resolves({ Items: [{ ...item, to: { id: 1 } }] });
+    await expect(store.list(1, { limit: 1 })).rejects.toThrow(
+      /is not a valid notification: to\.name/,
+    );
+  });
+
+  it.each([
+    [
+      'a refused connection',
+      Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+    ],
+    ['throttling', throttled()],
+    ['a timeout', Object.assign(new Error('socket hang up'), { name: 'TimeoutError' })],
+  ])('answers %s with ServiceUnavailableError and a retry delay', async (_, error) => {
+    const { store } = setup();
+    dynamo.on(QueryCommand).rejects(error);
+    const listing = store.list(1, { limit: 1 });
+    await expect(listing).rejects.toBeInstanceOf(ServiceUnavailableError);
+    await expect(listing).rejects.toMatchObject({ retryAfterSeconds: 1, cause: error });
+  });
+
+  it('refuses a bad cursor before asking DynamoDB', async () => {
+    const { store } = setup();
+    await expect(store.list(1, { limit: 1, cursor: 'nope' })).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+    expect(dynamo.calls()).toHaveLength(0);
+  });
+});
+
+describe('cursor', () => {
+  const key = { userId: 1, sk: '2026-11-24T12:00:00.000Z#00002#00000000000000000042' };
+  const cursorOf = (value: unknown) =>
+    Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+
+  it('is URL-safe base64 of the key, and decodes to it', () => {
+    const cursor = encodeCursor(key);
+    expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(cursor).toBe(cursorOf(key));
+    expect(decodeCursor(cursor, 1)).toEqual(key);
+  });
+
+  it.each([
+    ['not base64url', 'abc+/def'],
+    ['padded base64', `${cursorOf(key)}=`],
+    ['not JSON', Buffer.from('{userId:1').toString('base64url')],
+    ['JSON of another shape', cursorOf([1, key.sk])],
+    ['a key without sk', cursorOf({ userId: 1 })],
+    ['a key with an extra field', cursorOf({ ...key, admin: true })],
+    ['a user id as text', cursorOf({ ...key, userId: '1' })],
+    ['a sort key of another format', cursorOf({ ...key, sk: '2026-11-24' })],
+    ['something very long', 'A'.repeat(600)],
+  ])('refuses %s with a 400 on field cursor', (_, cursor) => {
+    let error: unknown;
+    try {
+      decodeCursor(cursor, 1);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).issues).toEqual([
+      {
+        field: 'cursor',
+        message: expect.stringMatching(
+          /^expected the nextCursor of an earlier page, unchanged; received "/,
+        ),
+      },
+    ]);
+  });
+
+  it("refuses another user's cursor", () => {
+    expect(() => decodeCursor(encodeCursor(key), 2)).toThrow(
+      "cursor: was issued for another user's notifications",
+    );
+  });
+});
