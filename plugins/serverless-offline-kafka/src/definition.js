@@ -1,0 +1,389 @@
+// @ts-check
+'use strict';
+
+const { createHash } = require('node:crypto');
+const { MAX_FILTERS, compileFilters } = require('./filter');
+
+/**
+ * Turns a function's `msk` and `kafka` events into event source mappings, the way the framework
+ * compiles them to `AWS::Lambda::EventSourceMapping` properties, then applies
+ * `resources.extensions.<LogicalId>.Properties` on top: one serverless.yml drives AWS and offline.
+ */
+
+const DEFAULTS = /** @type {const} */ ({
+  BATCH_SIZE: 100,
+  /** Kafka's default batching window, in seconds. */
+  WINDOW_S: 0.5,
+  /** With infinite retries and a destination, Lambda stops after 10 retries. */
+  RETRIES_WITH_DESTINATION: 10,
+  /** Lambda refuses Kafka triggers on functions with a longer timeout. */
+  MAX_FUNCTION_TIMEOUT_S: 14 * 60,
+});
+
+/**
+ * @typedef {import('./event').EventSourceKind} EventSourceKind
+ * @typedef {{
+ *   provisioned: boolean,
+ *   maxRetries: number,
+ *   maxRecordAgeMs: number,
+ *   bisect: boolean,
+ *   reportBatchItemFailures: boolean,
+ *   onFailure: { kind: 'kafka', topic: string } | { kind: 'other', arn: string } | undefined,
+ * }} ErrorHandling `maxRetries` and `maxRecordAgeMs` are -1 for unlimited.
+ * @typedef {{
+ *   id: string,
+ *   functionKey: string,
+ *   functionName: string,
+ *   logicalId: string,
+ *   source: EventSourceKind,
+ *   topic: string,
+ *   groupId: string,
+ *   batchSize: number,
+ *   windowMs: number,
+ *   startingPosition: 'TRIM_HORIZON' | 'LATEST' | 'AT_TIMESTAMP',
+ *   startingPositionTimestampMs: number | undefined,
+ *   filter: (base64Value: string | null) => boolean,
+ *   errorHandling: ErrorHandling,
+ *   warnings: string[],
+ * }} Mapping
+ * @typedef {{
+ *   serviceName: string,
+ *   stage: string,
+ *   region: string,
+ *   functionKey: string,
+ *   functionName: string,
+ *   functionTimeoutS: number,
+ *   index: number,
+ *   event: { msk?: Record<string, unknown>, kafka?: Record<string, unknown> },
+ *   logicalId: string,
+ *   extension: Record<string, unknown> | undefined,
+ * }} EventContext
+ */
+
+/** Thrown for a mapping AWS would refuse; the mapping is not started. */
+class MappingError extends Error {
+  /** @override */
+  name = 'MappingError';
+}
+
+/**
+ * @param {unknown} v
+ * @returns {v is Record<string, unknown>}
+ */
+const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Deep-merges `extra` over `base`, as CloudFormation extensions do.
+ * @param {Record<string, unknown>} base
+ * @param {Record<string, unknown>} extra
+ * @returns {Record<string, unknown>}
+ */
+const merge = (base, extra) => {
+  /** @type {Record<string, unknown>} */
+  const out = { ...base };
+  for (const [k, v] of Object.entries(extra)) {
+    const current = out[k];
+    out[k] = isObject(current) && isObject(v) ? merge(current, v) : v;
+  }
+  return out;
+};
+
+/**
+ * The properties the framework would write for this event (see its msk and kafka compilers).
+ * `maximumBatchingWindow: 0` is dropped there (a falsy check), so AWS keeps its default.
+ * @param {EventContext['event']} event
+ * @returns {Record<string, unknown>}
+ */
+const compiledProperties = (event) => {
+  const e = event.msk ?? event.kafka ?? {};
+  /** @type {Record<string, unknown>} */
+  const p = {
+    StartingPosition: e.startingPosition ?? (event.msk ? 'TRIM_HORIZON' : undefined),
+    Topics: [e.topic],
+  };
+  if (event.msk) p.EventSourceArn = e.arn;
+  else p.SelfManagedEventSource = { Endpoints: { KafkaBootstrapServers: e.bootstrapServers } };
+  if (e.startingPositionTimestamp != null)
+    p.StartingPositionTimestamp = e.startingPositionTimestamp;
+  if (e.batchSize) p.BatchSize = e.batchSize;
+  if (e.maximumBatchingWindow) p.MaximumBatchingWindowInSeconds = e.maximumBatchingWindow;
+  if (e.enabled != null) p.Enabled = e.enabled;
+  if (e.consumerGroupId) {
+    p[event.msk ? 'AmazonManagedKafkaEventSourceConfig' : 'SelfManagedKafkaEventSourceConfig'] = {
+      ConsumerGroupId: e.consumerGroupId,
+    };
+  }
+  if (Array.isArray(e.filterPatterns)) {
+    p.FilterCriteria = {
+      Filters: e.filterPatterns.map((pattern) => ({ Pattern: JSON.stringify(pattern) })),
+    };
+  }
+  if (isObject(e.provisionedPollerConfig)) p.ProvisionedPollerConfig = e.provisionedPollerConfig;
+  if (typeof e.onFailureDestination === 'string') {
+    p.DestinationConfig = { OnFailure: { Destination: e.onFailureDestination } };
+  }
+  return p;
+};
+
+/**
+ * A stable, unique consumer group for a mapping without `consumerGroupId`. AWS generates a UUID
+ * that lives as long as the mapping; offline, the same mapping gets the same id on every start,
+ * so stopping and restarting resumes from committed offsets.
+ * @param {EventContext} ctx
+ * @param {string} topic
+ */
+const generatedGroupId = (ctx, topic) => {
+  const hex = createHash('sha256')
+    .update([ctx.serviceName, ctx.stage, ctx.functionKey, String(ctx.index), topic].join('\0'))
+    .digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+};
+
+/**
+ * The cluster ARN echoed into `eventSourceArn`. A CloudFormation reference cannot be resolved
+ * offline; it is replaced by a recognisable placeholder.
+ * @param {unknown} arn
+ * @param {EventContext} ctx
+ */
+const arnOf = (arn, ctx) => {
+  if (typeof arn === 'string') return arn;
+  const token = isObject(arn) ? String(arn.Ref ?? arn['Fn::ImportValue'] ?? 'cluster') : 'cluster';
+  return `arn:aws:kafka:${ctx.region}:000000000000:cluster/${token}/offline`;
+};
+
+/**
+ * @param {unknown} value
+ * @param {string} name
+ * @param {number} min
+ * @param {number} max
+ */
+const checkRange = (value, name, min, max) => {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new MappingError(
+      `${name} must be a number from ${min} to ${max}; received ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+};
+
+/**
+ * @param {Record<string, unknown>} p merged properties
+ * @param {string[]} warnings
+ * @returns {ErrorHandling}
+ */
+const errorHandlingOf = (p, warnings) => {
+  const provisioned = isObject(p.ProvisionedPollerConfig);
+  const destination =
+    isObject(p.DestinationConfig) && isObject(p.DestinationConfig.OnFailure)
+      ? p.DestinationConfig.OnFailure.Destination
+      : undefined;
+  const responseTypes = Array.isArray(p.FunctionResponseTypes) ? p.FunctionResponseTypes : [];
+  const provisionedOnly = [
+    ['MaximumRetryAttempts', p.MaximumRetryAttempts !== undefined],
+    ['MaximumRecordAgeInSeconds', p.MaximumRecordAgeInSeconds !== undefined],
+    ['BisectBatchOnFunctionError', p.BisectBatchOnFunctionError !== undefined],
+    ['FunctionResponseTypes', responseTypes.length > 0],
+  ]
+    .filter(([, set]) => set)
+    .map(([name]) => name);
+  if (!provisioned && provisionedOnly.length > 0) {
+    throw new MappingError(
+      `${provisionedOnly.join(', ')} need provisioned mode (provisionedPollerConfig); AWS refuses them otherwise`,
+    );
+  }
+  let maxRetries =
+    p.MaximumRetryAttempts === undefined
+      ? -1
+      : checkRange(p.MaximumRetryAttempts, 'MaximumRetryAttempts', -1, 10000);
+  const maxAgeS =
+    p.MaximumRecordAgeInSeconds === undefined
+      ? -1
+      : checkRange(p.MaximumRecordAgeInSeconds, 'MaximumRecordAgeInSeconds', -1, 604800);
+  if (maxAgeS !== -1 && maxAgeS < 60)
+    throw new MappingError('MaximumRecordAgeInSeconds must be -1 or from 60 to 604800');
+  /** @type {ErrorHandling['onFailure']} */
+  let onFailure;
+  if (typeof destination === 'string') {
+    onFailure = destination.startsWith('kafka://')
+      ? { kind: 'kafka', topic: destination.slice('kafka://'.length) }
+      : { kind: 'other', arn: destination };
+    if (onFailure.kind === 'other') {
+      warnings.push(
+        `on-failure destination ${destination} is not emulated offline: failed records are logged instead`,
+      );
+    }
+    if (maxRetries === -1) maxRetries = DEFAULTS.RETRIES_WITH_DESTINATION;
+  }
+  return {
+    provisioned,
+    maxRetries,
+    maxRecordAgeMs: maxAgeS === -1 ? -1 : maxAgeS * 1000,
+    bisect: p.BisectBatchOnFunctionError === true,
+    reportBatchItemFailures: responseTypes.includes('ReportBatchItemFailures'),
+    onFailure,
+  };
+};
+
+/**
+ * Builds the mapping of one `msk` or `kafka` event, or returns `undefined` when it is disabled.
+ * Throws `MappingError` for a configuration AWS would refuse.
+ * @param {EventContext} ctx
+ * @returns {Mapping | undefined}
+ */
+const mappingOf = (ctx) => {
+  const { event } = ctx;
+  const raw = event.msk ?? event.kafka;
+  if (!raw) throw new MappingError('not a Kafka event');
+  /** @type {string[]} */
+  const warnings = [];
+  const extension = isObject(ctx.extension?.Properties) ? ctx.extension.Properties : {};
+  const p = merge(compiledProperties(event), extension);
+  if (p.Enabled === false) return undefined;
+
+  const topics = Array.isArray(p.Topics) ? p.Topics : [];
+  const topic = topics[0];
+  if (typeof topic !== 'string' || topic === '' || topics.length !== 1) {
+    throw new MappingError('exactly one topic is required');
+  }
+  const batchSize =
+    p.BatchSize === undefined
+      ? DEFAULTS.BATCH_SIZE
+      : checkRange(p.BatchSize, 'BatchSize', 1, 10000);
+  let windowS = /** @type {number} */ (DEFAULTS.WINDOW_S);
+  if (p.MaximumBatchingWindowInSeconds !== undefined) {
+    windowS = checkRange(
+      p.MaximumBatchingWindowInSeconds,
+      'MaximumBatchingWindowInSeconds',
+      0,
+      300,
+    );
+  } else if (raw.maximumBatchingWindow === 0) {
+    warnings.push(
+      `maximumBatchingWindow: 0 is dropped by the framework, so AWS (and this emulator) use ${DEFAULTS.WINDOW_S} s; ` +
+        `set resources.extensions.${ctx.logicalId}.Properties.MaximumBatchingWindowInSeconds: 0 for no window`,
+    );
+  }
+  const startingPosition = p.StartingPosition ?? 'TRIM_HORIZON';
+  if (
+    startingPosition !== 'TRIM_HORIZON' &&
+    startingPosition !== 'LATEST' &&
+    startingPosition !== 'AT_TIMESTAMP'
+  ) {
+    throw new MappingError(
+      `startingPosition must be TRIM_HORIZON, LATEST or AT_TIMESTAMP; received ${JSON.stringify(startingPosition)}`,
+    );
+  }
+  let startingPositionTimestampMs;
+  if (startingPosition === 'AT_TIMESTAMP') {
+    if (typeof p.StartingPositionTimestamp !== 'number') {
+      throw new MappingError(
+        'startingPositionTimestamp (Unix seconds) is required with AT_TIMESTAMP',
+      );
+    }
+    startingPositionTimestampMs = Math.round(p.StartingPositionTimestamp * 1000);
+  }
+  const groupConfig = p.AmazonManagedKafkaEventSourceConfig ?? p.SelfManagedKafkaEventSourceConfig;
+  const groupId =
+    isObject(groupConfig) && typeof groupConfig.ConsumerGroupId === 'string'
+      ? groupConfig.ConsumerGroupId
+      : generatedGroupId(ctx, topic);
+
+  const filters =
+    isObject(p.FilterCriteria) && Array.isArray(p.FilterCriteria.Filters)
+      ? p.FilterCriteria.Filters.map((f) => (isObject(f) ? f.Pattern : f))
+      : [];
+  if (filters.length > 2 * MAX_FILTERS)
+    throw new MappingError(`at most ${2 * MAX_FILTERS} filters are allowed`);
+  if (filters.length > MAX_FILTERS)
+    warnings.push(`${filters.length} filters need a quota raise on AWS (default ${MAX_FILTERS})`);
+  let filter;
+  try {
+    filter = compileFilters(filters);
+  } catch (error) {
+    throw new MappingError(
+      `invalid filterPatterns: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  if (ctx.functionTimeoutS > DEFAULTS.MAX_FUNCTION_TIMEOUT_S) {
+    warnings.push(
+      `a function timeout over ${DEFAULTS.MAX_FUNCTION_TIMEOUT_S} s is refused by AWS for Kafka triggers`,
+    );
+  }
+
+  return {
+    id: `${ctx.functionKey}#${ctx.index}`,
+    functionKey: ctx.functionKey,
+    functionName: ctx.functionName,
+    logicalId: ctx.logicalId,
+    source: event.msk ? { kind: 'msk', arn: arnOf(event.msk.arn, ctx) } : { kind: 'kafka' },
+    topic,
+    groupId,
+    batchSize,
+    windowMs: Math.round(windowS * 1000),
+    startingPosition,
+    startingPositionTimestampMs,
+    filter,
+    errorHandling: errorHandlingOf(p, warnings),
+    warnings,
+  };
+};
+
+/**
+ * Every enabled Kafka mapping of the service. Invalid ones are reported through `onInvalid`
+ * and left out, so that one bad mapping never stops the others.
+ * @param {any} serverless
+ * @param {(functionKey: string, message: string) => void} onInvalid
+ * @returns {Mapping[]}
+ */
+const mappingsOf = (serverless, onInvalid) => {
+  const { service } = serverless;
+  const naming = serverless.getProvider('aws').naming;
+  const extensions = isObject(service.resources?.extensions) ? service.resources.extensions : {};
+  const stage = serverless.getProvider('aws').getStage();
+  const region = serverless.getProvider('aws').getRegion();
+  /** @type {Mapping[]} */
+  const mappings = [];
+  for (const functionKey of service.getAllFunctions()) {
+    const fn = service.getFunction(functionKey);
+    /** @type {EventContext['event'][]} */
+    const events = service.getAllEventsInFunction(functionKey) ?? [];
+    events.forEach((event, index) => {
+      if (!event.msk && !event.kafka) return;
+      const raw = /** @type {Record<string, unknown>} */ (event.msk ?? event.kafka);
+      const topic = String(raw.topic ?? '');
+      const logicalId = event.msk
+        ? naming.getMSKEventLogicalId(functionKey, clusterToken(raw.arn), topic)
+        : naming.getKafkaEventLogicalId(functionKey, topic);
+      try {
+        const mapping = mappingOf({
+          serviceName: service.service,
+          stage,
+          region,
+          functionKey,
+          functionName: fn.name ?? functionKey,
+          functionTimeoutS: fn.timeout ?? service.provider.timeout ?? 6,
+          index,
+          event,
+          logicalId,
+          extension: isObject(extensions[logicalId]) ? extensions[logicalId] : undefined,
+        });
+        if (mapping) mappings.push(mapping);
+      } catch (error) {
+        onInvalid(functionKey, error instanceof Error ? error.message : String(error));
+      }
+    });
+  }
+  return mappings;
+};
+
+/**
+ * The cluster-name part of the logical id, as the framework derives it.
+ * @param {unknown} arn
+ */
+const clusterToken = (arn) => {
+  if (typeof arn === 'string') return arn.split('/')[1] ?? arn;
+  if (isObject(arn)) return String(arn['Fn::ImportValue'] ?? arn.Ref ?? 'cluster');
+  return 'cluster';
+};
+
+module.exports = { DEFAULTS, MappingError, compiledProperties, mappingOf, mappingsOf };

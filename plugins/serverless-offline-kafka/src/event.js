@@ -1,0 +1,159 @@
+// @ts-check
+'use strict';
+
+/**
+ * The Lambda event for Kafka records, exactly as AWS's event source mapping builds it
+ * (`@types/aws-lambda` `MSKEvent` / `SelfManagedKafkaEvent`):
+ * - MSK: `eventSource: "aws:kafka"` with `eventSourceArn`; self-managed: `"SelfManagedKafka"`
+ *   and no ARN.
+ * - `bootstrapServers` is one comma-joined string.
+ * - `records` maps `<topic>-<partition>` to that partition's records in offset order.
+ * - `partition`, `offset` and `timestamp` (epoch ms) are numbers; `key` and `value` are base64;
+ *   a null key is left out (our reading of AWS; unverified), a tombstone has `"value": null`.
+ * - `headers` is an array of one-entry objects whose values are signed bytes (-128..127), as
+ *   Java's `byte[]` serializes.
+ */
+
+/** Lambda's synchronous invocation payload limit. */
+const MAX_EVENT_BYTES = 6 * 1024 * 1024;
+
+const TIMESTAMP_TYPES = /** @type {const} */ (['CREATE_TIME', 'LOG_APPEND_TIME']);
+
+/**
+ * @typedef {{ [name: string]: number[] }} LambdaKafkaHeader
+ * @typedef {{
+ *   topic: string,
+ *   partition: number,
+ *   offset: number,
+ *   timestamp: number,
+ *   timestampType: 'CREATE_TIME' | 'LOG_APPEND_TIME',
+ *   key?: string,
+ *   value: string | null,
+ *   headers: LambdaKafkaHeader[],
+ * }} LambdaKafkaRecord
+ * @typedef {{
+ *   eventSource: 'aws:kafka' | 'SelfManagedKafka',
+ *   eventSourceArn?: string,
+ *   bootstrapServers: string,
+ *   records: Record<string, LambdaKafkaRecord[]>,
+ * }} LambdaKafkaEvent
+ * @typedef {{ kind: 'msk', arn: string } | { kind: 'kafka' }} EventSourceKind
+ * @typedef {{
+ *   key: Buffer | null,
+ *   value: Buffer | null,
+ *   offset: string,
+ *   timestamp: string,
+ *   headers?: { [name: string]: Buffer | string | (Buffer | string)[] | undefined },
+ *   batchContext?: { timestampType?: number },
+ * }} KafkaMessageLike
+ */
+
+/**
+ * Java bytes are signed: 0xC3 is -61.
+ * @param {Buffer | string | null | undefined} value
+ * @returns {number[]}
+ */
+const signedBytes = (value) => {
+  if (value === null || value === undefined) return [];
+  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+  return Array.from(bytes, (b) => (b > 127 ? b - 256 : b));
+};
+
+/**
+ * kafkajs folds repeated header names into arrays; AWS sends one object per header.
+ * @param {KafkaMessageLike['headers']} headers
+ * @returns {LambdaKafkaHeader[]}
+ */
+const toLambdaHeaders = (headers) => {
+  /** @type {LambdaKafkaHeader[]} */
+  const out = [];
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const values = Array.isArray(value) ? value : [value];
+    for (const v of values) out.push({ [name]: signedBytes(v) });
+  }
+  return out;
+};
+
+/**
+ * One Kafka record in Lambda's shape.
+ * @param {string} topic
+ * @param {number} partition
+ * @param {KafkaMessageLike} message
+ * @returns {LambdaKafkaRecord}
+ */
+const toLambdaRecord = (topic, partition, message) => {
+  const hasKey = message.key !== null && message.key !== undefined;
+  /** @type {LambdaKafkaRecord} */
+  const record = {
+    topic,
+    partition,
+    offset: Number(message.offset),
+    timestamp: Number(message.timestamp),
+    timestampType: TIMESTAMP_TYPES[message.batchContext?.timestampType ?? 0] ?? 'CREATE_TIME',
+    ...(hasKey ? { key: message.key?.toString('base64') } : {}),
+    value:
+      message.value === null || message.value === undefined
+        ? null
+        : message.value.toString('base64'),
+    headers: toLambdaHeaders(message.headers),
+  };
+  return record;
+};
+
+/**
+ * Builds the event. Records are grouped by `<topic>-<partition>`, each group in offset order.
+ * @param {EventSourceKind} source
+ * @param {readonly string[]} bootstrapServers
+ * @param {readonly LambdaKafkaRecord[]} records
+ * @returns {LambdaKafkaEvent}
+ */
+const buildEvent = (source, bootstrapServers, records) => {
+  /** @type {Record<string, LambdaKafkaRecord[]>} */
+  const grouped = {};
+  for (const record of records) {
+    const key = `${record.topic}-${record.partition}`;
+    const group = grouped[key] ?? [];
+    group.push(record);
+    grouped[key] = group;
+  }
+  for (const group of Object.values(grouped)) group.sort((a, b) => a.offset - b.offset);
+  return source.kind === 'msk'
+    ? {
+        eventSource: 'aws:kafka',
+        eventSourceArn: source.arn,
+        bootstrapServers: bootstrapServers.join(','),
+        records: grouped,
+      }
+    : {
+        eventSource: 'SelfManagedKafka',
+        bootstrapServers: bootstrapServers.join(','),
+        records: grouped,
+      };
+};
+
+/**
+ * Bytes a record adds to the serialized event (its JSON plus a separating comma).
+ * @param {LambdaKafkaRecord} record
+ */
+const recordBytes = (record) => Buffer.byteLength(JSON.stringify(record)) + 1;
+
+/**
+ * Bytes of an event holding no records, plus room for the group keys of `partitions` groups.
+ * @param {EventSourceKind} source
+ * @param {readonly string[]} bootstrapServers
+ * @param {string} topic
+ * @param {number} [partitions]
+ */
+const envelopeBytes = (source, bootstrapServers, topic, partitions = 1) =>
+  Buffer.byteLength(JSON.stringify(buildEvent(source, bootstrapServers, []))) +
+  partitions * (Buffer.byteLength(JSON.stringify(`${topic}-2147483647`)) + 3);
+
+module.exports = {
+  MAX_EVENT_BYTES,
+  buildEvent,
+  envelopeBytes,
+  recordBytes,
+  signedBytes,
+  toLambdaHeaders,
+  toLambdaRecord,
+};

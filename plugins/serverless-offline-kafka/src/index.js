@@ -1,0 +1,183 @@
+// @ts-check
+'use strict';
+
+const { Kafka, logLevel } = require('kafkajs');
+const { mappingsOf } = require('./definition');
+const { Invoker } = require('./invoker');
+const { KafkaEventSource } = require('./source');
+const { describe } = require('./worker');
+
+/**
+ * serverless-offline-kafka: runs the `msk` and `kafka` events of a service under
+ * `sls offline start`, consuming a real broker the way Lambda's event source mapping does.
+ * Options live in `custom.serverless-offline-kafka` (see this folder's README).
+ */
+
+const OPTIONS_KEY = 'serverless-offline-kafka';
+
+const DEFAULT_OPTIONS = /** @type {const} */ ({
+  brokers: ['127.0.0.1:9092'],
+  clientId: 'serverless-offline-kafka',
+  retryInitialDelayMs: 1_000,
+  retryMaxDelayMs: 30_000,
+  shutdownTimeoutMs: 10_000,
+});
+
+/**
+ * @typedef {{
+ *   enabled: boolean,
+ *   brokers: string[],
+ *   clientId: string,
+ *   retryInitialDelayMs: number,
+ *   retryMaxDelayMs: number,
+ *   shutdownTimeoutMs: number,
+ * }} PluginOptions
+ */
+
+class ServerlessOfflineKafka {
+  /** @type {any} */
+  #serverless;
+  /** @type {Record<string, unknown>} */
+  #cliOptions;
+  /** @type {import('./worker').Log} */
+  #log;
+  /** @type {InstanceType<typeof KafkaEventSource>[]} */
+  #sources = [];
+  /** @type {InstanceType<typeof Invoker> | undefined} */
+  #invoker;
+  /** @type {PluginOptions | undefined} */
+  #options;
+
+  /**
+   * @param {any} serverless
+   * @param {Record<string, unknown>} cliOptions
+   * @param {{ log: any }} [utils]
+   */
+  constructor(serverless, cliOptions, utils) {
+    this.#serverless = serverless;
+    this.#cliOptions = cliOptions;
+    const log = utils?.log ?? console;
+    this.#log = {
+      notice: (m) => log.notice(m),
+      warning: (m) => log.warning(m),
+      error: (m) => log.error(m),
+      debug: (m) => log.debug(m),
+    };
+    serverless.configSchemaHandler?.defineCustomProperties?.({
+      type: 'object',
+      properties: {
+        [OPTIONS_KEY]: {
+          type: 'object',
+          properties: {
+            enabled: { type: 'boolean' },
+            brokers: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
+            clientId: { type: 'string' },
+            retryInitialDelayMs: { type: 'number', minimum: 0 },
+            retryMaxDelayMs: { type: 'number', minimum: 0 },
+            shutdownTimeoutMs: { type: 'number', minimum: 0 },
+          },
+          additionalProperties: false,
+        },
+      },
+    });
+    this.hooks = {
+      'offline:start:init': () => this.#start(),
+      'before:offline:start:end': () => this.#stop(),
+      'offline:functionsUpdated:cleanup': () => this.#reload(),
+    };
+  }
+
+  /** @returns {PluginOptions} */
+  #readOptions() {
+    const custom = this.#serverless.service.custom?.[OPTIONS_KEY] ?? {};
+    const brokers = custom.brokers ?? DEFAULT_OPTIONS.brokers;
+    const list = (Array.isArray(brokers) ? brokers : String(brokers).split(','))
+      .map((b) => String(b).trim())
+      .filter(Boolean);
+    return {
+      enabled: custom.enabled !== false,
+      brokers: list.length > 0 ? list : [...DEFAULT_OPTIONS.brokers],
+      clientId: custom.clientId ?? DEFAULT_OPTIONS.clientId,
+      retryInitialDelayMs: custom.retryInitialDelayMs ?? DEFAULT_OPTIONS.retryInitialDelayMs,
+      retryMaxDelayMs: custom.retryMaxDelayMs ?? DEFAULT_OPTIONS.retryMaxDelayMs,
+      shutdownTimeoutMs: custom.shutdownTimeoutMs ?? DEFAULT_OPTIONS.shutdownTimeoutMs,
+    };
+  }
+
+  async #start() {
+    try {
+      const options = this.#readOptions();
+      this.#options = options;
+      if (!options.enabled) return;
+      const mappings = mappingsOf(this.#serverless, (functionKey, message) => {
+        this.#log.error(`Kafka ${functionKey}: event source not started: ${message}`);
+      });
+      if (mappings.length === 0) return;
+      for (const m of mappings)
+        for (const w of m.warnings) this.#log.warning(`Kafka ${m.functionKey}: ${w}`);
+
+      this.#invoker = await Invoker.create(this.#serverless, this.#offlineOptions(), [
+        ...new Set(mappings.map((m) => m.functionKey)),
+      ]);
+      const kafka = new Kafka({
+        clientId: options.clientId,
+        brokers: options.brokers,
+        logLevel: logLevel.WARN,
+        logCreator:
+          () =>
+          ({ namespace, log }) =>
+            this.#log.debug(`kafkajs ${namespace}: ${log.message}`),
+      });
+      const provider = this.#serverless.getProvider('aws');
+      const invoker = this.#invoker;
+      for (const mapping of mappings) {
+        const source = new KafkaEventSource({
+          mapping,
+          kafka,
+          bootstrapServers: options.brokers,
+          invoke: (event) => invoker.invoke(mapping.functionKey, event),
+          functionArn: `arn:aws:lambda:${provider.getRegion()}:000000000000:function:${mapping.functionName}`,
+          retryDelayMs: (attempt) =>
+            Math.min(
+              options.retryMaxDelayMs,
+              options.retryInitialDelayMs * 2 ** Math.max(0, attempt - 1),
+            ),
+          log: this.#log,
+        });
+        this.#sources.push(source);
+        source.start();
+      }
+    } catch (error) {
+      // An error thrown from a hook is printed but leaves the servers up; say what failed instead.
+      this.#log.error(`Kafka event sources not started: ${describe(error)}`);
+    }
+  }
+
+  /** serverless-offline's options as it merges them: its custom section, then the CLI. */
+  #offlineOptions() {
+    const custom = this.#serverless.service.custom?.['serverless-offline'] ?? {};
+    return { ...custom, ...this.#cliOptions };
+  }
+
+  async #stop() {
+    const timeout = this.#options?.shutdownTimeoutMs ?? DEFAULT_OPTIONS.shutdownTimeoutMs;
+    try {
+      await Promise.all(this.#sources.map((s) => s.stop(timeout)));
+      await this.#invoker?.cleanup();
+    } catch (error) {
+      this.#log.error(`Kafka event sources did not stop cleanly: ${describe(error)}`);
+    }
+  }
+
+  async #reload() {
+    try {
+      await this.#invoker?.reload(
+        this.#options?.shutdownTimeoutMs ?? DEFAULT_OPTIONS.shutdownTimeoutMs,
+      );
+    } catch (error) {
+      this.#log.error(`Kafka functions not reloaded: ${describe(error)}`);
+    }
+  }
+}
+
+module.exports = ServerlessOfflineKafka;
