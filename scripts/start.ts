@@ -1,12 +1,14 @@
 /**
  * `npm start`: the whole system locally, in one command. Starts (or reuses) the Kafka broker,
- * creates the topics, then runs `sls offline start`; Ctrl-C stops everything this started.
+ * creates the topics, serves the inbox store (dynalite, data in `.local/dynalite`), then runs
+ * `sls offline start`; Ctrl-C stops everything this started.
  * Extra arguments go to `sls offline start` (`npm start -- --httpPort 4000`).
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { config } from '../shared/config.js';
 import { ensureBroker, stopBroker } from './lib/broker.js';
+import { DYNALITE_DIR, ensureInboxTable, startDynalite } from './lib/dynalite.js';
 import { ROOT } from './lib/paths.js';
 import { createTopics } from './lib/topics.js';
 
@@ -22,6 +24,12 @@ const main = async (): Promise<number> => {
     `Kafka: ${broker.brokers.join(',')} (${broker.started ? `started, ${broker.mode}` : 'already running'})`,
   );
   await createTopics(broker.brokers);
+  const store = await startDynalite({ path: DYNALITE_DIR });
+  const table = config().inbox.tableName;
+  const tableStatus = await ensureInboxTable(store.endpoint, table);
+  say(
+    `inbox store: ${store.endpoint} (${store.started ? `data in ${DYNALITE_DIR}` : 'already running'}), table ${table}: ${tableStatus}`,
+  );
 
   const sls = spawn(
     join(ROOT, 'node_modules/.bin/sls'),
@@ -29,7 +37,13 @@ const main = async (): Promise<number> => {
     {
       cwd: ROOT,
       stdio: 'inherit',
-      env: { ...process.env, KAFKA_BROKERS: broker.brokers.join(',') },
+      env: {
+        ...process.env,
+        KAFKA_BROKERS: broker.brokers.join(','),
+        DYNAMODB_ENDPOINT: store.endpoint,
+        // The SDK's notice that it will need Node 22 from 2027; the lockfile pins what works.
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
     },
   );
   let stopping = false;
@@ -46,6 +60,7 @@ const main = async (): Promise<number> => {
   const code = await new Promise<number>((resolve) => {
     sls.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 0 : 1)));
   });
+  await store.close();
   if (broker.started) await stopBroker();
   say('stopped');
   return code;

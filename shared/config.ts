@@ -72,6 +72,8 @@ const EnvSchema = z.object({
     'notifications-inbox',
   ),
   /** A DynamoDB endpoint to use instead of AWS's, such as dynalite offline. */
+  /** `true` when the consumer's mapping has `FunctionResponseTypes: [ReportBatchItemFailures]`. */
+  PARTIAL_BATCH_RESPONSE: z._default(z.enum(['true', 'false']), 'false'),
   DYNAMODB_ENDPOINT: z.optional(
     z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as http://127.0.0.1:8000' }),
   ),
@@ -104,6 +106,10 @@ export interface Config {
     /** `DYNAMODB_ENDPOINT`, or `undefined` for AWS's endpoint in `region`. */
     readonly endpoint: string | undefined;
     readonly region: string | undefined;
+  };
+  readonly consumer: {
+    /** Report failed records in a partial batch response instead of failing the invocation. */
+    readonly partialBatchResponse: boolean;
   };
 }
 
@@ -148,6 +154,7 @@ export const loadConfig = (env: Env = process.env): Config => {
       endpoint: e.DYNAMODB_ENDPOINT,
       region: e.AWS_REGION,
     },
+    consumer: { partialBatchResponse: e.PARTIAL_BATCH_RESPONSE === 'true' },
   });
 };
 

@@ -59,6 +59,13 @@ export type DecodeResult =
       readonly reason: string;
     };
 
+/** Just the position of a record. */
+export const positionOf = ({ topic, partition, offset }: RecordPosition): RecordPosition => ({
+  topic,
+  partition,
+  offset,
+});
+
 /** Signed Java bytes back to a buffer: -61 is 0xC3. */
 export const bytesFromSigned = (bytes: readonly number[]): Buffer =>
   Buffer.from(bytes.map((b) => b & 0xff));
@@ -96,7 +103,12 @@ export const decodeNotification = (raw: unknown, fallback: RecordPosition): Deco
     };
   }
   const record = decodeRecord(parsed.data);
-  const fail = (reason: string): DecodeResult => ({ ok: false, position: record, record, reason });
+  const fail = (reason: string): DecodeResult => ({
+    ok: false,
+    position: positionOf(record),
+    record,
+    reason,
+  });
   if (record.value === null) return fail('tombstone: the record has no value');
   let json: unknown;
   try {

@@ -6,12 +6,12 @@ import kafkajs, {
   type Kafka,
   type Message,
   Partitioners,
-  type Producer,
   type RecordMetadata,
 } from 'kafkajs';
 import { DeadlineExceededError, withDeadline } from '../deadline.js';
 import { ServiceUnavailableError } from '../errors.js';
 import type { Notification } from '../models/index.js';
+import { LazyProducer } from './producer.js';
 import { toRecord } from './records.js';
 
 // kafkajs is CommonJS: Node's ESM loader only sees some of its named exports.
@@ -45,16 +45,21 @@ export interface KafkaPublisherOptions {
  * nothing; it is published in one, so read-committed consumers never see part of it.
  */
 export class KafkaPublisher implements NotificationPublisher {
-  readonly #kafka: Kafka;
   readonly #options: KafkaPublisherOptions;
   readonly #partitions = new WeakMap<Message, number>();
-  #producer: Promise<Producer> | undefined;
+  readonly #producer: LazyProducer;
   /** kafkajs allows one transaction at a time per producer. */
   #transactions: Promise<unknown> = Promise.resolve();
 
   constructor(kafka: Kafka, options: KafkaPublisherOptions) {
-    this.#kafka = kafka;
     this.#options = options;
+    this.#producer = new LazyProducer(kafka, () => ({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      // One transactional id per producer: concurrent containers must never fence each other.
+      transactionalId: `${options.topic}-publisher-${randomUUID()}`,
+      createPartitioner: this.#recordingPartitioner,
+    }));
   }
 
   async publish(notifications: readonly Notification[]): Promise<Placement[]> {
@@ -68,14 +73,12 @@ export class KafkaPublisher implements NotificationPublisher {
   }
 
   /** Closes the connection (tests and benchmarks; Lambda simply freezes the container). */
-  async disconnect(): Promise<void> {
-    const producer = this.#producer;
-    this.#producer = undefined;
-    await producer?.then((p) => p.disconnect()).catch(() => undefined);
+  disconnect(): Promise<void> {
+    return this.#producer.disconnect();
   }
 
   async #send(messages: Message[]): Promise<RecordMetadata[]> {
-    const producer = await this.#connected();
+    const producer = await this.#producer.get();
     const topicMessages = [{ topic: this.#options.topic, messages }];
     const keys = new Set(messages.map((m) => String(m.key)));
     if (keys.size <= 1) {
@@ -94,25 +97,6 @@ export class KafkaPublisher implements NotificationPublisher {
     });
     this.#transactions = run.catch(() => undefined);
     return run;
-  }
-
-  #connected(): Promise<Producer> {
-    this.#producer ??= (async () => {
-      const producer = this.#kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        // One transactional id per container: concurrent containers must never fence each other.
-        transactionalId: `${this.#options.topic}-publisher-${randomUUID()}`,
-        createPartitioner: this.#recordingPartitioner,
-      });
-      await producer.connect();
-      return producer;
-    })();
-    const connecting = this.#producer;
-    connecting.catch(() => {
-      if (this.#producer === connecting) this.#producer = undefined;
-    });
-    return connecting;
   }
 
   /** The Java client's murmur2 partitioner, remembering where each message went. */
@@ -145,10 +129,8 @@ export class KafkaPublisher implements NotificationPublisher {
   /** Kafka failures become a 503; the producer is dropped so the next call reconnects. */
   #unavailable(error: unknown): unknown {
     if (!(error instanceof KafkaJSError || error instanceof DeadlineExceededError)) return error;
-    const stale = this.#producer;
-    this.#producer = undefined;
+    this.#producer.reset();
     this.#transactions = Promise.resolve();
-    void stale?.then((p) => p.disconnect()).catch(() => undefined);
     this.#options.logger.warn('Kafka publish failed', { error });
     return new ServiceUnavailableError(
       'Kafka did not confirm the write in time, so nothing was acknowledged. Try again shortly.',

@@ -1,0 +1,60 @@
+import type { Context, MSKEvent, SelfManagedKafkaEvent } from 'aws-lambda';
+import { config } from '../../shared/config.js';
+import { createDocumentClient, InboxStore } from '../../shared/inbox/store.js';
+import { createKafka } from '../../shared/kafka/client.js';
+import { decodeEvent } from '../../shared/kafka/codec.js';
+import { KafkaDeadLetterPublisher } from '../../shared/kafka/dead-letters.js';
+import { createLogger } from '../../shared/logger.js';
+import { UserDirectory } from '../../shared/models/index.js';
+import { type ProcessDependencies, processRecords } from '../../shared/processing.js';
+
+/** Lambda's partial batch response for Kafka (`ReportBatchItemFailures`). */
+export interface BatchResponse {
+  batchItemFailures: { itemIdentifier: { partition: string; offset: number } }[];
+}
+
+type Handler = (
+  event: MSKEvent | SelfManagedKafkaEvent,
+  context: Pick<Context, 'awsRequestId'>,
+) => Promise<BatchResponse | undefined>;
+
+export interface HandlerOptions {
+  /** Answer with partial batch responses (the mapping has `ReportBatchItemFailures`). */
+  readonly partialBatchResponse: boolean;
+}
+
+/** Builds the Kafka-triggered handler around its dependencies (tests pass fakes). */
+export const createHandler =
+  (deps: ProcessDependencies, options: HandlerOptions): Handler =>
+  async (event, context) => {
+    deps.logger.appendKeys({ requestId: context.awsRequestId });
+    try {
+      const outcome = await processRecords(decodeEvent(event), deps, options.partialBatchResponse);
+      if (!options.partialBatchResponse) return undefined;
+      return {
+        batchItemFailures: outcome.failed.map((p) => ({
+          itemIdentifier: { partition: `${p.topic}-${p.partition}`, offset: p.offset },
+        })),
+      };
+    } finally {
+      deps.logger.removeKeys(['requestId']);
+    }
+  };
+
+// Created once per container and reused by warm invocations.
+const settings = config();
+const logger = createLogger(settings.serviceName);
+
+export const handler: Handler = createHandler(
+  {
+    inbox: new InboxStore(createDocumentClient(settings.inbox), settings.inbox.tableName, logger),
+    deadLetters: new KafkaDeadLetterPublisher(createKafka(settings.kafka, logger), {
+      topic: settings.topics.deadLetter,
+      timeoutMs: settings.kafka.sendTimeoutMs,
+      logger,
+    }),
+    users: new UserDirectory(settings.users),
+    logger,
+  },
+  { partialBatchResponse: settings.consumer.partialBatchResponse },
+);

@@ -1,0 +1,99 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { IHeaders, Kafka, Message } from 'kafkajs';
+import { withDeadline } from '../deadline.js';
+import { TransientError } from '../errors.js';
+import type { DecodedRecord, RecordPosition } from './codec.js';
+import { LazyProducer } from './producer.js';
+
+/** Headers added to a dead-lettered record, beside its own. */
+export const DEAD_LETTER_HEADERS = {
+  topic: 'dlq-origin-topic',
+  partition: 'dlq-origin-partition',
+  offset: 'dlq-origin-offset',
+  reason: 'dlq-reason',
+  failedAt: 'dlq-failed-at',
+} as const;
+
+/** A record that can never be processed, and why. */
+export interface PoisonRecord {
+  readonly position: RecordPosition;
+  /** The record's bytes, or `undefined` when the event held something that is not a record. */
+  readonly record: DecodedRecord | undefined;
+  /** What the event held, kept when there is no record to copy. */
+  readonly raw?: unknown;
+  readonly reason: string;
+}
+
+export interface DeadLetterSink {
+  publish(records: readonly PoisonRecord[]): Promise<void>;
+}
+
+/**
+ * The dead-letter record: the original key, value and headers, plus headers naming where it
+ * came from and why it was rejected, so that it can be inspected and replayed.
+ */
+export const toDeadLetter = (poison: PoisonRecord, failedAt: Date): Message => {
+  const headers: IHeaders = {};
+  for (const { name, value } of poison.record?.headers ?? []) {
+    const existing = headers[name];
+    headers[name] =
+      existing === undefined
+        ? value
+        : [...(Array.isArray(existing) ? existing : [existing]), value];
+  }
+  headers[DEAD_LETTER_HEADERS.topic] = poison.position.topic;
+  headers[DEAD_LETTER_HEADERS.partition] = String(poison.position.partition);
+  headers[DEAD_LETTER_HEADERS.offset] = String(poison.position.offset);
+  headers[DEAD_LETTER_HEADERS.reason] = poison.reason;
+  headers[DEAD_LETTER_HEADERS.failedAt] = failedAt.toISOString();
+  return {
+    key: poison.record?.key ?? null,
+    value: poison.record ? poison.record.value : JSON.stringify(poison.raw ?? null),
+    headers,
+  };
+};
+
+export interface DeadLetterOptions {
+  readonly topic: string;
+  readonly timeoutMs: number;
+  readonly logger: Logger;
+}
+
+/** Publishes poison records to the dead-letter topic (acks from all replicas, idempotent). */
+export class KafkaDeadLetterPublisher implements DeadLetterSink {
+  readonly #producer: LazyProducer;
+  readonly #options: DeadLetterOptions;
+
+  constructor(kafka: Kafka, options: DeadLetterOptions) {
+    this.#options = options;
+    this.#producer = new LazyProducer(kafka, () => ({ idempotent: true, maxInFlightRequests: 1 }));
+  }
+
+  /** @throws TransientError when Kafka does not take them: the batch must be delivered again. */
+  async publish(records: readonly PoisonRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const now = new Date();
+    const messages = records.map((r) => toDeadLetter(r, now));
+    try {
+      await withDeadline(
+        this.#producer
+          .get()
+          .then((p) => p.send({ topic: this.#options.topic, acks: -1, messages })),
+        this.#options.timeoutMs,
+      );
+    } catch (error) {
+      this.#producer.reset();
+      this.#options.logger.warn('dead-letter publish failed', {
+        topic: this.#options.topic,
+        error,
+      });
+      throw new TransientError(`Could not write to the dead-letter topic ${this.#options.topic}`, {
+        cause: error,
+      });
+    }
+  }
+
+  disconnect(): Promise<void> {
+    return this.#producer.disconnect();
+  }
+}
