@@ -136,7 +136,11 @@ class KafkaEventSource {
     });
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      this.#onAssignment(payload.memberAssignment[mapping.topic] ?? []);
+      const partitions = payload.memberAssignment[mapping.topic] ?? [];
+      this.#options.log.notice(
+        `Kafka ${mapping.functionKey}: joined group ${mapping.groupId}, partitions [${partitions.join(',')}] of ${mapping.topic}`,
+      );
+      this.#onAssignment(partitions);
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (payload.restart || this.#stopping) return;
