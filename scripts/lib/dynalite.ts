@@ -95,6 +95,8 @@ export const startDynalite = async ({
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error?: Error) => (error ? reject(error) : resolve()));
+        // Clients keep connections alive; close them too, or close() waits for them forever.
+        server.closeAllConnections();
       }),
   };
 };

@@ -1,0 +1,268 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Admin, Kafka, Producer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type DynaliteHandle,
+  ensureInboxTable,
+  startDynalite,
+} from '../../scripts/lib/dynalite.js';
+import { DEAD_LETTER_HEADERS } from '../../shared/kafka/dead-letters.js';
+import { createNotification, DEFAULT_USERS, type Notification } from '../../shared/models/index.js';
+import { brokers, readRecords, testKafka, unique } from '../helpers/kafka.js';
+import { type Offline, startOffline } from '../helpers/offline.js';
+import { until } from '../helpers/wait.js';
+
+/**
+ * The whole system through a real `sls offline start` of this service: the producer over HTTP,
+ * the real broker, the offline Kafka event source, the consumer, dynalite, and the read API.
+ * Topics, consumer group and table are fresh for each run; ports differ from `npm start`'s.
+ */
+
+const ROOT = join(import.meta.dirname, '../..');
+const HTTP_PORT = 3100;
+const BASE = `http://127.0.0.1:${HTTP_PORT}`;
+const [EMMA, BRUNO, RICK, LENA] = DEFAULT_USERS;
+
+interface Listed {
+  notifications: Notification[];
+  nextCursor?: string;
+}
+
+const post = async (path: string, body: string, contentType: string) => {
+  const response = await fetch(`${BASE}${path}`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': contentType },
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+};
+
+const send = (fromId: number, toId: number, message: string) =>
+  post(
+    '/send',
+    new URLSearchParams({ fromID: String(fromId), toID: String(toId), message }).toString(),
+    'application/x-www-form-urlencoded',
+  );
+
+const list = async (userId: number, query = ''): Promise<Listed> => {
+  const response = await fetch(`${BASE}/notifications/${userId}${query}`);
+  expect(response.status).toBe(200);
+  return (await response.json()) as Listed;
+};
+
+/** Every notification of a user, following cursors to the end. */
+const listAll = async (userId: number): Promise<Notification[]> => {
+  const all: Notification[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await list(userId, `?limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+    all.push(...page.notifications);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return all;
+};
+
+describe('notifications end to end under sls offline start', () => {
+  const kafka: Kafka = testKafka('notifications-e2e');
+  const dir = mkdtempSync(join(tmpdir(), 'notifications-e2e-'));
+  const topic = unique('e2e-notifications');
+  const deadLetterTopic = `${topic}.dlq`;
+  const table = unique('e2e-inbox');
+  let store: DynaliteHandle;
+  let storePort = 0;
+  let admin: Admin;
+  let producer: Producer;
+  let offline: Offline;
+
+  const startStore = async () => {
+    store = await startDynalite({ port: storePort, path: join(dir, 'store') });
+    storePort = Number(new URL(store.endpoint).port);
+  };
+
+  beforeAll(async () => {
+    admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        { topic, numPartitions: 3 },
+        { topic: deadLetterTopic, numPartitions: 3 },
+      ],
+    });
+    producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    await startStore();
+    await ensureInboxTable(store.endpoint, table);
+    offline = await startOffline(
+      ROOT,
+      {
+        KAFKA_BROKERS: brokers().join(','),
+        DYNAMODB_ENDPOINT: store.endpoint,
+        INBOX_TABLE: table,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
+      {
+        args: [
+          '--httpPort',
+          String(HTTP_PORT),
+          '--lambdaPort',
+          String(HTTP_PORT + 2),
+          '--param',
+          `topic=${topic}`,
+          '--param',
+          `deadLetterTopic=${deadLetterTopic}`,
+          '--param',
+          `consumerGroupId=${unique('e2e-consumer')}`,
+        ],
+      },
+    );
+    await offline.waitForOutput(/Kafka processNotifications: joined group/, 60_000);
+  });
+
+  afterAll(async () => {
+    await offline?.stop();
+    await producer?.disconnect();
+    await admin?.disconnect();
+    await store?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('delivers a posted notification to the consumer within about a second', async () => {
+    const sent = Date.now();
+    const { status, body } = await send(
+      BRUNO?.id ?? 2,
+      EMMA?.id ?? 1,
+      'Bruno started following you.',
+    );
+    expect(status).toBe(202);
+    const line = new RegExp(`"message":"notification stored"[^\\n]*"notificationId":"${body.id}"`);
+    await until(() => line.test(offline.output()), 10_000, 'the consumer log line');
+    const elapsed = Date.now() - sent;
+    // The batching window is 0.5 s; a generous bound for a loaded CI machine.
+    expect(elapsed).toBeLessThan(3_000);
+  });
+
+  it("plays the demo's walkthrough: Bruno to Emma, Emma to Bruno, Lena to Emma", async () => {
+    const emmaBefore = (await listAll(1)).length;
+    expect((await send(2, 1, 'Bruno: demo 1')).status).toBe(202);
+    expect((await send(1, 2, 'Emma: demo 2')).status).toBe(202);
+    expect((await send(4, 1, 'Lena: demo 3')).status).toBe(202);
+    await until(async () => (await listAll(1)).length >= emmaBefore + 2, 15_000, "Emma's inbox");
+    await until(
+      async () => (await list(2)).notifications.some((n) => n.message === 'Emma: demo 2'),
+      15_000,
+      "Bruno's inbox",
+    );
+
+    const emma = (await list(1, '?limit=2')).notifications;
+    expect(emma.map((n) => [n.from.name, n.message])).toEqual([
+      ['Lena', 'Lena: demo 3'],
+      ['Bruno', 'Bruno: demo 1'],
+    ]);
+    expect(emma[0]).toMatchObject({ from: LENA, to: EMMA });
+    const bruno = (await list(2, '?limit=1')).notifications;
+    expect(bruno).toEqual([
+      expect.objectContaining({ from: EMMA, to: BRUNO, message: 'Emma: demo 2' }),
+    ]);
+  });
+
+  it('makes 1,000 notifications to the four users each readable exactly once, in per-user order', async () => {
+    const runTag = randomUUID().slice(0, 8);
+    const sent = new Map<number, string[]>(DEFAULT_USERS.map((u) => [u.id, []]));
+    for (let batch = 0; batch < 10; batch++) {
+      const items = Array.from({ length: 100 }, (_, i) => {
+        const n = batch * 100 + i;
+        return { fromId: ((n + 1) % 4) + 1, toId: (n % 4) + 1, message: `bulk ${runTag} #${n}` };
+      });
+      const { status, body } = await post(
+        '/notifications',
+        JSON.stringify(items),
+        'application/json',
+      );
+      expect(status).toBe(202);
+      const receipts = body.notifications as { id: string }[];
+      receipts.forEach((r, i) => {
+        sent.get(items[i]?.toId ?? 0)?.push(r.id);
+      });
+    }
+    const mine = (n: Notification) => n.message.startsWith(`bulk ${runTag} `);
+    await until(
+      async () => {
+        const counts = await Promise.all(
+          DEFAULT_USERS.map(async (u) => (await listAll(u.id)).filter(mine).length),
+        );
+        return counts.every((c) => c >= 250);
+      },
+      60_000,
+      'all 1,000 notifications to be stored',
+    );
+    for (const user of DEFAULT_USERS) {
+      const read = (await listAll(user.id)).filter(mine).map((n) => n.id);
+      // Newest first: the reverse of the order they were sent in.
+      expect(read).toEqual([...(sent.get(user.id) ?? [])].reverse());
+    }
+  });
+
+  it('sends a poison record to the dead-letter topic with its reason, without delaying what follows', async () => {
+    const valid = createNotification(
+      { id: 3, name: 'Rick' },
+      { id: 4, name: 'Lena' },
+      `after the poison ${randomUUID()}`,
+    );
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: [
+        { key: '4', value: 'this is not JSON', headers: { 'x-origin': 'test' } },
+        { key: '4', value: JSON.stringify(valid) },
+      ],
+    });
+    const started = Date.now();
+    await until(
+      async () => (await list(4, '?limit=5')).notifications.some((n) => n.id === valid.id),
+      10_000,
+      'the valid record',
+    );
+    expect(Date.now() - started).toBeLessThan(5_000);
+
+    const [letter] = await readRecords(kafka, deadLetterTopic, 1);
+    const headers = letter?.message.headers ?? {};
+    expect(String(letter?.message.key)).toBe('4');
+    expect(String(letter?.message.value)).toBe('this is not JSON');
+    expect(String(headers[DEAD_LETTER_HEADERS.topic])).toBe(topic);
+    expect(String(headers[DEAD_LETTER_HEADERS.reason])).toBe('the value is not UTF-8 JSON');
+    expect(Number(String(headers[DEAD_LETTER_HEADERS.offset]))).toBeGreaterThanOrEqual(0);
+    expect(String(headers['x-origin'])).toBe('test');
+  });
+
+  it('retries a batch while the store is down, then stores it once: nothing lost, nothing duplicated', async () => {
+    await store.close();
+    const messages = Array.from({ length: 30 }, (_, i) => ({
+      fromId: 1,
+      toId: 3,
+      message: `outage ${i}`,
+    }));
+    const { status, body } = await post(
+      '/notifications',
+      JSON.stringify(messages),
+      'application/json',
+    );
+    expect(status).toBe(202);
+    const ids = (body.notifications as { id: string }[]).map((r) => r.id);
+    await offline.waitForOutput(
+      /Kafka processNotifications \S+ \[\d+(\.\.\d+)?\] \d+ records? \d+ ms failed/,
+      30_000,
+    );
+    await startStore();
+    await until(
+      async () => (await listAll(3)).filter((n) => ids.includes(n.id)).length === ids.length,
+      60_000,
+      'the retried batch to be stored',
+    );
+    const stored = (await listAll(3)).filter((n) => n.message.startsWith('outage '));
+    expect(stored.map((n) => n.id)).toEqual([...ids].reverse());
+  });
+});
