@@ -24,7 +24,7 @@ import { until } from '../helpers/wait.js';
 const ROOT = join(import.meta.dirname, '../..');
 const HTTP_PORT = 3100;
 const BASE = `http://127.0.0.1:${HTTP_PORT}`;
-const [EMMA, BRUNO, RICK, LENA] = DEFAULT_USERS;
+const [EMMA, BRUNO, , LENA] = DEFAULT_USERS;
 
 interface Listed {
   notifications: Notification[];
