@@ -183,6 +183,7 @@ const errorHandlingOf = (p, warnings) => {
     ['MaximumRecordAgeInSeconds', p.MaximumRecordAgeInSeconds !== undefined],
     ['BisectBatchOnFunctionError', p.BisectBatchOnFunctionError !== undefined],
     ['FunctionResponseTypes', responseTypes.length > 0],
+    ['DestinationConfig', destination !== undefined],
   ]
     .filter(([, set]) => set)
     .map(([name]) => name);

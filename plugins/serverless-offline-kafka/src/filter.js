@@ -131,17 +131,21 @@ const matches = (pattern, data) => {
 };
 
 /**
+ * A list of rules applies to leaf values only (EventBridge): an object, such as a JSON record
+ * value under a `{"value": [...]}` pattern, is matched by nested patterns and by no rule here.
  * @param {unknown[]} rules
  * @param {boolean} present
  * @param {unknown} actual
  */
-const fieldMatches = (rules, present, actual) =>
-  rules.some((rule) => {
+const fieldMatches = (rules, present, actual) => {
+  if (isObject(actual)) return false;
+  return rules.some((rule) => {
     if (isObject(rule) && 'exists' in rule) return rule.exists === present;
     if (!present) return false;
-    const values = Array.isArray(actual) ? actual : [actual];
+    const values = Array.isArray(actual) ? actual.filter((v) => !isObject(v)) : [actual];
     return values.some((v) => ruleMatches(rule, v));
   });
+};
 
 /**
  * The data a Kafka filter sees for a record value (base64 or null).

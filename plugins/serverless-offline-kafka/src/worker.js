@@ -104,6 +104,12 @@ class PartitionWorker {
     this.#revoked = true;
     this.#queue = [];
     this.#queueBytes = 0;
+    // kafkajs keeps a partition paused across rebalances: were it assigned back, it would never
+    // be fetched again.
+    if (this.#paused) {
+      this.#paused = false;
+      this.#host.resume(this.partition);
+    }
     this.stop();
   }
 

@@ -1,0 +1,644 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type LambdaKafkaRecord, toLambdaRecord } from '../src/event.js';
+import { compileFilters } from '../src/filter.js';
+import { PartitionWorker, partialOutcome } from '../src/worker.js';
+import {
+  b64,
+  deferred,
+  fakeHost,
+  message,
+  messages,
+  offsets,
+  offsetsOf,
+  testMapping,
+  until,
+  within,
+} from './support.js';
+
+const PARTITION = 3;
+const PROVISIONED = { provisioned: true } as const;
+
+/** A partial batch response naming the records at `failed` offsets of this test's partition. */
+const failures = (...failed: number[]) => ({
+  batchItemFailures: failed.map((offset) => ({
+    itemIdentifier: { partition: `notifications-${PARTITION}`, offset },
+  })),
+});
+
+/** Every worker a test starts is stopped afterwards, so that none outlives its test. */
+const started: InstanceType<typeof PartitionWorker>[] = [];
+const start = (host: ReturnType<typeof fakeHost>['host']) => {
+  const worker = new PartitionWorker(PARTITION, host);
+  started.push(worker);
+  return worker;
+};
+
+afterEach(async () => {
+  for (const worker of started.splice(0)) {
+    worker.stop();
+    await within(worker.done, 2_000, 'a worker stopping after its test');
+  }
+});
+
+describe('partialOutcome', () => {
+  const records: LambdaKafkaRecord[] = [40, 41, 42, 43].map((o) =>
+    toLambdaRecord('notifications', PARTITION, message(o)),
+  );
+
+  it.each([
+    ['null', null],
+    ['undefined', undefined],
+    ['an empty object', {}],
+    ['batchItemFailures: null', { batchItemFailures: null }],
+    ['an empty batchItemFailures list', { batchItemFailures: [] }],
+    ['an empty array', []],
+  ])('reads %s as success', (_, result) => {
+    expect(partialOutcome(result, records)).toEqual({ kind: 'ok' });
+  });
+
+  it.each([
+    ['a string', 'failed'],
+    ['a number', 42],
+    ['true', true],
+  ])('fails the whole batch for a response that is %s', (_, result) => {
+    expect(partialOutcome(result, records)).toEqual({
+      kind: 'failed',
+      error: 'invalid partial batch response (not an object)',
+    });
+  });
+
+  it.each([
+    ['a string', 'all'],
+    ['an object', { itemIdentifier: { partition: 'notifications-3', offset: 41 } }],
+  ])('fails the whole batch when batchItemFailures is %s', (_, batchItemFailures) => {
+    expect(partialOutcome({ batchItemFailures }, records)).toMatchObject({
+      kind: 'failed',
+      error: expect.stringMatching(/batchItemFailures is not a list/),
+    });
+  });
+
+  it.each([
+    ['an offset not in the batch', { partition: 'notifications-3', offset: 44 }],
+    ['another partition', { partition: 'notifications-4', offset: 41 }],
+    ['a bare partition number', { partition: 3, offset: 41 }],
+    ['no offset', { partition: 'notifications-3' }],
+  ])('fails the whole batch for an identifier with %s', (_, itemIdentifier) => {
+    const outcome = partialOutcome({ batchItemFailures: [{ itemIdentifier }] }, records);
+    expect(outcome).toMatchObject({
+      kind: 'failed',
+      error: expect.stringMatching(/names a record not in the batch/),
+    });
+  });
+
+  it.each([
+    ['a failure without itemIdentifier', [{}]],
+    ['a null failure', [null]],
+    [
+      'one unknown identifier among known ones',
+      [
+        { itemIdentifier: { partition: 'notifications-3', offset: 41 } },
+        { itemIdentifier: { partition: 'notifications-3', offset: 99 } },
+      ],
+    ],
+  ])('fails the whole batch for %s', (_, batchItemFailures) => {
+    expect(partialOutcome({ batchItemFailures }, records).kind).toBe('failed');
+  });
+
+  it('resumes from the lowest failed offset, counting every failure', () => {
+    expect(partialOutcome(failures(43, 41, 42), records)).toEqual({
+      kind: 'partial',
+      from: 41,
+      failed: 3,
+    });
+  });
+
+  it('accepts an offset given as a string', () => {
+    const result = {
+      batchItemFailures: [{ itemIdentifier: { partition: 'notifications-3', offset: '42' } }],
+    };
+    expect(partialOutcome(result, records)).toEqual({ kind: 'partial', from: 42, failed: 1 });
+  });
+});
+
+describe('PartitionWorker', () => {
+  describe('batching', () => {
+    it('waits for the batching window, then invokes once with every queued record', async () => {
+      const windowMs = 40;
+      const fake = fakeHost({ mapping: testMapping({ windowMs }) });
+      const worker = start(fake.host);
+      const enqueuedAt = Date.now();
+      worker.enqueue(messages(0, 2));
+      worker.enqueue(messages(3, 4));
+      await until(() => fake.commits.length >= 1, 'the first commit');
+      expect(fake.invocations).toHaveLength(1);
+      expect(fake.invocations.map(offsetsOf)).toEqual([[0, 1, 2, 3, 4]]);
+      // Timers may fire a millisecond early against Date.now().
+      expect(fake.invokedAt[0]).toBeGreaterThanOrEqual(enqueuedAt + windowMs - 2);
+    });
+
+    it('invokes at once when BatchSize records are ready, without waiting for the window', async () => {
+      const fake = fakeHost({ mapping: testMapping({ windowMs: 60_000, batchSize: 3 }) });
+      const worker = start(fake.host);
+      worker.enqueue(messages(0, 3));
+      await until(() => fake.commits.length >= 1, 'the full batch');
+      expect(fake.invocations.map(offsetsOf)).toEqual([[0, 1, 2]]);
+      // The fourth record waits for its window (a minute), so nothing else is invoked.
+      expect(fake.history).toEqual(['invoke 0,1,2', `commit ${PARTITION}@3`]);
+    });
+
+    it('splits the queue into consecutive batches of BatchSize in offset order', async () => {
+      const fake = fakeHost({ mapping: testMapping({ batchSize: 2 }) });
+      const worker = start(fake.host);
+      worker.enqueue(messages(0, 4));
+      await until(() => fake.commits.length >= 3, 'three commits');
+      expect(fake.history).toEqual([
+        'invoke 0,1',
+        `commit ${PARTITION}@2`,
+        'invoke 2,3',
+        `commit ${PARTITION}@4`,
+        'invoke 4',
+        `commit ${PARTITION}@5`,
+      ]);
+    });
+
+    it('builds the Lambda event of the mapping’s source for this partition', async () => {
+      const fake = fakeHost();
+      const worker = start(fake.host);
+      worker.enqueue([message(7, { key: null, value: null, headers: { lang: 'ë' } })]);
+      await until(() => fake.invocations.length === 1, 'an invocation');
+      expect(fake.invocations[0]).toEqual({
+        eventSource: 'aws:kafka',
+        eventSourceArn: 'arn:aws:kafka:eu-west-1:123456789012:cluster/demo/abc-1',
+        bootstrapServers: '127.0.0.1:9092',
+        records: {
+          [`notifications-${PARTITION}`]: [
+            {
+              topic: 'notifications',
+              partition: PARTITION,
+              offset: 7,
+              timestamp: 1_764_000_000_007,
+              timestampType: 'CREATE_TIME',
+              value: null,
+              headers: [{ lang: [-61, -85] }],
+            },
+          ],
+        },
+      });
+    });
+
+    it('ignores records at or below the last enqueued offset', async () => {
+      const fake = fakeHost({ mapping: testMapping({ windowMs: 20 }) });
+      const worker = start(fake.host);
+      worker.enqueue(messages(0, 2));
+      worker.enqueue(messages(1, 3));
+      await until(() => fake.commits.length >= 1, 'the first commit');
+      worker.enqueue(messages(2, 4));
+      await until(() => fake.commits.length >= 2, 'the second commit');
+      expect(fake.invocations.map(offsetsOf)).toEqual([[0, 1, 2, 3], [4]]);
+      expect(fake.commits).toEqual([4n, 5n]);
+    });
+
+    it('commits filtered-out records without invoking when none is to be delivered', async () => {
+      const filter = compileFilters([{ value: { kind: ['follow'] } }]);
+      const fake = fakeHost({ mapping: testMapping({ filter }) });
+      const worker = start(fake.host);
+      worker.enqueue(messages(0, 2));
+      await until(() => fake.commits.length >= 1, 'a commit');
+      expect(fake.invocations).toEqual([]);
+      expect(fake.commits).toEqual([3n]);
+    });
+
+    it('delivers only the records that match a filter and commits past the others', async () => {
+      const filter = compileFilters([{ value: { kind: ['follow'] } }]);
+      const follow = (offset: number) =>
+        message(offset, { value: Buffer.from(JSON.stringify({ kind: 'follow', n: offset })) });
+      const fake = fakeHost({ mapping: testMapping({ filter, windowMs: 20 }) });
+      const worker = start(fake.host);
+      worker.enqueue([message(0), follow(1), message(2), follow(3), message(4)]);
+      await until(() => fake.commits.length >= 1, 'a commit');
+      expect(fake.invocations.map(offsetsOf)).toEqual([[1, 3]]);
+      expect(fake.commits).toEqual([5n]);
+    });
+
+    it('skips a record over 6 MB after delivering the ones before it, and says so', async () => {
+      const huge = Buffer.alloc(5 * 1024 * 1024, 1);
+      const fake = fakeHost({ mapping: testMapping({ windowMs: 20 }) });
+      const worker = start(fake.host);
+      worker.enqueue([message(0), message(1, { value: huge }), message(2)]);
+      await until(() => fake.commits.length >= 3, 'three commits');
+      expect(fake.history).toEqual([
+        'invoke 0',
+        `commit ${PARTITION}@1`,
+        `commit ${PARTITION}@2`,
+        'invoke 2',
+        `commit ${PARTITION}@3`,
+      ]);
+      expect(fake.logged).toContainEqual({
+        level: 'error',
+        message: expect.stringMatching(/offset 1 makes the event larger than 6 MB/),
+      });
+    });
+
+    it('pauses fetching while 20,000 records wait and resumes once the queue drains', async () => {
+      const fake = fakeHost({ mapping: testMapping({ batchSize: 10_000 }) });
+      const worker = start(fake.host);
+      worker.enqueue(messages(0, 19_999));
+      expect(fake.pauses).toEqual([PARTITION]);
+      await until(() => fake.resumes.length === 1, 'resume', 10_000);
+      expect(fake.resumes).toEqual([PARTITION]);
+      expect(fake.commits).toEqual([10_000n, 20_000n]);
+    });
+  });
+
+  describe('commits', () => {
+    it('commits the last offset + 1 only after the invocation succeeds', async () => {
+      const inFlight = deferred();
+      const fake = fakeHost({ respond: () => inFlight.promise });
+      const worker = start(fake.host);
+      worker.enqueue(messages(10, 12));
+      await until(() => fake.invocations.length === 1, 'an invocation');
+      expect(fake.commits).toEqual([]);
+      inFlight.resolve(null);
+      await until(() => fake.commits.length >= 1, 'a commit');
+      expect(fake.commits).toEqual([13n]);
+    });
+
+    it('retries a failed batch whole, with the same records, and commits only after success', async () => {
+      const fake = fakeHost({
+        respond: (_, call) => {
+          if (call < 3) throw new Error(`boom ${call}`);
+          return null;
+        },
+      });
+      const worker = start(fake.host);
+      worker.enqueue(messages(0, 2));
+      await until(() => fake.commits.length >= 1, 'a commit');
+      expect(fake.history).toEqual([
+        'invoke 0,1,2',
+        'invoke 0,1,2',
+        'invoke 0,1,2',
+        `commit ${PARTITION}@3`,
+      ]);
+      expect(fake.invocations[1]).toEqual(fake.invocations[0]);
+      expect(fake.logged).toContainEqual({
+        level: 'warning',
+        message: expect.stringMatching(/failed: boom 1/),
+      });
+    });
+
+    it('passes the attempt number to retryDelayMs', async () => {
+      const attempts: number[] = [];
+      const fake = fakeHost({
+        respond: (_, call) => {
+          if (call < 4) throw new Error('boom');
+          return null;
+        },
+        retryDelayMs: (attempt) => {
+          attempts.push(attempt);
+          return 1;
+        },
+      });
+      start(fake.host).enqueue(messages(0, 0));
+      await until(() => fake.commits.length >= 1, 'a commit');
+      expect(attempts).toEqual([1, 2, 3]);
+    });
+
+    it('keeps later records back until the failed batch succeeds', async () => {
+      const fake = fakeHost({
+        mapping: testMapping({ batchSize: 2 }),
+        respond: (_, call) => {
+          if (call === 1) throw new Error('boom');
+          return null;
+        },
+        // New records arrive during the backoff, waking the worker.
+        retryDelayMs: () => {
+          setTimeout(() => worker.enqueue(messages(2, 3)), 0);
+          return 20;
+        },
+      });
+      const worker = start(fake.host);
+      worker.enqueue(messages(0, 1));
+      await until(() => fake.commits.length >= 2, 'two commits');
+      expect(fake.history).toEqual([
+        'invoke 0,1',
+        'invoke 0,1',
+        `commit ${PARTITION}@2`,
+        'invoke 2,3',
+        `commit ${PARTITION}@4`,
+      ]);
+    });
+
+    it('ignores a partial batch response unless ReportBatchItemFailures is on', async () => {
+      const fake = fakeHost({ respond: () => failures(1) });
+      start(fake.host).enqueue(messages(0, 2));
+      await until(() => fake.commits.length >= 1, 'a commit');
+      expect(fake.invocations).toHaveLength(1);
+      expect(fake.commits).toEqual([3n]);
+    });
+
+    it('logs a commit that fails and carries on', async () => {
+      const fake = fakeHost({ mapping: testMapping({ batchSize: 1 }) });
+      let commitCalls = 0;
+      fake.host.commit = async () => {
+        commitCalls += 1;
+        if (commitCalls === 1) throw new Error('coordinator moved');
+      };
+      start(fake.host).enqueue(messages(0, 1));
+      await until(() => commitCalls === 2, 'two commit attempts');
+      expect(fake.invocations.map(offsetsOf)).toEqual([[0], [1]]);
+      expect(fake.logged).toContainEqual({
+        level: 'warning',
+        message: expect.stringMatching(/could not commit offset 1 .*coordinator moved/),
+      });
+    });
+  });
+
+  describe('stop and revoke', () => {
+    it('ends during the retry backoff without committing', async () => {
+      let backingOff = false;
+      const fake = fakeHost({
+        respond: () => {
+          throw new Error('boom');
+        },
+        retryDelayMs: () => {
+          backingOff = true;
+          return 60_000;
+        },
+      });
+      const worker = start(fake.host);
+      worker.enqueue(messages(0, 2));
+      await until(() => backingOff, 'the retry backoff');
+      worker.stop();
+      await within(worker.done, 1_000, 'the stopped worker');
+      expect(fake.invocations).toHaveLength(1);
+      expect(fake.commits).toEqual([]);
+    });
+
+    it('lets an invocation in flight finish and commit, then takes no new batch', async () => {
+      const inFlight = deferred();
+      const fake = fakeHost({
+        mapping: testMapping({ batchSize: 2 }),
+        respond: () => inFlight.promise,
+      });
+      const worker = start(fake.host);
+      worker.enqueue(messages(0, 3));
+      await until(() => fake.invocations.length === 1, 'an invocation');
+      worker.stop();
+      inFlight.resolve(null);
+      await within(worker.done, 1_000, 'the stopped worker');
+      expect(fake.history).toEqual(['invoke 0,1', `commit ${PARTITION}@2`]);
+    });
+
+    it('drops the queue on revoke and never commits again, even for a batch in flight', async () => {
+      const inFlight = deferred();
+      const fake = fakeHost({
+        mapping: testMapping({ batchSize: 2 }),
+        respond: () => inFlight.promise,
+      });
+      const worker = start(fake.host);
+      worker.enqueue(messages(0, 3));
+      await until(() => fake.invocations.length === 1, 'an invocation');
+      worker.revoke();
+      inFlight.resolve(null);
+      await within(worker.done, 1_000, 'the revoked worker');
+      expect(fake.history).toEqual(['invoke 0,1']);
+    });
+
+    it('resumes a partition it paused when revoked, so that it is fetched if assigned back', async () => {
+      const inFlight = deferred();
+      const fake = fakeHost({
+        mapping: testMapping({ batchSize: 10_000 }),
+        respond: () => inFlight.promise,
+      });
+      const worker = start(fake.host);
+      worker.enqueue(messages(0, 19_999));
+      expect(fake.pauses).toEqual([PARTITION]);
+      await until(() => fake.invocations.length >= 1, 'an invocation');
+      worker.revoke();
+      expect(fake.resumes).toEqual([PARTITION]);
+      inFlight.resolve(null);
+      await within(worker.done, 1_000, 'the revoked worker');
+      expect(fake.resumes).toEqual([PARTITION]);
+      expect(fake.commits).toEqual([]);
+    });
+
+    it('ends at once when revoked during the batching window, invoking nothing', async () => {
+      const fake = fakeHost({ mapping: testMapping({ windowMs: 60_000 }) });
+      const worker = start(fake.host);
+      worker.enqueue(messages(0, 3));
+      worker.revoke();
+      await within(worker.done, 1_000, 'the revoked worker');
+      expect(fake.history).toEqual([]);
+    });
+  });
+
+  describe('provisioned mode', () => {
+    it('gives up after MaximumRetryAttempts retries, then commits past the records', async () => {
+      const fake = fakeHost({
+        mapping: testMapping({ errorHandling: { ...PROVISIONED, maxRetries: 2 } }),
+        respond: () => {
+          throw new Error('boom');
+        },
+      });
+      const worker = start(fake.host);
+      worker.enqueue(messages(0, 2));
+      await until(() => fake.commits.length >= 1, 'a commit');
+      expect(fake.history).toEqual([
+        'invoke 0,1,2',
+        'invoke 0,1,2',
+        'invoke 0,1,2',
+        'giveUp 0,1,2',
+        `commit ${PARTITION}@3`,
+      ]);
+      expect(fake.givenUp).toEqual([
+        {
+          records: expect.any(Array),
+          condition: 'RetriesExhausted',
+          invokeCount: 3,
+          error: 'boom',
+        },
+      ]);
+      expect(offsets(fake.givenUp[0]?.records ?? [])).toEqual([0, 1, 2]);
+    });
+
+    it('gives up after the first failure with MaximumRetryAttempts 0, and carries on', async () => {
+      const fake = fakeHost({
+        mapping: testMapping({ batchSize: 2, errorHandling: { ...PROVISIONED, maxRetries: 0 } }),
+        respond: (event) => {
+          if (offsetsOf(event).includes(1)) throw new Error('poison');
+          return null;
+        },
+      });
+      start(fake.host).enqueue(messages(0, 3));
+      await until(() => fake.commits.length >= 2, 'two commits');
+      expect(fake.history).toEqual([
+        'invoke 0,1',
+        'giveUp 0,1',
+        `commit ${PARTITION}@2`,
+        'invoke 2,3',
+        `commit ${PARTITION}@4`,
+      ]);
+    });
+
+    it('commits at the lowest failed offset of a partial response and retries from there', async () => {
+      const fake = fakeHost({
+        mapping: testMapping({
+          errorHandling: { ...PROVISIONED, reportBatchItemFailures: true },
+        }),
+        respond: (_, call) => (call === 1 ? failures(3, 2) : { batchItemFailures: [] }),
+      });
+      start(fake.host).enqueue(messages(0, 4));
+      await until(() => fake.commits.length >= 2, 'two commits');
+      expect(fake.history).toEqual([
+        'invoke 0,1,2,3,4',
+        `commit ${PARTITION}@2`,
+        'invoke 2,3,4',
+        `commit ${PARTITION}@5`,
+      ]);
+      expect(fake.logged).toContainEqual({
+        level: 'warning',
+        message: expect.stringMatching(/partial failure: 2 failed, lowest offset 2/),
+      });
+    });
+
+    it('fails the whole batch for a partial response naming an unknown record', async () => {
+      const fake = fakeHost({
+        mapping: testMapping({
+          errorHandling: { ...PROVISIONED, reportBatchItemFailures: true },
+        }),
+        respond: (_, call) => (call === 1 ? failures(99) : null),
+      });
+      start(fake.host).enqueue(messages(0, 2));
+      await until(() => fake.commits.length >= 1, 'a commit');
+      expect(fake.history).toEqual(['invoke 0,1,2', 'invoke 0,1,2', `commit ${PARTITION}@3`]);
+    });
+
+    it('gives up on the records from the lowest failed offset when retries run out', async () => {
+      const fake = fakeHost({
+        mapping: testMapping({
+          errorHandling: { ...PROVISIONED, reportBatchItemFailures: true, maxRetries: 1 },
+        }),
+        respond: () => failures(3),
+      });
+      start(fake.host).enqueue(messages(0, 4));
+      await until(() => fake.commits.includes(5n), 'the commit past the batch');
+      expect(fake.history).toEqual([
+        'invoke 0,1,2,3,4',
+        `commit ${PARTITION}@3`,
+        'invoke 3,4',
+        `commit ${PARTITION}@3`,
+        'giveUp 3,4',
+        `commit ${PARTITION}@5`,
+      ]);
+      expect(fake.givenUp.map((g) => [offsets(g.records), g.condition, g.invokeCount])).toEqual([
+        [[3, 4], 'RetriesExhausted', 2],
+      ]);
+    });
+
+    it('bisects a failing batch so that the good records get through', async () => {
+      const fake = fakeHost({
+        mapping: testMapping({ errorHandling: { ...PROVISIONED, bisect: true, maxRetries: 3 } }),
+        respond: (event) => {
+          if (offsetsOf(event).includes(3)) throw new Error('poison');
+          return null;
+        },
+      });
+      start(fake.host).enqueue(messages(0, 3));
+      await until(() => fake.givenUp.length === 1 && fake.commits.length >= 3, 'the give-up');
+      expect(fake.history).toEqual([
+        'invoke 0,1,2,3',
+        'invoke 0,1',
+        `commit ${PARTITION}@2`,
+        'invoke 2,3',
+        'invoke 2',
+        `commit ${PARTITION}@3`,
+        'invoke 3',
+        'invoke 3',
+        'giveUp 3',
+        `commit ${PARTITION}@4`,
+      ]);
+    });
+
+    it('does not bisect without BisectBatchOnFunctionError', async () => {
+      const fake = fakeHost({
+        mapping: testMapping({ errorHandling: { ...PROVISIONED, maxRetries: 1 } }),
+        respond: (event) => {
+          if (offsetsOf(event).includes(3)) throw new Error('poison');
+          return null;
+        },
+      });
+      start(fake.host).enqueue(messages(0, 3));
+      await until(() => fake.commits.length >= 1, 'a commit');
+      expect(fake.history).toEqual([
+        'invoke 0,1,2,3',
+        'invoke 0,1,2,3',
+        'giveUp 0,1,2,3',
+        `commit ${PARTITION}@4`,
+      ]);
+    });
+
+    it('gives up on records older than MaximumRecordAgeInSeconds and delivers the rest', async () => {
+      const now = Date.now();
+      const fake = fakeHost({
+        mapping: testMapping({ errorHandling: { ...PROVISIONED, maxRecordAgeMs: 60_000 } }),
+      });
+      start(fake.host).enqueue([
+        message(0, { timestamp: String(now - 120_000) }),
+        message(1, { timestamp: String(now) }),
+      ]);
+      await until(() => fake.commits.length >= 1, 'a commit');
+      expect(fake.history).toEqual(['giveUp 0', 'invoke 1', `commit ${PARTITION}@2`]);
+      expect(fake.givenUp[0]).toMatchObject({ condition: 'RecordAgeExceeded', invokeCount: 0 });
+    });
+
+    it('gives up on records that grow too old while they are retried', async () => {
+      let skewMs = 0;
+      const fake = fakeHost({
+        mapping: testMapping({ errorHandling: { ...PROVISIONED, maxRecordAgeMs: 60_000 } }),
+        now: () => Date.now() + skewMs,
+        respond: () => {
+          throw new Error('boom');
+        },
+        retryDelayMs: () => {
+          skewMs += 61_000;
+          return 1;
+        },
+      });
+      start(fake.host).enqueue([0, 1].map((o) => message(o, { timestamp: String(Date.now()) })));
+      await until(() => fake.commits.length >= 1, 'a commit');
+      expect(fake.history).toEqual(['invoke 0,1', 'giveUp 0,1', `commit ${PARTITION}@2`]);
+      expect(fake.givenUp[0]).toMatchObject({ condition: 'RecordAgeExceeded', invokeCount: 1 });
+    });
+
+    it('retries forever in on-demand mode', async () => {
+      const fake = fakeHost({
+        respond: (_, call) => {
+          if (call <= 12) throw new Error('boom');
+          return null;
+        },
+      });
+      start(fake.host).enqueue(messages(0, 0));
+      await until(() => fake.commits.length >= 1, 'a commit');
+      expect(fake.invocations).toHaveLength(13);
+      expect(fake.givenUp).toEqual([]);
+    });
+  });
+
+  it('filters with the mapping’s predicate on the base64 value', async () => {
+    const seen: (string | null)[] = [];
+    const fake = fakeHost({
+      mapping: testMapping({
+        filter: (value) => {
+          seen.push(value);
+          return true;
+        },
+      }),
+    });
+    start(fake.host).enqueue([
+      message(0, { value: Buffer.from('hi') }),
+      message(1, { value: null }),
+    ]);
+    await until(() => fake.commits.length >= 1, 'a commit');
+    expect(seen).toEqual([b64('hi'), null]);
+  });
+});
