@@ -71,9 +71,11 @@ const EnvSchema = z.object({
       ),
     'notifications-inbox',
   ),
-  /** A DynamoDB endpoint to use instead of AWS's, such as dynalite offline. */
+  /** Set to `true` by `sls invoke local`. */
+  IS_LOCAL: z._default(z.enum(['true', 'false']), 'false'),
   /** `true` when the consumer's mapping has `FunctionResponseTypes: [ReportBatchItemFailures]`. */
   PARTIAL_BATCH_RESPONSE: z._default(z.enum(['true', 'false']), 'false'),
+  /** A DynamoDB endpoint to use instead of AWS's, such as dynalite offline. */
   DYNAMODB_ENDPOINT: z.optional(
     z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as http://127.0.0.1:8000' }),
   ),
@@ -107,6 +109,11 @@ export interface Config {
     readonly endpoint: string | undefined;
     readonly region: string | undefined;
   };
+  /**
+   * Under `sls invoke local`, which waits for the event loop to empty: connections are closed
+   * after each call instead of kept warm.
+   */
+  readonly invokeLocal: boolean;
   readonly consumer: {
     /** Report failed records in a partial batch response instead of failing the invocation. */
     readonly partialBatchResponse: boolean;
@@ -154,6 +161,7 @@ export const loadConfig = (env: Env = process.env): Config => {
       endpoint: e.DYNAMODB_ENDPOINT,
       region: e.AWS_REGION,
     },
+    invokeLocal: e.IS_LOCAL === 'true',
     consumer: { partialBatchResponse: e.PARTIAL_BATCH_RESPONSE === 'true' },
   });
 };

@@ -4,6 +4,7 @@ import { createDocumentClient, InboxStore } from '../../shared/inbox/store.js';
 import { createKafka } from '../../shared/kafka/client.js';
 import { decodeEvent } from '../../shared/kafka/codec.js';
 import { KafkaDeadLetterPublisher } from '../../shared/kafka/dead-letters.js';
+import { releasingAfterEachCall } from '../../shared/lambda.js';
 import { createLogger } from '../../shared/logger.js';
 import { UserDirectory } from '../../shared/models/index.js';
 import { type ProcessDependencies, processRecords } from '../../shared/processing.js';
@@ -45,16 +46,22 @@ export const createHandler =
 const settings = config();
 const logger = createLogger(settings.serviceName);
 
-export const handler: Handler = createHandler(
+const deadLetters = new KafkaDeadLetterPublisher(createKafka(settings.kafka, logger), {
+  topic: settings.topics.deadLetter,
+  timeoutMs: settings.kafka.sendTimeoutMs,
+  logger,
+});
+
+const warm: Handler = createHandler(
   {
     inbox: new InboxStore(createDocumentClient(settings.inbox), settings.inbox.tableName, logger),
-    deadLetters: new KafkaDeadLetterPublisher(createKafka(settings.kafka, logger), {
-      topic: settings.topics.deadLetter,
-      timeoutMs: settings.kafka.sendTimeoutMs,
-      logger,
-    }),
+    deadLetters,
     users: new UserDirectory(settings.users),
     logger,
   },
   { partialBatchResponse: settings.consumer.partialBatchResponse },
 );
+
+export const handler: Handler = settings.invokeLocal
+  ? releasingAfterEachCall(warm, () => deadLetters.disconnect())
+  : warm;

@@ -8,6 +8,7 @@ import { ValidationError } from '../../shared/errors.js';
 import { errorResponse, json, readBody } from '../../shared/http.js';
 import { createKafka } from '../../shared/kafka/client.js';
 import { KafkaPublisher } from '../../shared/kafka/publisher.js';
+import { releasingAfterEachCall } from '../../shared/lambda.js';
 import { createLogger } from '../../shared/logger.js';
 import {
   DEMO_SEND_FIELDS,
@@ -67,8 +68,12 @@ const publisher = new KafkaPublisher(createKafka(settings.kafka, logger), {
   logger,
 });
 
-export const handler: Handler = createHandler({
+const warm: Handler = createHandler({
   publisher,
   users: new UserDirectory(settings.users),
   logger,
 });
+
+export const handler: Handler = settings.invokeLocal
+  ? releasingAfterEachCall(warm, () => publisher.disconnect())
+  : warm;

@@ -1,5 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { IHeaders, Kafka, Message } from 'kafkajs';
+import { type IHeaders, type Kafka, type Message, Partitioners } from 'kafkajs';
 import { withDeadline } from '../deadline.js';
 import { TransientError } from '../errors.js';
 import type { DecodedRecord, RecordPosition } from './codec.js';
@@ -66,7 +66,12 @@ export class KafkaDeadLetterPublisher implements DeadLetterSink {
 
   constructor(kafka: Kafka, options: DeadLetterOptions) {
     this.#options = options;
-    this.#producer = new LazyProducer(kafka, () => ({ idempotent: true, maxInFlightRequests: 1 }));
+    this.#producer = new LazyProducer(kafka, () => ({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      // Keyed as the original record, placed as the Java client would.
+      createPartitioner: Partitioners.DefaultPartitioner,
+    }));
   }
 
   /** @throws TransientError when Kafka does not take them: the batch must be delivered again. */

@@ -47,6 +47,11 @@ describe('loadConfig', () => {
     expect(config.topics.partitions).toBe(6);
   });
 
+  it('knows when it runs under sls invoke local', () => {
+    expect(loadConfig({}).invokeLocal).toBe(false);
+    expect(loadConfig({ IS_LOCAL: 'true' }).invokeLocal).toBe(true);
+  });
+
   it('is frozen', () => {
     const config = loadConfig({});
     expect(Object.isFrozen(config.kafka)).toBe(true);
