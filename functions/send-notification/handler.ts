@@ -50,12 +50,15 @@ const routeOf = (event: APIGatewayProxyEventV2): string =>
 export const createHandler =
   (deps: SendDependencies): Handler =>
   async (event, context) => {
+    deps.logger.appendKeys({ requestId: context.awsRequestId });
     try {
       const { requests, fields, batch } = parseRequests(event);
       const receipts = await sendNotifications(requests, fields, batch, deps);
       return json(202, batch ? { notifications: receipts } : receipts[0]);
     } catch (error) {
       return errorResponse(error, deps.logger, context.awsRequestId);
+    } finally {
+      deps.logger.removeKeys(['requestId']);
     }
   };
 
