@@ -9,6 +9,9 @@ const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
 
 export default defineConfig({
   test: {
+    // Once for the whole run (not per project), so that one broker serves every project and is
+    // stopped only after the last test.
+    globalSetup: ['tests/setup/broker.ts'],
     projects: [
       {
         test: {
@@ -22,7 +25,6 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['tests/integration/**/*.test.ts'],
-          globalSetup: ['tests/setup/broker.ts'],
           env,
           testTimeout: 60_000,
           hookTimeout: 120_000,
@@ -32,7 +34,6 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
-          globalSetup: ['tests/setup/broker.ts'],
           env,
           testTimeout: 180_000,
           hookTimeout: 240_000,

@@ -8,11 +8,19 @@ declare module 'vitest' {
   }
 }
 
+/** The Vitest projects whose tests need a broker. */
+const NEEDS_BROKER = new Set(['integration', 'e2e']);
+
 /**
  * Makes sure a real broker answers before integration and end-to-end tests: `KAFKA_BROKERS` if
- * set, else a running local broker, else one started here (and stopped when the tests end).
+ * set, else a running local broker, else one started here (and stopped when the tests end). A run
+ * of other projects only (`--project unit`) starts nothing.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  if (!project.vitest.projects.some((p) => NEEDS_BROKER.has(p.name))) {
+    project.provide('brokers', []);
+    return async () => undefined;
+  }
   const broker = await ensureBroker(config().kafka.brokers);
   project.provide('brokers', broker.brokers);
   return async () => {
