@@ -32,6 +32,18 @@ export default defineConfig({
       },
       {
         test: {
+          // `sls package` for an AWS stage, linted by cfn-lint: no broker, no AWS account.
+          name: 'deploy',
+          include: ['tests/deploy/**/*.test.ts'],
+          env,
+          // After the other projects, so that packaging never competes with timed e2e tests.
+          sequence: { groupOrder: 1 },
+          testTimeout: 60_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
+        test: {
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
           env,

@@ -4,7 +4,7 @@ import { generateAuthToken } from 'aws-msk-iam-sasl-signer-js';
 import { Kafka, type KafkaConfig, logLevel } from 'kafkajs';
 import type { Config } from '../config.js';
 import { kafkaLogCreator } from '../logger.js';
-import { createBrokerDiscovery, createMskTokenProvider } from './msk.js';
+import { createBrokerDiscovery, createMskTokenProvider, type SignToken } from './msk.js';
 
 /** The broker used when `KAFKA_BROKERS` is unset and auth is `none`. */
 export const LOCAL_BROKERS = ['127.0.0.1:9092'] as const;
@@ -17,12 +17,41 @@ export const KAFKA_CLIENT_DEFAULTS = {
   RETRY: { initialRetryTime: 100, maxRetryTime: 1_000, retries: 5 },
 } as const;
 
+/** Bounds of the MSK API call that looks the brokers up, so that a VPC without a route fails fast. */
+export const MSK_API_DEFAULTS = {
+  CONNECTION_TIMEOUT_MS: 1_000,
+  REQUEST_TIMEOUT_MS: 3_000,
+  MAX_ATTEMPTS: 3,
+} as const;
+
+/** What `kafkaConfig` reaches AWS with; tests pass fakes. */
+export interface KafkaDependencies {
+  /** Signs MSK IAM tokens (`aws-msk-iam-sasl-signer-js` by default). */
+  readonly sign?: SignToken;
+  /** The MSK API client of `region` (`@aws-sdk/client-kafka` by default). */
+  readonly mskClient?: (region: string) => Pick<KafkaClient, 'send'>;
+}
+
+const defaultMskClient = (region: string): KafkaClient =>
+  new KafkaClient({
+    region,
+    maxAttempts: MSK_API_DEFAULTS.MAX_ATTEMPTS,
+    requestHandler: {
+      connectionTimeout: MSK_API_DEFAULTS.CONNECTION_TIMEOUT_MS,
+      requestTimeout: MSK_API_DEFAULTS.REQUEST_TIMEOUT_MS,
+    },
+  });
+
 /**
- * Creates a kafkajs client: plaintext for a local broker, or TLS with SASL OAUTHBEARER (MSK IAM)
- * when `auth` is `iam`, in which case brokers come from `brokers` or are looked up from the
- * cluster ARN on first connection.
+ * The kafkajs configuration: plaintext for a local broker, or TLS with SASL OAUTHBEARER (MSK IAM)
+ * when `auth` is `iam`. Then the brokers are `brokers` when given, else looked up from the cluster
+ * ARN on first connection (once per container), and tokens are signed for the cluster's region.
  */
-export const createKafka = (kafka: Config['kafka'], logger: Logger): Kafka => {
+export const kafkaConfig = (
+  kafka: Config['kafka'],
+  logger: Logger,
+  { sign = generateAuthToken, mskClient = defaultMskClient }: KafkaDependencies = {},
+): KafkaConfig => {
   const base: KafkaConfig = {
     clientId: kafka.clientId,
     brokers: [...(kafka.brokers ?? LOCAL_BROKERS)],
@@ -33,24 +62,29 @@ export const createKafka = (kafka: Config['kafka'], logger: Logger): Kafka => {
     logLevel: logLevel.WARN,
     logCreator: kafkaLogCreator(logger),
   };
-  if (kafka.auth === 'none') return new Kafka(base);
+  if (kafka.auth === 'none') return base;
 
   const region = kafka.region ?? regionOf(kafka.mskClusterArn);
   if (!region) throw new Error('MSK IAM auth needs AWS_REGION or a cluster ARN to sign tokens');
-  const brokers =
-    kafka.brokers || !kafka.mskClusterArn
-      ? [...(kafka.brokers ?? [])]
-      : createBrokerDiscovery(kafka.mskClusterArn, new KafkaClient({ region }));
-  return new Kafka({
+  let brokers: KafkaConfig['brokers'];
+  if (kafka.brokers) brokers = [...kafka.brokers];
+  else if (kafka.mskClusterArn) {
+    brokers = createBrokerDiscovery(kafka.mskClusterArn, mskClient(region));
+  } else throw new Error('MSK IAM auth needs KAFKA_BROKERS or MSK_CLUSTER_ARN to find the brokers');
+  return {
     ...base,
     brokers,
     ssl: true,
-    sasl: {
-      mechanism: 'oauthbearer',
-      oauthBearerProvider: createMskTokenProvider(region, generateAuthToken),
-    },
-  });
+    sasl: { mechanism: 'oauthbearer', oauthBearerProvider: createMskTokenProvider(region, sign) },
+  };
 };
+
+/** Creates a kafkajs client configured by `kafkaConfig`. Nothing connects until first use. */
+export const createKafka = (
+  kafka: Config['kafka'],
+  logger: Logger,
+  dependencies?: KafkaDependencies,
+): Kafka => new Kafka(kafkaConfig(kafka, logger, dependencies));
 
 /** The region field of an ARN (`arn:aws:kafka:<region>:...`). */
 export const regionOf = (arn: string | undefined): string | undefined =>

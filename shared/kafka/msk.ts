@@ -10,7 +10,8 @@ export type SignToken = (options: { region: string }) => Promise<GenerateAuthTok
 /**
  * An OAUTHBEARER token provider for MSK IAM auth. kafkajs calls it for each (re)authentication;
  * the token is reused until it comes within `TOKEN_REFRESH_MARGIN_MS` of its expiry. Concurrent
- * callers share one signing.
+ * callers share one signing. When a refresh fails while the current token is still valid, that
+ * token is used and the next call tries again.
  */
 export const createMskTokenProvider = (
   region: string,
@@ -19,14 +20,27 @@ export const createMskTokenProvider = (
 ): (() => Promise<OauthbearerProviderResponse>) => {
   let current: GenerateAuthTokenResponse | undefined;
   let pending: Promise<GenerateAuthTokenResponse> | undefined;
-  return async () => {
-    if (!current || current.expiryTime - now() <= TOKEN_REFRESH_MARGIN_MS) {
-      pending ??= sign({ region }).finally(() => {
+  const refresh = (): Promise<GenerateAuthTokenResponse> => {
+    // `current` is set before `pending` is cleared, so no caller ever starts a second signing.
+    pending ??= sign({ region })
+      .then((token) => {
+        current = token;
+        return token;
+      })
+      .finally(() => {
         pending = undefined;
       });
-      current = await pending;
+    return pending;
+  };
+  return async () => {
+    const held = current;
+    if (held && held.expiryTime - now() > TOKEN_REFRESH_MARGIN_MS) return { value: held.token };
+    try {
+      return { value: (await refresh()).token };
+    } catch (error) {
+      if (held && held.expiryTime > now()) return { value: held.token };
+      throw error;
     }
-    return { value: current.token };
   };
 };
 

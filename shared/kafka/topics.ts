@@ -1,4 +1,5 @@
-import type { Admin } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
+import * as z from 'zod/mini';
 
 export interface TopicSpec {
   readonly topic: string;
@@ -42,3 +43,71 @@ export const ensureTopics = async (
     partitions: partitionsOf.get(s.topic) ?? 0,
   }));
 };
+
+/**
+ * Thrown when a topic exists with fewer partitions than asked. Adding partitions moves keys to
+ * other partitions and breaks per-recipient order, so it is an operator's decision.
+ */
+export class TooFewPartitionsError extends Error {
+  override readonly name = 'TooFewPartitionsError';
+}
+
+/**
+ * Connects an admin client, creates the topics of `specs` that are missing, and disconnects.
+ * @throws TooFewPartitionsError when a topic exists with fewer partitions than asked
+ */
+export const provisionTopics = async (
+  kafka: Pick<Kafka, 'admin'>,
+  specs: readonly TopicSpec[],
+): Promise<TopicOutcome[]> => {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const outcomes = await ensureTopics(admin, specs);
+    const short = outcomes.flatMap((o, i) => {
+      const asked = specs[i]?.partitions ?? 0;
+      return o.partitions < asked ? [`${o.topic} has ${o.partitions} (asked: ${asked})`] : [];
+    });
+    if (short.length > 0) {
+      throw new TooFewPartitionsError(
+        `Topics exist with fewer partitions than asked: ${short.join('; ')}. Adding partitions ` +
+          'moves keys to other partitions and breaks per-recipient order, so it is left to an ' +
+          'operator: add them with kafka-topics.sh --alter, or ask for the partitions they have.',
+      );
+    }
+    return outcomes;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+};
+
+const PARTITIONS_EXPECTED = 'expected a whole number of partitions from 1 to 10000';
+
+/**
+ * The `Topics` property of the `Custom::KafkaTopics` resource (serverless/resources/
+ * kafka-topics.json): `[{ "Name": "notifications", "Partitions": "3" }, ...]`. CloudFormation
+ * passes numbers as strings.
+ */
+export const TopicsPropertySchema = z.pipe(
+  z
+    .array(
+      z.object({
+        Name: z.string().check(z.regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name')),
+        Partitions: z.pipe(
+          z.transform((v: unknown) =>
+            typeof v === 'string' && /^\d{1,5}$/.test(v) ? Number(v) : v,
+          ),
+          z
+            .int({ error: PARTITIONS_EXPECTED })
+            .check(
+              z.gte(1, { error: PARTITIONS_EXPECTED }),
+              z.lte(10_000, { error: PARTITIONS_EXPECTED }),
+            ),
+        ),
+      }),
+    )
+    .check(z.minLength(1, 'expected at least one topic')),
+  z.transform((topics): TopicSpec[] =>
+    topics.map(({ Name, Partitions }) => ({ topic: Name, partitions: Partitions })),
+  ),
+);

@@ -1,0 +1,238 @@
+// @ts-check
+'use strict';
+
+const { readSettings } = require('./aws.cjs');
+
+/**
+ * One execution role per function, each allowed only what that function (and, for the consumer,
+ * its event source mapping) does, on the resources it does it to. serverless.yml includes them
+ * as `${file(./serverless/iam.cjs):<role>}` and gives each function its own with `role:`, so the
+ * framework's shared role (every statement for every function) is never created.
+ *
+ * Kafka data actions are scoped to MSK's resource ARNs (MSK developer guide, `kafka-actions`):
+ * the cluster, one topic, one group, one transactional-id prefix; the DynamoDB ones to the inbox
+ * table. Only the EC2 network-interface actions use `*`: they do not support resource-level
+ * permissions the way Lambda calls them (Lambda developer guide, `configuration-vpc`).
+ */
+
+/** The inbox table's resource (serverless/resources/inbox-table.json). */
+const INBOX_TABLE = 'InboxTable';
+
+const POLICY_VERSION = '2012-10-17';
+
+/**
+ * @typedef {import('./aws.cjs').Settings} Settings
+ * @typedef {{ Sid: string, Effect: 'Allow', Action: string[], Resource: unknown }} Statement
+ */
+
+/**
+ * Writing to the function's own log group, which the framework creates as `<Function>LogGroup`.
+ * @param {string} fn normalized function name, such as `SendNotification`
+ * @returns {Statement}
+ */
+const ownLogs = (fn) => ({
+  Sid: 'WriteOwnLogs',
+  Effect: 'Allow',
+  Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+  Resource: { 'Fn::GetAtt': [`${fn}LogGroup`, 'Arn'] },
+});
+
+/** What Lambda needs to attach a function to the VPC (as in AWSLambdaVPCAccessExecutionRole). */
+const FUNCTION_ENI_ACTIONS = [
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DescribeSubnets',
+  'ec2:DeleteNetworkInterface',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+];
+
+/** What the MSK event source mapping needs to reach the cluster (`with-msk-permissions`). */
+const MAPPING_ENI_ACTIONS = [
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DescribeVpcs',
+  'ec2:DeleteNetworkInterface',
+  'ec2:DescribeSubnets',
+  'ec2:DescribeSecurityGroups',
+];
+
+/**
+ * @param {readonly string[]} actions
+ * @returns {Statement}
+ */
+const networkInterfaces = (actions) => ({
+  Sid: 'ManageNetworkInterfaces',
+  Effect: 'Allow',
+  Action: [...new Set(actions)],
+  Resource: '*',
+});
+
+/**
+ * @param {string} fn
+ * @param {Statement[]} statements
+ */
+const role = (fn, statements) => ({
+  Type: 'AWS::IAM::Role',
+  Properties: {
+    Description: `Execution role of the ${fn} function: only what it needs.`,
+    AssumeRolePolicyDocument: {
+      Version: POLICY_VERSION,
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { Service: 'lambda.amazonaws.com' },
+          Action: 'sts:AssumeRole',
+        },
+      ],
+    },
+    Policies: [
+      {
+        PolicyName: `${fn}Permissions`,
+        PolicyDocument: { Version: POLICY_VERSION, Statement: [ownLogs(fn), ...statements] },
+      },
+    ],
+  },
+});
+
+/**
+ * The producer: looks up the brokers, connects, and writes to the notifications topic with an
+ * idempotent producer, in a transaction when a batch spans partitions.
+ * @param {Settings} s
+ */
+const sendNotificationRole = ({ msk: { arns } }) =>
+  role('SendNotification', [
+    networkInterfaces(FUNCTION_ENI_ACTIONS),
+    {
+      Sid: 'FindBrokers',
+      Effect: 'Allow',
+      Action: ['kafka:GetBootstrapBrokers'],
+      Resource: arns.cluster,
+    },
+    {
+      Sid: 'ConnectToCluster',
+      Effect: 'Allow',
+      // WriteDataIdempotently is a cluster action: MSK accepts no other resource for it.
+      Action: ['kafka-cluster:Connect', 'kafka-cluster:WriteDataIdempotently'],
+      Resource: arns.cluster,
+    },
+    {
+      Sid: 'WriteNotifications',
+      Effect: 'Allow',
+      Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
+      Resource: arns.topic,
+    },
+    {
+      Sid: 'UsePublisherTransactions',
+      Effect: 'Allow',
+      Action: ['kafka-cluster:DescribeTransactionalId', 'kafka-cluster:AlterTransactionalId'],
+      Resource: arns.publisherTransactionalIds,
+    },
+  ]);
+
+/**
+ * The consumer and its event source mapping: the mapping reads the topic in its group; the
+ * function stores into the inbox and writes poison records (and, with the on-failure
+ * destination, the mapping writes failed ones) to the dead-letter topic.
+ * @param {Settings} s
+ */
+const processNotificationsRole = ({ msk: { arns } }) =>
+  role('ProcessNotifications', [
+    networkInterfaces([...MAPPING_ENI_ACTIONS, ...FUNCTION_ENI_ACTIONS]),
+    {
+      Sid: 'DescribeCluster',
+      Effect: 'Allow',
+      Action: ['kafka:DescribeClusterV2', 'kafka:GetBootstrapBrokers'],
+      Resource: arns.cluster,
+    },
+    {
+      Sid: 'ConnectToCluster',
+      Effect: 'Allow',
+      Action: [
+        'kafka-cluster:Connect',
+        // The mapping reads the cluster's configuration with IAM auth (`with-msk-configure`).
+        'kafka-cluster:DescribeClusterDynamicConfiguration',
+        'kafka-cluster:WriteDataIdempotently',
+      ],
+      Resource: arns.cluster,
+    },
+    {
+      Sid: 'ReadNotifications',
+      Effect: 'Allow',
+      Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'],
+      Resource: arns.topic,
+    },
+    {
+      Sid: 'UseConsumerGroup',
+      Effect: 'Allow',
+      Action: ['kafka-cluster:DescribeGroup', 'kafka-cluster:AlterGroup'],
+      Resource: arns.consumerGroup,
+    },
+    {
+      Sid: 'WriteDeadLetters',
+      Effect: 'Allow',
+      Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
+      Resource: arns.deadLetterTopic,
+    },
+    {
+      Sid: 'StoreInInbox',
+      Effect: 'Allow',
+      Action: ['dynamodb:BatchWriteItem'],
+      Resource: { 'Fn::GetAtt': [INBOX_TABLE, 'Arn'] },
+    },
+  ]);
+
+/** The inbox reader: queries the table, nothing else (and no VPC: it never talks to Kafka). */
+const listNotificationsRole = () =>
+  role('ListNotifications', [
+    {
+      Sid: 'ReadInbox',
+      Effect: 'Allow',
+      Action: ['dynamodb:Query'],
+      Resource: { 'Fn::GetAtt': [INBOX_TABLE, 'Arn'] },
+    },
+  ]);
+
+/**
+ * The deploy-time topic creator (functions/provision-topics): creates and describes the two
+ * topics, so that no function needs `CreateTopic` at request time.
+ * @param {Settings} s
+ */
+const provisionTopicsRole = ({ msk: { arns } }) =>
+  role('ProvisionTopics', [
+    networkInterfaces(FUNCTION_ENI_ACTIONS),
+    {
+      Sid: 'FindBrokers',
+      Effect: 'Allow',
+      Action: ['kafka:GetBootstrapBrokers'],
+      Resource: arns.cluster,
+    },
+    {
+      Sid: 'ConnectToCluster',
+      Effect: 'Allow',
+      Action: ['kafka-cluster:Connect'],
+      Resource: arns.cluster,
+    },
+    {
+      Sid: 'CreateTopics',
+      Effect: 'Allow',
+      Action: ['kafka-cluster:CreateTopic', 'kafka-cluster:DescribeTopic'],
+      Resource: [arns.topic, arns.deadLetterTopic],
+    },
+  ]);
+
+/**
+ * @param {(s: Settings) => unknown} build
+ * @returns {(ctx: import('./aws.cjs').ResolverContext) => Promise<unknown>}
+ */
+const resolver =
+  (build) =>
+  async ({ resolveVariable }) =>
+    build(await readSettings(resolveVariable));
+
+module.exports = {
+  sendNotificationRole: resolver(sendNotificationRole),
+  processNotificationsRole: resolver(processNotificationsRole),
+  listNotificationsRole: resolver(listNotificationsRole),
+  provisionTopicsRole: resolver(provisionTopicsRole),
+};

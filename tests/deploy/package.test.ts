@@ -1,0 +1,416 @@
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import definition from '../../plugins/serverless-offline-kafka/src/definition.js';
+import {
+  CFN_LINT_BIN,
+  CFN_LINT_INSTALL_HINT,
+  formatFindings,
+  installedCfnLintVersion,
+  lintTemplates,
+} from '../../scripts/lib/cfn-lint.js';
+import { packageDir, packageStage, TEMPLATES } from '../../scripts/lib/package.js';
+import { ROOT } from '../../scripts/lib/paths.js';
+import { run } from '../../scripts/lib/process.js';
+
+/**
+ * The deployment, proven without an AWS account: `sls package --stage example` (the example
+ * parameters of serverless.yml), AWS's cfn-lint on the templates, and the template itself read
+ * resource by resource. Packaging needs no credentials.
+ */
+
+const STAGE = 'example';
+/** serverless.yml `params.example`. */
+const EXAMPLE = {
+  clusterArn:
+    'arn:aws:kafka:us-east-1:123456789012:cluster/notifications/0a1b2c3d-4e5f-6789-abcd-ef0123456789-1',
+  subnetIds: ['subnet-0a1b2c3d4e5f60001', 'subnet-0a1b2c3d4e5f60002'],
+  securityGroupIds: ['sg-0a1b2c3d4e5f60001'],
+  consumerGroupId: 'kafka-notifications-example-process-notifications',
+  inboxTable: 'kafka-notifications-example-inbox',
+} as const;
+const MSK_PREFIX = 'arn:aws:kafka:us-east-1:123456789012';
+const CLUSTER = 'notifications/0a1b2c3d-4e5f-6789-abcd-ef0123456789-1';
+const ARNS = {
+  cluster: EXAMPLE.clusterArn,
+  topic: `${MSK_PREFIX}:topic/${CLUSTER}/notifications`,
+  deadLetterTopic: `${MSK_PREFIX}:topic/${CLUSTER}/notifications.dlq`,
+  group: `${MSK_PREFIX}:group/${CLUSTER}/${EXAMPLE.consumerGroupId}`,
+  transactionalIds: `${MSK_PREFIX}:transactional-id/${CLUSTER}/notifications-publisher-*`,
+} as const;
+const INBOX_TABLE_ARN = { 'Fn::GetAtt': ['InboxTable', 'Arn'] };
+const MAPPING = 'ProcessNotificationsEventSourceMappingMSKNotificationsNotifications';
+const FUNCTIONS = [
+  'SendNotification',
+  'ProcessNotifications',
+  'ListNotifications',
+  'ProvisionTopics',
+];
+const IN_VPC = ['SendNotification', 'ProcessNotifications', 'ProvisionTopics'];
+
+interface Resource {
+  Type: string;
+  DependsOn?: string[];
+  Properties: Record<string, unknown>;
+}
+interface Statement {
+  Sid: string;
+  Effect: string;
+  Action: string[];
+  Resource: unknown;
+}
+
+let outDir = '';
+let resources: Record<string, Resource> = {};
+
+const resource = (id: string): Resource => {
+  const found = resources[id];
+  if (!found) throw new Error(`the template has no resource ${id}`);
+  return found;
+};
+
+const fn = (name: string) => resource(`${name}LambdaFunction`).Properties;
+
+const envOf = (name: string) =>
+  (fn(name).Environment as { Variables: Record<string, string> }).Variables;
+
+/** Each statement of a role's policy, by Sid. */
+const statementsOf = (role: string): Record<string, Omit<Statement, 'Sid' | 'Effect'>> => {
+  const policies = resource(role).Properties.Policies as {
+    PolicyDocument: { Statement: Statement[] };
+  }[];
+  const statements = policies.flatMap((p) => p.PolicyDocument.Statement);
+  expect(statements.every((s) => s.Effect === 'Allow')).toBe(true);
+  return Object.fromEntries(
+    statements.map(({ Sid, Action, Resource }) => [Sid, { Action, Resource }]),
+  );
+};
+
+const logs = (name: string) => ({
+  Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+  Resource: { 'Fn::GetAtt': [`${name}LogGroup`, 'Arn'] },
+});
+const FUNCTION_ENIS = [
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DescribeSubnets',
+  'ec2:DeleteNetworkInterface',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+];
+
+beforeAll(() => {
+  outDir = packageDir(STAGE);
+  packageStage({ stage: STAGE, outDir });
+  const template = JSON.parse(readFileSync(join(outDir, TEMPLATES.update), 'utf8')) as {
+    Resources: Record<string, Resource>;
+  };
+  resources = template.Resources;
+});
+
+afterAll(() => {
+  if (outDir) rmSync(outDir, { recursive: true, force: true });
+});
+
+describe(`sls package --stage ${STAGE}`, () => {
+  it("passes AWS's cfn-lint with no errors (warnings are printed)", () => {
+    const version = installedCfnLintVersion();
+    if (!version) {
+      throw new Error(`cfn-lint is not installed at ${CFN_LINT_BIN}: ${CFN_LINT_INSTALL_HINT}.`);
+    }
+    const findings = lintTemplates(Object.values(TEMPLATES).map((t) => join(outDir, t)));
+    const notes = findings.filter((f) => f.level !== 'Error');
+    if (notes.length > 0) {
+      process.stderr.write(
+        `cfn-lint ${version}, ${notes.length} warnings:\n${formatFindings(notes)}\n`,
+      );
+    }
+    expect(formatFindings(findings.filter((f) => f.level === 'Error'))).toBe('');
+  });
+
+  it('maps the topic to the consumer with its group, batching and provisioned-mode error handling', () => {
+    const mapping = resource(MAPPING);
+    expect(mapping.Type).toBe('AWS::Lambda::EventSourceMapping');
+    expect(mapping.DependsOn).toEqual(
+      expect.arrayContaining(['ProcessNotificationsRole', 'KafkaTopics']),
+    );
+    expect(mapping.Properties).toEqual({
+      EventSourceArn: EXAMPLE.clusterArn,
+      FunctionName: { 'Fn::GetAtt': ['ProcessNotificationsLambdaFunction', 'Arn'] },
+      Topics: ['notifications'],
+      StartingPosition: 'TRIM_HORIZON',
+      AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: EXAMPLE.consumerGroupId },
+      BatchSize: 50,
+      // 0 comes through resources.extensions: the framework drops `maximumBatchingWindow: 0`.
+      MaximumBatchingWindowInSeconds: 0,
+      ProvisionedPollerConfig: { MinimumPollers: 1, MaximumPollers: 3 },
+      MaximumRetryAttempts: 3,
+      BisectBatchOnFunctionError: true,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      DestinationConfig: { OnFailure: { Destination: 'kafka://notifications.dlq' } },
+    });
+    const mappings = Object.values(resources).filter(
+      (r) => r.Type === 'AWS::Lambda::EventSourceMapping',
+    );
+    expect(mappings).toHaveLength(1);
+  });
+
+  it('creates the topics at deploy time through the custom resource', () => {
+    expect(resource('KafkaTopics')).toEqual({
+      Type: 'Custom::KafkaTopics',
+      Properties: {
+        ServiceToken: { 'Fn::GetAtt': ['ProvisionTopicsLambdaFunction', 'Arn'] },
+        ServiceTimeout: 300,
+        ClusterArn: EXAMPLE.clusterArn,
+        Topics: [
+          { Name: 'notifications', Partitions: 6 },
+          { Name: 'notifications.dlq', Partitions: 6 },
+        ],
+      },
+    });
+  });
+
+  it.each(FUNCTIONS)('runs %s on nodejs22.x arm64 with its own role', (name) => {
+    expect(fn(name)).toMatchObject({
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Role: { 'Fn::GetAtt': [`${name}Role`, 'Arn'] },
+    });
+    expect(resource(`${name}Role`).Properties.AssumeRolePolicyDocument).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { Service: 'lambda.amazonaws.com' },
+          Action: 'sts:AssumeRole',
+        },
+      ],
+    });
+  });
+
+  it("places the Kafka clients in the cluster's VPC, and only them", () => {
+    for (const name of FUNCTIONS) {
+      expect(fn(name).VpcConfig, name).toEqual(
+        IN_VPC.includes(name)
+          ? { SubnetIds: [...EXAMPLE.subnetIds], SecurityGroupIds: [...EXAMPLE.securityGroupIds] }
+          : undefined,
+      );
+    }
+  });
+
+  it('configures IAM auth with brokers looked up from the cluster, and no local endpoints', () => {
+    for (const name of FUNCTIONS) {
+      const env = envOf(name);
+      expect(env, name).toMatchObject({
+        KAFKA_AUTH: 'iam',
+        MSK_CLUSTER_ARN: EXAMPLE.clusterArn,
+        NOTIFICATIONS_TOPIC: 'notifications',
+        NOTIFICATIONS_TOPIC_PARTITIONS: '6',
+        NOTIFICATIONS_DLQ_TOPIC: 'notifications.dlq',
+        INBOX_TABLE: EXAMPLE.inboxTable,
+      });
+      expect(Object.keys(env), name).not.toContain('KAFKA_BROKERS');
+      expect(Object.keys(env), name).not.toContain('DYNAMODB_ENDPOINT');
+      // Lambda sets AWS_REGION itself (and refuses it as a function variable).
+      expect(Object.keys(env), name).not.toContain('AWS_REGION');
+    }
+    expect(envOf('ProcessNotifications').PARTIAL_BATCH_RESPONSE).toBe('true');
+    expect(envOf('SendNotification').PARTIAL_BATCH_RESPONSE).toBeUndefined();
+  });
+
+  it('gives every function its own role and creates no shared one', () => {
+    const roles = Object.entries(resources)
+      .filter(([, r]) => r.Type === 'AWS::IAM::Role')
+      .map(([id]) => id)
+      .sort();
+    expect(roles).toEqual(FUNCTIONS.map((f) => `${f}Role`).sort());
+  });
+
+  it('lets the producer find the brokers and write its topic, idempotently and in transactions', () => {
+    expect(statementsOf('SendNotificationRole')).toEqual({
+      WriteOwnLogs: logs('SendNotification'),
+      ManageNetworkInterfaces: { Action: FUNCTION_ENIS, Resource: '*' },
+      FindBrokers: { Action: ['kafka:GetBootstrapBrokers'], Resource: ARNS.cluster },
+      ConnectToCluster: {
+        Action: ['kafka-cluster:Connect', 'kafka-cluster:WriteDataIdempotently'],
+        Resource: ARNS.cluster,
+      },
+      WriteNotifications: {
+        Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
+        Resource: ARNS.topic,
+      },
+      UsePublisherTransactions: {
+        Action: ['kafka-cluster:DescribeTransactionalId', 'kafka-cluster:AlterTransactionalId'],
+        Resource: ARNS.transactionalIds,
+      },
+    });
+  });
+
+  it('lets the consumer and its mapping read the topic in its group, dead-letter, and store', () => {
+    expect(statementsOf('ProcessNotificationsRole')).toEqual({
+      WriteOwnLogs: logs('ProcessNotifications'),
+      ManageNetworkInterfaces: {
+        Action: [
+          'ec2:CreateNetworkInterface',
+          'ec2:DescribeNetworkInterfaces',
+          'ec2:DescribeVpcs',
+          'ec2:DeleteNetworkInterface',
+          'ec2:DescribeSubnets',
+          'ec2:DescribeSecurityGroups',
+          'ec2:AssignPrivateIpAddresses',
+          'ec2:UnassignPrivateIpAddresses',
+        ],
+        Resource: '*',
+      },
+      DescribeCluster: {
+        Action: ['kafka:DescribeClusterV2', 'kafka:GetBootstrapBrokers'],
+        Resource: ARNS.cluster,
+      },
+      ConnectToCluster: {
+        Action: [
+          'kafka-cluster:Connect',
+          'kafka-cluster:DescribeClusterDynamicConfiguration',
+          'kafka-cluster:WriteDataIdempotently',
+        ],
+        Resource: ARNS.cluster,
+      },
+      ReadNotifications: {
+        Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'],
+        Resource: ARNS.topic,
+      },
+      UseConsumerGroup: {
+        Action: ['kafka-cluster:DescribeGroup', 'kafka-cluster:AlterGroup'],
+        Resource: ARNS.group,
+      },
+      WriteDeadLetters: {
+        Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
+        Resource: ARNS.deadLetterTopic,
+      },
+      StoreInInbox: { Action: ['dynamodb:BatchWriteItem'], Resource: INBOX_TABLE_ARN },
+    });
+  });
+
+  it('lets the inbox reader query its table and nothing else', () => {
+    expect(statementsOf('ListNotificationsRole')).toEqual({
+      WriteOwnLogs: logs('ListNotifications'),
+      ReadInbox: { Action: ['dynamodb:Query'], Resource: INBOX_TABLE_ARN },
+    });
+  });
+
+  it('lets the topic creator create and describe the two topics only', () => {
+    expect(statementsOf('ProvisionTopicsRole')).toEqual({
+      WriteOwnLogs: logs('ProvisionTopics'),
+      ManageNetworkInterfaces: { Action: FUNCTION_ENIS, Resource: '*' },
+      FindBrokers: { Action: ['kafka:GetBootstrapBrokers'], Resource: ARNS.cluster },
+      ConnectToCluster: { Action: ['kafka-cluster:Connect'], Resource: ARNS.cluster },
+      CreateTopics: {
+        Action: ['kafka-cluster:CreateTopic', 'kafka-cluster:DescribeTopic'],
+        Resource: [ARNS.topic, ARNS.deadLetterTopic],
+      },
+    });
+  });
+
+  it('scopes every Kafka and DynamoDB action: only network interfaces use "*"', () => {
+    for (const role of FUNCTIONS.map((f) => `${f}Role`)) {
+      for (const [sid, { Action, Resource }] of Object.entries(statementsOf(role))) {
+        const where = `${role} ${sid}`;
+        expect(
+          Action.filter((a) => a.includes('*')),
+          where,
+        ).toEqual([]);
+        if (Action.every((a) => a.startsWith('ec2:'))) continue;
+        for (const r of [Resource].flat()) {
+          expect(r, where).not.toBe('*');
+          // The one pattern: the producer's transactional ids, `<topic>-publisher-<uuid>`.
+          if (typeof r === 'string' && r.includes('*'))
+            expect(r, where).toBe(ARNS.transactionalIds);
+        }
+      }
+    }
+  });
+});
+
+/** Variables serverless.yml reads for the local stage: left out so that its defaults show. */
+const LOCAL_OVERRIDES = new Set(['KAFKA_BROKERS', 'DYNAMODB_ENDPOINT', 'INBOX_TABLE', 'USERS']);
+
+/** `sls print --format json` for `stage`, with no AWS credentials and no local overrides. */
+const printStage = (stage: string) => {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !LOCAL_OVERRIDES.has(k)),
+  );
+  const out = run(
+    join(ROOT, 'node_modules/.bin/sls'),
+    ['print', '--stage', stage, '--format', 'json'],
+    { cwd: ROOT, env },
+  );
+  expect(out.code, out.stderr).toBe(0);
+  return JSON.parse(out.stdout) as {
+    service: string;
+    provider: { environment: Record<string, string> };
+    functions: Record<
+      string,
+      {
+        name: string;
+        timeout?: number;
+        vpc?: unknown;
+        events?: { msk?: Record<string, unknown> }[];
+      }
+    >;
+    resources: { extensions: Record<string, { Properties: Record<string, unknown> }> };
+  };
+};
+
+describe('sls print --stage example', () => {
+  it('gives the offline emulator the same mapping that AWS gets', () => {
+    const service = printStage(STAGE);
+    const consumer = service.functions.processNotifications;
+    const msk = consumer?.events?.[0]?.msk;
+    if (!consumer || !msk) throw new Error('processNotifications has no msk event');
+    const mapping = definition.mappingOf({
+      serviceName: service.service,
+      stage: STAGE,
+      region: 'us-east-1',
+      functionKey: 'processNotifications',
+      functionName: consumer.name,
+      functionTimeoutS: consumer.timeout ?? 6,
+      index: 0,
+      event: { msk },
+      logicalId: MAPPING,
+      extension: service.resources.extensions[MAPPING],
+    });
+    expect(mapping).toMatchObject({
+      topic: 'notifications',
+      groupId: EXAMPLE.consumerGroupId,
+      batchSize: 50,
+      windowMs: 0,
+      startingPosition: 'TRIM_HORIZON',
+      errorHandling: {
+        provisioned: true,
+        maxRetries: 3,
+        bisect: true,
+        reportBatchItemFailures: true,
+        onFailure: { kind: 'kafka', topic: 'notifications.dlq' },
+      },
+      warnings: [],
+    });
+  });
+});
+
+describe('sls print --stage local', () => {
+  it('resolves with no AWS parameter and no AWS credentials, as offline needs', () => {
+    const service = printStage('local');
+    expect(service.provider.environment).toMatchObject({
+      KAFKA_AUTH: 'none',
+      KAFKA_BROKERS: '127.0.0.1:9092',
+      DYNAMODB_ENDPOINT: 'http://127.0.0.1:8000',
+    });
+    for (const [name, f] of Object.entries(service.functions)) {
+      expect(f.vpc ?? null, name).toBeNull();
+    }
+    const msk = service.functions.processNotifications?.events?.[0]?.msk;
+    expect(msk).toMatchObject({ topic: 'notifications', batchSize: 100 });
+    expect(Object.values(service.resources.extensions)).toEqual([
+      { DependsOn: ['KafkaTopics'], Properties: {} },
+    ]);
+  });
+});
