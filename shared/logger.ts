@@ -1,8 +1,19 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { logLevel as KafkaLogLevel, type logCreator } from 'kafkajs';
+import type { logCreator, logLevel } from 'kafkajs';
 
 /** Structured JSON logger shared by a function's modules (one per container). */
 export const createLogger = (serviceName: string): Logger => new Logger({ serviceName });
+
+/**
+ * kafkajs's log levels, restated (and checked against its types) so that this module does not
+ * load kafkajs: every function logs, and one that never talks to Kafka (the inbox reader) would
+ * otherwise bundle all of kafkajs.
+ */
+const KAFKA_LOG_LEVEL = { ERROR: 1, WARN: 2, INFO: 4 } as const satisfies {
+  readonly ERROR: logLevel.ERROR;
+  readonly WARN: logLevel.WARN;
+  readonly INFO: logLevel.INFO;
+};
 
 // kafkajs warns about this on every start because we bound the idempotent producer's retries on
 // purpose: an HTTP request must answer within seconds, and the client retries the whole request.
@@ -20,8 +31,8 @@ export const kafkaLogCreator =
     const entry = { kafkajs: namespace, ...extra };
     // kafkajs logs every error response at ERROR, even those it retries (a coordinator still
     // loading, a leader moving); whatever finally fails is reported by our own code.
-    if (level === KafkaLogLevel.ERROR && namespace !== 'Connection') logger.error(message, entry);
-    else if (level <= KafkaLogLevel.WARN) logger.warn(message, entry);
-    else if (level === KafkaLogLevel.INFO) logger.info(message, entry);
+    if (level === KAFKA_LOG_LEVEL.ERROR && namespace !== 'Connection') logger.error(message, entry);
+    else if (level <= KAFKA_LOG_LEVEL.WARN) logger.warn(message, entry);
+    else if (level === KAFKA_LOG_LEVEL.INFO) logger.info(message, entry);
     else logger.debug(message, entry);
   };
