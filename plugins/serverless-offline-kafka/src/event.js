@@ -131,11 +131,55 @@ const buildEvent = (source, bootstrapServers, records) => {
       };
 };
 
+/** @param {string} text */
+const jsonStringBytes = (text) => Buffer.byteLength(JSON.stringify(text));
+
+/** @param {number} n a number as JSON writes it (`null` when not finite) */
+const jsonNumberBytes = (n) => (Number.isFinite(n) ? String(n).length : 4);
+
+/** @param {number} b a signed byte, -128..127 */
+const signedByteDigits = (b) =>
+  b < 0 ? (b <= -100 ? 4 : b <= -10 ? 3 : 2) : b >= 100 ? 3 : b >= 10 ? 2 : 1;
+
+/** @param {LambdaKafkaHeader[]} headers */
+const headersBytes = (headers) => {
+  let bytes = 2 + Math.max(0, headers.length - 1); // [...] and commas between headers
+  for (const header of headers) {
+    const entries = Object.entries(header);
+    bytes += 2 + Math.max(0, entries.length - 1); // {...} and commas between entries
+    for (const [name, values] of entries) {
+      bytes += jsonStringBytes(name) + 1 + 2 + Math.max(0, values.length - 1); // "name":[...]
+      for (const b of values) bytes += signedByteDigits(b);
+    }
+  }
+  return bytes;
+};
+
 /**
- * Bytes a record adds to the serialized event (its JSON plus a separating comma).
+ * Bytes a record adds to the serialized event: its JSON plus a separating comma. Counted field
+ * by field rather than serialized (the emulator does this for every record it reads); equal to
+ * `Buffer.byteLength(JSON.stringify(record)) + 1` for records built by `toLambdaRecord`, whose
+ * key and value are base64 (no escapes) and whose header bytes are -128..127.
  * @param {LambdaKafkaRecord} record
  */
-const recordBytes = (record) => Buffer.byteLength(JSON.stringify(record)) + 1;
+const recordBytes = (record) =>
+  '{"topic":'.length +
+  jsonStringBytes(record.topic) +
+  ',"partition":'.length +
+  jsonNumberBytes(record.partition) +
+  ',"offset":'.length +
+  jsonNumberBytes(record.offset) +
+  ',"timestamp":'.length +
+  jsonNumberBytes(record.timestamp) +
+  ',"timestampType":'.length +
+  jsonStringBytes(record.timestampType) +
+  (record.key === undefined ? 0 : ',"key":'.length + record.key.length + 2) +
+  ',"value":'.length +
+  (record.value === null ? 4 : record.value.length + 2) +
+  ',"headers":'.length +
+  headersBytes(record.headers) +
+  '}'.length +
+  1;
 
 /**
  * Bytes of an event holding no records, plus room for the group keys of `partitions` groups.

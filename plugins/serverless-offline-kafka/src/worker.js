@@ -44,6 +44,12 @@ class PartitionWorker {
   #lastEnqueued = -1n;
   #previousEnd = 0;
   #stopped = false;
+  /** Settles when the commits sent so far have been answered. */
+  #committing = Promise.resolve();
+  /** The offset to commit once the commit in flight is answered, if any. */
+  /** @type {bigint | undefined} */
+  #nextCommit;
+  #commitInFlight = false;
   #revoked = false;
   #paused = false;
   /** @type {(() => void) | undefined} */
@@ -114,6 +120,15 @@ class PartitionWorker {
   }
 
   async #run() {
+    try {
+      await this.#loop();
+    } finally {
+      // What succeeded is committed before the worker counts as stopped.
+      await this.#committing;
+    }
+  }
+
+  async #loop() {
     const { mapping, envelopeBytes } = this.#host;
     const limits = { batchSize: mapping.batchSize, maxEventBytes: MAX_EVENT_BYTES, envelopeBytes };
     while (!this.#stopped) {
@@ -133,7 +148,9 @@ class PartitionWorker {
         );
       }
       if (batch.records.length > 0 && !(await this.#deliver(batch.records, 0))) return;
-      await this.#commit(batch.lastOffset + 1n);
+      // Not awaited: the next batch need not wait for the broker to answer this commit (a
+      // consumer-group commit takes 5 ms or more: Kafka 4's group.coordinator.append.linger.ms).
+      void this.#commit(batch.lastOffset + 1n);
       const removed = this.#queue.splice(0, batch.taken);
       for (const entry of removed) this.#queueBytes -= entry.bytes;
       this.#previousEnd = this.#now();
@@ -238,15 +255,38 @@ class PartitionWorker {
     return outcome;
   }
 
-  /** @param {bigint} offset the next offset to read */
-  async #commit(offset) {
-    if (this.#revoked || offset < 0n) return;
+  /**
+   * Commits `offset` (the next offset to read) after what was committed before, in order. One
+   * commit is in flight at a time; offsets that arrive meanwhile are folded into the next one,
+   * so a partition never queues commits faster than the broker answers them.
+   * @param {bigint} offset
+   * @returns {Promise<void>} settles when this offset (or a later one) has been answered
+   */
+  #commit(offset) {
+    if (this.#revoked || offset < 0n) return this.#committing;
+    this.#nextCommit = offset;
+    if (!this.#commitInFlight) {
+      this.#commitInFlight = true;
+      this.#committing = this.#sendCommits();
+    }
+    return this.#committing;
+  }
+
+  async #sendCommits() {
     try {
-      await this.#host.commit(this.partition, offset);
-    } catch (error) {
-      this.#host.log.warning(
-        `${this.#label()}: could not commit offset ${offset} (records after the last commit will be delivered again): ${describe(error)}`,
-      );
+      for (let offset = this.#nextCommit; offset !== undefined; offset = this.#nextCommit) {
+        this.#nextCommit = undefined;
+        if (this.#revoked) return;
+        try {
+          await this.#host.commit(this.partition, offset);
+        } catch (error) {
+          this.#host.log.warning(
+            `${this.#label()}: could not commit offset ${offset} (records after the last commit will be delivered again): ${describe(error)}`,
+          );
+        }
+      }
+    } finally {
+      this.#commitInFlight = false;
     }
   }
 
