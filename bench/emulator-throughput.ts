@@ -1,0 +1,207 @@
+import { join } from 'node:path';
+import type { Admin, Kafka } from 'kafkajs';
+import { interleave, runFigure, say } from './lib/figure.js';
+import {
+  benchBrokers,
+  benchKafka,
+  committedTotal,
+  createTopic,
+  deleteTopics,
+  preload,
+  unique,
+} from './lib/kafka.js';
+import { startOffline } from './lib/offline.js';
+import { compareRow, ROOT } from './lib/results.js';
+import { median, msSince } from './lib/stats.js';
+
+/**
+ * Emulator delivery throughput: the offline Kafka event source, run by a real
+ * `sls offline start` of bench/fixtures/noop-service, delivering a topic pre-loaded with
+ * 100,000 records (200-byte values, 3 partitions) to a no-op function with batch size 100 and
+ * 1,000, against a raw kafkajs consumer group reading the same topic with `eachBatch`.
+ *
+ * Ours is timed from the start of the first invocation (the plugin prints each invocation with
+ * its duration when it ends) until the group's committed offsets reach the record count
+ * (polled), so sls start-up and the group join are left out. The baseline is timed from the
+ * start of its first `eachBatch` until it has seen every record.
+ */
+
+export const GOAL_RATIO = 0.8;
+export const BATCH_SIZES = [100, 1_000] as const;
+const FIXTURE = join(ROOT, 'bench/fixtures/noop-service');
+const POLL_MS = 20;
+const INVOCATION = /^Kafka noop \S+-\d+ \[[^\]]*\] (\d+) records? (\d+) ms ok/;
+
+interface Run {
+  /** Records per second from the first delivery to the last. */
+  readonly perSecond: number;
+  /** Records per second from the group join on (includes the first fetch and cold start). */
+  readonly perSecondFromJoin: number;
+  readonly invocations: number;
+}
+
+/** Our path: `sls offline start` delivering the whole topic to the no-op function. */
+const runOurs = async (
+  admin: Admin,
+  brokers: readonly string[],
+  topic: string,
+  count: number,
+  batchSize: number,
+): Promise<Run> => {
+  const groupId = unique(`noop-${batchSize}`);
+  let firstStart = Number.POSITIVE_INFINITY;
+  let invocations = 0;
+  let delivered = 0;
+  const offline = await startOffline(
+    FIXTURE,
+    {
+      KAFKA_BROKERS: brokers.join(','),
+      BENCH_TOPIC: topic,
+      BENCH_GROUP: groupId,
+      BENCH_BATCH_SIZE: String(batchSize),
+    },
+    {
+      // For CPU profiles of the emulator: BENCH_OFFLINE_NODE_ARGS='--cpu-prof --cpu-prof-dir=...'.
+      nodeArgs: process.env.BENCH_OFFLINE_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
+      listener: (line, at) => {
+        const match = INVOCATION.exec(line);
+        if (!match) return;
+        invocations += 1;
+        delivered += Number(match[1]);
+        firstStart = Math.min(firstStart, at - Number(match[2]));
+      },
+    },
+  );
+  try {
+    const joinedAt = await offline.waitForLine(/^Kafka noop: joined group/, 120_000);
+    const deadline = Date.now() + 300_000;
+    let done = 0;
+    for (;;) {
+      if ((await committedTotal(admin, groupId, topic)) >= count) {
+        done = performance.now();
+        break;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(
+          `the emulator committed fewer than ${count} records in 300 s:\n${offline.tail()}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+    if (delivered < count) {
+      // Invocation lines can trail the commit of their batch by a moment.
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return {
+      perSecond: count / ((done - firstStart) / 1000),
+      perSecondFromJoin: count / ((done - joinedAt) / 1000),
+      invocations,
+    };
+  } finally {
+    await offline.stop();
+  }
+};
+
+/** The baseline: a raw kafkajs consumer group reading the topic with `eachBatch`. */
+const runBaseline = async (kafka: Kafka, topic: string, count: number): Promise<Run> => {
+  const consumer = kafka.consumer({ groupId: unique('raw'), maxWaitTimeInMs: 500 });
+  let joinedAt = 0;
+  let firstStart = 0;
+  let seen = 0;
+  let batches = 0;
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    joinedAt = performance.now();
+  });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    const done = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`the raw consumer saw ${seen} of ${count} records in 300 s`)),
+        300_000,
+      );
+      consumer
+        .run({
+          eachBatch: async ({ batch }) => {
+            if (batches++ === 0) firstStart = performance.now();
+            seen += batch.messages.length;
+            if (seen >= count) {
+              clearTimeout(timer);
+              resolve(performance.now());
+            }
+          },
+        })
+        .catch(reject);
+    });
+    return {
+      perSecond: count / ((done - firstStart) / 1000),
+      perSecondFromJoin: count / ((done - joinedAt) / 1000),
+      invocations: batches,
+    };
+  } finally {
+    await consumer.disconnect();
+  }
+};
+
+export const measureEmulatorThroughput = async ({ quick }: { quick: boolean }) => {
+  const startedAt = new Date();
+  const t0 = process.hrtime.bigint();
+  const count = quick ? 10_000 : 100_000;
+  const rounds = quick ? 1 : 3;
+
+  const brokers = await benchBrokers();
+  const kafka = benchKafka(brokers);
+  const admin = kafka.admin();
+  await admin.connect();
+  const topic = await createTopic(admin, 'emulator');
+  try {
+    say(`emulator throughput: loading ${count.toLocaleString('en-US')} records into ${topic}`);
+    await preload(kafka, topic, count);
+    const results = await interleave(
+      rounds,
+      {
+        b100: () => runOurs(admin, brokers, topic, count, 100),
+        b1000: () => runOurs(admin, brokers, topic, count, 1_000),
+        raw: () => runBaseline(kafka, topic, count),
+      },
+      (round, r) =>
+        say(
+          `emulator throughput round ${round + 1}/${rounds}: batch 100 ${r.b100.perSecond.toFixed(0)}/s (${r.b100.invocations} invocations), batch 1000 ${r.b1000.perSecond.toFixed(0)}/s (${r.b1000.invocations}), raw eachBatch ${r.raw.perSecond.toFixed(0)}/s (${r.raw.invocations} batches)`,
+        ),
+    );
+    const perSecond = (runs: readonly Run[]) => runs.map((r) => r.perSecond);
+    const fromJoin = (runs: readonly Run[]) => runs.map((r) => r.perSecondFromJoin);
+    const rows = [
+      { size: 100, runs: results.b100 },
+      { size: 1_000, runs: results.b1000 },
+    ].map(({ size, runs }) =>
+      compareRow({
+        figure: 'emulator delivery throughput',
+        metric: `records/s, batch size ${size.toLocaleString('en-US')}`,
+        oursLabel: 'sls offline + serverless-offline-kafka, no-op function',
+        baselineLabel: 'raw kafkajs consumer group, eachBatch',
+        ours: perSecond(runs),
+        baseline: perSecond(results.raw),
+        goal: { atLeast: GOAL_RATIO },
+      }),
+    );
+    const invocations = (runs: readonly Run[]) => median(runs.map((r) => r.invocations));
+    return {
+      id: 'emulator-throughput',
+      title: 'Emulator delivery throughput',
+      startedAt: startedAt.toISOString(),
+      durationMs: msSince(t0),
+      rows,
+      facts: [
+        `${count.toLocaleString('en-US')} records of 200-byte values pre-loaded into ${topic} (3 partitions, keys of 1-3 digits, no headers); ${rounds} round(s), each a fresh sls offline start (and group) per batch size and a fresh raw consumer group.`,
+        `Ours: from the start of the first invocation to the group's committed offsets reaching ${count.toLocaleString('en-US')} (polled every ${POLL_MS} ms), batching window 0 (resources.extensions), ${invocations(results.b100)} and ${invocations(results.b1000)} invocations. Baseline: from its first eachBatch to the last record seen (${invocations(results.raw)} batches).`,
+        `Counting from the group join instead (first fetch and the function's cold start included): batch 100 ${median(fromJoin(results.b100)).toFixed(0)}/s, batch 1,000 ${median(fromJoin(results.b1000)).toFixed(0)}/s, raw ${median(fromJoin(results.raw)).toFixed(0)}/s (medians).`,
+      ],
+    };
+  } finally {
+    await deleteTopics(admin, [topic]);
+    await admin.disconnect();
+  }
+};
+
+await runFigure(import.meta.url, measureEmulatorThroughput);
