@@ -18,52 +18,61 @@ const say = (message: string): void => {
   process.stderr.write(`[start] ${message}\n`);
 };
 
+/** Topics, store, and `sls offline start`, until it exits; resolves with its exit code. */
+const serve = async (brokers: readonly string[]): Promise<number> => {
+  await createTopics(brokers);
+  const store = await startDynalite({ path: DYNALITE_DIR });
+  try {
+    const table = config().inbox.tableName;
+    const tableStatus = await ensureInboxTable(store.endpoint, table);
+    say(
+      `inbox store: ${store.endpoint} (${store.started ? `data in ${DYNALITE_DIR}` : 'already running'}), table ${table}: ${tableStatus}`,
+    );
+    const sls = spawn(
+      join(ROOT, 'node_modules/.bin/sls'),
+      ['offline', 'start', ...process.argv.slice(2)],
+      {
+        cwd: ROOT,
+        stdio: 'inherit',
+        env: {
+          ...process.env,
+          KAFKA_BROKERS: brokers.join(','),
+          DYNAMODB_ENDPOINT: store.endpoint,
+          // The SDK's notice that it will need Node 22 from 2027; the lockfile pins what works.
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        },
+      },
+    );
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      say(`${signal}: stopping serverless offline`);
+      sls.kill('SIGINT');
+      setTimeout(() => sls.kill('SIGKILL'), SHUTDOWN_TIMEOUT_MS).unref();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    return await new Promise<number>((resolve) => {
+      sls.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 0 : 1)));
+    });
+  } finally {
+    await store.close();
+  }
+};
+
 const main = async (): Promise<number> => {
   const broker = await ensureBroker(config().kafka.brokers);
   say(
     `Kafka: ${broker.brokers.join(',')} (${broker.started ? `started, ${broker.mode}` : 'already running'})`,
   );
-  await createTopics(broker.brokers);
-  const store = await startDynalite({ path: DYNALITE_DIR });
-  const table = config().inbox.tableName;
-  const tableStatus = await ensureInboxTable(store.endpoint, table);
-  say(
-    `inbox store: ${store.endpoint} (${store.started ? `data in ${DYNALITE_DIR}` : 'already running'}), table ${table}: ${tableStatus}`,
-  );
-
-  const sls = spawn(
-    join(ROOT, 'node_modules/.bin/sls'),
-    ['offline', 'start', ...process.argv.slice(2)],
-    {
-      cwd: ROOT,
-      stdio: 'inherit',
-      env: {
-        ...process.env,
-        KAFKA_BROKERS: broker.brokers.join(','),
-        DYNAMODB_ENDPOINT: store.endpoint,
-        // The SDK's notice that it will need Node 22 from 2027; the lockfile pins what works.
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      },
-    },
-  );
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    say(`${signal}: stopping serverless offline`);
-    sls.kill('SIGINT');
-    setTimeout(() => sls.kill('SIGKILL'), SHUTDOWN_TIMEOUT_MS).unref();
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-
-  const code = await new Promise<number>((resolve) => {
-    sls.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 0 : 1)));
-  });
-  await store.close();
-  if (broker.started) await stopBroker();
-  say('stopped');
-  return code;
+  try {
+    return await serve(broker.brokers);
+  } finally {
+    // Also when something failed after the broker started: never leave it running behind.
+    if (broker.started) await stopBroker();
+    say('stopped');
+  }
 };
 
 main().then(

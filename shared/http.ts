@@ -123,7 +123,8 @@ const fieldOf = (error: AppError): string | undefined =>
  */
 export const errorResponse = (error: unknown, logger: Logger, requestId?: string): HttpResponse => {
   if (isAppError(error)) {
-    if (error.status >= 500) logger.warn('request failed', { status: error.status, error });
+    if (error.status >= 500)
+      logger.warn('request failed', { status: error.status, requestId, error });
     const field = fieldOf(error);
     const body: ErrorBody = {
       error: {
@@ -142,7 +143,7 @@ export const errorResponse = (error: unknown, logger: Logger, requestId?: string
         : {};
     return json(error.status, body, headers);
   }
-  logger.error('unexpected error', { error });
+  logger.error('unexpected error', { requestId, error });
   const body: ErrorBody = {
     error: {
       code: 'internal_error',

@@ -1,4 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { isAppError } from './errors.js';
 import type { InboxStore, StoredNotification } from './inbox/store.js';
 import { type DecodeResult, positionOf, type RecordPosition } from './kafka/codec.js';
 import type { DeadLetterSink, PoisonRecord } from './kafka/dead-letters.js';
@@ -38,11 +39,17 @@ export const processRecords = async (
   const poison: PoisonRecord[] = [];
   for (const result of results) {
     if (!result.ok) {
-      poison.push({ position: result.position, record: result.record, reason: result.reason });
+      poison.push({
+        position: result.position,
+        record: result.record,
+        raw: result.raw,
+        reason: result.reason,
+      });
       continue;
     }
     const { notification, record } = result;
-    const stranger = [notification.from, notification.to].find((u) => !deps.users.contains(u));
+    // By id: a user renamed in the directory still receives what was sent under the old name.
+    const stranger = [notification.from, notification.to].find((u) => !deps.users.find(u.id));
     if (stranger) {
       poison.push({
         position: positionOf(record),
@@ -93,5 +100,4 @@ export const processRecords = async (
   };
 };
 
-const isRetriable = (error: unknown): boolean =>
-  typeof error === 'object' && error !== null && 'retriable' in error && error.retriable === true;
+const isRetriable = (error: unknown): boolean => isAppError(error) && error.retriable;

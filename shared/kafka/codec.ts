@@ -56,6 +56,8 @@ export type DecodeResult =
       readonly ok: false;
       readonly position: RecordPosition;
       readonly record: DecodedRecord | undefined;
+      /** What the event held, when it is not a record whose bytes could be restored. */
+      readonly raw?: unknown;
       readonly reason: string;
     };
 
@@ -99,6 +101,7 @@ export const decodeNotification = (raw: unknown, fallback: RecordPosition): Deco
       ok: false,
       position: fallback,
       record: undefined,
+      raw,
       reason: `malformed Kafka record in the event: ${describeIssues(parsed.error.issues)}`,
     };
   }

@@ -28,6 +28,12 @@ const { KafkaJSError } = kafkajs;
  */
 export const PUBLISHER_RETRY = { initialRetryTime: 20, retries: 8 } as const;
 
+/**
+ * Shortest transaction timeout given to the broker (it checks for expired transactions every
+ * 10 s by default, `transaction.abort.timed.out.transaction.cleanup.interval.ms`).
+ */
+export const TRANSACTION_TIMEOUT_FLOOR_MS = 10_000;
+
 /** Where a notification was written. Offsets are strings: Kafka offsets are 64-bit. */
 export interface Placement {
   readonly partition: number;
@@ -71,15 +77,20 @@ export class KafkaPublisher implements NotificationPublisher {
       transactionalId: `${options.topic}-publisher-${randomUUID()}`,
       createPartitioner: this.#recordingPartitioner,
       retry: { ...PUBLISHER_RETRY },
+      // A transaction left open (the request timed out, the container froze) is aborted by the
+      // coordinator after this long; until then read-committed consumers wait behind it.
+      transactionTimeout: Math.max(TRANSACTION_TIMEOUT_FLOOR_MS, 2 * options.timeoutMs),
     }));
   }
 
   async publish(notifications: readonly Notification[]): Promise<Placement[]> {
     const messages = notifications.map(toRecord);
+    const deadline = { passed: false };
     try {
-      const metadata = await withDeadline(this.#send(messages), this.#options.timeoutMs);
+      const metadata = await withDeadline(this.#send(messages, deadline), this.#options.timeoutMs);
       return this.#placements(messages, metadata);
     } catch (error) {
+      deadline.passed = true;
       throw this.#unavailable(error);
     }
   }
@@ -89,7 +100,14 @@ export class KafkaPublisher implements NotificationPublisher {
     return this.#producer.disconnect();
   }
 
-  async #send(messages: Message[]): Promise<RecordMetadata[]> {
+  /**
+   * Sends the messages; a transaction whose deadline `passed` meanwhile (the client was already
+   * answered 503) is aborted instead of committed.
+   */
+  async #send(
+    messages: Message[],
+    deadline: { readonly passed: boolean },
+  ): Promise<RecordMetadata[]> {
     const producer = await this.#producer.get();
     const topicMessages = [{ topic: this.#options.topic, messages }];
     const keys = new Set(messages.map((m) => String(m.key)));
@@ -100,6 +118,7 @@ export class KafkaPublisher implements NotificationPublisher {
       const transaction = await producer.transaction();
       try {
         const metadata = await transaction.sendBatch({ topicMessages, acks: -1 });
+        if (deadline.passed) throw new DeadlineExceededError(this.#options.timeoutMs);
         await transaction.commit();
         return metadata;
       } catch (error) {

@@ -37,13 +37,4 @@ export class UserDirectory {
   find(id: number): User | undefined {
     return this.#byId.get(id);
   }
-
-  /** Whether `user` is exactly one of the directory's users (id and name). */
-  contains(user: User): boolean {
-    return this.#byId.get(user.id)?.name === user.name;
-  }
-
-  all(): User[] {
-    return [...this.#byId.values()];
-  }
 }

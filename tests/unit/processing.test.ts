@@ -109,17 +109,30 @@ describe('process-notifications handler', () => {
     await expect(handler(loadEvent('msk-notifications.json'), context)).rejects.toThrow('a bug');
   });
 
-  it('does not store a notification whose user name does not match the directory', async () => {
+  it('stores a notification from a user renamed since it was sent: users are known by id', async () => {
     const { inbox, deadLetters, handler } = setup();
     const event = loadEvent<MSKEvent>('msk-notifications.json');
     const record = event.records['notifications-2']?.[0];
     if (!record) throw new Error('sample changed');
     const value = JSON.parse(Buffer.from(record.value, 'base64').toString());
-    value.from.name = 'Mallory';
+    value.from.name = 'Emily';
     record.value = Buffer.from(JSON.stringify(value)).toString('base64');
     await handler(event, context);
-    expect(inbox.saved.flat()).toHaveLength(3);
-    expect(deadLetters.published[0]?.[0]?.reason).toMatch(/^unknown user/);
+    expect(inbox.saved.flat()).toHaveLength(4);
+    expect(inbox.saved.flat()[2]?.notification.from).toEqual({ id: 1, name: 'Emily' });
+    expect(deadLetters.published).toHaveLength(0);
+  });
+
+  it('dead-letters a malformed record with what the event held, so nothing is lost', async () => {
+    const { deadLetters, handler } = setup();
+    const event = loadEvent<MSKEvent>('msk-poison.json');
+    const odd = { offset: 10, value: 42, note: 'not a Kafka record' };
+    (event.records['notifications-1'] as unknown[])[0] = odd;
+    await handler(event, context);
+    const [first] = deadLetters.published[0] ?? [];
+    expect(first?.reason).toMatch(/^malformed Kafka record in the event/);
+    expect(first?.record).toBeUndefined();
+    expect(first?.raw).toEqual(odd);
   });
 });
 
