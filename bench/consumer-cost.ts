@@ -5,7 +5,7 @@ import { createHandler } from '../functions/process-notifications/handler.js';
 import { ensureInboxTable, startDynalite } from '../scripts/lib/dynalite.js';
 import { createDocumentClient, InboxStore } from '../shared/inbox/store.js';
 import { inboxKeyOf } from '../shared/inbox/table.js';
-import { createKafka } from '../shared/kafka/client.js';
+import { createKafka, LOCAL_BROKERS } from '../shared/kafka/client.js';
 import { KafkaDeadLetterPublisher } from '../shared/kafka/dead-letters.js';
 import { toRecord } from '../shared/kafka/records.js';
 import { createLogger } from '../shared/logger.js';
@@ -63,7 +63,7 @@ export const mskEvent = (firstOffset: number, size = RECORDS_PER_BATCH): MSKEven
       headers,
     });
   });
-  return emulatorEvent.buildEvent({ kind: 'msk', arn: CLUSTER_ARN }, ['127.0.0.1:9092'], records);
+  return emulatorEvent.buildEvent({ kind: 'msk', arn: CLUSTER_ARN }, [...LOCAL_BROKERS], records);
 };
 
 /** A DynamoDB document client for `endpoint` that counts the calls sent through it. */
@@ -94,7 +94,7 @@ export const measureConsumerCost = async ({ quick }: { quick: boolean }) => {
 
   const ours = countingClient(store.endpoint);
   const deadLetters = new KafkaDeadLetterPublisher(
-    createKafka(kafkaSettings(['127.0.0.1:9092']), logger),
+    createKafka(kafkaSettings([...LOCAL_BROKERS]), logger),
     { topic: `${TOPIC}.dlq`, timeoutMs: 5_000, logger },
   );
   const handler = createHandler(

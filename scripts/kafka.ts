@@ -3,7 +3,13 @@
  * (`npm run kafka:start`, ...). `start` also creates the topics.
  */
 import { config } from '../shared/config.js';
-import { brokerStatus, ensureBroker, installKafkaJars, stopBroker } from './lib/broker.js';
+import {
+  brokerStatus,
+  ensureBroker,
+  installKafkaJars,
+  LOCAL_BROKER,
+  stopBroker,
+} from './lib/broker.js';
 import { createTopics } from './lib/topics.js';
 
 const main = async (command: string | undefined): Promise<void> => {
@@ -24,7 +30,7 @@ const main = async (command: string | undefined): Promise<void> => {
       process.stdout.write(`${await brokerStatus(configured)}\n`);
       return;
     case 'topics':
-      await createTopics(configured ?? ['127.0.0.1:9092']);
+      await createTopics(configured ?? [LOCAL_BROKER]);
       return;
     default:
       throw new Error('usage: tsx scripts/kafka.ts install|start|stop|status|topics');

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import type { Config } from '../../shared/config.js';
+import { type Config, loadConfig } from '../../shared/config.js';
 import { ROOT } from './results.js';
 
 /**
@@ -9,15 +9,9 @@ import { ROOT } from './results.js';
  * the environment, and the sample events of `events/`.
  */
 
-/** `config().kafka` for a plaintext broker list, as `KAFKA_BROKERS=...` would give. */
-export const kafkaSettings = (brokers: readonly string[]): Config['kafka'] => ({
-  clientId: 'notifications',
-  brokers: [...brokers],
-  auth: 'none',
-  mskClusterArn: undefined,
-  region: undefined,
-  sendTimeoutMs: 5_000,
-});
+/** `config().kafka` for a plaintext broker list, as `KAFKA_BROKERS=...` gives it. */
+export const kafkaSettings = (brokers: readonly string[]): Config['kafka'] =>
+  loadConfig({ KAFKA_BROKERS: brokers.join(',') }).kafka;
 
 /** A sample event from `events/`, parsed fresh. */
 export const loadEvent = <T = unknown>(name: string): T =>

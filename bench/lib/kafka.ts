@@ -1,13 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { type Admin, Kafka, logLevel, type Message, Partitioners } from 'kafkajs';
 import { ensureBroker } from '../../scripts/lib/broker.js';
+import { config } from '../../shared/config.js';
 
 /** The broker benchmarks run against: `KAFKA_BROKERS`, or the local one (started if need be). */
 export const benchBrokers = async (): Promise<string[]> => {
-  const configured = process.env.KAFKA_BROKERS?.split(',')
-    .map((b) => b.trim())
-    .filter(Boolean);
-  const handle = await ensureBroker(configured?.length ? configured : undefined);
+  const handle = await ensureBroker(config().kafka.brokers);
   return handle.brokers;
 };
 

@@ -10,6 +10,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import { LOCAL_BROKERS } from '../../shared/kafka/client.js';
 import { CACHE_DIR, LOCAL_DIR, ROOT } from './paths.js';
 import { answers, isAlive, run, runInherit, waitFor } from './process.js';
 
@@ -25,7 +26,8 @@ const STATE_DIR = join(LOCAL_DIR, 'kafka');
 const PID_FILE = join(STATE_DIR, 'broker.pid');
 const MODE_FILE = join(STATE_DIR, 'mode');
 export const BROKER_LOG = join(STATE_DIR, 'broker.log');
-export const LOCAL_BROKER = '127.0.0.1:9092';
+/** The local broker's address, the one the functions default to. */
+export const LOCAL_BROKER = LOCAL_BROKERS[0];
 const READY_TIMEOUT_MS = 90_000;
 
 /** The Kafka version, read from the pom so that there is one place to change it. */
