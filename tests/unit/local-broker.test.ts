@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { KAFKA_VERSION } from '../../scripts/lib/broker.js';
+import { PROXIED_LISTENER } from '../../scripts/lib/toxiproxy.js';
 
 /**
  * The broker from docker-compose.yml and the one run on the local Java must be the same: same
@@ -33,6 +34,14 @@ const kafka = compose.services.kafka;
 const environment = kafka?.environment ?? {};
 /** `offsets.topic.replication.factor` is `KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR` in the image. */
 const envName = (property: string) => `KAFKA_${property.toUpperCase().replaceAll('.', '_')}`;
+/** `A://h:1,B://h:2` as `{ A: 'h:1', B: 'h:2' }`. */
+const listenerMap = (value: unknown): Record<string, string> =>
+  Object.fromEntries(
+    String(value)
+      .split(',')
+      .map((entry) => entry.split('://') as [string, string]),
+  );
+const portOf = (address: string | undefined) => address?.split(':').at(-1);
 
 describe('the local broker', () => {
   it('runs the official image at the version the Java path resolves', () => {
@@ -57,9 +66,24 @@ describe('the local broker', () => {
     expect(String(environment[envName(property)])).toBe(properties.get(property));
   });
 
+  it('has the same PROXIED listener in both, advertised where the fault-injection proxy listens', () => {
+    const { name, upstream, advertised } = PROXIED_LISTENER;
+    const java = listenerMap(properties.get('listeners'));
+    const javaAdvertised = listenerMap(properties.get('advertised.listeners'));
+    const docker = listenerMap(environment.KAFKA_LISTENERS);
+    const dockerAdvertised = listenerMap(environment.KAFKA_ADVERTISED_LISTENERS);
+    expect(java[name]).toBe(upstream);
+    expect(javaAdvertised[name]).toBe(advertised);
+    expect(portOf(docker[name])).toBe(portOf(upstream));
+    expect(dockerAdvertised[name]).toBe(advertised);
+    expect(kafka?.ports).toContain(`${upstream}:${portOf(upstream)}`);
+    expect(properties.get('listener.security.protocol.map')).toContain(`${name}:PLAINTEXT`);
+    expect(environment.KAFKA_LISTENER_SECURITY_PROTOCOL_MAP).toContain(`${name}:PLAINTEXT`);
+  });
+
   it('listens on 127.0.0.1:9092 for the host, and ships a web UI', () => {
     expect(kafka?.ports).toContain('127.0.0.1:9092:9092');
-    expect(properties.get('advertised.listeners')).toBe('PLAINTEXT://127.0.0.1:9092');
+    expect(listenerMap(properties.get('advertised.listeners')).PLAINTEXT).toBe('127.0.0.1:9092');
     expect(compose.services['kafka-ui']?.image).toMatch(/kafka-ui/);
   });
 });
