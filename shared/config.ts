@@ -1,4 +1,6 @@
 import * as z from 'zod/mini';
+import { ConfigError } from './errors.js';
+import { describeIssues } from './models/issues.js';
 import { DEFAULT_USERS, type User, UserDirectorySchema } from './models/user.js';
 
 /**
@@ -120,19 +122,16 @@ export interface Config {
   };
 }
 
-/** Thrown when the environment is not valid; names every variable at fault. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
-
-/** Reads and validates configuration from `env`. */
+/**
+ * Reads and validates configuration from `env`.
+ * @throws ConfigError naming every variable at fault
+ */
 export const loadConfig = (env: Env = process.env): Config => {
   // Empty strings mean "unset", as in shells that export `VAR=`.
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
   const parsed = EnvSchema.safeParse(present);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+    throw new ConfigError(`Invalid configuration: ${describeIssues(parsed.error.issues)}`);
   }
   const e = parsed.data;
   if (e.KAFKA_AUTH === 'iam' && !e.KAFKA_BROKERS && !e.MSK_CLUSTER_ARN) {

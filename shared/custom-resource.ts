@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { CustomResourceResponseError } from './errors.js';
 
 /**
  * CloudFormation's custom resource protocol: the request a Lambda-backed custom resource
@@ -118,11 +119,6 @@ export interface SendOptions {
   readonly timeoutMs?: number;
   readonly retryDelayMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
-}
-
-/** Thrown when CloudFormation could not be answered; the URL is left out (it is a credential). */
-export class CustomResourceResponseError extends Error {
-  override readonly name = 'CustomResourceResponseError';
 }
 
 /**

@@ -1,11 +1,4 @@
-/** Thrown by `withDeadline` when the work did not settle in time. */
-export class DeadlineExceededError extends Error {
-  override readonly name = 'DeadlineExceededError';
-
-  constructor(readonly timeoutMs: number) {
-    super(`did not complete within ${timeoutMs} ms`);
-  }
-}
+import { DeadlineExceededError } from './errors.js';
 
 /**
  * Settles like `work`, or rejects with `DeadlineExceededError` after `timeoutMs`. The work itself

@@ -1,7 +1,10 @@
 /**
- * The application's errors. Each says what went wrong in words a client can act on; whether it
- * is the client's fault (an HTTP status) or a passing fault worth retrying (`retriable`). The
- * one place that turns them into HTTP responses is `shared/http.ts`.
+ * Every error the application throws for a condition it knows, in one place (as kafkajs keeps
+ * its own in `src/errors.js`). Each sets `name` and a stable `code`, chains `cause`, and says
+ * whether trying again later may succeed (`retriable`). Those a client can act on are
+ * `HttpError`s and carry the status to answer with; the one place that turns them into HTTP
+ * responses is `shared/http.ts`. Any other error reaching a response is a 500 that reveals
+ * nothing internal.
  */
 
 /** One problem with one field of a request. `field` is a path such as `toId` or `[3].message`. */
@@ -10,17 +13,23 @@ export interface FieldIssue {
   readonly message: string;
 }
 
+/** The base of every error of ours. */
 export abstract class AppError extends Error {
-  /** HTTP status to answer with. */
-  abstract readonly status: number;
+  abstract override readonly name: string;
   /** Stable, machine-readable error code. */
   abstract readonly code: string;
   /** Whether trying the same thing again later may succeed. */
   readonly retriable: boolean = false;
 }
 
+/** An error a client can act on: answered with its `status` and its message. */
+export abstract class HttpError extends AppError {
+  /** HTTP status to answer with. */
+  abstract readonly status: number;
+}
+
 /** 400: the request is malformed; `issues` names every field at fault. */
-export class ValidationError extends AppError {
+export class ValidationError extends HttpError {
   override readonly name = 'ValidationError';
   readonly status = 400;
   readonly code = 'invalid_request';
@@ -39,7 +48,7 @@ export class ValidationError extends AppError {
 }
 
 /** 404: a user id that is not in the directory. */
-export class UserNotFoundError extends AppError {
+export class UserNotFoundError extends HttpError {
   override readonly name = 'UserNotFoundError';
   readonly status = 404;
   readonly code = 'user_not_found';
@@ -53,7 +62,7 @@ export class UserNotFoundError extends AppError {
 }
 
 /** 413: the body or one of its messages is larger than allowed. */
-export class PayloadTooLargeError extends AppError {
+export class PayloadTooLargeError extends HttpError {
   override readonly name = 'PayloadTooLargeError';
   readonly status = 413;
   readonly code = 'payload_too_large';
@@ -67,7 +76,7 @@ export class PayloadTooLargeError extends AppError {
 }
 
 /** 415: a content type the endpoint does not read. */
-export class UnsupportedMediaTypeError extends AppError {
+export class UnsupportedMediaTypeError extends HttpError {
   override readonly name = 'UnsupportedMediaTypeError';
   readonly status = 415;
   readonly code = 'unsupported_media_type';
@@ -80,7 +89,7 @@ export class UnsupportedMediaTypeError extends AppError {
 }
 
 /** 503: a dependency (Kafka, the store) did not answer in time. Retry after `retryAfterSeconds`. */
-export class ServiceUnavailableError extends AppError {
+export class ServiceUnavailableError extends HttpError {
   override readonly name = 'ServiceUnavailableError';
   readonly status = 503;
   readonly code = 'service_unavailable';
@@ -99,11 +108,72 @@ export class ServiceUnavailableError extends AppError {
  * A passing fault of a dependency (throttling, a 5xx, a timeout) met while processing a Kafka
  * batch. It fails the invocation so that the event source delivers the batch again.
  */
-export class TransientError extends AppError {
+export class TransientError extends HttpError {
   override readonly name = 'TransientError';
   readonly status = 503;
   readonly code = 'service_unavailable';
   override readonly retriable = true;
 }
 
+/** The environment is not valid; the message names every variable at fault. */
+export class ConfigError extends AppError {
+  override readonly name = 'ConfigError';
+  readonly code = 'invalid_configuration';
+}
+
+/** Thrown by `withDeadline` when the work did not settle in time. */
+export class DeadlineExceededError extends AppError {
+  override readonly name = 'DeadlineExceededError';
+  readonly code = 'deadline_exceeded';
+  override readonly retriable = true;
+
+  constructor(readonly timeoutMs: number) {
+    super(`did not complete within ${timeoutMs} ms`);
+  }
+}
+
+/** An invocation's event is not a Kafka event (`aws:kafka` or `SelfManagedKafka`) at all. */
+export class InvalidEventError extends AppError {
+  override readonly name = 'InvalidEventError';
+  readonly code = 'invalid_event';
+}
+
+/**
+ * The broker acknowledged a write without an offset for every record (or a publisher answered
+ * with fewer placements than it was given): the write cannot be confirmed to the client.
+ */
+export class IncompleteAcknowledgementError extends AppError {
+  override readonly name = 'IncompleteAcknowledgementError';
+  readonly code = 'incomplete_acknowledgement';
+}
+
+/** An inbox item read back from the store that is not what the consumer writes. */
+export class InvalidInboxItemError extends AppError {
+  override readonly name = 'InvalidInboxItemError';
+  readonly code = 'invalid_inbox_item';
+}
+
+/**
+ * A topic exists with fewer partitions than asked. Adding partitions moves keys to other
+ * partitions and breaks per-recipient order, so it is an operator's decision.
+ */
+export class TooFewPartitionsError extends AppError {
+  override readonly name = 'TooFewPartitionsError';
+  readonly code = 'too_few_partitions';
+}
+
+/** The MSK cluster has no IAM listener (IAM auth is off on the cluster). */
+export class NoIamBrokersError extends AppError {
+  override readonly name = 'NoIamBrokersError';
+  readonly code = 'no_iam_brokers';
+}
+
+/** CloudFormation could not be answered; the URL is left out (it is a credential). */
+export class CustomResourceResponseError extends AppError {
+  override readonly name = 'CustomResourceResponseError';
+  readonly code = 'custom_resource_response_failed';
+}
+
 export const isAppError = (error: unknown): error is AppError => error instanceof AppError;
+
+export const isHttpError = (error: unknown): error is HttpError => error instanceof HttpError;

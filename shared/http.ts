@@ -1,7 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import {
-  type AppError,
-  isAppError,
+  type HttpError,
+  isHttpError,
   PayloadTooLargeError,
   ServiceUnavailableError,
   UnsupportedMediaTypeError,
@@ -110,7 +110,7 @@ export interface ErrorBody {
   };
 }
 
-const fieldOf = (error: AppError): string | undefined =>
+const fieldOf = (error: HttpError): string | undefined =>
   error instanceof ValidationError
     ? error.issues[0]?.field
     : 'field' in error && typeof error.field === 'string'
@@ -118,11 +118,11 @@ const fieldOf = (error: AppError): string | undefined =>
       : undefined;
 
 /**
- * The one mapping from errors to HTTP responses. Application errors keep their status and
- * message; anything else is logged and answered with a 500 that reveals nothing internal.
+ * The one mapping from errors to HTTP responses. `HttpError`s keep their status and message;
+ * anything else is logged and answered with a 500 that reveals nothing internal.
  */
 export const errorResponse = (error: unknown, logger: Logger, requestId?: string): HttpResponse => {
-  if (isAppError(error)) {
+  if (isHttpError(error)) {
     if (error.status >= 500)
       logger.warn('request failed', { status: error.status, requestId, error });
     const field = fieldOf(error);

@@ -1,5 +1,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { PayloadTooLargeError, UserNotFoundError } from './errors.js';
+import {
+  IncompleteAcknowledgementError,
+  PayloadTooLargeError,
+  UserNotFoundError,
+} from './errors.js';
 import type { NotificationPublisher, Placement } from './kafka/publisher.js';
 import {
   characterCount,
@@ -70,7 +74,11 @@ export const sendNotifications = async (
   const placements = await deps.publisher.publish(notifications);
   return notifications.map((notification, i) => {
     const placement = placements[i];
-    if (!placement) throw new Error('The publisher returned fewer placements than notifications');
+    if (!placement) {
+      throw new IncompleteAcknowledgementError(
+        'The publisher returned fewer placements than notifications',
+      );
+    }
     deps.logger.info('notification published', {
       notificationId: notification.id,
       fromId: notification.from.id,

@@ -11,7 +11,8 @@ import {
   customResourceResponse,
   sendCustomResourceResponse,
 } from '../../shared/custom-resource.js';
-import { DeadlineExceededError, withDeadline } from '../../shared/deadline.js';
+import { withDeadline } from '../../shared/deadline.js';
+import { DeadlineExceededError } from '../../shared/errors.js';
 import { createKafka } from '../../shared/kafka/client.js';
 import {
   provisionTopics,
@@ -20,6 +21,7 @@ import {
   TopicsPropertySchema,
 } from '../../shared/kafka/topics.js';
 import { createLogger } from '../../shared/logger.js';
+import { describeIssue, describeIssues } from '../../shared/models/index.js';
 
 /**
  * The `Custom::KafkaTopics` resource: creates the notifications and dead-letter topics when the
@@ -60,8 +62,8 @@ const settle = async (
   if (request.RequestType === 'Delete') return { status: 'SUCCESS', physicalResourceId };
   const specs = TopicsPropertySchema.safeParse(request.ResourceProperties.Topics);
   if (!specs.success) {
-    const issues = specs.error.issues.map((i) => `Topics.${i.path.join('.')}: ${i.message}`);
-    return { status: 'FAILED', physicalResourceId, reason: issues.join('; ') };
+    const reason = describeIssues(specs.error.issues, { prefix: 'Topics.' });
+    return { status: 'FAILED', physicalResourceId, reason };
   }
   try {
     const outcomes = await withDeadline(deps.provision(specs.data), budgetMs);
@@ -95,7 +97,7 @@ export const createHandler =
       if (!parsed.success) {
         // Without a response URL there is no one to answer.
         deps.logger.error('not a CloudFormation custom resource request', {
-          issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+          issues: parsed.error.issues.map((i) => describeIssue(i)),
         });
         return;
       }

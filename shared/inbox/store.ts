@@ -9,8 +9,18 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
 import type { Config } from '../config.js';
-import { ServiceUnavailableError, TransientError, ValidationError } from '../errors.js';
-import { type Notification, NotificationSchema, UserIdSchema } from '../models/index.js';
+import {
+  InvalidInboxItemError,
+  ServiceUnavailableError,
+  TransientError,
+  ValidationError,
+} from '../errors.js';
+import {
+  describeIssues,
+  type Notification,
+  NotificationSchema,
+  UserIdSchema,
+} from '../models/index.js';
 import { INBOX_KEY, type InboxKey, inboxKeyOf, SORT_KEY_PATTERN } from './table.js';
 
 /** A notification as read from Kafka: the record's position identifies it. */
@@ -353,8 +363,8 @@ const keyOfItem = (item: Item): InboxKey => {
     sk: item[INBOX_KEY.sort],
   });
   if (!parsed.success) {
-    throw new Error(
-      `The inbox returned an item without a valid key: ${describeIssues(parsed.error)}`,
+    throw new InvalidInboxItemError(
+      `The inbox returned an item without a valid key: ${describeIssues(parsed.error.issues, ITEM)}`,
     );
   }
   return parsed.data;
@@ -370,15 +380,15 @@ const toNotification = (item: Item): Notification => {
     createdAt: item.createdAt,
   });
   if (!parsed.success) {
-    throw new Error(
-      `The inbox item ${String(item[INBOX_KEY.partition])}/${String(item[INBOX_KEY.sort])} is not a valid notification: ${describeIssues(parsed.error)}`,
+    throw new InvalidInboxItemError(
+      `The inbox item ${String(item[INBOX_KEY.partition])}/${String(item[INBOX_KEY.sort])} is not a valid notification: ${describeIssues(parsed.error.issues, ITEM)}`,
     );
   }
   return parsed.data;
 };
 
-const describeIssues = (error: z.core.$ZodError): string =>
-  error.issues.map((i) => `${i.path.join('.') || '(item)'}: ${i.message}`).join('; ');
+/** An item's issues name `(item)` for the item itself. */
+const ITEM = { root: '(item)' } as const;
 
 /**
  * A DynamoDB document client for `inbox`: AWS's endpoint in its region, or `endpoint` when set

@@ -3,6 +3,7 @@ import { KafkaClient } from '@aws-sdk/client-kafka';
 import { generateAuthToken } from 'aws-msk-iam-sasl-signer-js';
 import { Kafka, type KafkaConfig, logLevel } from 'kafkajs';
 import type { Config } from '../config.js';
+import { ConfigError } from '../errors.js';
 import { kafkaLogCreator } from '../logger.js';
 import { createBrokerDiscovery, createMskTokenProvider, type SignToken } from './msk.js';
 
@@ -65,12 +66,17 @@ export const kafkaConfig = (
   if (kafka.auth === 'none') return base;
 
   const region = kafka.region ?? regionOf(kafka.mskClusterArn);
-  if (!region) throw new Error('MSK IAM auth needs AWS_REGION or a cluster ARN to sign tokens');
+  if (!region)
+    throw new ConfigError('MSK IAM auth needs AWS_REGION or a cluster ARN to sign tokens');
   let brokers: KafkaConfig['brokers'];
   if (kafka.brokers) brokers = [...kafka.brokers];
   else if (kafka.mskClusterArn) {
     brokers = createBrokerDiscovery(kafka.mskClusterArn, mskClient(region));
-  } else throw new Error('MSK IAM auth needs KAFKA_BROKERS or MSK_CLUSTER_ARN to find the brokers');
+  } else {
+    throw new ConfigError(
+      'MSK IAM auth needs KAFKA_BROKERS or MSK_CLUSTER_ARN to find the brokers',
+    );
+  }
   return {
     ...base,
     brokers,

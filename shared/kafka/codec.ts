@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
-import { type Notification, NotificationSchema } from '../models/index.js';
+import { InvalidEventError } from '../errors.js';
+import { describeIssues, type Notification, NotificationSchema } from '../models/index.js';
 
 /**
  * Decoding of the records Lambda's Kafka event source delivers (`aws:kafka` and
@@ -87,8 +88,8 @@ export const decodeRecord = (record: LambdaKafkaRecord): DecodedRecord => ({
   ),
 });
 
-const describeIssues = (issues: readonly z.core.$ZodIssue[]): string =>
-  issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; ');
+/** A record's issues name `value` for the record itself. */
+const RECORD = { root: 'value' } as const;
 
 /**
  * Decodes and validates one record as a notification. Failures say why: a tombstone, bytes that
@@ -102,7 +103,7 @@ export const decodeNotification = (raw: unknown, fallback: RecordPosition): Deco
       position: fallback,
       record: undefined,
       raw,
-      reason: `malformed Kafka record in the event: ${describeIssues(parsed.error.issues)}`,
+      reason: `malformed Kafka record in the event: ${describeIssues(parsed.error.issues, RECORD)}`,
     };
   }
   const record = decodeRecord(parsed.data);
@@ -121,7 +122,9 @@ export const decodeNotification = (raw: unknown, fallback: RecordPosition): Deco
   }
   const notification = NotificationSchema.safeParse(json);
   if (!notification.success) {
-    return fail(`the value is not a notification: ${describeIssues(notification.error.issues)}`);
+    return fail(
+      `the value is not a notification: ${describeIssues(notification.error.issues, RECORD)}`,
+    );
   }
   return { ok: true, record, notification: notification.data };
 };
@@ -129,11 +132,14 @@ export const decodeNotification = (raw: unknown, fallback: RecordPosition): Deco
 /**
  * Every record of an event, in the event's order (partition groups in turn, each in offset
  * order), decoded. Positions for malformed records come from the group key `<topic>-<partition>`.
+ * @throws InvalidEventError when `event` is not a Kafka event at all
  */
 export const decodeEvent = (event: unknown): DecodeResult[] => {
   const parsed = LambdaKafkaEventSchema.safeParse(event);
   if (!parsed.success) {
-    throw new TypeError(`not a Kafka event: ${describeIssues(parsed.error.issues)}`);
+    throw new InvalidEventError(
+      `not a Kafka event: ${describeIssues(parsed.error.issues, RECORD)}`,
+    );
   }
   return Object.entries(parsed.data.records).flatMap(([group, records]) => {
     const dash = group.lastIndexOf('-');

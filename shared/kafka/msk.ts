@@ -1,6 +1,7 @@
 import { GetBootstrapBrokersCommand, type KafkaClient } from '@aws-sdk/client-kafka';
 import type { GenerateAuthTokenResponse } from 'aws-msk-iam-sasl-signer-js';
 import type { OauthbearerProviderResponse } from 'kafkajs';
+import { NoIamBrokersError } from '../errors.js';
 
 /** Refresh an IAM token this long before it expires (tokens last 15 minutes). */
 export const TOKEN_REFRESH_MARGIN_MS = 60_000;
@@ -44,14 +45,10 @@ export const createMskTokenProvider = (
   };
 };
 
-/** Thrown when the cluster has no IAM listener (IAM auth is off on the cluster). */
-export class NoIamBrokersError extends Error {
-  override readonly name = 'NoIamBrokersError';
-}
-
 /**
  * Looks up the cluster's IAM bootstrap brokers (`BootstrapBrokerStringSaslIam`, port 9098)
  * once per container. A failed lookup is not cached, so the next connection attempt asks again.
+ * @throws NoIamBrokersError when the cluster has no IAM listener
  */
 export const createBrokerDiscovery = (
   clusterArn: string,

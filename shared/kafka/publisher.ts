@@ -8,8 +8,12 @@ import kafkajs, {
   Partitioners,
   type RecordMetadata,
 } from 'kafkajs';
-import { DeadlineExceededError, withDeadline } from '../deadline.js';
-import { ServiceUnavailableError } from '../errors.js';
+import { withDeadline } from '../deadline.js';
+import {
+  DeadlineExceededError,
+  IncompleteAcknowledgementError,
+  ServiceUnavailableError,
+} from '../errors.js';
 import type { Notification } from '../models/index.js';
 import { LazyProducer } from './producer.js';
 import { toRecord } from './records.js';
@@ -150,7 +154,9 @@ export class KafkaPublisher implements NotificationPublisher {
       const partition = this.#partitions.get(message);
       const offset = partition === undefined ? undefined : next.get(partition);
       if (partition === undefined || offset === undefined || offset < 0n) {
-        throw new Error('The broker acknowledged the batch without an offset for every record');
+        throw new IncompleteAcknowledgementError(
+          'The broker acknowledged the batch without an offset for every record',
+        );
       }
       next.set(partition, offset + 1n);
       return { partition, offset: offset.toString() };

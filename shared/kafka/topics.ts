@@ -1,5 +1,6 @@
 import type { Admin, Kafka } from 'kafkajs';
 import * as z from 'zod/mini';
+import { TooFewPartitionsError } from '../errors.js';
 
 export interface TopicSpec {
   readonly topic: string;
@@ -43,14 +44,6 @@ export const ensureTopics = async (
     partitions: partitionsOf.get(s.topic) ?? 0,
   }));
 };
-
-/**
- * Thrown when a topic exists with fewer partitions than asked. Adding partitions moves keys to
- * other partitions and breaks per-recipient order, so it is an operator's decision.
- */
-export class TooFewPartitionsError extends Error {
-  override readonly name = 'TooFewPartitionsError';
-}
 
 /**
  * Connects an admin client, creates the topics of `specs` that are missing, and disconnects.

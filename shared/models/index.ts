@@ -1,3 +1,4 @@
 export * from './api.js';
+export * from './issues.js';
 export * from './notification.js';
 export * from './user.js';

@@ -3,12 +3,12 @@ import {
   CUSTOM_RESOURCE_DEFAULTS,
   type CustomResourceRequest,
   CustomResourceRequestSchema,
-  CustomResourceResponseError,
   customResourceResponse,
   fetchPut,
   type Put,
   sendCustomResourceResponse,
 } from '../../shared/custom-resource.js';
+import { CustomResourceResponseError } from '../../shared/errors.js';
 import { loadEvent } from '../helpers/events.js';
 
 const request = (): CustomResourceRequest =>

@@ -4,11 +4,11 @@ import { mockClient } from 'aws-sdk-client-mock';
 import type { KafkaConfig, SASLOptions } from 'kafkajs';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../shared/config.js';
+import { NoIamBrokersError } from '../../shared/errors.js';
 import { createKafka, kafkaConfig, LOCAL_BROKERS, regionOf } from '../../shared/kafka/client.js';
 import {
   createBrokerDiscovery,
   createMskTokenProvider,
-  NoIamBrokersError,
   TOKEN_REFRESH_MARGIN_MS,
 } from '../../shared/kafka/msk.js';
 import { silentLogger } from '../helpers/logger.js';

@@ -1,10 +1,7 @@
 import type { Admin, ITopicConfig } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import {
-  provisionTopics,
-  TooFewPartitionsError,
-  TopicsPropertySchema,
-} from '../../shared/kafka/topics.js';
+import { TooFewPartitionsError } from '../../shared/errors.js';
+import { provisionTopics, TopicsPropertySchema } from '../../shared/kafka/topics.js';
 
 /** An admin client over an in-memory cluster: topic name to partition count. */
 const fakeKafka = (existing: Record<string, number>) => {
