@@ -7,6 +7,7 @@ import {
   UnsupportedMediaTypeError,
   ValidationError,
 } from './errors.js';
+import { type LambdaContext, type RequestContext, withRequestContext } from './lambda.js';
 
 /** Largest request body accepted, in bytes (after base64 decoding). */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -154,3 +155,20 @@ export const errorResponse = (error: unknown, logger: Logger, requestId?: string
   };
   return json(500, body);
 };
+
+/**
+ * The frame of every HTTP handler: the request context of `withRequestContext`, and whatever
+ * `handle` throws answered by `errorResponse` with the request id. `handle` reads: parse, one
+ * domain call, map the result to a response.
+ */
+export const httpHandler = <E, C extends LambdaContext = LambdaContext>(
+  logger: Logger,
+  handle: (event: E, request: RequestContext) => Promise<HttpResponse>,
+) =>
+  withRequestContext<E, C, HttpResponse>(logger, async (event, request) => {
+    try {
+      return await handle(event, request);
+    } catch (error) {
+      return errorResponse(error, logger, request.requestId);
+    }
+  });

@@ -1,3 +1,62 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+
+/** The part of Lambda's context every handler reads. */
+export interface LambdaContext {
+  readonly awsRequestId: string;
+}
+
+/** Fields a request adds to its log lines. */
+export type RequestFields = Parameters<Logger['appendKeys']>[0];
+
+/**
+ * What one invocation knows about its request. Every log line written while it runs carries
+ * these fields: the request id from the start, and whatever the handler adds once it knows it
+ * (the caller's user id, say). `end()` removes them, so that the next invocation of a warm
+ * container starts clean.
+ */
+export class RequestContext {
+  readonly requestId: string;
+  readonly #logger: Logger;
+  readonly #keys = new Set<string>();
+
+  constructor(logger: Logger, requestId: string) {
+    this.#logger = logger;
+    this.requestId = requestId;
+    this.add({ requestId });
+  }
+
+  /** Adds `fields` to every log line of this request, until it ends. */
+  add(fields: RequestFields): void {
+    this.#logger.appendKeys(fields);
+    for (const key of Object.keys(fields)) this.#keys.add(key);
+  }
+
+  /** Removes what this request added to the logger. */
+  end(): void {
+    this.#logger.removeKeys([...this.#keys]);
+    this.#keys.clear();
+  }
+}
+
+/**
+ * The frame of every handler: gives the invocation its `RequestContext` and ends it however the
+ * invocation ends, as Powertools' `injectLambdaContext` does with `resetKeys`. The handler
+ * inside reads: parse, one domain call, map.
+ */
+export const withRequestContext =
+  <E, C extends LambdaContext, R>(
+    logger: Logger,
+    handler: (event: E, request: RequestContext, context: C) => Promise<R>,
+  ) =>
+  async (event: E, context: C): Promise<R> => {
+    const request = new RequestContext(logger, context.awsRequestId);
+    try {
+      return await handler(event, request, context);
+    } finally {
+      request.end();
+    }
+  };
+
 /**
  * Wraps a handler so that `release` runs after every call. Lambda keeps connections warm between
  * invocations; `sls invoke local` instead waits for the event loop to empty, which an open Kafka

@@ -6,8 +6,7 @@ import type {
 } from 'aws-lambda';
 import { config } from '../../shared/config.js';
 import { type FieldIssue, ValidationError } from '../../shared/errors.js';
-import { errorResponse, json } from '../../shared/http.js';
-import { type ListDependencies, listNotifications } from '../../shared/inbox/list.js';
+import { httpHandler, json } from '../../shared/http.js';
 import { createDocumentClient, InboxStore } from '../../shared/inbox/store.js';
 import { createLogger } from '../../shared/logger.js';
 import {
@@ -18,6 +17,10 @@ import {
   toFieldIssues,
   UserDirectory,
 } from '../../shared/models/index.js';
+import {
+  type ListDependencies,
+  listNotifications,
+} from '../../shared/use-cases/list-notifications.js';
 
 type Handler = (
   event: APIGatewayProxyEventV2,
@@ -43,16 +46,11 @@ export interface ListHandlerDependencies extends ListDependencies {
 }
 
 /** Builds the HTTP handler around its dependencies (tests pass fakes). */
-export const createHandler =
-  (deps: ListHandlerDependencies): Handler =>
-  async (event, context) => {
-    try {
-      const page = await listNotifications(parseRequest(event), deps);
-      return json(200, page);
-    } catch (error) {
-      return errorResponse(error, deps.logger, context.awsRequestId);
-    }
-  };
+export const createHandler = (deps: ListHandlerDependencies): Handler =>
+  httpHandler(deps.logger, async (event: APIGatewayProxyEventV2) => {
+    const page = await listNotifications(parseRequest(event), deps);
+    return json(200, page);
+  });
 
 // Created once per container and reused by warm invocations.
 const settings = config();

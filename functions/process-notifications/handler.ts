@@ -4,10 +4,14 @@ import { createDocumentClient, InboxStore } from '../../shared/inbox/store.js';
 import { createKafka } from '../../shared/kafka/client.js';
 import { decodeEvent } from '../../shared/kafka/codec.js';
 import { KafkaDeadLetterPublisher } from '../../shared/kafka/dead-letters.js';
-import { releasingAfterEachCall } from '../../shared/lambda.js';
+import { releasingAfterEachCall, withRequestContext } from '../../shared/lambda.js';
 import { createLogger } from '../../shared/logger.js';
 import { UserDirectory } from '../../shared/models/index.js';
-import { type ProcessDependencies, processRecords } from '../../shared/processing.js';
+import {
+  type ProcessDependencies,
+  type ProcessOutcome,
+  processRecords,
+} from '../../shared/use-cases/process-notifications.js';
 
 /** Lambda's partial batch response for Kafka (`ReportBatchItemFailures`). */
 export interface BatchResponse {
@@ -24,23 +28,19 @@ export interface HandlerOptions {
   readonly partialBatchResponse: boolean;
 }
 
+/** The records to deliver again, as Lambda reads them: `<topic>-<partition>` and offset. */
+const toBatchResponse = (outcome: ProcessOutcome): BatchResponse => ({
+  batchItemFailures: outcome.failed.map((p) => ({
+    itemIdentifier: { partition: `${p.topic}-${p.partition}`, offset: p.offset },
+  })),
+});
+
 /** Builds the Kafka-triggered handler around its dependencies (tests pass fakes). */
-export const createHandler =
-  (deps: ProcessDependencies, options: HandlerOptions): Handler =>
-  async (event, context) => {
-    deps.logger.appendKeys({ requestId: context.awsRequestId });
-    try {
-      const outcome = await processRecords(decodeEvent(event), deps, options.partialBatchResponse);
-      if (!options.partialBatchResponse) return undefined;
-      return {
-        batchItemFailures: outcome.failed.map((p) => ({
-          itemIdentifier: { partition: `${p.topic}-${p.partition}`, offset: p.offset },
-        })),
-      };
-    } finally {
-      deps.logger.removeKeys(['requestId']);
-    }
-  };
+export const createHandler = (deps: ProcessDependencies, options: HandlerOptions): Handler =>
+  withRequestContext(deps.logger, async (event: MSKEvent | SelfManagedKafkaEvent) => {
+    const outcome = await processRecords(decodeEvent(event), deps, options.partialBatchResponse);
+    return options.partialBatchResponse ? toBatchResponse(outcome) : undefined;
+  });
 
 // Created once per container and reused by warm invocations.
 const settings = config();

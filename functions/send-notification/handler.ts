@@ -5,7 +5,7 @@ import type {
 } from 'aws-lambda';
 import { config } from '../../shared/config.js';
 import { ValidationError } from '../../shared/errors.js';
-import { errorResponse, json, readBody } from '../../shared/http.js';
+import { httpHandler, json, readBody } from '../../shared/http.js';
 import { createKafka } from '../../shared/kafka/client.js';
 import { KafkaPublisher } from '../../shared/kafka/publisher.js';
 import { releasingAfterEachCall } from '../../shared/lambda.js';
@@ -19,7 +19,10 @@ import {
   toFieldIssues,
   UserDirectory,
 } from '../../shared/models/index.js';
-import { type SendDependencies, sendNotifications } from '../../shared/notifications.js';
+import {
+  type SendDependencies,
+  sendNotifications,
+} from '../../shared/use-cases/send-notification.js';
 
 type Handler = (
   event: APIGatewayProxyEventV2,
@@ -47,20 +50,12 @@ const routeOf = (event: APIGatewayProxyEventV2): string =>
     : `${event.requestContext?.http?.method ?? ''} ${event.rawPath ?? ''}`;
 
 /** Builds the HTTP handler around its dependencies (tests pass fakes). */
-export const createHandler =
-  (deps: SendDependencies): Handler =>
-  async (event, context) => {
-    deps.logger.appendKeys({ requestId: context.awsRequestId });
-    try {
-      const { requests, fields, batch } = parseRequests(event);
-      const receipts = await sendNotifications(requests, fields, batch, deps);
-      return json(202, batch ? { notifications: receipts } : receipts[0]);
-    } catch (error) {
-      return errorResponse(error, deps.logger, context.awsRequestId);
-    } finally {
-      deps.logger.removeKeys(['requestId']);
-    }
-  };
+export const createHandler = (deps: SendDependencies): Handler =>
+  httpHandler(deps.logger, async (event: APIGatewayProxyEventV2) => {
+    const { requests, fields, batch } = parseRequests(event);
+    const receipts = await sendNotifications(requests, fields, batch, deps);
+    return json(202, batch ? { notifications: receipts } : receipts[0]);
+  });
 
 // Created once per container and reused by warm invocations; the producer connects on first use.
 const settings = config();

@@ -16,7 +16,7 @@ import {
   UserDirectory,
 } from '../../shared/models/index.js';
 import { context, loadEvent } from '../helpers/events.js';
-import { silentLogger } from '../helpers/logger.js';
+import { recordingLogger, silentLogger } from '../helpers/logger.js';
 
 const emma = { id: 1, name: 'Emma' };
 const bruno = { id: 2, name: 'Bruno' };
@@ -36,22 +36,21 @@ class FakeInbox implements InboxReader {
   readonly calls: { userId: number; options: ListOptions }[] = [];
   page: InboxPage = { notifications, nextCursor: NEXT };
   failure: Error | undefined;
+  /** Stands for what the real store logs through the function's logger. */
+  onList: (() => void) | undefined;
 
   async list(userId: number, options: ListOptions): Promise<InboxPage> {
     this.calls.push({ userId, options });
+    this.onList?.();
     if (this.failure) throw this.failure;
     if (options.cursor !== undefined) decodeCursor(options.cursor, userId);
     return this.page;
   }
 }
 
-const setup = () => {
+const setup = (logger = silentLogger()) => {
   const inbox = new FakeInbox();
-  const handler = createHandler({
-    inbox,
-    users: new UserDirectory(DEFAULT_USERS),
-    logger: silentLogger(),
-  });
+  const handler = createHandler({ inbox, users: new UserDirectory(DEFAULT_USERS), logger });
   return { inbox, handler };
 };
 
@@ -234,5 +233,17 @@ describe('list-notifications handler', () => {
     const response = await handler(loadEvent('list-notifications.json'), context);
     expect(response.statusCode).toBe(500);
     expect(response.body).not.toContain('inbox item');
+  });
+
+  it('puts the request id on every line logged while it answers, and only then', async () => {
+    const { logger, lines } = recordingLogger();
+    const { inbox, handler } = setup(logger);
+    inbox.onList = () => logger.info('reading the inbox');
+    expect((await handler(loadEvent('list-notifications.json'), context)).statusCode).toBe(200);
+    logger.info('between requests');
+    expect(lines.map((l) => [l.message, l.requestId])).toEqual([
+      ['reading the inbox', context.awsRequestId],
+      ['between requests', undefined],
+    ]);
   });
 });

@@ -1,9 +1,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { isAppError } from './errors.js';
-import type { InboxStore, StoredNotification } from './inbox/store.js';
-import { type DecodeResult, positionOf, type RecordPosition } from './kafka/codec.js';
-import type { DeadLetterSink, PoisonRecord } from './kafka/dead-letters.js';
-import type { UserDirectory } from './models/index.js';
+import { isAppError } from '../errors.js';
+import type { InboxStore, StoredNotification } from '../inbox/store.js';
+import { type DecodeResult, positionOf, type RecordPosition } from '../kafka/codec.js';
+import type { DeadLetterSink, PoisonRecord } from '../kafka/dead-letters.js';
+import type { UserDirectory } from '../models/index.js';
 
 export interface ProcessDependencies {
   readonly inbox: Pick<InboxStore, 'save'>;

@@ -3,8 +3,8 @@ import {
   IncompleteAcknowledgementError,
   PayloadTooLargeError,
   UserNotFoundError,
-} from './errors.js';
-import type { NotificationPublisher, Placement } from './kafka/publisher.js';
+} from '../errors.js';
+import type { NotificationPublisher, Placement } from '../kafka/publisher.js';
 import {
   characterCount,
   createNotification,
@@ -14,7 +14,7 @@ import {
   type Notification,
   type SendRequest,
   type UserDirectory,
-} from './models/index.js';
+} from '../models/index.js';
 
 /** What the client learns about each accepted notification. */
 export interface Receipt extends Placement {

@@ -1,6 +1,6 @@
 import { UserNotFoundError } from '../errors.js';
+import type { InboxPage, InboxReader } from '../inbox/store.js';
 import type { ListRequest, UserDirectory } from '../models/index.js';
-import type { InboxPage, InboxReader } from './store.js';
 
 export interface ListDependencies {
   readonly inbox: InboxReader;
