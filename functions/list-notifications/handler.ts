@@ -7,7 +7,8 @@ import type {
 import { config } from '../../shared/config.js';
 import { type FieldIssue, ValidationError } from '../../shared/errors.js';
 import { httpHandler, json } from '../../shared/http.js';
-import { createDocumentClient, InboxStore } from '../../shared/inbox/store.js';
+import { createDocumentClient } from '../../shared/inbox/client.js';
+import { InboxStore } from '../../shared/inbox/store.js';
 import { createLogger } from '../../shared/logger.js';
 import {
   LIST_QUERY_FIELDS,

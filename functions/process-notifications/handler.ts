@@ -1,6 +1,7 @@
 import type { Context, MSKEvent, SelfManagedKafkaEvent } from 'aws-lambda';
 import { config } from '../../shared/config.js';
-import { createDocumentClient, InboxStore } from '../../shared/inbox/store.js';
+import { createDocumentClient } from '../../shared/inbox/client.js';
+import { InboxStore } from '../../shared/inbox/store.js';
 import { createKafka } from '../../shared/kafka/client.js';
 import { decodeEvent } from '../../shared/kafka/codec.js';
 import { KafkaDeadLetterPublisher } from '../../shared/kafka/dead-letters.js';

@@ -1,78 +1,23 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   BatchWriteCommand,
   type BatchWriteCommandOutput,
-  DynamoDBDocumentClient,
+  type DynamoDBDocumentClient,
   QueryCommand,
   type QueryCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
-import * as z from 'zod/mini';
-import type { Config } from '../config.js';
-import {
-  InvalidInboxItemError,
-  ServiceUnavailableError,
-  TransientError,
-  ValidationError,
-} from '../errors.js';
-import {
-  describeIssues,
-  type Notification,
-  NotificationSchema,
-  UserIdSchema,
-} from '../models/index.js';
-import { INBOX_KEY, type InboxKey, inboxKeyOf, SORT_KEY_PATTERN } from './table.js';
-
-/** A notification as read from Kafka: the record's position identifies it. */
-export interface StoredNotification {
-  notification: Notification;
-  partition: number;
-  /** Kafka offsets are 64-bit: a string of digits. */
-  offset: string;
-}
-
-export interface ListOptions {
-  /** Most notifications in the page, at least 1. */
-  readonly limit: number;
-  /** `nextCursor` of the previous page. */
-  readonly cursor?: string;
-}
-
-/** One page of a user's notifications, newest first. */
-export interface InboxPage {
-  notifications: Notification[];
-  /** Present when older notifications remain: pass it as `cursor` for the next page. */
-  nextCursor?: string;
-}
-
-/** Reads an inbox; the read side depends on this, tests pass a fake. */
-export interface InboxReader {
-  list(userId: number, options: ListOptions): Promise<InboxPage>;
-}
-
-/** Bounds of the retries of unprocessed writes. */
-export const INBOX_WRITE_DEFAULTS = {
-  /** Items in one `BatchWriteItem` call: DynamoDB's maximum. */
-  BATCH_SIZE: 25,
-  /** `BatchWriteItem` calls in flight at once. */
-  CONCURRENCY: 4,
-  /** Calls per chunk, the first included, before unprocessed items fail the save. */
-  MAX_ATTEMPTS: 8,
-  BASE_DELAY_MS: 50,
-  MAX_DELAY_MS: 2_000,
-} as const;
-
-/** Seconds a client is told to wait when the store does not answer a read. */
-export const INBOX_RETRY_AFTER_SECONDS = 1;
-
-/** Timeouts and retries of the DynamoDB client, keeping a request within a few seconds. */
-export const DYNAMODB_CLIENT_DEFAULTS = {
-  CONNECTION_TIMEOUT_MS: 1_000,
-  REQUEST_TIMEOUT_MS: 3_000,
-  MAX_ATTEMPTS: 3,
-  /** Region of a local endpoint when `AWS_REGION` is unset (the SDK needs one to sign). */
-  LOCAL_REGION: 'us-east-1',
-} as const;
+import { ServiceUnavailableError, TransientError } from '../errors.js';
+import { isTransientStoreError } from './client.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { INBOX_RETRY_AFTER_SECONDS, INBOX_WRITE_DEFAULTS } from './limits.js';
+import { INBOX_KEY, inboxKeyOf, keyOfItem, toItem, toNotification } from './table.js';
+import type {
+  InboxPage,
+  InboxReader,
+  InboxWriter,
+  ListOptions,
+  StoredNotification,
+} from './types.js';
 
 /** Retries of unprocessed writes; `sleep` and `random` are there for tests. */
 export interface RetryOptions {
@@ -83,86 +28,6 @@ export interface RetryOptions {
   /** A number in [0, 1), as `Math.random` returns. */
   readonly random?: () => number;
 }
-
-/** Longest cursor accepted, in characters; real ones are about 110. */
-const MAX_CURSOR_CHARS = 512;
-
-const THROTTLING_ERRORS = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-]);
-const NETWORK_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-]);
-
-/**
- * Whether trying again later may succeed: throttling, a 5xx, a timeout or a network failure, as
- * left after the SDK's own retries. A validation error (a bug of ours) is not.
- */
-export const isTransientStoreError = (error: unknown): boolean => {
-  if (!(error instanceof Error)) return false;
-  const e = error as Error & {
-    code?: unknown;
-    $fault?: unknown;
-    $metadata?: { httpStatusCode?: number };
-  };
-  return (
-    THROTTLING_ERRORS.has(e.name) ||
-    e.name === 'TimeoutError' ||
-    e.$fault === 'server' ||
-    (e.$metadata?.httpStatusCode ?? 0) >= 500 ||
-    (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code))
-  );
-};
-
-const CursorSchema = z.strictObject({
-  userId: UserIdSchema,
-  sk: z.string().check(z.regex(SORT_KEY_PATTERN)),
-});
-
-/** The opaque cursor for a page that starts after `key`: base64url of its JSON. */
-export const encodeCursor = (key: InboxKey): string =>
-  Buffer.from(JSON.stringify({ userId: key.userId, sk: key.sk }), 'utf8').toString('base64url');
-
-/**
- * The key a cursor starts after. Only a cursor this store issued for `userId`'s inbox is
- * accepted; anything else is a 400 on field `cursor`.
- */
-export const decodeCursor = (cursor: string, userId: number): InboxKey => {
-  const received = cursor.length > 40 ? `${cursor.slice(0, 37)}...` : cursor;
-  const invalid = () =>
-    ValidationError.field(
-      'cursor',
-      `expected the nextCursor of an earlier page, unchanged; received "${received}"`,
-    );
-  if (cursor.length > MAX_CURSOR_CHARS || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
-  const bytes = Buffer.from(cursor, 'base64url');
-  if (bytes.toString('base64url') !== cursor) throw invalid();
-  let value: unknown;
-  try {
-    value = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw invalid();
-  }
-  const parsed = CursorSchema.safeParse(value);
-  if (!parsed.success) throw invalid();
-  if (parsed.data.userId !== userId) {
-    throw ValidationError.field(
-      'cursor',
-      `was issued for another user's notifications; expected a nextCursor from user ${userId}'s`,
-    );
-  }
-  return parsed.data;
-};
 
 const sleepFor = (ms: number): Promise<void> =>
   new Promise((resolve) => {
@@ -178,7 +43,7 @@ type WriteRequest = NonNullable<
  * `GET /notifications/{userId}`. One item per notification, keyed as `inboxKeyOf` says, holding
  * the notification's fields (`id`, `from`, `to`, `message`, `createdAt`) and its Kafka position.
  */
-export class InboxStore implements InboxReader {
+export class InboxStore implements InboxReader, InboxWriter {
   readonly #client: DynamoDBDocumentClient;
   readonly #tableName: string;
   readonly #logger: Logger;
@@ -342,78 +207,3 @@ export class InboxStore implements InboxReader {
     );
   }
 }
-
-const toItem = (key: InboxKey, { notification, partition, offset }: StoredNotification) => ({
-  [INBOX_KEY.partition]: key.userId,
-  [INBOX_KEY.sort]: key.sk,
-  id: notification.id,
-  from: { id: notification.from.id, name: notification.from.name },
-  to: { id: notification.to.id, name: notification.to.name },
-  message: notification.message,
-  createdAt: notification.createdAt,
-  partition,
-  offset,
-});
-
-type Item = Readonly<Record<string, unknown>>;
-
-const keyOfItem = (item: Item): InboxKey => {
-  const parsed = CursorSchema.safeParse({
-    userId: item[INBOX_KEY.partition],
-    sk: item[INBOX_KEY.sort],
-  });
-  if (!parsed.success) {
-    throw new InvalidInboxItemError(
-      `The inbox returned an item without a valid key: ${describeIssues(parsed.error.issues, ITEM)}`,
-    );
-  }
-  return parsed.data;
-};
-
-/** The notification an item holds, checked against the schema: items are data, not types. */
-const toNotification = (item: Item): Notification => {
-  const parsed = NotificationSchema.safeParse({
-    id: item.id,
-    from: item.from,
-    to: item.to,
-    message: item.message,
-    createdAt: item.createdAt,
-  });
-  if (!parsed.success) {
-    throw new InvalidInboxItemError(
-      `The inbox item ${String(item[INBOX_KEY.partition])}/${String(item[INBOX_KEY.sort])} is not a valid notification: ${describeIssues(parsed.error.issues, ITEM)}`,
-    );
-  }
-  return parsed.data;
-};
-
-/** An item's issues name `(item)` for the item itself. */
-const ITEM = { root: '(item)' } as const;
-
-/**
- * A DynamoDB document client for `inbox`: AWS's endpoint in its region, or `endpoint` when set
- * (dynalite offline), signed with dummy credentials. Timeouts keep every call within seconds.
- */
-export const createDocumentClient = (
-  inbox: Pick<Config['inbox'], 'endpoint' | 'region'>,
-): DynamoDBDocumentClient => {
-  const client = new DynamoDBClient({
-    maxAttempts: DYNAMODB_CLIENT_DEFAULTS.MAX_ATTEMPTS,
-    requestHandler: {
-      connectionTimeout: DYNAMODB_CLIENT_DEFAULTS.CONNECTION_TIMEOUT_MS,
-      requestTimeout: DYNAMODB_CLIENT_DEFAULTS.REQUEST_TIMEOUT_MS,
-    },
-    ...(inbox.endpoint
-      ? {
-          endpoint: inbox.endpoint,
-          region: inbox.region ?? DYNAMODB_CLIENT_DEFAULTS.LOCAL_REGION,
-          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        }
-      : inbox.region
-        ? { region: inbox.region }
-        : {}),
-  });
-  return DynamoDBDocumentClient.from(client, {
-    marshallOptions: { removeUndefinedValues: true },
-  });
-};

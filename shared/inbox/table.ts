@@ -1,5 +1,13 @@
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
-import type { StoredNotification } from './store.js';
+import * as z from 'zod/mini';
+import { InvalidInboxItemError } from '../errors.js';
+import {
+  describeIssues,
+  type Notification,
+  NotificationSchema,
+  UserIdSchema,
+} from '../models/index.js';
+import type { StoredNotification } from './types.js';
 
 /**
  * The inbox table: one item per received notification. The partition key is the recipient's id,
@@ -38,6 +46,12 @@ export const inboxTableInput = (tableName: string): CreateTableCommandInput => (
   AttributeDefinitions: INBOX_TABLE.AttributeDefinitions.map((a) => ({ ...a })),
   KeySchema: INBOX_TABLE.KeySchema.map((k) => ({ ...k })),
   BillingMode: INBOX_TABLE.BillingMode,
+});
+
+/** The key of one item, checked. */
+export const InboxKeySchema = z.strictObject({
+  userId: UserIdSchema,
+  sk: z.string().check(z.regex(SORT_KEY_PATTERN)),
 });
 
 /** The key of one item. */
@@ -85,4 +99,63 @@ export const inboxKeyOf = ({ notification, partition, offset }: StoredNotificati
       offset.padStart(SORT_KEY_DIGITS.OFFSET, '0'),
     ].join('#'),
   };
+};
+
+/** An item as the document client reads it. */
+export type InboxItem = Readonly<Record<string, unknown>>;
+
+/** An item's issues name `(item)` for the item itself. */
+const ITEM = { root: '(item)' } as const;
+
+/**
+ * The item of a stored notification under `key`: the notification's fields (`id`, `from`,
+ * `to`, `message`, `createdAt`) and its Kafka position.
+ */
+export const toItem = (key: InboxKey, { notification, partition, offset }: StoredNotification) => ({
+  [INBOX_KEY.partition]: key.userId,
+  [INBOX_KEY.sort]: key.sk,
+  id: notification.id,
+  from: { id: notification.from.id, name: notification.from.name },
+  to: { id: notification.to.id, name: notification.to.name },
+  message: notification.message,
+  createdAt: notification.createdAt,
+  partition,
+  offset,
+});
+
+/**
+ * The key of an item read back.
+ * @throws InvalidInboxItemError when it has none that this table's keys could be
+ */
+export const keyOfItem = (item: InboxItem): InboxKey => {
+  const parsed = InboxKeySchema.safeParse({
+    userId: item[INBOX_KEY.partition],
+    sk: item[INBOX_KEY.sort],
+  });
+  if (!parsed.success) {
+    throw new InvalidInboxItemError(
+      `The inbox returned an item without a valid key: ${describeIssues(parsed.error.issues, ITEM)}`,
+    );
+  }
+  return parsed.data;
+};
+
+/**
+ * The notification an item holds, checked against the schema: items are data, not types.
+ * @throws InvalidInboxItemError when it is not a valid notification
+ */
+export const toNotification = (item: InboxItem): Notification => {
+  const parsed = NotificationSchema.safeParse({
+    id: item.id,
+    from: item.from,
+    to: item.to,
+    message: item.message,
+    createdAt: item.createdAt,
+  });
+  if (!parsed.success) {
+    throw new InvalidInboxItemError(
+      `The inbox item ${String(item[INBOX_KEY.partition])}/${String(item[INBOX_KEY.sort])} is not a valid notification: ${describeIssues(parsed.error.issues, ITEM)}`,
+    );
+  }
+  return parsed.data;
 };

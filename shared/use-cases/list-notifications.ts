@@ -1,5 +1,5 @@
 import { UserNotFoundError } from '../errors.js';
-import type { InboxPage, InboxReader } from '../inbox/store.js';
+import type { InboxPage, InboxReader } from '../inbox/types.js';
 import type { ListRequest, UserDirectory } from '../models/index.js';
 
 export interface ListDependencies {

@@ -1,12 +1,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { isAppError } from '../errors.js';
-import type { InboxStore, StoredNotification } from '../inbox/store.js';
+import type { InboxWriter, StoredNotification } from '../inbox/types.js';
 import { type DecodeResult, positionOf, type RecordPosition } from '../kafka/codec.js';
 import type { DeadLetterSink, PoisonRecord } from '../kafka/dead-letters.js';
 import type { UserDirectory } from '../models/index.js';
 
 export interface ProcessDependencies {
-  readonly inbox: Pick<InboxStore, 'save'>;
+  readonly inbox: InboxWriter;
   readonly deadLetters: DeadLetterSink;
   readonly users: UserDirectory;
   readonly logger: Logger;

@@ -6,11 +6,9 @@ import {
   startDynalite,
 } from '../../scripts/lib/dynalite.js';
 import { ServiceUnavailableError, ValidationError } from '../../shared/errors.js';
-import {
-  createDocumentClient,
-  InboxStore,
-  type StoredNotification,
-} from '../../shared/inbox/store.js';
+import { createDocumentClient } from '../../shared/inbox/client.js';
+import { InboxStore } from '../../shared/inbox/store.js';
+import type { StoredNotification } from '../../shared/inbox/types.js';
 import { createNotification, type Notification } from '../../shared/models/index.js';
 import { silentLogger } from '../helpers/logger.js';
 

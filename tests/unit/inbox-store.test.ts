@@ -8,14 +8,10 @@ import { BatchWriteCommand, DynamoDBDocumentClient, QueryCommand } from '@aws-sd
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ServiceUnavailableError, TransientError, ValidationError } from '../../shared/errors.js';
-import {
-  decodeCursor,
-  encodeCursor,
-  InboxStore,
-  type RetryOptions,
-  type StoredNotification,
-} from '../../shared/inbox/store.js';
+import { decodeCursor, encodeCursor } from '../../shared/inbox/cursor.js';
+import { InboxStore, type RetryOptions } from '../../shared/inbox/store.js';
 import { inboxKeyOf } from '../../shared/inbox/table.js';
+import type { StoredNotification } from '../../shared/inbox/types.js';
 import { createNotification, type Notification } from '../../shared/models/index.js';
 import { silentLogger } from '../helpers/logger.js';
 

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { StoredNotification } from '../../shared/inbox/store.js';
 import {
   INBOX_TABLE,
   inboxKeyOf,
   inboxTableInput,
   SORT_KEY_PATTERN,
 } from '../../shared/inbox/table.js';
+import type { StoredNotification } from '../../shared/inbox/types.js';
 import { createNotification } from '../../shared/models/index.js';
 
 const emma = { id: 1, name: 'Emma' };

@@ -2,13 +2,8 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/list-notifications/handler.js';
 import { ServiceUnavailableError } from '../../shared/errors.js';
-import {
-  decodeCursor,
-  encodeCursor,
-  type InboxPage,
-  type InboxReader,
-  type ListOptions,
-} from '../../shared/inbox/store.js';
+import { decodeCursor, encodeCursor } from '../../shared/inbox/cursor.js';
+import type { InboxPage, InboxReader, ListOptions } from '../../shared/inbox/types.js';
 import {
   createNotification,
   DEFAULT_USERS,

@@ -2,7 +2,7 @@ import type { MSKEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/process-notifications/handler.js';
 import { TransientError } from '../../shared/errors.js';
-import type { StoredNotification } from '../../shared/inbox/store.js';
+import type { StoredNotification } from '../../shared/inbox/types.js';
 import {
   DEAD_LETTER_HEADERS,
   type DeadLetterSink,

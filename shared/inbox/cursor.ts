@@ -1,0 +1,43 @@
+import { ValidationError } from '../errors.js';
+import { MAX_CURSOR_CHARS } from './limits.js';
+import { type InboxKey, InboxKeySchema } from './table.js';
+
+/**
+ * The cursor of a page of an inbox: opaque to clients, the base64url of the JSON of the key the
+ * page starts after.
+ */
+
+/** The opaque cursor for a page that starts after `key`: base64url of its JSON. */
+export const encodeCursor = (key: InboxKey): string =>
+  Buffer.from(JSON.stringify({ userId: key.userId, sk: key.sk }), 'utf8').toString('base64url');
+
+/**
+ * The key a cursor starts after. Only a cursor this store issued for `userId`'s inbox is
+ * accepted; anything else is a 400 on field `cursor`.
+ */
+export const decodeCursor = (cursor: string, userId: number): InboxKey => {
+  const received = cursor.length > 40 ? `${cursor.slice(0, 37)}...` : cursor;
+  const invalid = () =>
+    ValidationError.field(
+      'cursor',
+      `expected the nextCursor of an earlier page, unchanged; received "${received}"`,
+    );
+  if (cursor.length > MAX_CURSOR_CHARS || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
+  const bytes = Buffer.from(cursor, 'base64url');
+  if (bytes.toString('base64url') !== cursor) throw invalid();
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw invalid();
+  }
+  const parsed = InboxKeySchema.safeParse(value);
+  if (!parsed.success) throw invalid();
+  if (parsed.data.userId !== userId) {
+    throw ValidationError.field(
+      'cursor',
+      `was issued for another user's notifications; expected a nextCursor from user ${userId}'s`,
+    );
+  }
+  return parsed.data;
+};

@@ -1,0 +1,28 @@
+/** Bounds of the inbox's writes and reads, and of the DynamoDB client under them. */
+
+/** Bounds of the retries of unprocessed writes. */
+export const INBOX_WRITE_DEFAULTS = {
+  /** Items in one `BatchWriteItem` call: DynamoDB's maximum. */
+  BATCH_SIZE: 25,
+  /** `BatchWriteItem` calls in flight at once. */
+  CONCURRENCY: 4,
+  /** Calls per chunk, the first included, before unprocessed items fail the save. */
+  MAX_ATTEMPTS: 8,
+  BASE_DELAY_MS: 50,
+  MAX_DELAY_MS: 2_000,
+} as const;
+
+/** Seconds a client is told to wait when the store does not answer a read. */
+export const INBOX_RETRY_AFTER_SECONDS = 1;
+
+/** Longest cursor accepted, in characters; real ones are about 110. */
+export const MAX_CURSOR_CHARS = 512;
+
+/** Timeouts and retries of the DynamoDB client, keeping a request within a few seconds. */
+export const DYNAMODB_CLIENT_DEFAULTS = {
+  CONNECTION_TIMEOUT_MS: 1_000,
+  REQUEST_TIMEOUT_MS: 3_000,
+  MAX_ATTEMPTS: 3,
+  /** Region of a local endpoint when `AWS_REGION` is unset (the SDK needs one to sign). */
+  LOCAL_REGION: 'us-east-1',
+} as const;
