@@ -12,15 +12,16 @@ import {
   type SendRequest,
   UserDirectory,
 } from '../shared/models/index.js';
-import { kafkaSettings, lambdaContext, sendEvent } from './lib/app.js';
-import { interleave, runFigure, say } from './lib/figure.js';
+import { httpEvent, lambdaContext } from '../tests/helpers/events.js';
 import {
-  BASELINE_PRODUCER,
-  benchBrokers,
-  benchKafka,
   createTopic,
   deleteTopics,
-} from './lib/kafka.js';
+  kafkaClient,
+  kafkaSettings,
+  localBrokers,
+  PUBLISHER_LIKE_PRODUCER,
+} from '../tests/helpers/kafka.js';
+import { defineFigure, interleave, runFigure, say } from './lib/figure.js';
 import { compareRow } from './lib/results.js';
 import { msSince } from './lib/stats.js';
 
@@ -42,17 +43,18 @@ export const batchRequests = (size = MAX_BATCH_SIZE): SendRequest[] =>
     message: `Notification ${i}: someone liked your post.`,
   }));
 
-export const measureBatchThroughput = async ({ quick }: { quick: boolean }) => {
-  const startedAt = new Date();
-  const t0 = process.hrtime.bigint();
-  const rounds = quick ? 3 : 8;
-  const perRound = quick ? 4 : 20;
-  const warmup = quick ? 2 : 5;
+interface Sizes {
+  readonly rounds: number;
+  readonly perRound: number;
+  readonly warmup: number;
+}
 
-  const brokers = await benchBrokers();
-  const admin = benchKafka(brokers).admin();
+/** A topic; our handler; a plain and a transactional raw producer with the same records. */
+const setup = async () => {
+  const brokers = await localBrokers();
+  const admin = kafkaClient(brokers, 'bench').admin();
   await admin.connect();
-  const topic = await createTopic(admin, 'batch-throughput');
+  const topic = await createTopic(admin, { prefix: 'bench-batch-throughput' });
 
   const logger = createLogger('notifications');
   const publisher = new KafkaPublisher(createKafka(kafkaSettings(brokers), logger), {
@@ -63,10 +65,10 @@ export const measureBatchThroughput = async ({ quick }: { quick: boolean }) => {
   const users = new UserDirectory(DEFAULT_USERS);
   const handler = createHandler({ publisher, users, logger });
   const requests = batchRequests();
-  const event = sendEvent(requests);
+  const event = httpEvent('POST /notifications', requests);
   let invocations = 0;
-  const invoke = async () => {
-    const response = await handler(event, lambdaContext(invocations++));
+  const ours = async () => {
+    const response = await handler(event, lambdaContext(`bench-${invocations++}`));
     if (response.statusCode !== 202) {
       throw new Error(`the handler answered ${response.statusCode}: ${response.body}`);
     }
@@ -79,87 +81,108 @@ export const measureBatchThroughput = async ({ quick }: { quick: boolean }) => {
     if (!from || !to) throw new Error(`unknown user in ${JSON.stringify(r)}`);
     return toRecord(createNotification(from, to, r.message));
   });
-  const kafka = benchKafka(brokers, 'bench-baseline');
-  const plain = kafka.producer({ ...BASELINE_PRODUCER });
-  const transactional = kafka.producer({
-    ...BASELINE_PRODUCER,
+  const kafka = kafkaClient(brokers, 'bench-baseline');
+  const plainProducer = kafka.producer({ ...PUBLISHER_LIKE_PRODUCER });
+  const transactionalProducer = kafka.producer({
+    ...PUBLISHER_LIKE_PRODUCER,
     transactionalId: `bench-baseline-${randomUUID()}`,
     // As our publisher's: back-to-back transactions retry CONCURRENT_TRANSACTIONS after 20 ms.
     retry: { ...PUBLISHER_RETRY },
   });
-  await Promise.all([plain.connect(), transactional.connect()]);
+  await Promise.all([plainProducer.connect(), transactionalProducer.connect()]);
   const topicMessages = [{ topic, messages }];
-  const sendPlain = async () => {
-    await plain.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
+  const plain = async () => {
+    await plainProducer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
   };
-  const sendTransactional = async () => {
-    const transaction = await transactional.transaction();
+  const transactional = async () => {
+    const transaction = await transactionalProducer.transaction();
     await transaction.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
     await transaction.commit();
   };
 
-  /** Notifications per second over `perRound` sequential requests. */
+  return {
+    topic,
+    messages,
+    paths: { ours, plain, transactional },
+    close: async () => {
+      await publisher.disconnect();
+      await Promise.all([plainProducer.disconnect(), transactionalProducer.disconnect()]);
+      await deleteTopics(admin, [topic]);
+      await admin.disconnect();
+    },
+  };
+};
+
+type Bench = Awaited<ReturnType<typeof setup>>;
+
+/** Warm-up, then rounds of sequential requests per path: notifications per second. */
+const drive = async ({ paths }: Bench, { rounds, perRound, warmup }: Sizes) => {
   const throughput = async (fn: () => Promise<void>) => {
     const start = process.hrtime.bigint();
     for (let i = 0; i < perRound; i++) await fn();
     return (perRound * MAX_BATCH_SIZE) / (msSince(start) / 1000);
   };
-
-  try {
-    say(`batch throughput: warming up (${warmup} requests each)`);
-    for (let i = 0; i < warmup; i++) {
-      await invoke();
-      await sendPlain();
-      await sendTransactional();
-    }
-    const results = await interleave(
-      rounds,
-      {
-        ours: () => throughput(invoke),
-        plain: () => throughput(sendPlain),
-        transactional: () => throughput(sendTransactional),
-      },
-      (round, r) =>
-        say(
-          `batch throughput round ${round + 1}/${rounds}: ours ${r.ours.toFixed(0)}/s, sendBatch ${r.plain.toFixed(0)}/s, transactional sendBatch ${r.transactional.toFixed(0)}/s`,
-        ),
-    );
-    const common = {
-      figure: 'batch publish throughput',
-      metric: 'notifications/s',
-      oursLabel: 'send-notification handler, 500-item requests (one transaction each)',
-      ours: results.ours,
-    };
-    return {
-      id: 'batch-throughput',
-      title: 'Batch publish throughput',
-      startedAt: startedAt.toISOString(),
-      durationMs: msSince(t0),
-      rows: [
-        compareRow({
-          ...common,
-          baselineLabel: 'raw kafkajs sendBatch',
-          baseline: results.plain,
-          goal: { atLeast: GOAL_RATIO },
-        }),
-        compareRow({
-          ...common,
-          baselineLabel: 'raw kafkajs transactional sendBatch, same retries (informational)',
-          baseline: results.transactional,
-        }),
-      ],
-      facts: [
-        `${rounds} rounds of ${perRound} sequential 500-item requests per path after ${warmup} warm-up requests each; throughput per round, median and min-max over rounds.`,
-        `Topic ${topic}: 3 partitions; 500 notifications to all four users per request (keys 1-4, about ${Buffer.byteLength(String(messages[0]?.value))}-byte JSON values); acks=-1, idempotent, maxInFlightRequests 1, no compression.`,
-        'Our path validates all 500 items, publishes them in one transaction (all or nothing across partitions), and logs one JSON line per notification to stdout (/dev/null here).',
-      ],
-    };
-  } finally {
-    await publisher.disconnect();
-    await Promise.all([plain.disconnect(), transactional.disconnect()]);
-    await deleteTopics(admin, [topic]);
-    await admin.disconnect();
+  say(`batch throughput: warming up (${warmup} requests each)`);
+  for (let i = 0; i < warmup; i++) {
+    await paths.ours();
+    await paths.plain();
+    await paths.transactional();
   }
+  return interleave(
+    rounds,
+    {
+      ours: () => throughput(paths.ours),
+      plain: () => throughput(paths.plain),
+      transactional: () => throughput(paths.transactional),
+    },
+    (round, r) =>
+      say(
+        `batch throughput round ${round + 1}/${rounds}: ours ${r.ours.toFixed(0)}/s, sendBatch ${r.plain.toFixed(0)}/s, transactional sendBatch ${r.transactional.toFixed(0)}/s`,
+      ),
+  );
 };
+
+const report = (
+  results: Awaited<ReturnType<typeof drive>>,
+  { topic, messages }: Bench,
+  { rounds, perRound, warmup }: Sizes,
+) => {
+  const common = {
+    figure: 'batch publish throughput',
+    metric: 'notifications/s',
+    oursLabel: 'send-notification handler, 500-item requests (one transaction each)',
+    ours: results.ours,
+  };
+  return {
+    id: 'batch-throughput',
+    title: 'Batch publish throughput',
+    rows: [
+      compareRow({
+        ...common,
+        baselineLabel: 'raw kafkajs sendBatch',
+        baseline: results.plain,
+        goal: { atLeast: GOAL_RATIO },
+      }),
+      compareRow({
+        ...common,
+        baselineLabel: 'raw kafkajs transactional sendBatch, same retries (informational)',
+        baseline: results.transactional,
+      }),
+    ],
+    facts: [
+      `${rounds} rounds of ${perRound} sequential 500-item requests per path after ${warmup} warm-up requests each; throughput per round, median and min-max over rounds.`,
+      `Topic ${topic}: 3 partitions; 500 notifications to all four users per request (keys 1-4, about ${Buffer.byteLength(String(messages[0]?.value))}-byte JSON values); acks=-1, idempotent, maxInFlightRequests 1, no compression.`,
+      'Our path validates all 500 items, publishes them in one transaction (all or nothing across partitions), and logs one JSON line per notification to stdout (/dev/null here).',
+    ],
+  };
+};
+
+export const measureBatchThroughput = defineFigure({
+  sizes: ({ quick }): Sizes =>
+    quick ? { rounds: 3, perRound: 4, warmup: 2 } : { rounds: 8, perRound: 20, warmup: 5 },
+  setup,
+  drive,
+  report,
+});
 
 await runFigure(import.meta.url, measureBatchThroughput);

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { KAFKA_LIBS, KAFKA_VERSION } from '../scripts/lib/broker.js';
-import { runFigure, say } from './lib/figure.js';
-import { benchBrokers, benchKafka, createTopic, deleteTopics } from './lib/kafka.js';
+import { createTopic, deleteTopics, kafkaClient, localBrokers } from '../tests/helpers/kafka.js';
+import { defineFigure, runFigure, say } from './lib/figure.js';
 import { type Row, WORK_DIR } from './lib/results.js';
-import { msSince, summarize } from './lib/stats.js';
+import { summarize } from './lib/stats.js';
 
 /**
  * The machine's ceiling, for reference: Kafka's own producer performance tool (the Java client,
@@ -64,69 +64,89 @@ export const toolArgs = (topic: string, records: number, brokers: readonly strin
   'enable.idempotence=true',
 ];
 
-export const measureCeiling = async ({ quick }: { quick: boolean }) => {
-  const startedAt = new Date();
-  const t0 = process.hrtime.bigint();
-  const records = quick ? 50_000 : 500_000;
-  const rounds = quick ? 1 : 3;
+interface Sizes {
+  readonly records: number;
+  readonly rounds: number;
+}
 
-  const brokers = await benchBrokers();
-  const admin = benchKafka(brokers).admin();
+/** A fresh topic on the broker. */
+const setup = async () => {
+  const brokers = await localBrokers();
+  const admin = kafkaClient(brokers, 'bench').admin();
   await admin.connect();
-  const topic = await createTopic(admin, 'ceiling');
-  try {
-    const runs: PerfSummary[] = [];
-    for (let round = 0; round < rounds; round++) {
-      const out = spawnSync('java', toolArgs(topic, records, brokers), {
-        encoding: 'utf8',
-        timeout: 300_000,
-      });
-      if (out.status !== 0) throw new Error(`ProducerPerformance failed: ${out.stderr}`);
-      const summary = parseSummary(out.stdout);
-      runs.push(summary);
-      say(
-        `ceiling round ${round + 1}/${rounds}: ${summary.recordsPerSecond.toFixed(0)} records/s, p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms`,
-      );
-    }
-    const figure = 'ceiling (reference)';
-    const oursLabel = `Kafka ${KAFKA_VERSION} ProducerPerformance (Java client)`;
-    const rows: Row[] = [
-      {
-        figure,
-        metric: `records/s (${RECORD_BYTES}-byte records)`,
-        oursLabel,
-        ours: summarize(runs.map((r) => r.recordsPerSecond)),
-        status: 'info',
-      },
-      {
-        figure,
-        metric: 'record latency p50 (ms)',
-        oursLabel,
-        ours: summarize(runs.map((r) => r.p50Ms)),
-        status: 'info',
-      },
-      {
-        figure,
-        metric: 'record latency p99 (ms)',
-        oursLabel,
-        ours: summarize(runs.map((r) => r.p99Ms)),
-        status: 'info',
-      },
-    ];
-    return {
-      id: 'ceiling',
-      title: "The machine's ceiling",
-      startedAt: startedAt.toISOString(),
-      durationMs: msSince(t0),
-      rows,
-      facts: [
-        `${rounds} run(s) of \`java -cp '${KAFKA_LIBS.replace(/.*\/\.cache/, '.cache')}/*' ${TOOL} --topic <fresh topic, 3 partitions> --num-records ${records} --record-size ${RECORD_BYTES} --throughput -1 --producer-props bootstrap.servers=${brokers.join(',')} acks=all enable.idempotence=true\` (default batching: the Java client pipelines up to 5 requests per connection and lingers to fill batches, so its latencies are per record under full load, not per request).`,
-      ],
-    };
-  } finally {
-    await deleteTopics(admin, [topic]);
-    await admin.disconnect();
-  }
+  const topic = await createTopic(admin, { prefix: 'bench-ceiling' });
+  return {
+    brokers,
+    topic,
+    close: async () => {
+      await deleteTopics(admin, [topic]);
+      await admin.disconnect();
+    },
+  };
 };
+
+type Bench = Awaited<ReturnType<typeof setup>>;
+
+/** The tool, `rounds` times in a row. */
+const drive = async ({ brokers, topic }: Bench, { records, rounds }: Sizes) => {
+  const runs: PerfSummary[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const out = spawnSync('java', toolArgs(topic, records, brokers), {
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+    if (out.status !== 0) throw new Error(`ProducerPerformance failed: ${out.stderr}`);
+    const summary = parseSummary(out.stdout);
+    runs.push(summary);
+    say(
+      `ceiling round ${round + 1}/${rounds}: ${summary.recordsPerSecond.toFixed(0)} records/s, p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms`,
+    );
+  }
+  return runs;
+};
+
+const report = (runs: PerfSummary[], { brokers }: Bench, { records, rounds }: Sizes) => {
+  const figure = 'ceiling (reference)';
+  const oursLabel = `Kafka ${KAFKA_VERSION} ProducerPerformance (Java client)`;
+  const rows: Row[] = [
+    {
+      figure,
+      metric: `records/s (${RECORD_BYTES}-byte records)`,
+      oursLabel,
+      ours: summarize(runs.map((r) => r.recordsPerSecond)),
+      status: 'info',
+    },
+    {
+      figure,
+      metric: 'record latency p50 (ms)',
+      oursLabel,
+      ours: summarize(runs.map((r) => r.p50Ms)),
+      status: 'info',
+    },
+    {
+      figure,
+      metric: 'record latency p99 (ms)',
+      oursLabel,
+      ours: summarize(runs.map((r) => r.p99Ms)),
+      status: 'info',
+    },
+  ];
+  return {
+    id: 'ceiling',
+    title: "The machine's ceiling",
+    rows,
+    facts: [
+      `${rounds} run(s) of \`java -cp '${KAFKA_LIBS.replace(/.*\/\.cache/, '.cache')}/*' ${TOOL} --topic <fresh topic, 3 partitions> --num-records ${records} --record-size ${RECORD_BYTES} --throughput -1 --producer-props bootstrap.servers=${brokers.join(',')} acks=all enable.idempotence=true\` (default batching: the Java client pipelines up to 5 requests per connection and lingers to fill batches, so its latencies are per record under full load, not per request).`,
+    ],
+  };
+};
+
+export const measureCeiling = defineFigure({
+  sizes: ({ quick }): Sizes =>
+    quick ? { records: 50_000, rounds: 1 } : { records: 500_000, rounds: 3 },
+  setup,
+  drive,
+  report,
+});
 
 await runFigure(import.meta.url, measureCeiling);

@@ -2,10 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { type BuildOptions, build, type Metafile } from 'esbuild';
-import { runFigure, say } from './lib/figure.js';
+import { type BuildOptions, build, version as esbuildVersion, type Metafile } from 'esbuild';
+import { defineFigure, runFigure, say } from './lib/figure.js';
 import { fmt, ROOT, type Row, WORK_DIR } from './lib/results.js';
-import { msSince, summarize } from './lib/stats.js';
+import { summarize } from './lib/stats.js';
 
 /**
  * Cold start: each function bundled as serverless.yml's `custom.esbuild` bundles it (minified
@@ -98,17 +98,24 @@ const initMs = (outfile: string): number => {
   return ms;
 };
 
-export const measureColdStart = async ({ quick }: { quick: boolean }) => {
-  const startedAt = new Date();
-  const t0 = process.hrtime.bigint();
-  const runs = quick ? 5 : 15;
+type Bundle = Awaited<ReturnType<typeof bundle>>;
+
+/** Every function bundled as serverless.yml bundles it, and the producer with the signer external. */
+const setup = async () => {
   rmSync(OUT_DIR, { recursive: true, force: true });
-
   const names = functionNames();
-  const bundles = new Map<string, Awaited<ReturnType<typeof bundle>>>();
+  const bundles = new Map<string, Bundle>();
   for (const name of names) bundles.set(name, await bundle(name));
+  const signerExternal = await bundle(PRODUCER, {
+    external: ['@aws-sdk/*', 'aws-msk-iam-sasl-signer-js'],
+  });
+  return { names, bundles, signerExternal, close: async () => undefined };
+};
 
-  // Fresh processes, functions in turn, so that noise hits all of them alike.
+type Bench = Awaited<ReturnType<typeof setup>>;
+
+/** Fresh processes, functions in turn, so that noise hits all of them alike. */
+const drive = async ({ names, bundles }: Bench, { runs }: { runs: number }) => {
   const inits = new Map<string, number[]>(names.map((n) => [n, []]));
   say(`cold start: ${runs} fresh processes per function`);
   for (let run = 0; run < runs; run++) {
@@ -117,7 +124,14 @@ export const measureColdStart = async ({ quick }: { quick: boolean }) => {
       if (b) inits.get(name)?.push(initMs(b.outfile));
     }
   }
+  return inits;
+};
 
+const report = (
+  inits: Map<string, number[]>,
+  { names, bundles, signerExternal }: Bench,
+  { runs }: { runs: number },
+) => {
   const rows: Row[] = [];
   for (const name of names) {
     const b = bundles.get(name);
@@ -146,27 +160,27 @@ export const measureColdStart = async ({ quick }: { quick: boolean }) => {
       status: 'info',
     });
   }
-
-  const producer = bundles.get(PRODUCER);
-  const signerExternal = await bundle(PRODUCER, {
-    external: ['@aws-sdk/*', 'aws-msk-iam-sasl-signer-js'],
-  });
-  const top = (producer?.packages ?? [])
+  const top = (bundles.get(PRODUCER)?.packages ?? [])
     .slice(0, 8)
     .map(([pkg, bytes]) => `${pkg} ${fmt(bytes / KB)}`)
     .join(', ');
   return {
     id: 'cold-start',
     title: 'Cold start',
-    startedAt: startedAt.toISOString(),
-    durationMs: msSince(t0),
     rows,
     facts: [
-      `Bundles built with esbuild ${(await import('esbuild')).version} and serverless.yml's options (bundle, minify, sourcemap in a separate file, cjs, node22, external @aws-sdk/*); KB = 1,024 bytes, source maps not counted. Init: median [min-max] over ${runs} fresh processes each, NODE_OPTIONS=--enable-source-maps as serverless.yml sets it, KAFKA_AUTH=iam with a cluster ARN (nothing connects at init); the AWS SDK is required from node_modules, as the runtime's copy would be.`,
+      `Bundles built with esbuild ${esbuildVersion} and serverless.yml's options (bundle, minify, sourcemap in a separate file, cjs, node22, external @aws-sdk/*); KB = 1,024 bytes, source maps not counted. Init: median [min-max] over ${runs} fresh processes each, NODE_OPTIONS=--enable-source-maps as serverless.yml sets it, KAFKA_AUTH=iam with a cluster ARN (nothing connects at init); the AWS SDK is required from node_modules, as the runtime's copy would be.`,
       `What fills the ${PRODUCER} bundle (KB): ${top}.`,
       `With aws-msk-iam-sasl-signer-js also external (installed into the zip instead of bundled: a serverless.yml change, not made here), the ${PRODUCER} bundle would be ${fmt(signerExternal.bytes / KB)} KB.`,
     ],
   };
 };
+
+export const measureColdStart = defineFigure({
+  sizes: ({ quick }) => ({ runs: quick ? 5 : 15 }),
+  setup,
+  drive,
+  report,
+});
 
 await runFigure(import.meta.url, measureColdStart);

@@ -17,9 +17,9 @@ import {
   NotificationSchema,
   UserDirectory,
 } from '../shared/models/index.js';
-import { kafkaSettings, lambdaContext } from './lib/app.js';
-import { interleave, runFigure, say } from './lib/figure.js';
-import { unique } from './lib/kafka.js';
+import { lambdaContext } from '../tests/helpers/events.js';
+import { kafkaSettings, unique } from '../tests/helpers/kafka.js';
+import { defineFigure, interleave, runFigure, say } from './lib/figure.js';
 import { compareRow } from './lib/results.js';
 import { median, msSince } from './lib/stats.js';
 
@@ -81,15 +81,16 @@ const countingClient = (endpoint: string) => {
   return { client, counter };
 };
 
-export const measureConsumerCost = async ({ quick }: { quick: boolean }) => {
-  const startedAt = new Date();
-  const t0 = process.hrtime.bigint();
-  const rounds = quick ? 3 : 8;
-  const perRound = quick ? 4 : 10;
-  const warmup = quick ? 2 : 5;
+interface Sizes {
+  readonly rounds: number;
+  readonly perRound: number;
+  readonly warmup: number;
+}
 
+/** dynalite and a table; our handler and the naive baseline, each with its call counter. */
+const setup = async () => {
   const store = await startDynalite({ port: 0 });
-  const table = unique('inbox');
+  const table = unique('bench-inbox');
   await ensureInboxTable(store.endpoint, table);
   const logger = createLogger('notifications');
 
@@ -107,14 +108,11 @@ export const measureConsumerCost = async ({ quick }: { quick: boolean }) => {
     },
     { partialBatchResponse: false },
   );
+  let invocations = 0;
+  const invoke = (event: MSKEvent) => handler(event, lambdaContext(`bench-${invocations++}`));
 
   // The naive baseline: decode each record and write it with its own PutCommand.
   const naive = countingClient(store.endpoint);
-  const decode = (raw: { value: string; partition: number; offset: number }) => ({
-    notification: JSON.parse(Buffer.from(raw.value, 'base64').toString('utf8')) as Notification,
-    partition: raw.partition,
-    offset: String(raw.offset),
-  });
   const put = (raw: { value: string; partition: number; offset: number }) => {
     const stored = decode(raw);
     const key = inboxKeyOf(stored);
@@ -136,7 +134,6 @@ export const measureConsumerCost = async ({ quick }: { quick: boolean }) => {
       }),
     );
   };
-  const recordsOf = (event: MSKEvent) => Object.values(event.records).flat();
   const putSequential = async (event: MSKEvent) => {
     for (const raw of recordsOf(event)) await put(raw);
   };
@@ -148,8 +145,36 @@ export const measureConsumerCost = async ({ quick }: { quick: boolean }) => {
     await Promise.all([worker(), worker(), worker(), worker()]);
   };
 
+  return {
+    table,
+    paths: {
+      ours: { run: invoke, counter: ours.counter },
+      sequential: { run: putSequential, counter: naive.counter },
+      concurrent: { run: putFourAtATime, counter: naive.counter },
+    },
+    close: async () => {
+      await deadLetters.disconnect();
+      ours.client.destroy();
+      naive.client.destroy();
+      await store.close();
+    },
+  };
+};
+
+type Bench = Awaited<ReturnType<typeof setup>>;
+
+/** A record's notification, decoded as naive code does it. */
+const decode = (raw: { value: string; partition: number; offset: number }) => ({
+  notification: JSON.parse(Buffer.from(raw.value, 'base64').toString('utf8')) as Notification,
+  partition: raw.partition,
+  offset: String(raw.offset),
+});
+
+const recordsOf = (event: MSKEvent) => Object.values(event.records).flat();
+
+/** Warm-up, then rounds of fresh 100-record events per path: time and store calls per batch. */
+const drive = async ({ paths }: Bench, { rounds, perRound, warmup }: Sizes) => {
   let nextOffset = 0;
-  let invocations = 0;
   const freshEvent = () => {
     const event = mskEvent(nextOffset);
     nextOffset += RECORDS_PER_BATCH;
@@ -157,99 +182,103 @@ export const measureConsumerCost = async ({ quick }: { quick: boolean }) => {
   };
   /** Per batch: median milliseconds and calls over `perRound` fresh 100-record events. */
   const batches =
-    (
-      fn: (event: MSKEvent) => Promise<unknown>,
-      counter: { calls: number },
-    ): (() => Promise<{ ms: number; calls: number }>) =>
+    (path: {
+      run: (event: MSKEvent) => Promise<unknown>;
+      counter: { calls: number };
+    }): (() => Promise<{ ms: number; calls: number }>) =>
     async () => {
       const ms: number[] = [];
       const calls: number[] = [];
       for (let i = 0; i < perRound; i++) {
         const event = freshEvent();
-        const before = counter.calls;
+        const before = path.counter.calls;
         const start = process.hrtime.bigint();
-        await fn(event);
+        await path.run(event);
         ms.push(msSince(start));
-        calls.push(counter.calls - before);
+        calls.push(path.counter.calls - before);
       }
       return { ms: median(ms), calls: median(calls) };
     };
-  const invoke = (event: MSKEvent) => handler(event, lambdaContext(invocations++));
 
-  try {
-    // The handler must accept the event as valid notifications, or the comparison means nothing.
-    const probe = mskEvent(0, 1);
-    const [first] = recordsOf(probe);
-    NotificationSchema.parse(decode(first as never).notification);
+  // The handler must accept the event as valid notifications, or the comparison means nothing.
+  const [first] = recordsOf(mskEvent(0, 1));
+  NotificationSchema.parse(decode(first as never).notification);
 
-    say(`consumer cost: warming up (${warmup} batches each)`);
-    for (let i = 0; i < warmup; i++) {
-      await invoke(freshEvent());
-      await putSequential(freshEvent());
-      await putFourAtATime(freshEvent());
-    }
-    const results = await interleave(
-      rounds,
-      {
-        ours: batches(invoke, ours.counter),
-        sequential: batches(putSequential, naive.counter),
-        concurrent: batches(putFourAtATime, naive.counter),
-      },
-      (round, r) =>
-        say(
-          `consumer cost round ${round + 1}/${rounds}: ours ${r.ours.ms.toFixed(1)} ms/${r.ours.calls} calls, puts ${r.sequential.ms.toFixed(1)} ms/${r.sequential.calls} calls, 4 at a time ${r.concurrent.ms.toFixed(1)} ms`,
-        ),
-    );
-    const figure = 'consumer processing cost';
-    const oursLabel = 'process-notifications handler, 100-record event, dynalite';
-    const ms = (xs: readonly { ms: number }[]) => xs.map((x) => x.ms);
-    const calls = (xs: readonly { calls: number }[]) => xs.map((x) => x.calls);
-    return {
-      id: 'consumer-cost',
-      title: 'Consumer processing cost',
-      startedAt: startedAt.toISOString(),
-      durationMs: msSince(t0),
-      rows: [
-        compareRow({
-          figure,
-          metric: 'store calls per batch',
-          oursLabel,
-          baselineLabel: 'one PutCommand per record',
-          ours: calls(results.ours),
-          baseline: calls(results.sequential),
-          goal: { atMost: GOAL_CALLS_RATIO },
-        }),
-        compareRow({
-          figure,
-          metric: 'ms per batch',
-          oursLabel,
-          baselineLabel: 'one PutCommand per record, sequential',
-          ours: ms(results.ours),
-          baseline: ms(results.sequential),
-          goal: { atMost: 1 },
-        }),
-        compareRow({
-          figure,
-          metric: 'ms per batch',
-          oursLabel,
-          baselineLabel: 'one PutCommand per record, 4 in flight (informational)',
-          ours: ms(results.ours),
-          baseline: ms(results.concurrent),
-        }),
-      ],
-      facts: [
-        `${rounds} rounds of ${perRound} fresh 100-record events per path after ${warmup} warm-up events each; median per round, median and min-max over rounds.`,
-        `Records as the emulator builds them (plugins/serverless-offline-kafka/src/event.js): base64 key and value of a valid notification JSON, two headers; dynalite in memory in the benchmark's process, table ${table}.`,
-        'Store calls are counted by a middleware on the DynamoDB document client (one per command sent, before SDK retries).',
-        'Our path validates every record against the schema, writes in BatchWriteItem calls of 25 (4 in flight) and logs one JSON line per stored notification to stdout (/dev/null here); the baselines only decode and put.',
-      ],
-    };
-  } finally {
-    await deadLetters.disconnect();
-    ours.client.destroy();
-    naive.client.destroy();
-    await store.close();
+  say(`consumer cost: warming up (${warmup} batches each)`);
+  for (let i = 0; i < warmup; i++) {
+    await paths.ours.run(freshEvent());
+    await paths.sequential.run(freshEvent());
+    await paths.concurrent.run(freshEvent());
   }
+  return interleave(
+    rounds,
+    {
+      ours: batches(paths.ours),
+      sequential: batches(paths.sequential),
+      concurrent: batches(paths.concurrent),
+    },
+    (round, r) =>
+      say(
+        `consumer cost round ${round + 1}/${rounds}: ours ${r.ours.ms.toFixed(1)} ms/${r.ours.calls} calls, puts ${r.sequential.ms.toFixed(1)} ms/${r.sequential.calls} calls, 4 at a time ${r.concurrent.ms.toFixed(1)} ms`,
+      ),
+  );
 };
+
+const report = (
+  results: Awaited<ReturnType<typeof drive>>,
+  { table }: Bench,
+  { rounds, perRound, warmup }: Sizes,
+) => {
+  const figure = 'consumer processing cost';
+  const oursLabel = 'process-notifications handler, 100-record event, dynalite';
+  const ms = (xs: readonly { ms: number }[]) => xs.map((x) => x.ms);
+  const calls = (xs: readonly { calls: number }[]) => xs.map((x) => x.calls);
+  return {
+    id: 'consumer-cost',
+    title: 'Consumer processing cost',
+    rows: [
+      compareRow({
+        figure,
+        metric: 'store calls per batch',
+        oursLabel,
+        baselineLabel: 'one PutCommand per record',
+        ours: calls(results.ours),
+        baseline: calls(results.sequential),
+        goal: { atMost: GOAL_CALLS_RATIO },
+      }),
+      compareRow({
+        figure,
+        metric: 'ms per batch',
+        oursLabel,
+        baselineLabel: 'one PutCommand per record, sequential',
+        ours: ms(results.ours),
+        baseline: ms(results.sequential),
+        goal: { atMost: 1 },
+      }),
+      compareRow({
+        figure,
+        metric: 'ms per batch',
+        oursLabel,
+        baselineLabel: 'one PutCommand per record, 4 in flight (informational)',
+        ours: ms(results.ours),
+        baseline: ms(results.concurrent),
+      }),
+    ],
+    facts: [
+      `${rounds} rounds of ${perRound} fresh 100-record events per path after ${warmup} warm-up events each; median per round, median and min-max over rounds.`,
+      `Records as the emulator builds them (plugins/serverless-offline-kafka/src/event.js): base64 key and value of a valid notification JSON, two headers; dynalite in memory in the benchmark's process, table ${table}.`,
+      'Store calls are counted by a middleware on the DynamoDB document client (one per command sent, before SDK retries).',
+      'Our path validates every record against the schema, writes in BatchWriteItem calls of 25 (4 in flight) and logs one JSON line per stored notification to stdout (/dev/null here); the baselines only decode and put.',
+    ],
+  };
+};
+
+export const measureConsumerCost = defineFigure({
+  sizes: ({ quick }): Sizes =>
+    quick ? { rounds: 3, perRound: 4, warmup: 2 } : { rounds: 8, perRound: 10, warmup: 5 },
+  setup,
+  drive,
+  report,
+});
 
 await runFigure(import.meta.url, measureConsumerCost);

@@ -1,16 +1,16 @@
 import { join } from 'node:path';
 import type { Admin, Kafka } from 'kafkajs';
-import { interleave, runFigure, say } from './lib/figure.js';
 import {
-  benchBrokers,
-  benchKafka,
   committedTotal,
   createTopic,
   deleteTopics,
+  kafkaClient,
+  localBrokers,
   preload,
   unique,
-} from './lib/kafka.js';
-import { startOffline } from './lib/offline.js';
+} from '../tests/helpers/kafka.js';
+import { startOffline } from '../tests/helpers/offline.js';
+import { interleave, runFigure, say } from './lib/figure.js';
 import { compareRow, ROOT } from './lib/results.js';
 import { median, msSince } from './lib/stats.js';
 
@@ -48,7 +48,7 @@ const runOurs = async (
   count: number,
   batchSize: number,
 ): Promise<Run> => {
-  const groupId = unique(`noop-${batchSize}`);
+  const groupId = unique(`bench-noop-${batchSize}`);
   let firstStart = Number.POSITIVE_INFINITY;
   let invocations = 0;
   let delivered = 0;
@@ -61,6 +61,8 @@ const runOurs = async (
       BENCH_BATCH_SIZE: String(batchSize),
     },
     {
+      ready: null,
+      keepChars: 8_000,
       // For CPU profiles of the emulator: BENCH_OFFLINE_NODE_ARGS='--cpu-prof --cpu-prof-dir=...'.
       nodeArgs: process.env.BENCH_OFFLINE_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
       listener: (line, at) => {
@@ -83,7 +85,7 @@ const runOurs = async (
       }
       if (Date.now() > deadline) {
         throw new Error(
-          `the emulator committed fewer than ${count} records in 300 s:\n${offline.tail()}`,
+          `the emulator committed fewer than ${count} records in 300 s:\n${offline.output()}`,
         );
       }
       await new Promise((r) => setTimeout(r, POLL_MS));
@@ -104,7 +106,7 @@ const runOurs = async (
 
 /** The baseline: a raw kafkajs consumer group reading the topic with `eachBatch`. */
 const runBaseline = async (kafka: Kafka, topic: string, count: number): Promise<Run> => {
-  const consumer = kafka.consumer({ groupId: unique('raw'), maxWaitTimeInMs: 500 });
+  const consumer = kafka.consumer({ groupId: unique('bench-raw'), maxWaitTimeInMs: 500 });
   let joinedAt = 0;
   let firstStart = 0;
   let seen = 0;
@@ -149,11 +151,11 @@ export const measureEmulatorThroughput = async ({ quick }: { quick: boolean }) =
   const count = quick ? 10_000 : 100_000;
   const rounds = quick ? 1 : 3;
 
-  const brokers = await benchBrokers();
-  const kafka = benchKafka(brokers);
+  const brokers = await localBrokers();
+  const kafka = kafkaClient(brokers, 'bench');
   const admin = kafka.admin();
   await admin.connect();
-  const topic = await createTopic(admin, 'emulator');
+  const topic = await createTopic(admin, { prefix: 'bench-emulator' });
   try {
     say(`emulator throughput: loading ${count.toLocaleString('en-US')} records into ${topic}`);
     await preload(kafka, topic, count);

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type FigureResult, ROOT, textTable, writeResult } from './results.js';
+import { msSince } from './stats.js';
 
 /**
  * The frame of every benchmark script: options, progress on stderr, the result written for
@@ -46,13 +47,44 @@ const rerunWithQuietStdout = (): Promise<number> =>
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
 
+/** What a figure measured: its rows and the conditions they were measured in. */
+export type Measured = Pick<FigureResult, 'id' | 'title' | 'rows' | 'facts'>;
+
+/** Something set up for a figure, released when it is done however it ends. */
+export interface Setup {
+  close(): Promise<void>;
+}
+
+/**
+ * A figure in three steps that read in order: `setup` (topics, clients, processes, the paths to
+ * compare), `drive` (warm-up and the measured rounds), `report` (rows and facts). Whatever
+ * `setup` built is closed afterwards, even when `drive` fails.
+ */
+export const defineFigure =
+  <Sizes, Bench extends Setup, Samples>(steps: {
+    /** Rounds, counts and durations, smaller with `--quick`. */
+    readonly sizes: (options: BenchOptions) => Sizes;
+    readonly setup: (sizes: Sizes) => Promise<Bench>;
+    readonly drive: (bench: Bench, sizes: Sizes) => Promise<Samples>;
+    readonly report: (samples: Samples, bench: Bench, sizes: Sizes) => Measured;
+  }) =>
+  async (options: BenchOptions): Promise<Measured> => {
+    const sizes = steps.sizes(options);
+    const bench = await steps.setup(sizes);
+    try {
+      return steps.report(await steps.drive(bench, sizes), bench, sizes);
+    } finally {
+      await bench.close();
+    }
+  };
+
 /**
  * Runs one figure when its script is started directly: measures, prints the table on stderr,
  * and writes the JSON result to `bench/results/<id>.json`.
  */
 export const runFigure = async (
   moduleUrl: string,
-  measure: (options: BenchOptions) => Promise<Omit<FigureResult, 'command' | 'quick'>>,
+  measure: (options: BenchOptions) => Promise<Measured>,
 ): Promise<void> => {
   if (!isMain(moduleUrl)) return;
   if (process.stdout.isTTY && process.env.BENCH_STDOUT === undefined) {
@@ -61,10 +93,14 @@ export const runFigure = async (
   }
   const options = parseOptions();
   const script = relative(ROOT, fileURLToPath(moduleUrl));
+  const startedAt = new Date().toISOString();
+  const t0 = process.hrtime.bigint();
   try {
     const measured = await measure(options);
     const result: FigureResult = {
       ...measured,
+      startedAt,
+      durationMs: msSince(t0),
       quick: options.quick,
       command: `npx tsx ${script}${options.quick ? ' --quick' : ''}`,
     };

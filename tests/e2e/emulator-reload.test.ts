@@ -2,8 +2,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import type { Admin, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { brokers, createTopic, testKafka, unique } from '../helpers/kafka.js';
+import { createTopic, unique } from '../helpers/kafka.js';
 import { type Offline, startOffline } from '../helpers/offline.js';
+import { brokers, testKafka } from '../helpers/test-broker.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -72,7 +73,7 @@ describe('serverless-offline-kafka after an esbuild rebuild', () => {
     writeFileSync(join(SERVICE, 'handler.ts'), handlerSource('first'));
     admin = kafka.admin();
     await admin.connect();
-    topic = await createTopic(admin, 1, 'e2e-reload');
+    topic = await createTopic(admin, { partitions: 1, prefix: 'e2e-reload' });
     producer = kafka.producer();
     await producer.connect();
     offline = await startOffline(

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readRecords, testKafka, unique } from '../helpers/kafka.js';
+import { readRecords, unique } from '../helpers/kafka.js';
 import { type Offline, startOffline } from '../helpers/offline.js';
+import { testKafka } from '../helpers/test-broker.js';
 import { until } from '../helpers/wait.js';
 
 /**

@@ -11,8 +11,9 @@ import {
 } from '../../scripts/lib/dynalite.js';
 import { DEAD_LETTER_HEADERS } from '../../shared/kafka/dead-letters.js';
 import { createNotification, DEFAULT_USERS, type Notification } from '../../shared/models/index.js';
-import { brokers, readRecords, testKafka, unique } from '../helpers/kafka.js';
+import { readRecords, unique } from '../helpers/kafka.js';
 import { type Offline, startOffline } from '../helpers/offline.js';
+import { brokers, testKafka } from '../helpers/test-broker.js';
 import { until } from '../helpers/wait.js';
 
 /**

@@ -2,13 +2,18 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 
+/** Sample events (`events/`) and Lambda contexts, for tests and benchmarks alike. */
+
 const EVENTS_DIR = join(import.meta.dirname, '../../events');
 
-/** A sample event from `events/`, parsed fresh each time so tests can change it. */
+/** A sample event from `events/`, parsed fresh each time so callers can change it. */
 export const loadEvent = <T = unknown>(name: string): T =>
   JSON.parse(readFileSync(join(EVENTS_DIR, name), 'utf8')) as T;
 
-/** The sample `events/send-json.json` with its route, body and content type replaced. */
+/**
+ * The sample `events/send-json.json` with its route, body and content type replaced (and its
+ * content length to match, as API Gateway sends it).
+ */
 export const httpEvent = (
   route: string,
   body: unknown,
@@ -20,10 +25,17 @@ export const httpEvent = (
   event.rawPath = path;
   event.requestContext.http.method = method;
   event.requestContext.http.path = path;
-  event.headers = { ...event.headers, 'content-type': contentType };
   event.body = typeof body === 'string' ? body : JSON.stringify(body);
+  event.headers = {
+    ...event.headers,
+    'content-type': contentType,
+    'content-length': String(Buffer.byteLength(event.body)),
+  };
   event.isBase64Encoded = false;
   return event;
 };
 
-export const context = { awsRequestId: 'test-request-id' };
+/** A Lambda context with a request id, as the handlers read it. */
+export const lambdaContext = (awsRequestId = 'test-request-id') => ({ awsRequestId });
+
+export const context = lambdaContext();

@@ -1,21 +1,51 @@
 import { randomUUID } from 'node:crypto';
-import { type Admin, type Consumer, Kafka, type KafkaMessage, logLevel } from 'kafkajs';
-import { inject } from 'vitest';
+import {
+  type Admin,
+  type Consumer,
+  Kafka,
+  type KafkaMessage,
+  logLevel,
+  type Message,
+  Partitioners,
+  type RetryOptions,
+} from 'kafkajs';
+import { ensureBroker } from '../../scripts/lib/broker.js';
+import { type Config, config, loadConfig } from '../../shared/config.js';
 
-/** The brokers the global setup made sure of. */
-export const brokers = (): string[] => inject('brokers');
+/**
+ * Kafka for tests and benchmarks alike: a client, unique names, topics made and removed,
+ * records loaded and read back. Nothing here depends on the test runner (the brokers a test
+ * run provides are in `test-broker.ts`).
+ */
 
-export const testKafka = (clientId = 'tests'): Kafka =>
-  new Kafka({ clientId, brokers: brokers(), logLevel: logLevel.NOTHING, retry: { retries: 3 } });
+/** The broker to run against outside a test run: `KAFKA_BROKERS`, or the local one (started if need be). */
+export const localBrokers = async (): Promise<string[]> =>
+  (await ensureBroker(config().kafka.brokers)).brokers;
 
-/** A name no other test uses. */
+/** A quiet kafkajs client for set-up, checks and raw baselines. */
+export const kafkaClient = (
+  brokers: readonly string[],
+  clientId = 'tests',
+  retry?: RetryOptions,
+): Kafka =>
+  new Kafka({
+    clientId,
+    brokers: [...brokers],
+    logLevel: logLevel.NOTHING,
+    ...(retry ? { retry } : {}),
+  });
+
+/** `config().kafka` for a plaintext broker list, as `KAFKA_BROKERS=...` gives it to a function. */
+export const kafkaSettings = (brokers: readonly string[]): Config['kafka'] =>
+  loadConfig({ KAFKA_BROKERS: brokers.join(',') }).kafka;
+
+/** A name no other test or run uses. */
 export const unique = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 
-/** Creates a topic and returns its name. */
+/** Creates a fresh topic and returns its name. */
 export const createTopic = async (
   admin: Admin,
-  partitions = 3,
-  prefix = 'test',
+  { prefix = 'test', partitions = 3 }: { prefix?: string; partitions?: number } = {},
 ): Promise<string> => {
   const topic = unique(prefix);
   await admin.createTopics({
@@ -23,6 +53,56 @@ export const createTopic = async (
     waitForLeaders: true,
   });
   return topic;
+};
+
+/** Deletes the topics a run created (best effort: clean-up must not fail a run). */
+export const deleteTopics = async (admin: Admin, topics: readonly string[]): Promise<void> => {
+  if (topics.length === 0) return;
+  await admin.deleteTopics({ topics: [...topics], timeout: 10_000 }).catch(() => undefined);
+};
+
+/** The producer settings of our publisher, for raw baselines: idempotent, the Java partitioner. */
+export const PUBLISHER_LIKE_PRODUCER = {
+  idempotent: true,
+  maxInFlightRequests: 1,
+  createPartitioner: Partitioners.DefaultPartitioner,
+} as const;
+
+/**
+ * Fills `topic` with `count` records of `valueBytes` bytes each, spread evenly over its
+ * partitions, in `send` calls of `chunk` records.
+ */
+export const preload = async (
+  kafka: Kafka,
+  topic: string,
+  count: number,
+  { partitions = 3, valueBytes = 200, chunk = 5_000 } = {},
+): Promise<void> => {
+  const producer = kafka.producer({ ...PUBLISHER_LIKE_PRODUCER });
+  await producer.connect();
+  try {
+    const filler = 'x'.repeat(valueBytes);
+    for (let start = 0; start < count; start += chunk) {
+      const messages: Message[] = [];
+      for (let i = start; i < Math.min(count, start + chunk); i++) {
+        const head = `{"n":${i},"pad":"`;
+        messages.push({
+          key: String(i % 1000),
+          partition: i % partitions,
+          value: `${head}${filler.slice(0, Math.max(0, valueBytes - head.length - 2))}"}`,
+        });
+      }
+      await producer.send({ topic, acks: -1, messages });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+};
+
+/** The sum of a group's committed offsets on `topic` (0 for partitions without a commit). */
+export const committedTotal = async (admin: Admin, groupId: string, topic: string) => {
+  const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  return (offsets?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
 };
 
 export interface Received {

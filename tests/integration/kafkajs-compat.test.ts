@@ -1,6 +1,7 @@
 import { type Admin, Partitioners } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTopic, readRecords, testKafka, unique } from '../helpers/kafka.js';
+import { createTopic, readRecords, unique } from '../helpers/kafka.js';
+import { testKafka } from '../helpers/test-broker.js';
 
 /**
  * kafkajs 2.2.4 predates Kafka 4, which removed old protocol versions (KIP-896). These tests prove
@@ -19,7 +20,7 @@ describe('kafkajs against the local broker', () => {
   });
 
   it('administers topics: create, describe, list, add partitions, delete', async () => {
-    const topic = await createTopic(admin, 2, 'compat-admin');
+    const topic = await createTopic(admin, { partitions: 2, prefix: 'compat-admin' });
     expect(await admin.listTopics()).toContain(topic);
     await admin.createPartitions({ topicPartitions: [{ topic, count: 4 }] });
     const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
@@ -31,7 +32,7 @@ describe('kafkajs against the local broker', () => {
   });
 
   it('produces idempotently with acks=all and consumes in a group, committing offsets', async () => {
-    const topic = await createTopic(admin, 3, 'compat-group');
+    const topic = await createTopic(admin, { partitions: 3, prefix: 'compat-group' });
     const producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
@@ -66,7 +67,7 @@ describe('kafkajs against the local broker', () => {
   });
 
   it('commits a transaction across partitions that read-committed consumers then see', async () => {
-    const topic = await createTopic(admin, 3, 'compat-tx');
+    const topic = await createTopic(admin, { partitions: 3, prefix: 'compat-tx' });
     const producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,

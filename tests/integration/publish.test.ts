@@ -9,8 +9,9 @@ import { createKafka } from '../../shared/kafka/client.js';
 import { KafkaPublisher } from '../../shared/kafka/publisher.js';
 import { DEFAULT_USERS, NotificationSchema, UserDirectory } from '../../shared/models/index.js';
 import { context, httpEvent, loadEvent } from '../helpers/events.js';
-import { brokers, createTopic, readRecords, testKafka } from '../helpers/kafka.js';
+import { createTopic, readRecords } from '../helpers/kafka.js';
 import { silentLogger } from '../helpers/logger.js';
+import { brokers, testKafka } from '../helpers/test-broker.js';
 
 const PARTITIONS = 3;
 
@@ -62,7 +63,7 @@ describe('publishing through the send-notification handler', () => {
   beforeAll(async () => {
     admin = kafka.admin();
     await admin.connect();
-    topic = await createTopic(admin, PARTITIONS, 'publish');
+    topic = await createTopic(admin, { partitions: PARTITIONS, prefix: 'publish' });
     app = handlerFor(topic);
   });
   afterAll(async () => {
@@ -91,7 +92,7 @@ describe('publishing through the send-notification handler', () => {
   });
 
   it('places keys 1-4 on the partitions the Java client would choose', async () => {
-    const own = await createTopic(admin, PARTITIONS, 'placement');
+    const own = await createTopic(admin, { partitions: PARTITIONS, prefix: 'placement' });
     const placement = handlerFor(own);
     try {
       const batch = DEFAULT_USERS.map((u) => ({ fromId: 1, toId: u.id, message: `to ${u.name}` }));
@@ -112,7 +113,7 @@ describe('publishing through the send-notification handler', () => {
   });
 
   it('keeps one recipient in order on one partition, and reports consecutive offsets', async () => {
-    const own = await createTopic(admin, PARTITIONS, 'order');
+    const own = await createTopic(admin, { partitions: PARTITIONS, prefix: 'order' });
     const ordered = handlerFor(own);
     try {
       const batch = Array.from({ length: 20 }, (_, i) => ({
@@ -158,7 +159,7 @@ describe('publishing through the send-notification handler', () => {
       413,
     ],
   ])('answers %s with %i and publishes nothing', async (_, event, status) => {
-    const own = await createTopic(admin, PARTITIONS, 'rejected');
+    const own = await createTopic(admin, { partitions: PARTITIONS, prefix: 'rejected' });
     const rejecting = handlerFor(own);
     try {
       const response = await rejecting.handler(event, context);

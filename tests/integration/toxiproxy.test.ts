@@ -2,7 +2,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDynalite, storeAnswers } from '../../scripts/lib/dynalite.js';
 import { PROXIED_LISTENER } from '../../scripts/lib/toxiproxy.js';
-import { createTopic, testKafka } from '../helpers/kafka.js';
+import { createTopic } from '../helpers/kafka.js';
+import { testKafka } from '../helpers/test-broker.js';
 import { startToxiproxy, type ToxicProxy, type ToxiproxyServer } from '../helpers/toxiproxy.js';
 
 /**
@@ -50,7 +51,7 @@ describe('a proxy in front of the broker', () => {
   it('cuts every request when down, and lets them through again when up', async () => {
     const setup = testKafka().admin();
     await setup.connect();
-    const topic = await createTopic(setup, 1, 'toxiproxy');
+    const topic = await createTopic(setup, { partitions: 1, prefix: 'toxiproxy' });
     await setup.disconnect();
     const producer = proxiedKafka().producer({ retry: { retries: 0 } });
     await producer.connect();

@@ -1,0 +1,10 @@
+import type { Kafka } from 'kafkajs';
+import { inject } from 'vitest';
+import { kafkaClient } from './kafka.js';
+
+/** The brokers the global setup (tests/setup/broker.ts) made sure of. */
+export const brokers = (): string[] => inject('brokers');
+
+/** A quiet client of the test run's brokers, with a few retries. */
+export const testKafka = (clientId = 'tests'): Kafka =>
+  kafkaClient(brokers(), clientId, { retries: 3 });
