@@ -7,7 +7,12 @@ import {
   UnsupportedMediaTypeError,
   ValidationError,
 } from './errors.js';
-import { type LambdaContext, type RequestContext, withRequestContext } from './lambda.js';
+import {
+  type LambdaContext,
+  type RequestContext,
+  type Telemetry,
+  withRequestContext,
+} from './lambda.js';
 
 /** Largest request body accepted, in bytes (after base64 decoding). */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -162,13 +167,13 @@ export const errorResponse = (error: unknown, logger: Logger, requestId?: string
  * domain call, map the result to a response.
  */
 export const httpHandler = <E, C extends LambdaContext = LambdaContext>(
-  logger: Logger,
+  telemetry: Telemetry,
   handle: (event: E, request: RequestContext) => Promise<HttpResponse>,
 ) =>
-  withRequestContext<E, C, HttpResponse>(logger, async (event, request) => {
+  withRequestContext<E, C, HttpResponse>(telemetry, async (event, request) => {
     try {
       return await handle(event, request);
     } catch (error) {
-      return errorResponse(error, logger, request.requestId);
+      return errorResponse(error, telemetry.logger, request.requestId);
     }
   });

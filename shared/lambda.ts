@@ -5,6 +5,11 @@ export interface LambdaContext {
   readonly awsRequestId: string;
 }
 
+/** What the frame takes from a handler's dependencies. */
+export interface Telemetry {
+  readonly logger: Logger;
+}
+
 /** Fields a request adds to its log lines. */
 export type RequestFields = Parameters<Logger['appendKeys']>[0];
 
@@ -45,11 +50,11 @@ export class RequestContext {
  */
 export const withRequestContext =
   <E, C extends LambdaContext, R>(
-    logger: Logger,
+    telemetry: Telemetry,
     handler: (event: E, request: RequestContext, context: C) => Promise<R>,
   ) =>
   async (event: E, context: C): Promise<R> => {
-    const request = new RequestContext(logger, context.awsRequestId);
+    const request = new RequestContext(telemetry.logger, context.awsRequestId);
     try {
       return await handler(event, request, context);
     } finally {

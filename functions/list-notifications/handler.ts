@@ -48,7 +48,7 @@ export interface ListHandlerDependencies extends ListDependencies {
 
 /** Builds the HTTP handler around its dependencies (tests pass fakes). */
 export const createHandler = (deps: ListHandlerDependencies): Handler =>
-  httpHandler(deps.logger, async (event: APIGatewayProxyEventV2) => {
+  httpHandler(deps, async (event: APIGatewayProxyEventV2) => {
     const page = await listNotifications(parseRequest(event), deps);
     return json(200, page);
   });

@@ -38,7 +38,7 @@ const toBatchResponse = (outcome: ProcessOutcome): BatchResponse => ({
 
 /** Builds the Kafka-triggered handler around its dependencies (tests pass fakes). */
 export const createHandler = (deps: ProcessDependencies, options: HandlerOptions): Handler =>
-  withRequestContext(deps.logger, async (event: MSKEvent | SelfManagedKafkaEvent) => {
+  withRequestContext(deps, async (event: MSKEvent | SelfManagedKafkaEvent) => {
     const outcome = await processRecords(decodeEvent(event), deps, options.partialBatchResponse);
     return options.partialBatchResponse ? toBatchResponse(outcome) : undefined;
   });

@@ -39,7 +39,7 @@ const budgetOf = (context: LambdaContext): number =>
 /** Builds the custom resource handler around its dependencies (tests pass fakes). */
 export const createHandler = (deps: ProvisionTopicsDependencies): Handler =>
   withRequestContext(
-    deps.logger,
+    deps,
     async (event: CloudFormationCustomResourceEvent, _request, context: LambdaContext) => {
       const parsed = CustomResourceRequestSchema.safeParse(event);
       if (!parsed.success) {

@@ -51,7 +51,7 @@ const routeOf = (event: APIGatewayProxyEventV2): string =>
 
 /** Builds the HTTP handler around its dependencies (tests pass fakes). */
 export const createHandler = (deps: SendDependencies): Handler =>
-  httpHandler(deps.logger, async (event: APIGatewayProxyEventV2) => {
+  httpHandler(deps, async (event: APIGatewayProxyEventV2) => {
     const { requests, fields, batch } = parseRequests(event);
     const receipts = await sendNotifications(requests, fields, batch, deps);
     return json(202, batch ? { notifications: receipts } : receipts[0]);

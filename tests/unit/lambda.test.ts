@@ -5,7 +5,7 @@ import { recordingLogger } from '../helpers/logger.js';
 describe('withRequestContext', () => {
   it('puts the request id on every log line of the invocation, and only there', async () => {
     const { logger, lines } = recordingLogger();
-    const handler = withRequestContext(logger, async (event: string, request) => {
+    const handler = withRequestContext({ logger }, async (event: string, request) => {
       logger.info('inside', { event });
       return request.requestId;
     });
@@ -19,7 +19,7 @@ describe('withRequestContext', () => {
 
   it('keeps what the handler adds for the rest of the invocation, and drops it when it throws', async () => {
     const { logger, lines } = recordingLogger();
-    const handler = withRequestContext(logger, async (_event: unknown, request) => {
+    const handler = withRequestContext({ logger }, async (_event: unknown, request) => {
       request.add({ userId: 7 });
       logger.info('known');
       throw new Error('boom');
@@ -34,7 +34,7 @@ describe('withRequestContext', () => {
 
   it('gives each of two invocations in turn its own request id', async () => {
     const { logger, lines } = recordingLogger();
-    const handler = withRequestContext(logger, async () => logger.info('hello'));
+    const handler = withRequestContext({ logger }, async () => logger.info('hello'));
     await handler(undefined, { awsRequestId: 'a' });
     await handler(undefined, { awsRequestId: 'b' });
     expect(lines.map((l) => l.requestId)).toEqual(['a', 'b']);
