@@ -1,5 +1,7 @@
+import { resolve } from 'node:path';
 import * as z from 'zod/mini';
 import { ConfigError } from './errors.js';
+import { LOCAL_ISSUER, LOCAL_ISSUER_DIR } from './identity/constants.js';
 import { describeIssues } from './models/issues.js';
 import { DEFAULT_USERS, type User, UserDirectorySchema } from './models/user.js';
 
@@ -23,6 +25,18 @@ const brokerList = z.pipe(
     .array(z.string().check(z.regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')))
     .check(z.minLength(1, 'expected at least one host:port')),
 );
+
+const commaList = z.pipe(
+  z.transform((s: string) =>
+    s
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean),
+  ),
+  z.array(z.string()),
+);
+
+const flag = z._default(z.enum(['true', 'false']), 'false');
 
 const userDirectory = z.pipe(
   z.transform((input: string, ctx) => {
@@ -77,6 +91,24 @@ const EnvSchema = z.object({
   IS_LOCAL: z._default(z.enum(['true', 'false']), 'false'),
   /** `true` when the consumer's mapping has `FunctionResponseTypes: [ReportBatchItemFailures]`. */
   PARTIAL_BATCH_RESPONSE: z._default(z.enum(['true', 'false']), 'false'),
+  /**
+   * Who vouches for the caller. `gateway` (AWS stages): API Gateway's JWT authorizer verified the
+   * token and the function reads its claims. `local` (the local stage): the function verifies the
+   * bearer token itself against the local issuer, because serverless-offline does not.
+   */
+  AUTH_MODE: z._default(z.enum(['gateway', 'local']), 'gateway'),
+  /** The claim that carries the user's directory id (Cognito access tokens: `username`). */
+  AUTH_USER_ID_CLAIM: text('username'),
+  /** `local` mode: the issuer, audiences and scopes of the tokens accepted. */
+  AUTH_ISSUER: z.optional(z.string().check(z.minLength(1))),
+  AUTH_AUDIENCE: z.optional(commaList),
+  AUTH_SCOPES: z.optional(commaList),
+  /** `local` mode: the issuer's public keys (a JWKS document). */
+  AUTH_JWKS_FILE: z.optional(z.string().check(z.minLength(1))),
+  /** The demo's tokenless `POST /send` and `GET /notifications/{userId}` (local stage only). */
+  DEMO_MODE: flag,
+  /** Set to `true` by serverless-offline. */
+  IS_OFFLINE: flag,
   /** A DynamoDB endpoint to use instead of AWS's, such as dynalite offline. */
   DYNAMODB_ENDPOINT: z.optional(
     z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as http://127.0.0.1:8000' }),
@@ -120,6 +152,27 @@ export interface Config {
     /** Report failed records in a partial batch response instead of failing the invocation. */
     readonly partialBatchResponse: boolean;
   };
+  readonly identity: IdentitySettings;
+}
+
+/** How a request's caller is known (shared/identity/caller.ts). */
+export interface IdentitySettings {
+  readonly mode: 'gateway' | 'local';
+  /**
+   * Where the caller is read from: `authorizer`, the verified claims API Gateway puts in
+   * `requestContext.authorizer.jwt` (on AWS, and under `sls invoke local`, whose sample events
+   * carry them as API Gateway would); `token`, the `Authorization` header, verified here
+   * (serverless-offline, which passes on claims it never verified).
+   */
+  readonly source: 'authorizer' | 'token';
+  readonly userIdClaim: string;
+  readonly issuer: string;
+  readonly audiences: readonly string[];
+  readonly requiredScopes: readonly string[];
+  /** Absolute path of the local issuer's JWKS document. */
+  readonly keySetFile: string;
+  /** Tokenless requests on the demo's two routes are let in (never on AWS stages). */
+  readonly demo: boolean;
 }
 
 /**
@@ -134,6 +187,16 @@ export const loadConfig = (env: Env = process.env): Config => {
     throw new ConfigError(`Invalid configuration: ${describeIssues(parsed.error.issues)}`);
   }
   const e = parsed.data;
+  if (e.DEMO_MODE === 'true' && e.AUTH_MODE !== 'local') {
+    throw new ConfigError(
+      'Invalid configuration: DEMO_MODE=true needs AUTH_MODE=local: demo mode exists on the local stage only',
+    );
+  }
+  if (e.AUTH_MODE === 'gateway' && e.IS_OFFLINE === 'true') {
+    throw new ConfigError(
+      'Invalid configuration: AUTH_MODE=gateway under serverless-offline, which does not verify token signatures: run offline on the local stage (AUTH_MODE=local)',
+    );
+  }
   if (e.KAFKA_AUTH === 'iam' && !e.KAFKA_BROKERS && !e.MSK_CLUSTER_ARN) {
     throw new ConfigError(
       'Invalid configuration: KAFKA_AUTH=iam needs KAFKA_BROKERS or MSK_CLUSTER_ARN to find the brokers',
@@ -162,6 +225,19 @@ export const loadConfig = (env: Env = process.env): Config => {
     },
     invokeLocal: e.IS_LOCAL === 'true',
     consumer: { partialBatchResponse: e.PARTIAL_BATCH_RESPONSE === 'true' },
+    identity: {
+      mode: e.AUTH_MODE,
+      source:
+        e.AUTH_MODE === 'gateway' || (e.IS_LOCAL === 'true' && e.IS_OFFLINE !== 'true')
+          ? 'authorizer'
+          : 'token',
+      userIdClaim: e.AUTH_USER_ID_CLAIM,
+      issuer: e.AUTH_ISSUER ?? LOCAL_ISSUER.ISSUER,
+      audiences: e.AUTH_AUDIENCE ?? [LOCAL_ISSUER.CLIENT_ID],
+      requiredScopes: e.AUTH_SCOPES ?? [],
+      keySetFile: resolve(e.AUTH_JWKS_FILE ?? `${LOCAL_ISSUER_DIR}/jwks.json`),
+      demo: e.DEMO_MODE === 'true',
+    },
   });
 };
 

@@ -174,6 +174,82 @@ export class CustomResourceResponseError extends AppError {
   readonly code = 'custom_resource_response_failed';
 }
 
+/**
+ * Why a bearer token was refused. Each maps to the `error_description` of the `WWW-Authenticate`
+ * challenge, worded as API Gateway words the one it publishes ("the token does not have a valid
+ * audience", Troubleshooting JWT authorizers, `http-api-troubleshooting-jwt`).
+ */
+export const TOKEN_PROBLEMS = {
+  malformed: 'the token is not a well-formed JWT',
+  algorithm: 'the token is not signed with an allowed algorithm',
+  key: "no key of the issuer matches the token's kid",
+  signature: "the token's signature is not valid",
+  expired: 'the token has expired',
+  not_yet_valid: 'the token is not valid yet',
+  issued_in_future: 'the token was issued in the future',
+  issuer: 'the token does not have a valid issuer',
+  audience: 'the token does not have a valid audience',
+  user: 'the token does not name a user',
+} as const;
+export type TokenProblem = keyof typeof TOKEN_PROBLEMS;
+
+/**
+ * 401: a route that needs a token received none. The answer carries a bare `Bearer` challenge:
+ * with no credentials there is no error to name (RFC 6750, section 3.1).
+ */
+export class MissingTokenError extends HttpError {
+  override readonly name = 'MissingTokenError';
+  readonly status = 401;
+  readonly code = 'unauthorized';
+
+  constructor() {
+    super('This route needs a token: send "Authorization: Bearer <token>".');
+  }
+}
+
+/**
+ * 401: the token does not verify. `problem` says why; `description` is the sentence of the
+ * `WWW-Authenticate` challenge. Neither ever quotes the token.
+ */
+export class InvalidTokenError extends HttpError {
+  override readonly name = 'InvalidTokenError';
+  readonly status = 401;
+  readonly code = 'invalid_token';
+
+  constructor(
+    readonly problem: TokenProblem,
+    readonly description: string = TOKEN_PROBLEMS[problem],
+    options?: ErrorOptions,
+  ) {
+    super(`Invalid token: ${description}.`, options);
+  }
+}
+
+/** 403: the token is valid but carries none of the scopes the route needs. */
+export class InsufficientScopeError extends HttpError {
+  override readonly name = 'InsufficientScopeError';
+  readonly status = 403;
+  readonly code = 'insufficient_scope';
+
+  constructor(readonly requiredScopes: readonly string[]) {
+    super(`The token has none of the scopes this route needs: ${requiredScopes.join(', ')}.`);
+  }
+}
+
+/** 403: the caller is known, but may not do this (act as another user, read another's inbox). */
+export class ForbiddenError extends HttpError {
+  override readonly name = 'ForbiddenError';
+  readonly status = 403;
+  readonly code = 'forbidden';
+
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
 export const isAppError = (error: unknown): error is AppError => error instanceof AppError;
 
 export const isHttpError = (error: unknown): error is HttpError => error instanceof HttpError;

@@ -1,7 +1,10 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import {
   type HttpError,
+  InsufficientScopeError,
+  InvalidTokenError,
   isHttpError,
+  MissingTokenError,
   PayloadTooLargeError,
   ServiceUnavailableError,
   UnsupportedMediaTypeError,
@@ -107,6 +110,12 @@ export const json = (
 
 /** The body of every error response. */
 export interface ErrorBody {
+  /**
+   * On the refusals that API Gateway's JWT authorizer makes itself on AWS (401, and 403 for a
+   * missing scope), its own body's field (`{"message":"Unauthorized"}`), so that a client reads
+   * the same field offline as on AWS.
+   */
+  readonly message?: string;
   readonly error: {
     readonly code: string;
     readonly message: string;
@@ -124,6 +133,30 @@ const fieldOf = (error: HttpError): string | undefined =>
       : undefined;
 
 /**
+ * The `WWW-Authenticate` challenge of a refused token, in the form API Gateway's JWT authorizer
+ * sends (`Bearer scope="" error="invalid_token" error_description="..."`, API Gateway developer
+ * guide, `http-api-troubleshooting-jwt`). `undefined` for errors that are not about the token.
+ */
+export const challengeOf = (error: HttpError): string | undefined => {
+  if (error instanceof MissingTokenError) return 'Bearer';
+  if (error instanceof InvalidTokenError) {
+    return `Bearer scope="" error="invalid_token" error_description="${error.description}"`;
+  }
+  if (error instanceof InsufficientScopeError) {
+    return `Bearer scope="${error.requiredScopes.join(' ')}" error="insufficient_scope" error_description="the token does not have a valid scope"`;
+  }
+  return undefined;
+};
+
+/** The gateway's own `message` for the refusals it makes on AWS. */
+const gatewayMessageOf = (error: HttpError): string | undefined =>
+  error instanceof MissingTokenError || error instanceof InvalidTokenError
+    ? 'Unauthorized'
+    : error instanceof InsufficientScopeError
+      ? 'Forbidden'
+      : undefined;
+
+/**
  * The one mapping from errors to HTTP responses. `HttpError`s keep their status and message;
  * anything else is logged and answered with a 500 that reveals nothing internal.
  */
@@ -132,7 +165,9 @@ export const errorResponse = (error: unknown, logger: Logger, requestId?: string
     if (error.status >= 500)
       logger.warn('request failed', { status: error.status, requestId, error });
     const field = fieldOf(error);
+    const gatewayMessage = gatewayMessageOf(error);
     const body: ErrorBody = {
+      ...(gatewayMessage ? { message: gatewayMessage } : {}),
       error: {
         code: error.code,
         message: error.message,
@@ -143,10 +178,13 @@ export const errorResponse = (error: unknown, logger: Logger, requestId?: string
         ...(requestId ? { requestId } : {}),
       },
     };
+    const challenge = challengeOf(error);
     const headers: Record<string, string> =
       error instanceof ServiceUnavailableError
         ? { 'retry-after': String(error.retryAfterSeconds) }
-        : {};
+        : challenge
+          ? { 'www-authenticate': challenge }
+          : {};
     return json(error.status, body, headers);
   }
   logger.error('unexpected error', { requestId, error });

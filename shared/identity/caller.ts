@@ -1,0 +1,120 @@
+import type { IdentitySettings } from '../config.js';
+import { ForbiddenError, InvalidTokenError, MissingTokenError } from '../errors.js';
+import type { UserDirectory } from '../models/index.js';
+import { fileKeySet } from './key-set.js';
+import { createTokenVerifier, type TokenVerifier, userIdFromClaim } from './verifier.js';
+
+/**
+ * Who is calling: the one answer every handler needs before it does anything. A user known by a
+ * verified token, or, in demo mode only, the demo's anonymous client on the demo's two routes.
+ */
+export type Caller = { readonly kind: 'user'; readonly userId: number } | { readonly kind: 'demo' };
+
+/** The parts of an HTTP API (payload 2.0) event that say who is calling. */
+export interface CallerRequest {
+  readonly headers?: Readonly<Record<string, string | undefined>>;
+  readonly requestContext?: {
+    readonly authorizer?: {
+      readonly jwt?: { readonly claims?: Readonly<Record<string, unknown>> | null } | null;
+    } | null;
+  };
+}
+
+/** What a route admits besides a valid token. */
+export interface RoutePolicy {
+  /** In demo mode, a request with no token at all is let in as the demo's client. */
+  readonly demo: boolean;
+}
+
+/**
+ * The token of an `Authorization` header, `undefined` when there is none. As API Gateway's
+ * identity source, the header holds the token alone or prefixed with `Bearer `. A header that is
+ * present but empty is a token (a malformed one), never "no token".
+ */
+export const bearerToken = (
+  headers: Readonly<Record<string, string | undefined>> | undefined,
+): string | undefined => {
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (name.toLowerCase() !== 'authorization' || value === undefined) continue;
+    const trimmed = value.trim();
+    const match = /^Bearer\s+(.*)$/i.exec(trimmed);
+    return match ? (match[1] ?? '') : trimmed;
+  }
+  return undefined;
+};
+
+export interface Authenticator {
+  /**
+   * The user a token names, verified and known to the directory. For callers that hold a token
+   * string: the HTTP routes, and WebSocket `$connect` (token from the query string).
+   * @throws InvalidTokenError (401), InsufficientScopeError or ForbiddenError (403)
+   */
+  userOfToken(token: string): Promise<number>;
+  /**
+   * The caller of an HTTP request under `policy`.
+   * @throws MissingTokenError, InvalidTokenError (401), InsufficientScopeError or ForbiddenError (403)
+   */
+  callerOf(request: CallerRequest, policy: RoutePolicy): Promise<Caller>;
+}
+
+export interface AuthenticatorDependencies {
+  readonly users: UserDirectory;
+  /** Verifies bearer tokens; by default the local issuer's keys in `settings.keySetFile`. */
+  readonly verifier?: TokenVerifier;
+}
+
+/** The verifier of `settings`: the configured issuer, audiences and scopes, the JWKS on disk. */
+export const verifierOf = (settings: IdentitySettings): TokenVerifier =>
+  createTokenVerifier({
+    issuer: settings.issuer,
+    audiences: settings.audiences,
+    userIdClaim: settings.userIdClaim,
+    requiredScopes: settings.requiredScopes,
+    keys: fileKeySet(settings.keySetFile),
+  });
+
+export const createAuthenticator = (
+  settings: IdentitySettings,
+  deps: AuthenticatorDependencies,
+): Authenticator => {
+  let verifier = deps.verifier;
+  const known = (userId: number): number => {
+    if (!deps.users.find(userId)) {
+      throw new ForbiddenError(`The token's user (id ${userId}) is not a user of this service.`);
+    }
+    return userId;
+  };
+  const userOfToken = async (token: string): Promise<number> => {
+    verifier ??= verifierOf(settings);
+    const { userId } = await verifier.verify(token);
+    return known(userId);
+  };
+  return {
+    userOfToken,
+    async callerOf(request, policy) {
+      const token = bearerToken(request.headers);
+      const demo = (): Caller => {
+        if (policy.demo && settings.demo) return { kind: 'demo' };
+        throw new MissingTokenError();
+      };
+      if (settings.source === 'token') {
+        return token === undefined ? demo() : { kind: 'user', userId: await userOfToken(token) };
+      }
+      // API Gateway's authorizer verified the token and put its claims here.
+      const claims = request.requestContext?.authorizer?.jwt?.claims;
+      if (!claims) {
+        if (token === undefined) return demo();
+        // A token without claims: the route has no authorizer. Refuse rather than trust it.
+        throw new InvalidTokenError('malformed', 'the token was not verified by an authorizer');
+      }
+      const userId = userIdFromClaim(claims[settings.userIdClaim]);
+      if (userId === undefined) {
+        throw new InvalidTokenError(
+          'user',
+          `the token's ${settings.userIdClaim} claim is not a user id (a positive whole number)`,
+        );
+      }
+      return { kind: 'user', userId: known(userId) };
+    },
+  };
+};
