@@ -1,15 +1,17 @@
 /**
  * `npm start`: the whole system locally, in one command. Starts (or reuses) the Kafka broker,
- * creates the topics, serves the inbox store (dynalite, data in `.local/dynalite`), then runs
+ * creates the topics, makes the local token issuer's key pair (`.local/identity`, first run only),
+ * serves the inbox store (dynalite, data in `.local/dynalite`), then runs
  * `sls offline start`; Ctrl-C stops everything this started.
  * Extra arguments go to `sls offline start` (`npm start -- --httpPort 4000`).
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { config } from '../shared/config.js';
+import { ensureLocalIssuer } from '../shared/identity/local-issuer.js';
 import { ensureBroker, stopBroker } from './lib/broker.js';
 import { DYNALITE_DIR, ensureInboxTable, startDynalite } from './lib/dynalite.js';
-import { ROOT } from './lib/paths.js';
+import { LOCAL_ISSUER_PATH, ROOT } from './lib/paths.js';
 import { createTopics } from './lib/topics.js';
 
 const SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -21,6 +23,11 @@ const say = (message: string): void => {
 /** Topics, store, and `sls offline start`, until it exits; resolves with its exit code. */
 const serve = async (brokers: readonly string[]): Promise<number> => {
   await createTopics(brokers);
+  // The functions verify tokens against this issuer's public keys (`npm run token` signs them).
+  const issuer = await ensureLocalIssuer(LOCAL_ISSUER_PATH);
+  say(
+    `local token issuer: key ${issuer.keyId} in ${LOCAL_ISSUER_PATH} (npm run token -- <userId>)`,
+  );
   const store = await startDynalite({ path: DYNALITE_DIR });
   try {
     const table = config().inbox.tableName;

@@ -218,6 +218,60 @@ describe(`sls package --stage ${STAGE}`, () => {
     expect(envOf('SendNotification').PARTIAL_BATCH_RESPONSE).toBeUndefined();
   });
 
+  it('puts the JWT authorizer on every route of the HTTP API, with the sign-in scope', () => {
+    const routes = Object.values(resources).filter((r) => r.Type === 'AWS::ApiGatewayV2::Route');
+    expect(routes.map((r) => r.Properties.RouteKey).sort()).toEqual([
+      'GET /notifications/{userId}',
+      'POST /notifications',
+      'POST /send',
+    ]);
+    for (const route of routes) {
+      expect(route.Properties, String(route.Properties.RouteKey)).toMatchObject({
+        AuthorizationType: 'JWT',
+        AuthorizerId: { Ref: 'HttpApiAuthorizerIdentity' },
+        AuthorizationScopes: ['aws.cognito.signin.user.admin'],
+      });
+    }
+    expect(resource('HttpApiAuthorizerIdentity').Properties).toEqual({
+      ApiId: { Ref: 'HttpApi' },
+      Name: 'identity',
+      AuthorizerType: 'JWT',
+      IdentitySource: ['$request.header.Authorization'],
+      JwtConfiguration: {
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax
+        Issuer: { 'Fn::Sub': 'https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${UserPool}' },
+        Audience: [{ Ref: 'UserPoolClient' }],
+      },
+    });
+  });
+
+  it('creates the Cognito user pool and a public app client whose access tokens it accepts', () => {
+    expect(resource('UserPool')).toMatchObject({
+      Type: 'AWS::Cognito::UserPool',
+      Properties: { AdminCreateUserConfig: { AllowAdminCreateUserOnly: true } },
+    });
+    expect(resource('UserPoolClient')).toMatchObject({
+      Type: 'AWS::Cognito::UserPoolClient',
+      Properties: {
+        UserPoolId: { Ref: 'UserPool' },
+        GenerateSecret: false,
+        EnableTokenRevocation: true,
+        AccessTokenValidity: 60,
+        TokenValidityUnits: { AccessToken: 'minutes' },
+      },
+    });
+  });
+
+  it('lets the functions read the verified claims, with no demo mode and no local issuer', () => {
+    for (const name of FUNCTIONS) {
+      const env = envOf(name);
+      expect(env, name).toMatchObject({ AUTH_MODE: 'gateway', AUTH_USER_ID_CLAIM: 'username' });
+      for (const local of ['DEMO_MODE', 'AUTH_SCOPES', 'AUTH_JWKS_FILE', 'AUTH_ISSUER']) {
+        expect(Object.keys(env), `${name} ${local}`).not.toContain(local);
+      }
+    }
+  });
+
   it('gives every function its own role and creates no shared one', () => {
     const roles = Object.entries(resources)
       .filter(([, r]) => r.Type === 'AWS::IAM::Role')
@@ -332,6 +386,14 @@ describe(`sls package --stage ${STAGE}`, () => {
 
 /** Variables serverless.yml reads for the local stage: left out so that its defaults show. */
 const LOCAL_OVERRIDES = new Set(['KAFKA_BROKERS', 'DYNAMODB_ENDPOINT', 'INBOX_TABLE', 'USERS']);
+const LOCAL_OVERRIDES = new Set([
+  'KAFKA_BROKERS',
+  'DYNAMODB_ENDPOINT',
+  'INBOX_TABLE',
+  'USERS',
+  'POWERTOOLS_METRICS_DISABLED',
+  'DEMO_MODE',
+]);
 
 /** `sls print --format json` for `stage`, with no AWS credentials and no local overrides. */
 const printStage = (stage: string) => {
@@ -359,6 +421,21 @@ const printStage = (stage: string) => {
     resources: { extensions: Record<string, { Properties: Record<string, unknown> }> };
   };
 };
+
+describe(`sls package --stage ${STAGE} --param demoMode=true`, () => {
+  it('refuses to package: demo mode exists on the local stage only', () => {
+    const dir = packageDir(STAGE);
+    try {
+      expect(() =>
+        packageStage({ stage: STAGE, outDir: dir, params: { demoMode: 'true' } }),
+      ).toThrow(
+        /Stage parameter "demoMode": expected "false" on stage "example".*local stage only/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('sls print --stage example', () => {
   it('gives the offline emulator the same mapping that AWS gets', () => {
@@ -403,6 +480,11 @@ describe('sls print --stage local', () => {
       KAFKA_AUTH: 'none',
       KAFKA_BROKERS: '127.0.0.1:9092',
       DYNAMODB_ENDPOINT: 'http://127.0.0.1:8000',
+      // EMF lines would drown the console offline, where nothing reads them.
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      // serverless-offline does not verify tokens: the functions do, and the demo's routes are open.
+      AUTH_MODE: 'local',
+      DEMO_MODE: 'true',
     });
     for (const [name, f] of Object.entries(service.functions)) {
       expect(f.vpc ?? null, name).toBeNull();
