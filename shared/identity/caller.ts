@@ -37,7 +37,7 @@ export const bearerToken = (
   for (const [name, value] of Object.entries(headers ?? {})) {
     if (name.toLowerCase() !== 'authorization' || value === undefined) continue;
     const trimmed = value.trim();
-    const match = /^Bearer\s+(.*)$/i.exec(trimmed);
+    const match = /^Bearer(?:\s+(.*))?$/i.exec(trimmed);
     return match ? (match[1] ?? '') : trimmed;
   }
   return undefined;

@@ -1,0 +1,171 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type IdentitySettings, loadConfig } from '../../shared/config.js';
+import { ForbiddenError, InvalidTokenError, MissingTokenError } from '../../shared/errors.js';
+import {
+  bearerToken,
+  type CallerRequest,
+  createAuthenticator,
+} from '../../shared/identity/caller.js';
+import {
+  ensureLocalIssuer,
+  LOCAL_ISSUER_FILES,
+  type LocalIssuer,
+} from '../../shared/identity/local-issuer.js';
+import { DEFAULT_USERS, UserDirectory } from '../../shared/models/index.js';
+
+/**
+ * Who is calling, from a request: the bearer token verified offline, the authorizer's claims on
+ * AWS, and the demo's tokenless client on the demo's routes only, in demo mode only.
+ */
+
+const dir = mkdtempSync(join(tmpdir(), 'identity-caller-'));
+let issuer: LocalIssuer;
+const users = new UserDirectory(DEFAULT_USERS);
+
+const settings = (env: Record<string, string>): IdentitySettings =>
+  loadConfig({ AUTH_JWKS_FILE: join(dir, LOCAL_ISSUER_FILES.keySet), ...env }).identity;
+
+const offline = (demo: boolean) =>
+  createAuthenticator(
+    settings({ AUTH_MODE: 'local', IS_OFFLINE: 'true', DEMO_MODE: String(demo) }),
+    { users },
+  );
+const onAws = createAuthenticator(settings({ AUTH_MODE: 'gateway' }), { users });
+
+const withToken = (token: string, claims?: Record<string, unknown>): CallerRequest => ({
+  headers: { Authorization: `Bearer ${token}` },
+  ...(claims ? { requestContext: { authorizer: { jwt: { claims } } } } : {}),
+});
+
+const DEMO_ROUTE = { demo: true };
+const TOKEN_ROUTE = { demo: false };
+
+beforeAll(async () => {
+  issuer = await ensureLocalIssuer(dir);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('bearerToken', () => {
+  it.each([
+    [{ authorization: 'Bearer abc.def.ghi' }, 'abc.def.ghi'],
+    [{ Authorization: 'bearer   abc' }, 'abc'],
+    // API Gateway's identity source also takes the token alone.
+    [{ authorization: 'abc.def.ghi' }, 'abc.def.ghi'],
+    [{ authorization: '' }, ''],
+    [{ authorization: 'Bearer ' }, ''],
+    [{ 'content-type': 'application/json' }, undefined],
+    [undefined, undefined],
+  ])('reads %j as %j', (headers, expected) => {
+    expect(bearerToken(headers)).toBe(expected);
+  });
+});
+
+describe('the caller of a request, offline (tokens verified here)', () => {
+  it('is the user the token names', async () => {
+    const token = await issuer.issue(2);
+    expect(await offline(false).callerOf(withToken(token), TOKEN_ROUTE)).toEqual({
+      kind: 'user',
+      userId: 2,
+    });
+  });
+
+  it('ignores the claims serverless-offline decoded without verifying', async () => {
+    const token = await issuer.issue(2);
+    const forgedClaims = { username: '1' };
+    expect(await offline(false).callerOf(withToken(token, forgedClaims), TOKEN_ROUTE)).toEqual({
+      kind: 'user',
+      userId: 2,
+    });
+    const error = await offline(false)
+      .callerOf(withToken('forged.token.here', forgedClaims), TOKEN_ROUTE)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidTokenError);
+  });
+
+  it('lets a tokenless request in as the demo client on a demo route in demo mode only', async () => {
+    expect(await offline(true).callerOf({ headers: {} }, DEMO_ROUTE)).toEqual({ kind: 'demo' });
+    await expect(offline(true).callerOf({ headers: {} }, TOKEN_ROUTE)).rejects.toBeInstanceOf(
+      MissingTokenError,
+    );
+    await expect(offline(false).callerOf({ headers: {} }, DEMO_ROUTE)).rejects.toBeInstanceOf(
+      MissingTokenError,
+    );
+  });
+
+  it('judges any token by the rules, even on a demo route in demo mode', async () => {
+    for (const header of ['', 'Bearer', 'Bearer not-a-token']) {
+      const error = await offline(true)
+        .callerOf({ headers: { authorization: header } }, DEMO_ROUTE)
+        .catch((e: unknown) => e);
+      expect(error, header).toBeInstanceOf(InvalidTokenError);
+    }
+  });
+
+  it('refuses with 403 a valid token of a user the directory does not know', async () => {
+    const token = await issuer.issue(99);
+    const error = await offline(false)
+      .userOfToken(token)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ForbiddenError);
+    expect(String(error)).toContain('id 99');
+  });
+});
+
+describe('the caller of a request, on AWS (claims verified by API Gateway)', () => {
+  const claims = (username: unknown) => ({
+    iss: 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example',
+    client_id: '57cbishk4j24pabc1234567890',
+    token_use: 'access',
+    exp: '1787996002',
+    username,
+  });
+
+  it("is the user of the authorizer's claims, without verifying the token again", async () => {
+    expect(await onAws.callerOf(withToken('opaque', claims('3')), TOKEN_ROUTE)).toEqual({
+      kind: 'user',
+      userId: 3,
+    });
+  });
+
+  it.each([['emma'], ['0'], [''], [undefined]])(
+    'refuses claims whose username is %j',
+    async (username) => {
+      const error = await onAws
+        .callerOf(withToken('opaque', claims(username)), TOKEN_ROUTE)
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ status: 401, problem: 'user' });
+    },
+  );
+
+  it('refuses a token that no authorizer verified, and a request with none', async () => {
+    await expect(onAws.callerOf(withToken('opaque'), TOKEN_ROUTE)).rejects.toMatchObject({
+      status: 401,
+      code: 'invalid_token',
+    });
+    // Demo mode cannot be on in gateway mode: a tokenless request is refused even on /send.
+    await expect(onAws.callerOf({ headers: {} }, DEMO_ROUTE)).rejects.toBeInstanceOf(
+      MissingTokenError,
+    );
+  });
+
+  it('never turns demo mode on outside the local mode', () => {
+    expect(() => loadConfig({ AUTH_MODE: 'gateway', DEMO_MODE: 'true' })).toThrow(
+      /DEMO_MODE=true needs AUTH_MODE=local/,
+    );
+    expect(() => loadConfig({ AUTH_MODE: 'gateway', IS_OFFLINE: 'true' })).toThrow(
+      /does not verify token signatures/,
+    );
+  });
+
+  it('reads the claims of the sample event under sls invoke local, and verifies under sls offline', () => {
+    expect(settings({ AUTH_MODE: 'local', IS_LOCAL: 'true' }).source).toBe('authorizer');
+    expect(settings({ AUTH_MODE: 'local', IS_OFFLINE: 'true' }).source).toBe('token');
+    expect(settings({ AUTH_MODE: 'local', IS_OFFLINE: 'true', IS_LOCAL: 'true' }).source).toBe(
+      'token',
+    );
+    expect(settings({ AUTH_MODE: 'gateway' }).source).toBe('authorizer');
+  });
+});
