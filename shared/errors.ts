@@ -232,7 +232,9 @@ export class InsufficientScopeError extends HttpError {
   readonly code = 'insufficient_scope';
 
   constructor(readonly requiredScopes: readonly string[]) {
-    super(`The token has none of the scopes this route needs: ${requiredScopes.join(', ')}.`);
+    super(
+      `The token has none of the scopes this route needs: ${Array.from(requiredScopes).join(', ')}.`,
+    );
   }
 }
 

@@ -29,7 +29,7 @@ describe('inbox table', () => {
     );
     const serverlessYml = readFileSync(join(import.meta.dirname, '../../serverless.yml'), 'utf8');
     expect(serverlessYml).toMatch(
-      /^ {4}InboxTable: \$\{file\(\.\/serverless\/resources\/inbox-table\.json\)\}$/m,
+      /^ +InboxTable: \$\{file\(\.\/serverless\/resources\/inbox-table\.json\)\}$/m,
     );
     expect(resource.Type).toBe('AWS::DynamoDB::Table');
     // The name is the serverless.yml parameter, resolved per stage.
