@@ -13,6 +13,7 @@ import {
   UserDirectory,
 } from '../shared/models/index.js';
 import { httpEvent, lambdaContext } from '../tests/helpers/events.js';
+import { onAws, SAMPLE_CALLER_ID } from '../tests/helpers/identity.js';
 import {
   createTopic,
   deleteTopics,
@@ -35,11 +36,11 @@ import { msSince } from './lib/stats.js';
 
 export const GOAL_RATIO = 0.8;
 
-/** 500 notifications among the demo's four users (each sends to the next). */
+/** 500 notifications from the sample's caller to the demo's four users in turn. */
 export const batchRequests = (size = MAX_BATCH_SIZE): SendRequest[] =>
   Array.from({ length: size }, (_, i) => ({
-    fromId: (i % 4) + 1,
-    toId: ((i + 1) % 4) + 1,
+    fromId: SAMPLE_CALLER_ID,
+    toId: (i % 4) + 1,
     message: `Notification ${i}: someone liked your post.`,
   }));
 
@@ -63,7 +64,7 @@ const setup = async () => {
     logger,
   });
   const users = new UserDirectory(DEFAULT_USERS);
-  const handler = createHandler({ publisher, users, logger });
+  const handler = createHandler({ publisher, users, authenticator: onAws(), logger });
   const requests = batchRequests();
   const event = httpEvent('POST /notifications', requests);
   let invocations = 0;
@@ -76,7 +77,7 @@ const setup = async () => {
 
   // The same 500 records as our path writes (a fresh id and time are all that differ).
   const messages: Message[] = requests.map((r) => {
-    const from = users.find(r.fromId);
+    const from = users.find(r.fromId ?? SAMPLE_CALLER_ID);
     const to = users.find(r.toId);
     if (!from || !to) throw new Error(`unknown user in ${JSON.stringify(r)}`);
     return toRecord(createNotification(from, to, r.message));

@@ -6,6 +6,7 @@ import { toRecord } from '../shared/kafka/records.js';
 import { createLogger } from '../shared/logger.js';
 import { createNotification, DEFAULT_USERS, UserDirectory } from '../shared/models/index.js';
 import { lambdaContext, loadEvent } from '../tests/helpers/events.js';
+import { onAws } from '../tests/helpers/identity.js';
 import {
   createTopic,
   deleteTopics,
@@ -49,7 +50,12 @@ const setup = async () => {
     timeoutMs: 5_000,
     logger,
   });
-  const handler = createHandler({ publisher, users: new UserDirectory(DEFAULT_USERS), logger });
+  const handler = createHandler({
+    publisher,
+    users: new UserDirectory(DEFAULT_USERS),
+    authenticator: onAws(),
+    logger,
+  });
   const event = loadEvent<Parameters<typeof handler>[0]>('send-json.json');
   let invocations = 0;
   const ours = async () => {

@@ -7,6 +7,11 @@ import type {
 import { config } from '../../shared/config.js';
 import { type FieldIssue, ValidationError } from '../../shared/errors.js';
 import { httpHandler, json } from '../../shared/http.js';
+import {
+  type Authenticator,
+  type Caller,
+  createAuthenticator,
+} from '../../shared/identity/caller.js';
 import { createDocumentClient } from '../../shared/inbox/client.js';
 import { InboxStore } from '../../shared/inbox/store.js';
 import { createLogger } from '../../shared/logger.js';
@@ -28,9 +33,24 @@ type Handler = (
   context: Pick<Context, 'awsRequestId'>,
 ) => Promise<APIGatewayProxyStructuredResultV2>;
 
-/** Reads `{userId}` from the path and `limit`, `cursor` from the query, naming every field at fault. */
-const parseRequest = (event: APIGatewayProxyEventV2): ListRequest => {
-  const path = { userId: event.pathParameters?.userId };
+/** The caller's own inbox, with no id in the path. */
+const OWN_INBOX_ROUTE = 'GET /me/notifications';
+/** The demo's route: tokenless requests may use it in demo mode (local stage only). */
+const DEMO_ROUTE = 'GET /notifications/{userId}';
+
+const routeOf = (event: APIGatewayProxyEventV2): string =>
+  event.routeKey && event.routeKey !== '$default'
+    ? event.routeKey
+    : `${event.requestContext?.http?.method ?? ''} ${event.rawPath ?? ''}`;
+
+/**
+ * Reads `{userId}` from the path (the caller's own id on `/me/notifications`) and `limit`,
+ * `cursor` from the query, naming every field at fault.
+ */
+const parseRequest = (event: APIGatewayProxyEventV2, caller: Caller, own: boolean): ListRequest => {
+  const path = {
+    userId: own && caller.kind === 'user' ? caller.userId : event.pathParameters?.userId,
+  };
   const query = { ...event.queryStringParameters };
   const parsedPath = ListPathSchema.safeParse(path);
   const parsedQuery = ListQuerySchema.safeParse(query);
@@ -43,13 +63,24 @@ const parseRequest = (event: APIGatewayProxyEventV2): ListRequest => {
 };
 
 export interface ListHandlerDependencies extends ListDependencies {
+  readonly authenticator: Authenticator;
   readonly logger: Logger;
 }
 
-/** Builds the HTTP handler around its dependencies (tests pass fakes). */
+/**
+ * Builds the HTTP handler around its dependencies (tests pass fakes). The caller is known before
+ * the request is read: a refused token learns nothing, not even whether a user id is valid.
+ */
 export const createHandler = (deps: ListHandlerDependencies): Handler =>
-  httpHandler(deps, async (event: APIGatewayProxyEventV2) => {
-    const page = await listNotifications(parseRequest(event), deps);
+  httpHandler(deps, async (event: APIGatewayProxyEventV2, request) => {
+    const route = routeOf(event);
+    const caller = await deps.authenticator.callerOf(event, { demo: route === DEMO_ROUTE });
+    if (caller.kind === 'user') request.add({ callerId: caller.userId });
+    const page = await listNotifications(
+      parseRequest(event, caller, route === OWN_INBOX_ROUTE),
+      caller,
+      deps,
+    );
     return json(200, page);
   });
 
@@ -57,8 +88,11 @@ export const createHandler = (deps: ListHandlerDependencies): Handler =>
 const settings = config();
 const logger = createLogger(settings.serviceName);
 
+const users = new UserDirectory(settings.users);
+
 export const handler: Handler = createHandler({
   inbox: new InboxStore(createDocumentClient(settings.inbox), settings.inbox.tableName, logger),
-  users: new UserDirectory(settings.users),
+  users,
+  authenticator: createAuthenticator(settings.identity, { users, logger }),
   logger,
 });

@@ -6,6 +6,7 @@ import type {
 import { config } from '../../shared/config.js';
 import { ValidationError } from '../../shared/errors.js';
 import { httpHandler, json, readBody } from '../../shared/http.js';
+import { type Authenticator, createAuthenticator } from '../../shared/identity/caller.js';
 import { createKafka } from '../../shared/kafka/client.js';
 import { KafkaPublisher } from '../../shared/kafka/publisher.js';
 import { releasingAfterEachCall } from '../../shared/lambda.js';
@@ -29,9 +30,11 @@ type Handler = (
   context: Pick<Context, 'awsRequestId'>,
 ) => Promise<APIGatewayProxyStructuredResultV2>;
 
+/** The demo's route: tokenless requests may use it in demo mode (local stage only). */
+const DEMO_ROUTE = 'POST /send';
+
 /** Parses the body of `POST /notifications` (JSON) or the demo's `POST /send` (form or JSON). */
-const parseRequests = (event: APIGatewayProxyEventV2) => {
-  const demo = routeOf(event) === 'POST /send';
+const parseRequests = (event: APIGatewayProxyEventV2, demo: boolean) => {
   const body = readBody(event, demo ? ['form', 'json'] : ['json']);
   const schema = demo ? DemoSendRequestSchema : SendBodySchema;
   const fields = demo ? DEMO_SEND_FIELDS : SEND_FIELDS;
@@ -49,11 +52,21 @@ const routeOf = (event: APIGatewayProxyEventV2): string =>
     ? event.routeKey
     : `${event.requestContext?.http?.method ?? ''} ${event.rawPath ?? ''}`;
 
-/** Builds the HTTP handler around its dependencies (tests pass fakes). */
-export const createHandler = (deps: SendDependencies): Handler =>
-  httpHandler(deps, async (event: APIGatewayProxyEventV2) => {
-    const { requests, fields, batch } = parseRequests(event);
-    const receipts = await sendNotifications(requests, fields, batch, deps);
+export interface SendHandlerDependencies extends SendDependencies {
+  readonly authenticator: Authenticator;
+}
+
+/**
+ * Builds the HTTP handler around its dependencies (tests pass fakes). The caller is known before
+ * the body is read: a refused token learns nothing about the request.
+ */
+export const createHandler = (deps: SendHandlerDependencies): Handler =>
+  httpHandler(deps, async (event: APIGatewayProxyEventV2, request) => {
+    const demo = routeOf(event) === DEMO_ROUTE;
+    const caller = await deps.authenticator.callerOf(event, { demo });
+    if (caller.kind === 'user') request.add({ callerId: caller.userId });
+    const { requests, fields, batch } = parseRequests(event, demo);
+    const receipts = await sendNotifications(requests, caller, fields, batch, deps);
     return json(202, batch ? { notifications: receipts } : receipts[0]);
   });
 
@@ -66,9 +79,12 @@ const publisher = new KafkaPublisher(createKafka(settings.kafka, logger), {
   logger,
 });
 
+const users = new UserDirectory(settings.users);
+
 const warm: Handler = createHandler({
   publisher,
-  users: new UserDirectory(settings.users),
+  users,
+  authenticator: createAuthenticator(settings.identity, { users, logger }),
   logger,
 });
 

@@ -1,5 +1,11 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
 import type { IdentitySettings } from '../config.js';
-import { ForbiddenError, InvalidTokenError, MissingTokenError } from '../errors.js';
+import {
+  ForbiddenError,
+  InsufficientScopeError,
+  InvalidTokenError,
+  MissingTokenError,
+} from '../errors.js';
 import type { UserDirectory } from '../models/index.js';
 import { fileKeySet } from './key-set.js';
 import { createTokenVerifier, type TokenVerifier, userIdFromClaim } from './verifier.js';
@@ -10,15 +16,27 @@ import { createTokenVerifier, type TokenVerifier, userIdFromClaim } from './veri
  */
 export type Caller = { readonly kind: 'user'; readonly userId: number } | { readonly kind: 'demo' };
 
-/** The parts of an HTTP API (payload 2.0) event that say who is calling. */
+/**
+ * The parts of an HTTP API (payload 2.0) event that say who is calling: the `Authorization`
+ * header, and the claims a JWT authorizer verified (`requestContext.authorizer.jwt.claims`).
+ */
 export interface CallerRequest {
   readonly headers?: Readonly<Record<string, string | undefined>>;
-  readonly requestContext?: {
-    readonly authorizer?: {
-      readonly jwt?: { readonly claims?: Readonly<Record<string, unknown>> | null } | null;
-    } | null;
-  };
+  readonly requestContext?: object;
 }
+
+const isRecord = (value: unknown): value is Readonly<Record<string, unknown>> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The claims API Gateway's JWT authorizer put in the event, if any. */
+const authorizerClaims = (
+  request: CallerRequest,
+): Readonly<Record<string, unknown>> | undefined => {
+  const authorizer = (request.requestContext as { authorizer?: unknown } | undefined)?.authorizer;
+  const jwt = isRecord(authorizer) ? authorizer.jwt : undefined;
+  const claims = isRecord(jwt) ? jwt.claims : undefined;
+  return isRecord(claims) ? claims : undefined;
+};
 
 /** What a route admits besides a valid token. */
 export interface RoutePolicy {
@@ -59,6 +77,8 @@ export interface Authenticator {
 
 export interface AuthenticatorDependencies {
   readonly users: UserDirectory;
+  /** Where refusals are logged: why, and for whom when known; never the token. */
+  readonly logger?: Logger;
   /** Verifies bearer tokens; by default the local issuer's keys in `settings.keySetFile`. */
   readonly verifier?: TokenVerifier;
 }
@@ -84,37 +104,50 @@ export const createAuthenticator = (
     }
     return userId;
   };
-  const userOfToken = async (token: string): Promise<number> => {
+  /** Logs why a caller was refused (never the token), and passes the error on. */
+  const refused = (error: unknown): never => {
+    if (error instanceof InvalidTokenError) {
+      deps.logger?.info('token refused', { problem: error.problem, reason: error.description });
+    } else if (error instanceof InsufficientScopeError) {
+      deps.logger?.info('token refused', { problem: 'scope', required: error.requiredScopes });
+    } else if (error instanceof ForbiddenError || error instanceof MissingTokenError) {
+      deps.logger?.info('caller refused', { code: error.code, reason: error.message });
+    }
+    throw error;
+  };
+  const verified = async (token: string): Promise<number> => {
     verifier ??= verifierOf(settings);
     const { userId } = await verifier.verify(token);
     return known(userId);
   };
+  const userOfToken = (token: string): Promise<number> => verified(token).catch(refused);
+  const callerOf = async (request: CallerRequest, policy: RoutePolicy): Promise<Caller> => {
+    const token = bearerToken(request.headers);
+    const demo = (): Caller => {
+      if (policy.demo && settings.demo) return { kind: 'demo' };
+      throw new MissingTokenError();
+    };
+    if (settings.source === 'token') {
+      return token === undefined ? demo() : { kind: 'user', userId: await verified(token) };
+    }
+    // API Gateway's authorizer verified the token and put its claims here.
+    const claims = authorizerClaims(request);
+    if (!claims) {
+      if (token === undefined) return demo();
+      // A token without claims: the route has no authorizer. Refuse rather than trust it.
+      throw new InvalidTokenError('malformed', 'the token was not verified by an authorizer');
+    }
+    const userId = userIdFromClaim(claims[settings.userIdClaim]);
+    if (userId === undefined) {
+      throw new InvalidTokenError(
+        'user',
+        `the token's ${settings.userIdClaim} claim is not a user id (a positive whole number)`,
+      );
+    }
+    return { kind: 'user', userId: known(userId) };
+  };
   return {
     userOfToken,
-    async callerOf(request, policy) {
-      const token = bearerToken(request.headers);
-      const demo = (): Caller => {
-        if (policy.demo && settings.demo) return { kind: 'demo' };
-        throw new MissingTokenError();
-      };
-      if (settings.source === 'token') {
-        return token === undefined ? demo() : { kind: 'user', userId: await userOfToken(token) };
-      }
-      // API Gateway's authorizer verified the token and put its claims here.
-      const claims = request.requestContext?.authorizer?.jwt?.claims;
-      if (!claims) {
-        if (token === undefined) return demo();
-        // A token without claims: the route has no authorizer. Refuse rather than trust it.
-        throw new InvalidTokenError('malformed', 'the token was not verified by an authorizer');
-      }
-      const userId = userIdFromClaim(claims[settings.userIdClaim]);
-      if (userId === undefined) {
-        throw new InvalidTokenError(
-          'user',
-          `the token's ${settings.userIdClaim} claim is not a user id (a positive whole number)`,
-        );
-      }
-      return { kind: 'user', userId: known(userId) };
-    },
+    callerOf: (request, policy) => callerOf(request, policy).catch(refused),
   };
 };

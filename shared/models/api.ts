@@ -20,9 +20,12 @@ const messageField = z
   .string({ error: MESSAGE_EXPECTED })
   .check(z.refine((m) => m.trim().length > 0, { error: MESSAGE_EXPECTED }));
 
-/** One notification to send, as `POST /notifications` takes it. */
+/**
+ * One notification to send, as `POST /notifications` takes it. The sender is the caller: `fromId`
+ * may be left out, and must name the caller when given (checked by the use case, 403).
+ */
 export const SendRequestSchema = z.strictObject({
-  fromId: userIdField,
+  fromId: z.optional(userIdField),
   toId: userIdField,
   message: messageField,
 });
@@ -42,11 +45,15 @@ export const SendBodySchema = z.union([
 /** The demo's `POST /send` fields (`fromID`, `toID`, `message`), as a form or as JSON. */
 export const DemoSendRequestSchema = z.pipe(
   z.strictObject({
-    fromID: userIdField,
+    fromID: z.optional(userIdField),
     toID: userIdField,
     message: messageField,
   }),
-  z.transform(({ fromID, toID, message }) => ({ fromId: fromID, toId: toID, message })),
+  z.transform(({ fromID, toID, message }) => ({
+    ...(fromID === undefined ? {} : { fromId: fromID }),
+    toId: toID,
+    message,
+  })),
 );
 
 /** Page sizes of `GET /notifications/{userId}`. */

@@ -1,4 +1,5 @@
-import { UserNotFoundError } from '../errors.js';
+import { ForbiddenError, UserNotFoundError } from '../errors.js';
+import type { Caller } from '../identity/caller.js';
 import type { InboxPage, InboxReader } from '../inbox/types.js';
 import type { ListRequest, UserDirectory } from '../models/index.js';
 
@@ -8,13 +9,21 @@ export interface ListDependencies {
 }
 
 /**
- * One page of a user's received notifications, newest first. An id that is not in the directory
- * is a 404, even when the store holds notifications for it.
+ * One page of a user's received notifications, newest first, for `caller`: a user reads their
+ * own inbox only (another's is 403, whether or not that user exists: nothing is revealed). An id
+ * that is not in the directory is a 404, even when the store holds notifications for it.
  */
 export const listNotifications = async (
   request: ListRequest,
+  caller: Caller,
   deps: ListDependencies,
 ): Promise<InboxPage> => {
+  if (caller.kind === 'user' && request.userId !== caller.userId) {
+    throw new ForbiddenError(
+      `userId: you may read your own inbox only (user ${caller.userId}); received ${request.userId}.`,
+      'userId',
+    );
+  }
   if (!deps.users.find(request.userId)) throw new UserNotFoundError('userId', request.userId);
   return deps.inbox.list(request.userId, {
     limit: request.limit,

@@ -1,9 +1,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import {
+  ForbiddenError,
   IncompleteAcknowledgementError,
   PayloadTooLargeError,
   UserNotFoundError,
+  ValidationError,
 } from '../errors.js';
+import type { Caller } from '../identity/caller.js';
 import type { NotificationPublisher, Placement } from '../kafka/publisher.js';
 import {
   characterCount,
@@ -29,12 +32,34 @@ export interface SendDependencies {
 }
 
 /**
- * Turns requests into notifications, checking every one before any is published: an over-long
- * message is 413, an unknown user 404. `fields` names the fields as the client sent them, and
- * `batch` says whether to prefix them with the item's index.
+ * The sender of a request: the caller. A user sends as themself (`fromId` left out, or theirs;
+ * another is 403). The demo's tokenless client names its sender, as the demo did.
+ */
+const senderOf = (request: SendRequest, caller: Caller, field: string): number => {
+  if (caller.kind === 'demo') {
+    if (request.fromId === undefined) {
+      throw ValidationError.field(field, 'is required without a token; expected a user id');
+    }
+    return request.fromId;
+  }
+  if (request.fromId !== undefined && request.fromId !== caller.userId) {
+    throw new ForbiddenError(
+      `${field}: you may send as yourself only (user ${caller.userId}); received ${request.fromId}.`,
+      field,
+    );
+  }
+  return caller.userId;
+};
+
+/**
+ * Turns requests into notifications from `caller`, checking every one before any is published:
+ * an over-long message is 413, another sender than the caller 403, an unknown user 404. `fields`
+ * names the fields as the client sent them, and `batch` says whether to prefix them with the
+ * item's index.
  */
 export const buildNotifications = (
   requests: readonly SendRequest[],
+  caller: Caller,
   users: UserDirectory,
   fields: FieldNames,
   batch: boolean,
@@ -50,22 +75,25 @@ export const buildNotifications = (
         `must be at most ${MAX_MESSAGE_CHARS} characters; received ${length}`,
       );
     }
-    const from = users.find(request.fromId);
-    if (!from) throw new UserNotFoundError(field('fromId'), request.fromId);
+    const fromId = senderOf(request, caller, field('fromId'));
+    const from = users.find(fromId);
+    if (!from) throw new UserNotFoundError(field('fromId'), fromId);
     const to = users.find(request.toId);
     if (!to) throw new UserNotFoundError(field('toId'), request.toId);
     return createNotification(from, to, request.message, now);
   });
 
-/** Validates and publishes notifications together: all are accepted, or none. */
+/** Validates and publishes notifications from `caller` together: all are accepted, or none. */
 export const sendNotifications = async (
   requests: readonly SendRequest[],
+  caller: Caller,
   fields: FieldNames,
   batch: boolean,
   deps: SendDependencies,
 ): Promise<Receipt[]> => {
   const notifications = buildNotifications(
     requests,
+    caller,
     deps.users,
     fields,
     batch,

@@ -221,6 +221,7 @@ describe(`sls package --stage ${STAGE}`, () => {
   it('puts the JWT authorizer on every route of the HTTP API, with the sign-in scope', () => {
     const routes = Object.values(resources).filter((r) => r.Type === 'AWS::ApiGatewayV2::Route');
     expect(routes.map((r) => r.Properties.RouteKey).sort()).toEqual([
+      'GET /me/notifications',
       'GET /notifications/{userId}',
       'POST /notifications',
       'POST /send',
@@ -385,13 +386,11 @@ describe(`sls package --stage ${STAGE}`, () => {
 });
 
 /** Variables serverless.yml reads for the local stage: left out so that its defaults show. */
-const LOCAL_OVERRIDES = new Set(['KAFKA_BROKERS', 'DYNAMODB_ENDPOINT', 'INBOX_TABLE', 'USERS']);
 const LOCAL_OVERRIDES = new Set([
   'KAFKA_BROKERS',
   'DYNAMODB_ENDPOINT',
   'INBOX_TABLE',
   'USERS',
-  'POWERTOOLS_METRICS_DISABLED',
   'DEMO_MODE',
 ]);
 

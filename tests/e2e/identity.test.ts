@@ -13,8 +13,9 @@ import { LOCAL_ISSUER_PATH } from '../../scripts/lib/paths.js';
 import { LOCAL_ISSUER } from '../../shared/identity/constants.js';
 import type { LocalIssuer } from '../../shared/identity/local-issuer.js';
 import type { Notification } from '../../shared/models/index.js';
-import { brokers, testKafka, unique } from '../helpers/kafka.js';
+import { unique } from '../helpers/kafka.js';
 import { type Offline, startOffline } from '../helpers/offline.js';
+import { brokers, testKafka } from '../helpers/test-broker.js';
 import {
   forgerKey,
   goodClaims,
@@ -34,9 +35,9 @@ import { until } from '../helpers/wait.js';
  */
 
 const ROOT = join(import.meta.dirname, '../..');
-const HTTP_PORT = 3200;
+const HTTP_PORT = 3300;
 const BASE = `http://127.0.0.1:${HTTP_PORT}`;
-const DEMO_OFF_PORT = 3210;
+const DEMO_OFF_PORT = 3310;
 
 interface Answer {
   readonly status: number;

@@ -9,11 +9,13 @@ import {
   ensureInboxTable,
   startDynalite,
 } from '../../scripts/lib/dynalite.js';
+import type { LocalIssuer } from '../../shared/identity/local-issuer.js';
 import { DEAD_LETTER_HEADERS } from '../../shared/kafka/dead-letters.js';
 import { createNotification, DEFAULT_USERS, type Notification } from '../../shared/models/index.js';
 import { readRecords, unique } from '../helpers/kafka.js';
 import { type Offline, startOffline } from '../helpers/offline.js';
 import { brokers, testKafka } from '../helpers/test-broker.js';
+import { projectIssuer } from '../helpers/tokens.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -32,11 +34,15 @@ interface Listed {
   nextCursor?: string;
 }
 
-const post = async (path: string, body: string, contentType: string) => {
+/** Posts `body`, with `token` as the bearer token when given (the demo's `/send` needs none). */
+const post = async (path: string, body: string, contentType: string, token?: string) => {
   const response = await fetch(`${BASE}${path}`, {
     method: 'POST',
     body,
-    headers: { 'content-type': contentType },
+    headers: {
+      'content-type': contentType,
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 };
@@ -77,6 +83,7 @@ describe('notifications end to end under sls offline start', () => {
   let admin: Admin;
   let producer: Producer;
   let offline: Offline;
+  let issuer: LocalIssuer;
 
   const startStore = async () => {
     store = await startDynalite({ port: storePort, path: join(dir, 'store') });
@@ -84,6 +91,8 @@ describe('notifications end to end under sls offline start', () => {
   };
 
   beforeAll(async () => {
+    // The project's local issuer, whose keys the functions read (`npm start` makes the same).
+    issuer = await projectIssuer();
     admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({
@@ -179,14 +188,17 @@ describe('notifications end to end under sls offline start', () => {
     const runTag = randomUUID().slice(0, 8);
     const sent = new Map<number, string[]>(DEFAULT_USERS.map((u) => [u.id, []]));
     for (let batch = 0; batch < 10; batch++) {
+      // Each batch from one of the four users in turn, as themself (their own token).
+      const fromId = (batch % 4) + 1;
       const items = Array.from({ length: 100 }, (_, i) => {
         const n = batch * 100 + i;
-        return { fromId: ((n + 1) % 4) + 1, toId: (n % 4) + 1, message: `bulk ${runTag} #${n}` };
+        return { toId: (n % 4) + 1, message: `bulk ${runTag} #${n}` };
       });
       const { status, body } = await post(
         '/notifications',
         JSON.stringify(items),
         'application/json',
+        await issuer.issue(fromId),
       );
       expect(status).toBe(202);
       const receipts = body.notifications as { id: string }[];
@@ -255,6 +267,7 @@ describe('notifications end to end under sls offline start', () => {
       '/notifications',
       JSON.stringify(messages),
       'application/json',
+      await issuer.issue(1),
     );
     expect(status).toBe(202);
     const ids = (body.notifications as { id: string }[]).map((r) => r.id);

@@ -39,3 +39,29 @@ export const httpEvent = (
 export const lambdaContext = (awsRequestId = 'test-request-id') => ({ awsRequestId });
 
 export const context = lambdaContext();
+
+interface AuthorizedEvent {
+  headers?: Record<string, string | undefined>;
+  requestContext: object;
+}
+
+/**
+ * `event` as API Gateway delivers it when `userId`'s token passed its JWT authorizer: the
+ * sample's claims (a Cognito access token's) with `username` set to the id.
+ */
+export const asCaller = <E extends AuthorizedEvent>(event: E, userId: number | string): E => {
+  const context = event.requestContext as {
+    authorizer?: { jwt?: { claims?: Record<string, string> } };
+  };
+  const claims = context.authorizer?.jwt?.claims;
+  if (!claims) throw new Error('the sample event has no authorizer claims');
+  claims.username = String(userId);
+  return event;
+};
+
+/** `event` with no token at all, as the demo's curl commands send it. */
+export const withoutToken = <E extends AuthorizedEvent>(event: E): E => {
+  delete (event.requestContext as { authorizer?: unknown }).authorizer;
+  if (event.headers) delete event.headers.authorization;
+  return event;
+};

@@ -9,6 +9,7 @@ import { createKafka } from '../../shared/kafka/client.js';
 import { KafkaPublisher } from '../../shared/kafka/publisher.js';
 import { DEFAULT_USERS, NotificationSchema, UserDirectory } from '../../shared/models/index.js';
 import { context, httpEvent, loadEvent } from '../helpers/events.js';
+import { onAws } from '../helpers/identity.js';
 import { createTopic, readRecords } from '../helpers/kafka.js';
 import { silentLogger } from '../helpers/logger.js';
 import { brokers, testKafka } from '../helpers/test-broker.js';
@@ -23,7 +24,8 @@ const handlerFor = (topic: string, env: Record<string, string> = {}) => {
     timeoutMs: settings.kafka.sendTimeoutMs,
     logger,
   });
-  const handler = createHandler({ publisher, users: new UserDirectory(DEFAULT_USERS), logger });
+  const users = new UserDirectory(DEFAULT_USERS);
+  const handler = createHandler({ publisher, users, authenticator: onAws(), logger });
   return { handler, publisher };
 };
 
@@ -95,7 +97,7 @@ describe('publishing through the send-notification handler', () => {
     const own = await createTopic(admin, { partitions: PARTITIONS, prefix: 'placement' });
     const placement = handlerFor(own);
     try {
-      const batch = DEFAULT_USERS.map((u) => ({ fromId: 1, toId: u.id, message: `to ${u.name}` }));
+      const batch = DEFAULT_USERS.map((u) => ({ fromId: 2, toId: u.id, message: `to ${u.name}` }));
       const response = await placement.handler(httpEvent('POST /notifications', batch), context);
       expect(response.statusCode).toBe(202);
       const java = javaPartitions(DEFAULT_USERS.map((u) => String(u.id)));
@@ -141,21 +143,21 @@ describe('publishing through the send-notification handler', () => {
     ['a malformed body', loadEvent('send-invalid.json'), 400],
     [
       'an unknown user',
-      httpEvent('POST /notifications', { fromId: 1, toId: 42, message: 'x' }),
+      httpEvent('POST /notifications', { fromId: 2, toId: 42, message: 'x' }),
       404,
     ],
     [
       'an over-long message in a batch',
       httpEvent('POST /notifications', [
-        { fromId: 1, toId: 2, message: 'ok' },
-        { fromId: 1, toId: 3, message: 'x'.repeat(2001) },
+        { fromId: 2, toId: 2, message: 'ok' },
+        { fromId: 2, toId: 3, message: 'x'.repeat(2001) },
       ]),
       413,
     ],
     ['plain text', httpEvent('POST /notifications', 'hello', 'text/plain'), 415],
     [
       'a body over 256 KB',
-      httpEvent('POST /notifications', { fromId: 1, toId: 2, message: 'x'.repeat(300_000) }),
+      httpEvent('POST /notifications', { fromId: 2, toId: 2, message: 'x'.repeat(300_000) }),
       413,
     ],
   ])('answers %s with %i and publishes nothing', async (_, event, status) => {

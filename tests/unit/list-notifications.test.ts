@@ -10,7 +10,8 @@ import {
   type Notification,
   UserDirectory,
 } from '../../shared/models/index.js';
-import { context, loadEvent } from '../helpers/events.js';
+import { asCaller, context, loadEvent, withoutToken } from '../helpers/events.js';
+import { invokeLocal, onAws } from '../helpers/identity.js';
 import { recordingLogger, silentLogger } from '../helpers/logger.js';
 
 const emma = { id: 1, name: 'Emma' };
@@ -43,18 +44,28 @@ class FakeInbox implements InboxReader {
   }
 }
 
-const setup = (logger = silentLogger()) => {
+/** The handler on AWS (claims verified by API Gateway), or on the local stage in demo mode. */
+const setup = (logger = silentLogger(), { demo = false } = {}) => {
   const inbox = new FakeInbox();
-  const handler = createHandler({ inbox, users: new UserDirectory(DEFAULT_USERS), logger });
+  const handler = createHandler({
+    inbox,
+    users: new UserDirectory(DEFAULT_USERS),
+    authenticator: demo ? invokeLocal() : onAws(),
+    logger,
+  });
   return { inbox, handler };
 };
 
-/** The sample `events/list-notifications.json` for `userId`, with `query` as its query string. */
+/**
+ * The sample `events/list-notifications.json` for `userId`, with `query` as its query string,
+ * asked by `callerId` (by default the user whose inbox it is, when that is an id).
+ */
 const listEvent = (
   userId: string,
   query: Record<string, string> | undefined,
+  callerId: number | string = /^[1-9]\d*$/.test(userId) ? userId : 1,
 ): APIGatewayProxyEventV2 => {
-  const event = loadEvent<APIGatewayProxyEventV2>('list-notifications.json');
+  const event = asCaller(loadEvent<APIGatewayProxyEventV2>('list-notifications.json'), callerId);
   const path = `/notifications/${encodeURIComponent(userId)}`;
   event.pathParameters = { userId };
   event.rawPath = path;
@@ -201,9 +212,46 @@ describe('list-notifications handler', () => {
     expect(inbox.calls).toHaveLength(0);
   });
 
-  it('answers 404 to a user who is not in the directory, asking the store nothing', async () => {
+  it("answers 403 to another user's inbox, whether or not it exists, asking the store nothing", async () => {
     const { inbox, handler } = setup();
-    const response = await handler(listEvent('99', undefined), context);
+    for (const userId of ['2', '99']) {
+      const response = await handler(listEvent(userId, undefined, 1), context);
+      expect(response.statusCode, userId).toBe(403);
+      expect(bodyOf(response).error).toMatchObject({ code: 'forbidden', field: 'userId' });
+      expect(response.body).not.toContain('notifications');
+    }
+    expect(inbox.calls).toHaveLength(0);
+  });
+
+  it("reads the caller's own inbox on GET /me/notifications", async () => {
+    const { inbox, handler } = setup();
+    const response = await handler(asCaller(loadEvent('list-my-notifications.json'), 4), context);
+    expect(response.statusCode).toBe(200);
+    expect(inbox.calls).toEqual([{ userId: 4, options: { limit: 2 } }]);
+  });
+
+  it('refuses GET /me/notifications without a token, even in demo mode', async () => {
+    const { inbox, handler } = setup(silentLogger(), { demo: true });
+    const response = await handler(withoutToken(loadEvent('list-my-notifications.json')), context);
+    expect(response.statusCode).toBe(401);
+    expect(inbox.calls).toHaveLength(0);
+  });
+
+  it("lets the demo's tokenless GET in, in demo mode only", async () => {
+    const demo = setup(silentLogger(), { demo: true });
+    expect((await demo.handler(withoutToken(listEvent('3', undefined)), context)).statusCode).toBe(
+      200,
+    );
+    expect(demo.inbox.calls[0]?.userId).toBe(3);
+    const aws = setup();
+    const refused = await aws.handler(withoutToken(listEvent('3', undefined)), context);
+    expect(refused.statusCode).toBe(401);
+    expect(aws.inbox.calls).toHaveLength(0);
+  });
+
+  it('answers 404 to a demo request for a user who is not in the directory, asking the store nothing', async () => {
+    const { inbox, handler } = setup(silentLogger(), { demo: true });
+    const response = await handler(withoutToken(listEvent('99', undefined)), context);
     expect(response.statusCode).toBe(404);
     expect(bodyOf(response).error).toMatchObject({
       code: 'user_not_found',

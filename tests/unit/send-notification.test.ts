@@ -3,7 +3,8 @@ import { createHandler } from '../../functions/send-notification/handler.js';
 import { ServiceUnavailableError } from '../../shared/errors.js';
 import type { NotificationPublisher, Placement } from '../../shared/kafka/publisher.js';
 import { DEFAULT_USERS, type Notification, UserDirectory } from '../../shared/models/index.js';
-import { context, httpEvent, loadEvent } from '../helpers/events.js';
+import { asCaller, context, httpEvent, loadEvent, withoutToken } from '../helpers/events.js';
+import { invokeLocal, onAws } from '../helpers/identity.js';
 import { silentLogger } from '../helpers/logger.js';
 
 /** Records what it is asked to publish; places every record on partition 0 in order. */
@@ -18,11 +19,13 @@ class FakePublisher implements NotificationPublisher {
   }
 }
 
-const setup = () => {
+/** The handler on AWS (claims verified by API Gateway), or on the local stage in demo mode. */
+const setup = ({ demo = false } = {}) => {
   const publisher = new FakePublisher();
   const handler = createHandler({
     publisher,
     users: new UserDirectory(DEFAULT_USERS),
+    authenticator: demo ? invokeLocal() : onAws(),
     logger: silentLogger(),
     now: () => new Date('2026-11-24T12:00:00.000Z'),
   });
@@ -53,42 +56,100 @@ describe('send-notification handler', () => {
     expect(publisher.published[0]?.[0]).toMatchObject({ from: { id: 2 }, to: { id: 1 } });
   });
 
-  it('accepts the demo fields as JSON on POST /send', async () => {
-    const { handler } = setup();
-    const event = httpEvent('POST /send', { fromID: 3, toID: 4, message: 'hi' });
+  it('accepts the demo fields as JSON on POST /send, from the caller', async () => {
+    const { publisher, handler } = setup();
+    const event = asCaller(httpEvent('POST /send', { fromID: 3, toID: 4, message: 'hi' }), 3);
     expect((await handler(event, context)).statusCode).toBe(202);
+    const noSender = asCaller(httpEvent('POST /send', { toID: 4, message: 'hi' }), 3);
+    expect((await handler(noSender, context)).statusCode).toBe(202);
+    expect(publisher.published.map((p) => p[0]?.from.id)).toEqual([3, 3]);
   });
 
-  it('publishes a batch in one call and lists every receipt', async () => {
+  it('publishes a batch in one call, every item from the caller, and lists every receipt', async () => {
     const { publisher, handler } = setup();
     const response = await handler(loadEvent('send-batch.json'), context);
     expect(response.statusCode).toBe(202);
     expect(publisher.published).toHaveLength(1);
     const ids = publisher.published[0]?.map((n) => n.id);
     expect(bodyOf(response).notifications.map((r: { id: string }) => r.id)).toEqual(ids);
-    expect(new Set(ids).size).toBe(4);
+    expect(new Set(ids).size).toBe(3);
+    expect(publisher.published[0]?.map((n) => [n.from.id, n.to.id])).toEqual([
+      [2, 1],
+      [2, 3],
+      [2, 4],
+    ]);
+  });
+
+  it("lets the demo's tokenless form in, in demo mode only, and needs its sender then", async () => {
+    const demo = setup({ demo: true });
+    const form = () => withoutToken(loadEvent<ReturnType<typeof httpEvent>>('send-form.json'));
+    expect((await demo.handler(form(), context)).statusCode).toBe(202);
+    expect(demo.publisher.published[0]?.[0]).toMatchObject({ from: { id: 2 }, to: { id: 1 } });
+    const noSender = withoutToken(httpEvent('POST /send', { toID: 4, message: 'hi' }));
+    const missing = await demo.handler(noSender, context);
+    expect(missing.statusCode).toBe(400);
+    expect(bodyOf(missing).error.field).toBe('fromID');
+    const aws = setup();
+    const refused = await aws.handler(form(), context);
+    expect(refused.statusCode).toBe(401);
+    expect(refused.headers?.['www-authenticate']).toBe('Bearer');
+    expect(aws.publisher.published).toHaveLength(0);
+  });
+
+  it('refuses a tokenless POST /notifications even in demo mode', async () => {
+    const { publisher, handler } = setup({ demo: true });
+    const response = await handler(withoutToken(loadEvent('send-json.json')), context);
+    expect(response.statusCode).toBe(401);
+    expect(bodyOf(response)).toMatchObject({
+      message: 'Unauthorized',
+      error: { code: 'unauthorized' },
+    });
+    expect(publisher.published).toHaveLength(0);
+  });
+
+  it.each([
+    ['a user the directory lacks', 99, 403, 'forbidden'],
+    ['a username that is not an id', 'emma', 401, 'invalid_token'],
+  ])('refuses claims of %s before reading the body', async (_, username, status, code) => {
+    const { publisher, handler } = setup();
+    const response = await handler(asCaller(loadEvent('send-invalid.json'), username), context);
+    expect(response.statusCode).toBe(status);
+    expect(bodyOf(response).error.code).toBe(code);
+    expect(publisher.published).toHaveLength(0);
   });
 
   it.each([
     ['the invalid sample', loadEvent('send-invalid.json'), 400, 'fromId'],
     [
       'an unknown recipient',
-      httpEvent('POST /notifications', { fromId: 1, toId: 99, message: 'x' }),
+      httpEvent('POST /notifications', { toId: 99, message: 'x' }),
       404,
       'toId',
     ],
     [
-      'an unknown sender in a batch',
+      'another sender than the caller',
+      httpEvent('POST /notifications', { fromId: 1, toId: 3, message: 'x' }),
+      403,
+      'fromId',
+    ],
+    [
+      'another sender in one item of a batch',
       httpEvent('POST /notifications', [
-        { fromId: 1, toId: 2, message: 'x' },
-        { fromId: 7, toId: 2, message: 'x' },
+        { fromId: 2, toId: 1, message: 'x' },
+        { fromId: 7, toId: 1, message: 'x' },
       ]),
-      404,
+      403,
       '[1].fromId',
     ],
     [
+      'another sender on the demo form',
+      httpEvent('POST /send', 'fromID=4&toID=1&message=x', 'application/x-www-form-urlencoded'),
+      403,
+      'fromID',
+    ],
+    [
       'a message over 2,000 characters',
-      httpEvent('POST /notifications', { fromId: 1, toId: 2, message: 'x'.repeat(2001) }),
+      httpEvent('POST /notifications', { toId: 1, message: 'x'.repeat(2001) }),
       413,
       'message',
     ],
@@ -100,15 +161,15 @@ describe('send-notification handler', () => {
     ],
     [
       'a demo field on POST /notifications',
-      httpEvent('POST /notifications', { fromID: 1, toId: 2, message: 'x' }),
+      httpEvent('POST /notifications', { fromID: 2, toId: 1, message: 'x' }),
       400,
-      'fromId',
+      'fromID',
     ],
     [
       'a form field with the wrong case on POST /send',
-      httpEvent('POST /send', 'fromId=1&toID=2&message=x', 'application/x-www-form-urlencoded'),
+      httpEvent('POST /send', 'fromId=2&toID=1&message=x', 'application/x-www-form-urlencoded'),
       400,
-      'fromID',
+      'fromId',
     ],
   ])('rejects %s with %i naming %s, publishing nothing', async (_, event, status, field) => {
     const { publisher, handler } = setup();
@@ -123,8 +184,8 @@ describe('send-notification handler', () => {
   it('rejects the whole batch when one item is invalid', async () => {
     const { publisher, handler } = setup();
     const batch = [
-      { fromId: 1, toId: 2, message: 'fine' },
-      { fromId: 1, toId: 2, message: 'x'.repeat(2001) },
+      { toId: 1, message: 'fine' },
+      { toId: 1, message: 'x'.repeat(2001) },
     ];
     const response = await handler(httpEvent('POST /notifications', batch), context);
     expect(response.statusCode).toBe(413);
