@@ -132,6 +132,9 @@ const fieldOf = (error: HttpError): string | undefined =>
       ? error.field
       : undefined;
 
+/** Printable ASCII without `"` and `\`: safe inside a quoted header parameter. */
+const quotable = (text: string): string => text.replace(/[^\x20-\x7e]|["\\]/g, "'");
+
 /**
  * The `WWW-Authenticate` challenge of a refused token, in the form API Gateway's JWT authorizer
  * sends (`Bearer scope="" error="invalid_token" error_description="..."`, API Gateway developer
@@ -140,7 +143,7 @@ const fieldOf = (error: HttpError): string | undefined =>
 export const challengeOf = (error: HttpError): string | undefined => {
   if (error instanceof MissingTokenError) return 'Bearer';
   if (error instanceof InvalidTokenError) {
-    return `Bearer scope="" error="invalid_token" error_description="${error.description}"`;
+    return `Bearer scope="" error="invalid_token" error_description="${quotable(error.description)}"`;
   }
   if (error instanceof InsufficientScopeError) {
     return `Bearer scope="${error.requiredScopes.join(' ')}" error="insufficient_scope" error_description="the token does not have a valid scope"`;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IdentitySettings, loadConfig } from '../../shared/config.js';
 import { ForbiddenError, InvalidTokenError, MissingTokenError } from '../../shared/errors.js';
+import { challengeOf } from '../../shared/http.js';
 import {
   bearerToken,
   type CallerRequest,
@@ -167,5 +168,17 @@ describe('the caller of a request, on AWS (claims verified by API Gateway)', () 
       'token',
     );
     expect(settings({ AUTH_MODE: 'gateway' }).source).toBe('authorizer');
+  });
+});
+
+describe('the challenge of a refused token', () => {
+  it("is API Gateway's, with a description that cannot break out of its quotes", () => {
+    expect(challengeOf(new InvalidTokenError('expired'))).toBe(
+      'Bearer scope="" error="invalid_token" error_description="the token has expired"',
+    );
+    expect(challengeOf(new InvalidTokenError('malformed', 'a "quoted" \\ thing\n'))).toBe(
+      `Bearer scope="" error="invalid_token" error_description="a 'quoted' ' thing'"`,
+    );
+    expect(challengeOf(new MissingTokenError())).toBe('Bearer');
   });
 });

@@ -49,6 +49,9 @@ const refusal = async (token: string, v: TokenVerifier = verifier): Promise<Inva
   );
   expect(error).toBeInstanceOf(InvalidTokenError);
   const invalid = error as InvalidTokenError;
+  // It goes into a quoted WWW-Authenticate parameter: printable, no quote, no backslash.
+  expect(invalid.description).toMatch(/^[\x20-\x7e]+$/);
+  expect(invalid.description).not.toMatch(/["\\]/);
   // Nothing of the token itself ever appears in what a client or a log is told.
   for (const part of token.split('.').filter((p) => p.length > 3)) {
     expect(invalid.message).not.toContain(part);
@@ -138,6 +141,11 @@ describe('the token verifier', () => {
     ],
     ['with no issuer', () => withClaims(({ iss: _i, ...c }) => c), 'issuer'],
     ['alg none', async () => unsecured(goodClaims(2, nowS()), { kid: key.kid }), 'algorithm'],
+    [
+      'an alg crafted to break out of the challenge header',
+      async () => unsecured(goodClaims(2, nowS()), { alg: 'RS256", error="none', kid: key.kid }),
+      'algorithm',
+    ],
     [
       'HS256 keyed with the public key (algorithm confusion)',
       async () => {
