@@ -32,6 +32,7 @@ export const FIGURES = [
   'emulator-throughput',
   'e2e-latency',
   'cold-start',
+  'auth-cost',
 ] as const;
 
 /**
@@ -44,6 +45,7 @@ const RUN_ORDER: readonly (typeof FIGURES)[number][] = [
   'batch-throughput',
   'consumer-cost',
   'e2e-latency',
+  'auth-cost',
   'emulator-throughput',
   'cold-start',
   'ceiling',
