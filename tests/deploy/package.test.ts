@@ -479,8 +479,6 @@ describe('sls print --stage local', () => {
       KAFKA_AUTH: 'none',
       KAFKA_BROKERS: '127.0.0.1:9092',
       DYNAMODB_ENDPOINT: 'http://127.0.0.1:8000',
-      // EMF lines would drown the console offline, where nothing reads them.
-      POWERTOOLS_METRICS_DISABLED: 'true',
       // serverless-offline does not verify tokens: the functions do, and the demo's routes are open.
       AUTH_MODE: 'local',
       DEMO_MODE: 'true',
