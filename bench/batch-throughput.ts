@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { CompressionTypes, type Message } from 'kafkajs';
 import { createHandler } from '../functions/send-notification/handler.js';
+import { loadConfig } from '../shared/config.js';
 import { createKafka } from '../shared/kafka/client.js';
 import { KafkaPublisher, PUBLISHER_RETRY } from '../shared/kafka/publisher.js';
 import { toRecord } from '../shared/kafka/records.js';
 import { createLogger } from '../shared/logger.js';
+import { createMetrics } from '../shared/metrics.js';
 import {
   createNotification,
   DEFAULT_USERS,
@@ -64,7 +66,13 @@ const setup = async () => {
     logger,
   });
   const users = new UserDirectory(DEFAULT_USERS);
-  const handler = createHandler({ publisher, users, authenticator: onAws(), logger });
+  const handler = createHandler({
+    publisher,
+    users,
+    authenticator: onAws(),
+    logger,
+    metrics: createMetrics(loadConfig({})),
+  });
   const requests = batchRequests();
   const event = httpEvent('POST /notifications', requests);
   let invocations = 0;

@@ -3,6 +3,7 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { MSKEvent } from 'aws-lambda';
 import { createHandler } from '../functions/process-notifications/handler.js';
 import { ensureInboxTable, startDynalite } from '../scripts/lib/dynalite.js';
+import { loadConfig } from '../shared/config.js';
 import { createDocumentClient } from '../shared/inbox/client.js';
 import { InboxStore } from '../shared/inbox/store.js';
 import { inboxKeyOf } from '../shared/inbox/table.js';
@@ -10,6 +11,7 @@ import { createKafka, LOCAL_BROKERS } from '../shared/kafka/client.js';
 import { KafkaDeadLetterPublisher } from '../shared/kafka/dead-letters.js';
 import { toRecord } from '../shared/kafka/records.js';
 import { createLogger } from '../shared/logger.js';
+import { createMetrics } from '../shared/metrics.js';
 import {
   createNotification,
   DEFAULT_USERS,
@@ -105,6 +107,7 @@ const setup = async () => {
       deadLetters,
       users: new UserDirectory(DEFAULT_USERS),
       logger,
+      metrics: createMetrics(loadConfig({})),
     },
     { partialBatchResponse: false },
   );

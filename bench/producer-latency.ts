@@ -1,9 +1,11 @@
 import { CompressionTypes } from 'kafkajs';
 import { createHandler } from '../functions/send-notification/handler.js';
+import { loadConfig } from '../shared/config.js';
 import { createKafka } from '../shared/kafka/client.js';
 import { KafkaPublisher } from '../shared/kafka/publisher.js';
 import { toRecord } from '../shared/kafka/records.js';
 import { createLogger } from '../shared/logger.js';
+import { createMetrics } from '../shared/metrics.js';
 import { createNotification, DEFAULT_USERS, UserDirectory } from '../shared/models/index.js';
 import { lambdaContext, loadEvent } from '../tests/helpers/events.js';
 import { onAws } from '../tests/helpers/identity.js';
@@ -55,6 +57,7 @@ const setup = async () => {
     users: new UserDirectory(DEFAULT_USERS),
     authenticator: onAws(),
     logger,
+    metrics: createMetrics(loadConfig({})),
   });
   const event = loadEvent<Parameters<typeof handler>[0]>('send-json.json');
   let invocations = 0;

@@ -52,6 +52,8 @@ const userDirectory = z.pipe(
 
 const EnvSchema = z.object({
   SERVICE_NAME: text('notifications'),
+  /** The CloudWatch namespace of the metrics (Powertools' variable); the service name when unset. */
+  POWERTOOLS_METRICS_NAMESPACE: z.optional(z.string().check(z.minLength(1))),
   /** Comma-separated `host:port` list. Unset with IAM auth: brokers are looked up from the cluster ARN. */
   KAFKA_BROKERS: z.optional(brokerList),
   /** `none`: plaintext (local broker). `iam`: TLS + SASL OAUTHBEARER with MSK IAM tokens. */
@@ -119,6 +121,9 @@ export type Env = Readonly<Record<string, string | undefined>>;
 
 export interface Config {
   readonly serviceName: string;
+  readonly metrics: {
+    readonly namespace: string;
+  };
   readonly kafka: {
     readonly clientId: string;
     /**
@@ -204,6 +209,7 @@ export const loadConfig = (env: Env = process.env): Config => {
   }
   return deepFreeze({
     serviceName: e.SERVICE_NAME,
+    metrics: { namespace: e.POWERTOOLS_METRICS_NAMESPACE ?? e.SERVICE_NAME },
     kafka: {
       clientId: e.KAFKA_CLIENT_ID,
       brokers: e.KAFKA_BROKERS,

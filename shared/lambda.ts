@@ -1,4 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { AppMetrics } from './metrics.js';
 
 /** The part of Lambda's context every handler reads. */
 export interface LambdaContext {
@@ -8,6 +9,8 @@ export interface LambdaContext {
 /** What the frame takes from a handler's dependencies. */
 export interface Telemetry {
   readonly logger: Logger;
+  /** Flushed when each invocation ends. */
+  readonly metrics?: Pick<AppMetrics, 'flush'>;
 }
 
 /** Fields a request adds to its log lines. */
@@ -45,8 +48,9 @@ export class RequestContext {
 
 /**
  * The frame of every handler: gives the invocation its `RequestContext` and ends it however the
- * invocation ends, as Powertools' `injectLambdaContext` does with `resetKeys`. The handler
- * inside reads: parse, one domain call, map.
+ * invocation ends, as Powertools' `injectLambdaContext` does with `resetKeys`, then writes the
+ * invocation's metrics, as its `logMetrics` does. The handler inside reads: parse, one domain
+ * call, map.
  */
 export const withRequestContext =
   <E, C extends LambdaContext, R>(
@@ -58,9 +62,19 @@ export const withRequestContext =
     try {
       return await handler(event, request, context);
     } finally {
+      flushMetrics(telemetry);
       request.end();
     }
   };
+
+/** Metrics are worth an answer less than the invocation's own outcome: a failure is logged. */
+const flushMetrics = ({ metrics, logger }: Telemetry): void => {
+  try {
+    metrics?.flush();
+  } catch (error) {
+    logger.warn('could not write the metrics', { error });
+  }
+};
 
 /**
  * Wraps a handler so that `release` runs after every call. Lambda keeps connections warm between

@@ -7,6 +7,7 @@ import { decodeEvent } from '../../shared/kafka/codec.js';
 import { KafkaDeadLetterPublisher } from '../../shared/kafka/dead-letters.js';
 import { releasingAfterEachCall, withRequestContext } from '../../shared/lambda.js';
 import { createLogger } from '../../shared/logger.js';
+import { createMetrics } from '../../shared/metrics.js';
 import { UserDirectory } from '../../shared/models/index.js';
 import {
   type ProcessDependencies,
@@ -59,6 +60,7 @@ const warm: Handler = createHandler(
     deadLetters,
     users: new UserDirectory(settings.users),
     logger,
+    metrics: createMetrics(settings),
   },
   { partialBatchResponse: settings.consumer.partialBatchResponse },
 );

@@ -11,6 +11,7 @@ import { createKafka } from '../../shared/kafka/client.js';
 import { KafkaPublisher } from '../../shared/kafka/publisher.js';
 import { releasingAfterEachCall } from '../../shared/lambda.js';
 import { createLogger } from '../../shared/logger.js';
+import { createMetrics } from '../../shared/metrics.js';
 import {
   DEMO_SEND_FIELDS,
   DemoSendRequestSchema,
@@ -86,6 +87,7 @@ const warm: Handler = createHandler({
   users,
   authenticator: createAuthenticator(settings.identity, { users, logger }),
   logger,
+  metrics: createMetrics(settings),
 });
 
 export const handler: Handler = settings.invokeLocal

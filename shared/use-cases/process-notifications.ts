@@ -3,6 +3,7 @@ import { isAppError } from '../errors.js';
 import type { InboxWriter, StoredNotification } from '../inbox/types.js';
 import { type DecodeResult, positionOf, type RecordPosition } from '../kafka/codec.js';
 import type { DeadLetterSink, PoisonRecord } from '../kafka/dead-letters.js';
+import type { AppMetrics } from '../metrics.js';
 import type { UserDirectory } from '../models/index.js';
 
 export interface ProcessDependencies {
@@ -10,6 +11,7 @@ export interface ProcessDependencies {
   readonly deadLetters: DeadLetterSink;
   readonly users: UserDirectory;
   readonly logger: Logger;
+  readonly metrics: AppMetrics;
 }
 
 /** What one batch came to; `failed` lists what must be delivered again (partial responses). */
@@ -28,6 +30,9 @@ export interface ProcessOutcome {
  * A passing failure (store or broker unavailable) is thrown, so that the invocation fails and
  * the batch is delivered again: storing is idempotent, so nothing is stored twice. With
  * `partial`, it is reported in `failed` instead (for a partial batch response).
+ *
+ * Metrics, once per batch: its size, then how many were stored and dead-lettered, each once it
+ * is done (a failed step records nothing).
  */
 export const processRecords = async (
   results: readonly DecodeResult[],
@@ -37,6 +42,7 @@ export const processRecords = async (
   const valid: StoredNotification[] = [];
   const validPositions: RecordPosition[] = [];
   const poison: PoisonRecord[] = [];
+  deps.metrics.add('batchSize', results.length);
   for (const result of results) {
     if (!result.ok) {
       poison.push({
@@ -71,6 +77,7 @@ export const processRecords = async (
   try {
     if (valid.length > 0) storeCalls = (await deps.inbox.save(valid)).calls;
     stored = valid.length;
+    deps.metrics.add('stored', stored);
     for (const { notification, partition, offset } of valid) {
       deps.logger.info('notification stored', {
         notificationId: notification.id,
@@ -88,6 +95,7 @@ export const processRecords = async (
   try {
     await deps.deadLetters.publish(poison);
     deadLettered = poison.length;
+    deps.metrics.add('deadLettered', deadLettered);
   } catch (error) {
     if (!partial || !isRetriable(error)) throw error;
     failed.push(...poison.map((p) => p.position));

@@ -8,6 +8,7 @@ import {
 } from '../errors.js';
 import type { Caller } from '../identity/caller.js';
 import type { NotificationPublisher, Placement } from '../kafka/publisher.js';
+import type { AppMetrics } from '../metrics.js';
 import {
   characterCount,
   createNotification,
@@ -28,6 +29,7 @@ export interface SendDependencies {
   readonly publisher: NotificationPublisher;
   readonly users: UserDirectory;
   readonly logger: Logger;
+  readonly metrics: AppMetrics;
   readonly now?: () => Date;
 }
 
@@ -83,7 +85,10 @@ export const buildNotifications = (
     return createNotification(from, to, request.message, now);
   });
 
-/** Validates and publishes notifications from `caller` together: all are accepted, or none. */
+/**
+ * Validates and publishes notifications from `caller` together: all are accepted, or none.
+ * Records the request's size once it is valid, and what it published once Kafka confirmed it.
+ */
 export const sendNotifications = async (
   requests: readonly SendRequest[],
   caller: Caller,
@@ -99,8 +104,9 @@ export const sendNotifications = async (
     batch,
     deps.now?.() ?? new Date(),
   );
+  deps.metrics.add('requestSize', notifications.length);
   const placements = await deps.publisher.publish(notifications);
-  return notifications.map((notification, i) => {
+  const receipts = notifications.map((notification, i) => {
     const placement = placements[i];
     if (!placement) {
       throw new IncompleteAcknowledgementError(
@@ -115,4 +121,6 @@ export const sendNotifications = async (
     });
     return { id: notification.id, ...placement };
   });
+  deps.metrics.add('published', receipts.length);
+  return receipts;
 };

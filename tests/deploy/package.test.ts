@@ -273,6 +273,12 @@ describe(`sls package --stage ${STAGE}`, () => {
     }
   });
 
+  it('writes metrics on AWS, where CloudWatch reads their EMF lines', () => {
+    for (const name of FUNCTIONS) {
+      expect(envOf(name).POWERTOOLS_METRICS_DISABLED, name).toBe('false');
+    }
+  });
+
   it('gives every function its own role and creates no shared one', () => {
     const roles = Object.entries(resources)
       .filter(([, r]) => r.Type === 'AWS::IAM::Role')
@@ -392,6 +398,7 @@ const LOCAL_OVERRIDES = new Set([
   'INBOX_TABLE',
   'USERS',
   'DEMO_MODE',
+  'POWERTOOLS_METRICS_DISABLED',
 ]);
 
 /** `sls print --format json` for `stage`, with no AWS credentials and no local overrides. */
@@ -482,6 +489,8 @@ describe('sls print --stage local', () => {
       // serverless-offline does not verify tokens: the functions do, and the demo's routes are open.
       AUTH_MODE: 'local',
       DEMO_MODE: 'true',
+      // EMF lines would drown the console offline, where nothing reads them.
+      POWERTOOLS_METRICS_DISABLED: 'true',
     });
     for (const [name, f] of Object.entries(service.functions)) {
       expect(f.vpc ?? null, name).toBeNull();

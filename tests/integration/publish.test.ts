@@ -12,6 +12,7 @@ import { context, httpEvent, loadEvent } from '../helpers/events.js';
 import { onAws } from '../helpers/identity.js';
 import { createTopic, readRecords } from '../helpers/kafka.js';
 import { silentLogger } from '../helpers/logger.js';
+import { silentMetrics } from '../helpers/metrics.js';
 import { brokers, testKafka } from '../helpers/test-broker.js';
 
 const PARTITIONS = 3;
@@ -25,7 +26,13 @@ const handlerFor = (topic: string, env: Record<string, string> = {}) => {
     logger,
   });
   const users = new UserDirectory(DEFAULT_USERS);
-  const handler = createHandler({ publisher, users, authenticator: onAws(), logger });
+  const handler = createHandler({
+    publisher,
+    users,
+    authenticator: onAws(),
+    logger,
+    metrics: silentMetrics(),
+  });
   return { handler, publisher };
 };
 

@@ -12,6 +12,7 @@ import {
 import { DEFAULT_USERS, UserDirectory } from '../../shared/models/index.js';
 import { context, loadEvent } from '../helpers/events.js';
 import { silentLogger } from '../helpers/logger.js';
+import { recordingMetrics, valuesOf } from '../helpers/metrics.js';
 
 class FakeInbox {
   readonly saved: StoredNotification[][] = [];
@@ -35,11 +36,18 @@ class FakeDeadLetters implements DeadLetterSink {
 const setup = (partialBatchResponse = false) => {
   const inbox = new FakeInbox();
   const deadLetters = new FakeDeadLetters();
+  const { metrics, lines: emf } = recordingMetrics();
   const handler = createHandler(
-    { inbox, deadLetters, users: new UserDirectory(DEFAULT_USERS), logger: silentLogger() },
+    {
+      inbox,
+      deadLetters,
+      users: new UserDirectory(DEFAULT_USERS),
+      logger: silentLogger(),
+      metrics,
+    },
     { partialBatchResponse },
   );
-  return { inbox, deadLetters, handler };
+  return { inbox, deadLetters, handler, emf };
 };
 
 describe('process-notifications handler', () => {
@@ -179,5 +187,31 @@ describe('dead-letter records', () => {
     );
     expect(message.key).toBeNull();
     expect(message.value).toBe('{"odd":true}');
+  });
+});
+
+describe('process-notifications metrics', () => {
+  it('writes one EMF line per batch: its size, what it stored and what it dead-lettered', async () => {
+    const { handler, emf } = setup();
+    await handler(loadEvent('msk-poison.json'), context);
+    await handler(loadEvent('msk-notifications.json'), context);
+    expect(emf.map(valuesOf)).toEqual([
+      { RecordsPerBatch: 5, NotificationsStored: 1, NotificationsDeadLettered: 4 },
+      { RecordsPerBatch: 4, NotificationsStored: 4, NotificationsDeadLettered: 0 },
+    ]);
+  });
+
+  it('still writes the batch size when the store fails the invocation, and nothing stored', async () => {
+    const { inbox, handler, emf } = setup();
+    inbox.failure = new TransientError('store down');
+    await expect(handler(loadEvent('msk-poison.json'), context)).rejects.toThrow('store down');
+    expect(emf.map(valuesOf)).toEqual([{ RecordsPerBatch: 5 }]);
+  });
+
+  it('counts nothing stored for records reported in a partial batch response', async () => {
+    const { inbox, handler, emf } = setup(true);
+    inbox.failure = new TransientError('store down');
+    await handler(loadEvent('msk-notifications.json'), context);
+    expect(emf.map(valuesOf)).toEqual([{ RecordsPerBatch: 4, NotificationsDeadLettered: 0 }]);
   });
 });

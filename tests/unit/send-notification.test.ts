@@ -6,6 +6,7 @@ import { DEFAULT_USERS, type Notification, UserDirectory } from '../../shared/mo
 import { asCaller, context, httpEvent, loadEvent, withoutToken } from '../helpers/events.js';
 import { invokeLocal, onAws } from '../helpers/identity.js';
 import { silentLogger } from '../helpers/logger.js';
+import { recordingMetrics, valuesOf } from '../helpers/metrics.js';
 
 /** Records what it is asked to publish; places every record on partition 0 in order. */
 class FakePublisher implements NotificationPublisher {
@@ -22,14 +23,16 @@ class FakePublisher implements NotificationPublisher {
 /** The handler on AWS (claims verified by API Gateway), or on the local stage in demo mode. */
 const setup = ({ demo = false } = {}) => {
   const publisher = new FakePublisher();
+  const { metrics, lines: emf } = recordingMetrics();
   const handler = createHandler({
     publisher,
     users: new UserDirectory(DEFAULT_USERS),
     authenticator: demo ? invokeLocal() : onAws(),
     logger: silentLogger(),
+    metrics,
     now: () => new Date('2026-11-24T12:00:00.000Z'),
   });
-  return { publisher, handler };
+  return { publisher, handler, emf };
 };
 
 const bodyOf = (response: { body?: string }) => JSON.parse(response.body ?? 'null');
@@ -208,5 +211,46 @@ describe('send-notification handler', () => {
     expect(response.statusCode).toBe(500);
     expect(response.body).not.toContain('baseOffset');
     expect(bodyOf(response).error.requestId).toBe(context.awsRequestId);
+  });
+});
+
+describe('send-notification metrics', () => {
+  // From the caller of the sample event's claims.
+  const batch = [
+    { toId: 1, message: 'one' },
+    { toId: 3, message: 'two' },
+    { toId: 4, message: 'three' },
+  ];
+
+  it('writes one EMF line per request: its size and what it published', async () => {
+    const { handler, emf } = setup();
+    await handler(httpEvent('POST /notifications', batch), context);
+    await handler(loadEvent('send-json.json'), context);
+    expect(emf.map(valuesOf)).toEqual([
+      { NotificationsPerRequest: 3, NotificationsPublished: 3 },
+      { NotificationsPerRequest: 1, NotificationsPublished: 1 },
+    ]);
+    expect(emf[0]?._aws.CloudWatchMetrics[0]).toEqual({
+      Namespace: 'tests',
+      Dimensions: [['service']],
+      Metrics: [
+        { Name: 'NotificationsPerRequest', Unit: 'Count' },
+        { Name: 'NotificationsPublished', Unit: 'Count' },
+      ],
+    });
+    expect(emf[0]?.service).toBe('notifications');
+  });
+
+  it('counts a valid request Kafka did not take, but nothing as published', async () => {
+    const { publisher, handler, emf } = setup();
+    publisher.failure = new ServiceUnavailableError('Kafka is away', 5);
+    await handler(httpEvent('POST /notifications', batch), context);
+    expect(emf.map(valuesOf)).toEqual([{ NotificationsPerRequest: 3 }]);
+  });
+
+  it('writes nothing for a request that is not valid', async () => {
+    const { handler, emf } = setup();
+    await handler(httpEvent('POST /notifications', { fromId: 1 }), context);
+    expect(emf).toEqual([]);
   });
 });
