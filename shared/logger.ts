@@ -9,7 +9,7 @@ export const createLogger = (serviceName: string): Logger => new Logger({ servic
  * load kafkajs: every function logs, and one that never talks to Kafka (the inbox reader) would
  * otherwise bundle all of kafkajs.
  */
-const KAFKA_LOG_LEVEL = { ERROR: 1, WARN: 2, INFO: 4 } as const satisfies {
+export const KAFKA_LOG_LEVEL = { ERROR: 1, WARN: 2, INFO: 4 } as const satisfies {
   readonly ERROR: logLevel.ERROR;
   readonly WARN: logLevel.WARN;
   readonly INFO: logLevel.INFO;

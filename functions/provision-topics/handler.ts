@@ -1,6 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
-import type { Kafka } from 'kafkajs';
 import { config } from '../../shared/config.js';
 import {
   CUSTOM_RESOURCE_DEFAULTS,
@@ -9,7 +8,7 @@ import {
   customResourceResponse,
   sendCustomResourceResponse,
 } from '../../shared/custom-resource.js';
-import { createKafka } from '../../shared/kafka/client.js';
+import { createKafka, type KafkaSource } from '../../shared/kafka/client.js';
 import { provisionTopics } from '../../shared/kafka/topics.js';
 import { withRequestContext } from '../../shared/lambda.js';
 import { createLogger } from '../../shared/logger.js';
@@ -61,7 +60,7 @@ export const createHandler = (deps: ProvisionTopicsDependencies): Handler =>
 
 // Created once per container. A configuration error is not thrown here: a function that cannot
 // start never answers, and the stack would wait for nothing; it is reported as a FAILED answer.
-const ready = ((): { logger: Logger; kafka: Kafka } | { logger: Logger; error: unknown } => {
+const ready = ((): { logger: Logger; kafka: KafkaSource } | { logger: Logger; error: unknown } => {
   try {
     const settings = config();
     const logger = createLogger(settings.serviceName);
@@ -74,7 +73,7 @@ const ready = ((): { logger: Logger; kafka: Kafka } | { logger: Logger; error: u
 export const handler: Handler = createHandler({
   provision: async (specs) => {
     if ('error' in ready) throw ready.error;
-    return provisionTopics(ready.kafka, specs);
+    return provisionTopics(await ready.kafka(), specs);
   },
   respond: (url, response) => sendCustomResourceResponse(url, response),
   logger: ready.logger,

@@ -1,11 +1,14 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { KafkaClient } from '@aws-sdk/client-kafka';
-import { generateAuthToken } from 'aws-msk-iam-sasl-signer-js';
-import { Kafka, type KafkaConfig, logLevel } from 'kafkajs';
+import type { Kafka, KafkaConfig } from 'kafkajs';
 import type { Config } from '../config.js';
 import { ConfigError } from '../errors.js';
-import { kafkaLogCreator } from '../logger.js';
-import { createBrokerDiscovery, createMskTokenProvider, type SignToken } from './msk.js';
+import { KAFKA_LOG_LEVEL, kafkaLogCreator } from '../logger.js';
+import {
+  createBrokerDiscovery,
+  createMskTokenProvider,
+  type MskApi,
+  type SignToken,
+} from './msk.js';
 
 /** The broker used when `KAFKA_BROKERS` is unset and auth is `none`. */
 export const LOCAL_BROKERS = ['127.0.0.1:9092'] as const;
@@ -29,12 +32,21 @@ export const MSK_API_DEFAULTS = {
 export interface KafkaDependencies {
   /** Signs MSK IAM tokens (`aws-msk-iam-sasl-signer-js` by default). */
   readonly sign?: SignToken;
-  /** The MSK API client of `region` (`@aws-sdk/client-kafka` by default). */
-  readonly mskClient?: (region: string) => Pick<KafkaClient, 'send'>;
+  /** The MSK API client of `region` (`@aws-sdk/client-kafka` by default), made on first lookup. */
+  readonly mskClient?: (region: string) => MskApi | Promise<MskApi>;
 }
 
-const defaultMskClient = (region: string): KafkaClient =>
-  new KafkaClient({
+// The signer and the MSK API client are loaded when first used, not at module init: only IAM
+// auth signs, and only IAM auth without KAFKA_BROKERS looks the brokers up, once per container.
+// Requiring them eagerly was most of the producer's init (@aws-sdk/client-kafka alone, about
+// half). esbuild keeps a dynamic import of an external package as a require() at call time.
+
+const signWithMskSigner: SignToken = async (options) =>
+  (await import('aws-msk-iam-sasl-signer-js')).generateAuthToken(options);
+
+const defaultMskClient = async (region: string): Promise<MskApi> => {
+  const { KafkaClient } = await import('@aws-sdk/client-kafka');
+  return new KafkaClient({
     region,
     maxAttempts: MSK_API_DEFAULTS.MAX_ATTEMPTS,
     requestHandler: {
@@ -42,6 +54,7 @@ const defaultMskClient = (region: string): KafkaClient =>
       requestTimeout: MSK_API_DEFAULTS.REQUEST_TIMEOUT_MS,
     },
   });
+};
 
 /**
  * The kafkajs configuration: plaintext for a local broker, or TLS with SASL OAUTHBEARER (MSK IAM)
@@ -51,7 +64,7 @@ const defaultMskClient = (region: string): KafkaClient =>
 export const kafkaConfig = (
   kafka: Config['kafka'],
   logger: Logger,
-  { sign = generateAuthToken, mskClient = defaultMskClient }: KafkaDependencies = {},
+  { sign = signWithMskSigner, mskClient = defaultMskClient }: KafkaDependencies = {},
 ): KafkaConfig => {
   const base: KafkaConfig = {
     clientId: kafka.clientId,
@@ -60,7 +73,7 @@ export const kafkaConfig = (
     authenticationTimeout: KAFKA_CLIENT_DEFAULTS.AUTHENTICATION_TIMEOUT_MS,
     requestTimeout: KAFKA_CLIENT_DEFAULTS.REQUEST_TIMEOUT_MS,
     retry: { ...KAFKA_CLIENT_DEFAULTS.RETRY },
-    logLevel: logLevel.WARN,
+    logLevel: KAFKA_LOG_LEVEL.WARN,
     logCreator: kafkaLogCreator(logger),
   };
   if (kafka.auth === 'none') return base;
@@ -71,7 +84,7 @@ export const kafkaConfig = (
   let brokers: KafkaConfig['brokers'];
   if (kafka.brokers) brokers = [...kafka.brokers];
   else if (kafka.mskClusterArn) {
-    brokers = createBrokerDiscovery(kafka.mskClusterArn, mskClient(region));
+    brokers = createBrokerDiscovery(kafka.mskClusterArn, () => mskClient(region));
   } else {
     throw new ConfigError(
       'MSK IAM auth needs KAFKA_BROKERS or MSK_CLUSTER_ARN to find the brokers',
@@ -85,12 +98,27 @@ export const kafkaConfig = (
   };
 };
 
-/** Creates a kafkajs client configured by `kafkaConfig`. Nothing connects until first use. */
+/** A kafkajs client, made when first asked for. */
+export type KafkaSource = () => Promise<Kafka>;
+
+/**
+ * A kafkajs client configured by `kafkaConfig`, made on the first call (kafkajs is loaded then)
+ * and the same one afterwards; nothing connects until first use. The configuration is checked
+ * now, so that a bad one still stops the function at start. The consumer needs Kafka only to
+ * dead-letter a poison record: its cold start does not load kafkajs.
+ */
 export const createKafka = (
   kafka: Config['kafka'],
   logger: Logger,
   dependencies?: KafkaDependencies,
-): Kafka => new Kafka(kafkaConfig(kafka, logger, dependencies));
+): KafkaSource => {
+  const config = kafkaConfig(kafka, logger, dependencies);
+  let client: Promise<Kafka> | undefined;
+  return () => {
+    client ??= import('kafkajs').then(({ default: kafkajs }) => new kafkajs.Kafka(config));
+    return client;
+  };
+};
 
 /** The region field of an ARN (`arn:aws:kafka:<region>:...`). */
 export const regionOf = (arn: string | undefined): string | undefined =>

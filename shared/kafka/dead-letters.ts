@@ -1,7 +1,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { type IHeaders, type Kafka, type Message, Partitioners } from 'kafkajs';
+import type { IHeaders, Message } from 'kafkajs';
 import { withDeadline } from '../deadline.js';
 import { TransientError } from '../errors.js';
+import type { KafkaSource } from './client.js';
 import type { DecodedRecord, RecordPosition } from './codec.js';
 import { LazyProducer } from './producer.js';
 
@@ -64,13 +65,14 @@ export class KafkaDeadLetterPublisher implements DeadLetterSink {
   readonly #producer: LazyProducer;
   readonly #options: DeadLetterOptions;
 
-  constructor(kafka: Kafka, options: DeadLetterOptions) {
+  constructor(kafka: KafkaSource, options: DeadLetterOptions) {
     this.#options = options;
-    this.#producer = new LazyProducer(kafka, () => ({
+    // kafkajs is loaded with the first poison record, not at the consumer's start.
+    this.#producer = new LazyProducer(kafka, async () => ({
       idempotent: true,
       maxInFlightRequests: 1,
       // Keyed as the original record, placed as the Java client would.
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: (await import('kafkajs')).default.Partitioners.DefaultPartitioner,
     }));
   }
 

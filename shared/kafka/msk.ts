@@ -1,4 +1,4 @@
-import { GetBootstrapBrokersCommand, type KafkaClient } from '@aws-sdk/client-kafka';
+import type { KafkaClient } from '@aws-sdk/client-kafka';
 import type { GenerateAuthTokenResponse } from 'aws-msk-iam-sasl-signer-js';
 import type { OauthbearerProviderResponse } from 'kafkajs';
 import { NoIamBrokersError } from '../errors.js';
@@ -45,18 +45,29 @@ export const createMskTokenProvider = (
   };
 };
 
+/** The part of the MSK API client discovery uses. */
+export type MskApi = Pick<KafkaClient, 'send'>;
+
 /**
  * Looks up the cluster's IAM bootstrap brokers (`BootstrapBrokerStringSaslIam`, port 9098)
  * once per container. A failed lookup is not cached, so the next connection attempt asks again.
+ *
+ * `client` is asked for on the first lookup, and the MSK API module is loaded then: a function
+ * given `KAFKA_BROKERS` never loads it, and one that looks the brokers up does not load it
+ * during its module init.
  * @throws NoIamBrokersError when the cluster has no IAM listener
  */
 export const createBrokerDiscovery = (
   clusterArn: string,
-  client: Pick<KafkaClient, 'send'>,
+  client: () => MskApi | Promise<MskApi>,
 ): (() => Promise<string[]>) => {
   let brokers: Promise<string[]> | undefined;
   const lookUp = async (): Promise<string[]> => {
-    const out = await client.send(new GetBootstrapBrokersCommand({ ClusterArn: clusterArn }));
+    const [{ GetBootstrapBrokersCommand }, api] = await Promise.all([
+      import('@aws-sdk/client-kafka'),
+      client(),
+    ]);
+    const out = await api.send(new GetBootstrapBrokersCommand({ ClusterArn: clusterArn }));
     const list = (out.BootstrapBrokerStringSaslIam ?? '')
       .split(',')
       .map((b) => b.trim())

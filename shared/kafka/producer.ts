@@ -1,16 +1,17 @@
-import type { Kafka, Producer, ProducerConfig } from 'kafkajs';
+import type { Producer, ProducerConfig } from 'kafkajs';
+import type { KafkaSource } from './client.js';
 
 /**
  * A kafkajs producer created on first use and kept for warm invocations. After a failure the
  * caller `reset()`s it, so that the next call connects afresh instead of reusing a broken one.
  */
 export class LazyProducer {
-  readonly #kafka: Kafka;
-  readonly #config: () => ProducerConfig;
+  readonly #kafka: KafkaSource;
+  readonly #config: () => ProducerConfig | Promise<ProducerConfig>;
   #producer: Promise<Producer> | undefined;
 
   /** `config` is called for each new producer (a transactional id must be fresh, say). */
-  constructor(kafka: Kafka, config: () => ProducerConfig) {
+  constructor(kafka: KafkaSource, config: () => ProducerConfig | Promise<ProducerConfig>) {
     this.#kafka = kafka;
     this.#config = config;
   }
@@ -19,7 +20,7 @@ export class LazyProducer {
   get(): Promise<Producer> {
     if (!this.#producer) {
       const connecting = (async () => {
-        const producer = this.#kafka.producer(this.#config());
+        const producer = (await this.#kafka()).producer(await this.#config());
         await producer.connect();
         return producer;
       })();

@@ -3,7 +3,6 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import kafkajs, {
   CompressionTypes,
   type ICustomPartitioner,
-  type Kafka,
   type Message,
   Partitioners,
   type RecordMetadata,
@@ -15,6 +14,7 @@ import {
   ServiceUnavailableError,
 } from '../errors.js';
 import type { Notification } from '../models/index.js';
+import type { KafkaSource } from './client.js';
 import { LazyProducer } from './producer.js';
 import { toRecord } from './records.js';
 
@@ -72,7 +72,7 @@ export class KafkaPublisher implements NotificationPublisher {
   /** kafkajs allows one transaction at a time per producer. */
   #transactions: Promise<unknown> = Promise.resolve();
 
-  constructor(kafka: Kafka, options: KafkaPublisherOptions) {
+  constructor(kafka: KafkaSource, options: KafkaPublisherOptions) {
     this.#options = options;
     this.#producer = new LazyProducer(kafka, () => ({
       idempotent: true,

@@ -1,4 +1,5 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import definition from '../../plugins/serverless-offline-kafka/src/definition.js';
@@ -388,6 +389,75 @@ describe(`sls package --stage ${STAGE}`, () => {
         }
       }
     }
+  });
+});
+
+/**
+ * Runs `script` in a fresh node beside a function's packaged bundle, as Lambda runs it: the AWS
+ * SDK found on NODE_PATH (the runtime's copy, here the repository's), no AWS credentials, an
+ * IAM-auth environment. `script` sees `bundle` (the handler file) and prints one JSON line.
+ */
+const inPackagedFunction = (zipName: string, script: string, env: Record<string, string> = {}) => {
+  const dir = mkdtempSync(join(tmpdir(), `bundle-${zipName}-`));
+  try {
+    const unzip = run('python3', ['-m', 'zipfile', '-e', join(outDir, `${zipName}.zip`), dir]);
+    expect(unzip.code, unzip.stderr).toBe(0);
+    const folder = readdirSync(join(dir, 'functions'))[0] ?? '';
+    const bundle = join(dir, 'functions', folder, 'handler.cjs');
+    const out = run(process.execPath, ['-e', `const bundle=${JSON.stringify(bundle)};${script}`], {
+      cwd: dir,
+      timeoutMs: 60_000,
+      env: {
+        PATH: process.env.PATH ?? '',
+        NODE_PATH: join(ROOT, 'node_modules'),
+        NODE_OPTIONS: '--enable-source-maps',
+        AWS_REGION: 'us-east-1',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        SERVICE_NAME: 'kafka-notifications',
+        POWERTOOLS_METRICS_DISABLED: 'true',
+        KAFKA_AUTH: 'iam',
+        MSK_CLUSTER_ARN: EXAMPLE.clusterArn,
+        ...env,
+      },
+    });
+    expect(out.code, out.stderr).toBe(0);
+    const last = out.stdout.trim().split('\n').at(-1) ?? '';
+    return { result: JSON.parse(last) as Record<string, unknown>, output: out.stdout + out.stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+};
+
+/** Which of `packages` the process has loaded so far, as a JS expression. */
+const loaded = (packages: readonly string[]) =>
+  `${JSON.stringify(packages)}.filter((p)=>Object.keys(require.cache).some((f)=>f.includes('/node_modules/'+p+'/')))`;
+
+const DEFERRED = ['@aws-sdk/client-kafka', '@aws-sdk/client-sts', '@aws-sdk/credential-providers'];
+
+describe(`the packaged functions (sls package --stage ${STAGE})`, () => {
+  it.each([['sendNotification'], ['processNotifications']])(
+    '%s loads neither the MSK API client nor the token signer at init',
+    (zipName) => {
+      const { result } = inPackagedFunction(
+        zipName,
+        `require(bundle);process.stdout.write(JSON.stringify({loaded:${loaded(DEFERRED)}}))`,
+      );
+      expect(result.loaded).toEqual([]);
+    },
+  );
+
+  it('loads the MSK API client from the bundle when it first looks the brokers up', () => {
+    const event = readFileSync(join(ROOT, 'events/send-json.json'), 'utf8');
+    const { result, output } = inPackagedFunction(
+      'sendNotification',
+      `require(bundle).handler(${event},{awsRequestId:'bundle-test'}).then((r)=>process.stdout.write('\\n'+JSON.stringify({status:r.statusCode,loaded:${loaded(DEFERRED)}})+'\\n')).then(()=>process.exit(0))`,
+      // No credentials here: the lookup fails once the client is loaded, and the request gets
+      // its 503 within the send timeout.
+      { KAFKA_SEND_TIMEOUT_MS: '1500' },
+    );
+    expect(result).toEqual({ status: 503, loaded: ['@aws-sdk/client-kafka'] });
+    expect(output).not.toMatch(/Cannot find module|ERR_REQUIRE|is not a constructor/);
   });
 });
 

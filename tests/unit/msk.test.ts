@@ -43,7 +43,7 @@ const lookUps = () => kafkaMock.commandCalls(GetBootstrapBrokersCommand);
 
 describe('createBrokerDiscovery', () => {
   const discovery = () =>
-    createBrokerDiscovery(CLUSTER_ARN, new KafkaClient({ region: 'eu-west-1' }));
+    createBrokerDiscovery(CLUSTER_ARN, () => new KafkaClient({ region: 'eu-west-1' }));
 
   it("asks for the cluster's IAM brokers once per container, however many lookups", async () => {
     kafkaMock
@@ -217,7 +217,10 @@ describe('kafkaConfig', () => {
     expect(lookUps()).toHaveLength(1);
   });
 
-  it("signs for the cluster ARN's region when AWS_REGION is unset", async () => {
+  it("signs and looks up in the cluster ARN's region when AWS_REGION is unset", async () => {
+    kafkaMock
+      .on(GetBootstrapBrokersCommand)
+      .resolves({ BootstrapBrokerStringSaslIam: IAM_BROKERS });
     const { sign, regions } = fakeSign();
     const clientRegions: string[] = [];
     const config = kafkaConfig(settings({}), silentLogger(), {
@@ -229,7 +232,28 @@ describe('kafkaConfig', () => {
     });
     await oauthbearer(config)();
     expect(regions).toEqual(['eu-west-1']);
+    expect(clientRegions).toEqual([]);
+    await (config.brokers as () => Promise<string[]>)();
     expect(clientRegions).toEqual(['eu-west-1']);
+  });
+
+  it('makes the MSK API client on the first lookup only, however many lookups', async () => {
+    kafkaMock
+      .on(GetBootstrapBrokersCommand)
+      .resolves({ BootstrapBrokerStringSaslIam: IAM_BROKERS });
+    let made = 0;
+    const config = kafkaConfig(settings({ region: 'eu-west-1' }), silentLogger(), {
+      sign: fakeSign().sign,
+      mskClient: async (region) => {
+        made += 1;
+        return new KafkaClient({ region });
+      },
+    });
+    expect(made).toBe(0);
+    const brokers = config.brokers as () => Promise<string[]>;
+    await Promise.all([brokers(), brokers()]);
+    await brokers();
+    expect(made).toBe(1);
   });
 
   it('uses an explicit broker list instead of the lookup', () => {
@@ -262,8 +286,18 @@ describe('kafkaConfig', () => {
     expect(() => kafkaConfig(settings(kafka), silentLogger())).toThrow(name);
   });
 
-  it('builds a client without connecting', () => {
-    const kafka = createKafka(settings({}), silentLogger(), { sign: fakeSign().sign });
+  it('checks the configuration at once, and makes one client however many calls', async () => {
+    expect(() =>
+      createKafka(settings({ region: 'eu-west-1', mskClusterArn: undefined }), silentLogger()),
+    ).toThrow('KAFKA_BROKERS');
+    const kafka = createKafka(settings({ auth: 'none', mskClusterArn: undefined }), silentLogger());
+    const [a, b] = await Promise.all([kafka(), kafka()]);
+    expect(a).toBe(b);
+    expect(await kafka()).toBe(a);
+  });
+
+  it('builds a client without connecting', async () => {
+    const kafka = await createKafka(settings({}), silentLogger(), { sign: fakeSign().sign })();
     expect(typeof kafka.producer).toBe('function');
     expect(lookUps()).toHaveLength(0);
   });
