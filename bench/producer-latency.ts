@@ -1,169 +1,20 @@
-import { CompressionTypes } from 'kafkajs';
-import { createHandler } from '../functions/send-notification/handler.js';
-import { loadConfig } from '../shared/config.js';
-import { createKafka } from '../shared/kafka/client.js';
-import { KafkaPublisher } from '../shared/kafka/publisher.js';
-import { toRecord } from '../shared/kafka/records.js';
-import { createLogger } from '../shared/logger.js';
-import { createMetrics } from '../shared/metrics.js';
-import { createNotification, DEFAULT_USERS, UserDirectory } from '../shared/models/index.js';
-import { lambdaContext, loadEvent } from '../tests/helpers/events.js';
-import { onAws } from '../tests/helpers/identity.js';
-import {
-  createTopic,
-  deleteTopics,
-  kafkaClient,
-  kafkaSettings,
-  localBrokers,
-  PUBLISHER_LIKE_PRODUCER,
-} from '../tests/helpers/kafka.js';
-import { defineFigure, interleave, runFigure, say } from './lib/figure.js';
-import { compareRow, fmt, type Row } from './lib/results.js';
-import { median, msSince, percentile } from './lib/stats.js';
+import { runFigure } from './lib/figure.js';
+import { defineProducerLatency } from './lib/producer-latency.js';
 
 /**
- * Producer warm latency: the send-notification handler invoked in-process with the real API
- * Gateway event `events/send-json.json` (one notification, so one key: a plain idempotent
- * sendBatch), its producer already connected, against raw kafkajs `producer.send` of the same
- * record with the same settings (idempotent, one request in flight, acks from all replicas, the
- * Java client's partitioner, no compression). One request at a time, as one Lambda container
- * serves them; rounds alternate which path goes first.
+ * Producer warm latency on loopback: the handler and a raw kafkajs send talk to the local broker
+ * directly (bench/lib/producer-latency.ts says what is measured).
  */
 
-export const GOAL_P50_RATIO = 1.15;
-
-interface Sizes {
-  readonly rounds: number;
-  readonly perRound: number;
-  readonly warmup: number;
-}
-
-/** A topic; our handler, built as its module builds it; the raw producer. */
-const setup = async () => {
-  const brokers = await localBrokers();
-  const admin = kafkaClient(brokers, 'bench').admin();
-  await admin.connect();
-  const topic = await createTopic(admin, { prefix: 'bench-producer-latency' });
-
-  // Our path, with a real logger writing to stdout.
-  const logger = createLogger('notifications');
-  const publisher = new KafkaPublisher(createKafka(kafkaSettings(brokers), logger), {
-    topic,
-    timeoutMs: 5_000,
-    logger,
-  });
-  const handler = createHandler({
-    publisher,
-    users: new UserDirectory(DEFAULT_USERS),
-    authenticator: onAws(),
-    logger,
-    metrics: createMetrics(loadConfig({})),
-  });
-  const event = loadEvent<Parameters<typeof handler>[0]>('send-json.json');
-  let invocations = 0;
-  const ours = async () => {
-    const response = await handler(event, lambdaContext(`bench-${invocations++}`));
-    if (response.statusCode !== 202) {
-      throw new Error(`the handler answered ${response.statusCode}: ${response.body}`);
-    }
-  };
-
-  // The baseline: the same record through a raw kafkajs producer.
-  const producer = kafkaClient(brokers, 'bench-baseline').producer({ ...PUBLISHER_LIKE_PRODUCER });
-  await producer.connect();
-  const [bruno, emma] = [DEFAULT_USERS[1], DEFAULT_USERS[0]];
-  if (!bruno || !emma) throw new Error('the demo users are missing');
-  const record = toRecord(createNotification(bruno, emma, 'Bruno started following you.'));
-  const raw = async () => {
-    await producer.send({
-      topic,
-      acks: -1,
-      compression: CompressionTypes.None,
-      messages: [record],
-    });
-  };
-
-  return {
-    topic,
-    record,
-    paths: { ours, raw },
-    close: async () => {
-      await publisher.disconnect();
-      await producer.disconnect();
-      await deleteTopics(admin, [topic]);
-      await admin.disconnect();
-    },
-  };
-};
-
-type Bench = Awaited<ReturnType<typeof setup>>;
-
-/** Warm-up, then rounds of sequential requests per path: milliseconds per request. */
-const drive = async ({ paths }: Bench, { rounds, perRound, warmup }: Sizes) => {
-  const sample = async (fn: () => Promise<void>): Promise<number[]> => {
-    const out: number[] = [];
-    for (let i = 0; i < perRound; i++) {
-      const start = process.hrtime.bigint();
-      await fn();
-      out.push(msSince(start));
-    }
-    return out;
-  };
-  say(`producer latency: warming up (${warmup} each)`);
-  for (let i = 0; i < warmup; i++) {
-    await paths.ours();
-    await paths.raw();
-  }
-  return interleave(
-    rounds,
-    { ours: () => sample(paths.ours), base: () => sample(paths.raw) },
-    (round, r) =>
-      say(
-        `producer latency round ${round + 1}/${rounds}: p50 ours ${median(r.ours).toFixed(3)} ms, raw ${median(r.base).toFixed(3)} ms`,
-      ),
-  );
-};
-
-/** p50 and p99 per round, ours against raw. */
-const report = (
-  { ours, base }: Awaited<ReturnType<typeof drive>>,
-  { topic, record }: Bench,
-  { rounds, perRound, warmup }: Sizes,
-) => {
-  const p50 = { ours: ours.map((r) => median(r)), base: base.map((r) => median(r)) };
-  const p99 = {
-    ours: ours.map((r) => percentile(r, 99)),
-    base: base.map((r) => percentile(r, 99)),
-  };
-  const row = (metric: string, o: number[], b: number[], goal: boolean): Row =>
-    compareRow({
-      figure: 'producer warm latency',
-      metric,
-      oursLabel: 'send-notification handler, in-process, warm',
-      baselineLabel: 'raw kafkajs producer.send',
-      ours: o,
-      baseline: b,
-      ...(goal ? { goal: { atMost: GOAL_P50_RATIO } } : {}),
-    });
-  return {
-    id: 'producer-latency',
-    title: 'Producer warm latency',
-    rows: [row('p50 (ms)', p50.ours, p50.base, true), row('p99 (ms)', p99.ours, p99.base, false)],
-    facts: [
-      `${rounds} rounds of ${perRound} sequential requests per path after ${warmup} warm-up requests each; p50 and p99 per round, median and min-max over rounds.`,
-      `Topic ${topic}: 3 partitions; one notification (key "1", ${Buffer.byteLength(String(record.value))}-byte JSON value, 2 headers) per request; acks=-1, idempotent, maxInFlightRequests 1, no compression on both paths.`,
-      'Our path logs one JSON line per notification to stdout (as Lambda captures it), here /dev/null; the baseline logs nothing.',
-      `What our path adds, in absolute terms: ${fmt((median(p50.ours) - median(p50.base)) * 1000)} µs at p50 over a raw send of ${fmt(median(p50.base) * 1000)} µs on loopback.`,
-    ],
-  };
-};
-
-export const measureProducerLatency = defineFigure({
-  sizes: ({ quick }): Sizes =>
-    quick ? { rounds: 4, perRound: 100, warmup: 50 } : { rounds: 20, perRound: 300, warmup: 300 },
-  setup,
-  drive,
-  report,
+export const measureProducerLatency = defineProducerLatency({
+  id: 'producer-latency',
+  title: 'Producer warm latency',
+  figure: 'producer warm latency',
+  route: async (brokers) => ({
+    brokers,
+    facts: [`Both clients talk to the broker at ${brokers.join(',')} directly (loopback).`],
+    close: async () => undefined,
+  }),
 });
 
 await runFigure(import.meta.url, measureProducerLatency);

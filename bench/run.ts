@@ -27,6 +27,7 @@ import {
 export const FIGURES = [
   'ceiling',
   'producer-latency',
+  'producer-latency-network',
   'batch-throughput',
   'consumer-cost',
   'emulator-throughput',
@@ -42,6 +43,7 @@ export const FIGURES = [
  */
 const RUN_ORDER: readonly (typeof FIGURES)[number][] = [
   'producer-latency',
+  'producer-latency-network',
   'batch-throughput',
   'consumer-cost',
   'e2e-latency',
