@@ -181,7 +181,7 @@ const report = (
     facts: [
       `${rounds} rounds of ${perRound} sequential 500-item requests per path after ${warmup} warm-up requests each; throughput per round, median and min-max over rounds.`,
       `Topic ${topic}: 3 partitions; 500 notifications to all four users per request (keys 1-4, about ${Buffer.byteLength(String(messages[0]?.value))}-byte JSON values); acks=-1, idempotent, maxInFlightRequests 1, no compression.`,
-      'Our path validates all 500 items, publishes them in one transaction (all or nothing across partitions), and logs one JSON line per notification to stdout (/dev/null here).',
+      'Our path validates all 500 items, publishes them in one transaction (all or nothing across partitions), logs one JSON line per notification and writes one EMF metrics line per request to stdout (/dev/null here).',
     ],
   };
 };

@@ -271,7 +271,7 @@ const report = (
       `${rounds} rounds of ${perRound} fresh 100-record events per path after ${warmup} warm-up events each; median per round, median and min-max over rounds.`,
       `Records as the emulator builds them (plugins/serverless-offline-kafka/src/event.js): base64 key and value of a valid notification JSON, two headers; dynalite in memory in the benchmark's process, table ${table}.`,
       'Store calls are counted by a middleware on the DynamoDB document client (one per command sent, before SDK retries).',
-      'Our path validates every record against the schema, writes in BatchWriteItem calls of 25 (4 in flight) and logs one JSON line per stored notification to stdout (/dev/null here); the baselines only decode and put.',
+      'Our path validates every record against the schema, writes in BatchWriteItem calls of 25 (4 in flight) and logs one JSON line per stored notification and writes one EMF metrics line per batch to stdout (/dev/null here); the baselines only decode and put.',
     ],
   };
 };
