@@ -39,7 +39,9 @@ export interface KafkaDependencies {
 // The signer and the MSK API client are loaded when first used, not at module init: only IAM
 // auth signs, and only IAM auth without KAFKA_BROKERS looks the brokers up, once per container.
 // Requiring them eagerly was most of the producer's init (@aws-sdk/client-kafka alone, about
-// half). esbuild keeps a dynamic import of an external package as a require() at call time.
+// half). In the bundle, the signer's code runs only then; serverless.yml's esbuild setting
+// `supported: { dynamic-import: false }` makes the import() of the external SDK a require()
+// at that moment (the SDK's CommonJS build, as every other import of it).
 
 const signWithMskSigner: SignToken = async (options) =>
   (await import('aws-msk-iam-sasl-signer-js')).generateAuthToken(options);
