@@ -18,6 +18,17 @@ const { readSettings } = require('./aws.cjs');
 /** The inbox table's resource (serverless/resources/inbox-table.json). */
 const INBOX_TABLE = 'InboxTable';
 
+const INBOX_TABLE_ARN = { 'Fn::GetAtt': [INBOX_TABLE, 'Arn'] };
+
+/**
+ * One index of the inbox table (`<table arn>/index/<name>`): a query of an index is authorized
+ * on the index's ARN, not the table's (DynamoDB developer guide, `specifying-conditions`).
+ * @param {string} name
+ */
+const inboxIndexArn = (name) => ({
+  'Fn::Join': ['', [{ 'Fn::GetAtt': [INBOX_TABLE, 'Arn'] }, `/index/${name}`]],
+});
+
 const POLICY_VERSION = '2012-10-17';
 
 /**
@@ -175,21 +186,25 @@ const processNotificationsRole = ({ msk: { arns } }) =>
       Resource: arns.deadLetterTopic,
     },
     {
+      // BatchGetItem first: what is stored already is never written again (shared/inbox/store.ts).
       Sid: 'StoreInInbox',
       Effect: 'Allow',
-      Action: ['dynamodb:BatchWriteItem'],
-      Resource: { 'Fn::GetAtt': [INBOX_TABLE, 'Arn'] },
+      Action: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
+      Resource: INBOX_TABLE_ARN,
     },
   ]);
 
-/** The inbox reader: queries the table, nothing else (and no VPC: it never talks to Kafka). */
+/**
+ * The inbox reader: queries the table and counts the `unread` index, nothing else (and no VPC:
+ * it never talks to Kafka).
+ */
 const listNotificationsRole = () =>
   role('ListNotifications', [
     {
       Sid: 'ReadInbox',
       Effect: 'Allow',
       Action: ['dynamodb:Query'],
-      Resource: { 'Fn::GetAtt': [INBOX_TABLE, 'Arn'] },
+      Resource: [INBOX_TABLE_ARN, inboxIndexArn('unread')],
     },
   ]);
 

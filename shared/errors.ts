@@ -61,6 +61,21 @@ export class UserNotFoundError extends HttpError {
   }
 }
 
+/**
+ * 404: no notification with this id among the caller's own. Another user's notification gets the
+ * same answer, so that an id never reveals that it exists.
+ */
+export class NotificationNotFoundError extends HttpError {
+  override readonly name = 'NotificationNotFoundError';
+  readonly status = 404;
+  readonly code = 'notification_not_found';
+  readonly field = 'id';
+
+  constructor(readonly notificationId: string) {
+    super(`id: you have no notification with id "${notificationId}".`);
+  }
+}
+
 /** 413: the body or one of its messages is larger than allowed. */
 export class PayloadTooLargeError extends HttpError {
   override readonly name = 'PayloadTooLargeError';

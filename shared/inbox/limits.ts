@@ -26,3 +26,18 @@ export const DYNAMODB_CLIENT_DEFAULTS = {
   /** Region of a local endpoint when `AWS_REGION` is unset (the SDK needs one to sign). */
   LOCAL_REGION: 'us-east-1',
 } as const;
+
+/** Bounds of the read state. */
+export const READ_STATE_LIMITS = {
+  /**
+   * Unread notifications counted, at most: a count reads every unread key, so it is bounded; a
+   * user with more is told this many ("1,000 or more").
+   */
+  MAX_UNREAD_COUNT: 1_000,
+  /** Notifications one "mark all read" call marks, at most; the answer says how many are left. */
+  MARK_ALL_MAX: 500,
+  /** `UpdateItem` calls in flight at once while marking all read. */
+  MARK_ALL_CONCURRENCY: 8,
+  /** Keys in one `BatchGetItem` call: DynamoDB's maximum. */
+  BATCH_GET_SIZE: 100,
+} as const;

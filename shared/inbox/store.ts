@@ -1,21 +1,34 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
   BatchWriteCommand,
   type BatchWriteCommandOutput,
   type DynamoDBDocumentClient,
   QueryCommand,
   type QueryCommandOutput,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ServiceUnavailableError, TransientError } from '../errors.js';
+import { NotificationNotFoundError, ServiceUnavailableError, TransientError } from '../errors.js';
 import { isTransientStoreError } from './client.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
-import { INBOX_RETRY_AFTER_SECONDS, INBOX_WRITE_DEFAULTS } from './limits.js';
-import { INBOX_KEY, inboxKeyOf, keyOfItem, toItem, toNotification } from './table.js';
+import { INBOX_RETRY_AFTER_SECONDS, INBOX_WRITE_DEFAULTS, READ_STATE_LIMITS } from './limits.js';
+import {
+  INBOX_INDEX,
+  INBOX_KEY,
+  type InboxKey,
+  inboxKeyOf,
+  keyOfItem,
+  toItem,
+  toNotification,
+} from './table.js';
 import type {
+  InboxMarker,
   InboxPage,
   InboxReader,
   InboxWriter,
   ListOptions,
+  MarkReadResult,
   StoredNotification,
 } from './types.js';
 
@@ -38,12 +51,34 @@ type WriteRequest = NonNullable<
   NonNullable<BatchWriteCommandOutput['UnprocessedItems']>[string]
 >[number];
 
+type KeysAndAttributes = NonNullable<BatchGetCommandOutput['UnprocessedKeys']>[string];
+
+const keyString = (key: InboxKey): string => `${key.userId}#${key.sk}`;
+
+/** Runs `work` on every item, at most `concurrency` at once; settles all before failing. */
+const forEachLimited = async <T>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> => {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let item = items[next++]; item !== undefined; item = items[next++]) await work(item);
+  };
+  const outcomes = await Promise.allSettled(
+    Array.from({ length: Math.min(concurrency, items.length) }, worker),
+  );
+  const failure = outcomes.find((o) => o.status === 'rejected');
+  if (failure) throw failure.reason;
+};
+
 /**
- * The inbox in DynamoDB: idempotent batched writes for the consumer, paged reads for
- * `GET /notifications/{userId}`. One item per notification, keyed as `inboxKeyOf` says, holding
- * the notification's fields (`id`, `from`, `to`, `message`, `createdAt`) and its Kafka position.
+ * The inbox in DynamoDB: idempotent batched writes for the consumer, paged reads with the unread
+ * count for `GET /notifications/{userId}`, and the read state. One item per notification, keyed
+ * as `inboxKeyOf` says, holding the notification's fields (`id`, `from`, `to`, `message`,
+ * `createdAt`), its Kafka position, and `unread` while it is unread (table.ts: the indexes).
  */
-export class InboxStore implements InboxReader, InboxWriter {
+export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
   readonly #client: DynamoDBDocumentClient;
   readonly #tableName: string;
   readonly #logger: Logger;
@@ -68,21 +103,29 @@ export class InboxStore implements InboxReader, InboxWriter {
   }
 
   /**
-   * Writes every notification, overwriting any earlier copy of the same Kafka record, in
-   * `BatchWriteItem` calls of up to 25 items. Unprocessed items are retried with exponential
-   * backoff and full jitter. Resolves with the number of calls made.
+   * Writes every notification not stored yet, in `BatchWriteItem` calls of up to 25 items, after
+   * one strongly consistent `BatchGetItem` per 100 keys that finds those already stored. A Kafka
+   * record delivered again (delivery is at least once) thus never overwrites its item, and so
+   * never makes a notification its recipient has read unread again: `BatchWriteItem` has no
+   * conditions, and a conditional `PutItem` per item would cost 25 times the calls. Unprocessed
+   * items and keys are retried with exponential backoff and full jitter. Resolves with the number
+   * of calls made, reads included.
    *
    * @throws TransientError when the store throttles, fails or does not answer, or items remain
    * unprocessed after the last attempt: the Kafka batch should be delivered again.
    */
   async save(items: readonly StoredNotification[]): Promise<{ calls: number }> {
     // A batch must not name one key twice; the same record delivered twice is one item.
-    const unique = new Map<string, WriteRequest>();
+    const unique = new Map<string, { key: InboxKey; item: StoredNotification }>();
     for (const item of items) {
       const key = inboxKeyOf(item);
-      unique.set(`${key.userId}#${key.sk}`, { PutRequest: { Item: toItem(key, item) } });
+      unique.set(keyString(key), { key, item });
     }
-    const requests = [...unique.values()];
+    if (unique.size === 0) return { calls: 0 };
+    const { stored, calls: reads } = await this.#storedKeys([...unique.values()].map((u) => u.key));
+    const requests: WriteRequest[] = [...unique.entries()]
+      .filter(([k]) => !stored.has(k))
+      .map(([, { key, item }]) => ({ PutRequest: { Item: toItem(key, item) } }));
     const chunks: WriteRequest[][] = [];
     for (let i = 0; i < requests.length; i += INBOX_WRITE_DEFAULTS.BATCH_SIZE) {
       chunks.push(requests.slice(i, i + INBOX_WRITE_DEFAULTS.BATCH_SIZE));
@@ -108,7 +151,48 @@ export class InboxStore implements InboxReader, InboxWriter {
     const outcomes = await Promise.allSettled(Array.from({ length: workers }, worker));
     const failure = outcomes.find((o) => o.status === 'rejected');
     if (failure) throw failure.reason;
-    return { calls };
+    return { calls: reads + calls };
+  }
+
+  /**
+   * Which of `keys` are stored: strongly consistent `BatchGetItem` calls of up to 100 keys
+   * (reading the keys only), unprocessed keys retried as unprocessed writes are.
+   */
+  async #storedKeys(keys: readonly InboxKey[]): Promise<{ stored: Set<string>; calls: number }> {
+    const stored = new Set<string>();
+    let calls = 0;
+    for (let i = 0; i < keys.length; i += READ_STATE_LIMITS.BATCH_GET_SIZE) {
+      let pending: KeysAndAttributes | undefined = {
+        Keys: keys
+          .slice(i, i + READ_STATE_LIMITS.BATCH_GET_SIZE)
+          .map((k) => ({ [INBOX_KEY.partition]: k.userId, [INBOX_KEY.sort]: k.sk })),
+        ConsistentRead: true,
+        ProjectionExpression: '#pk, #sk',
+        ExpressionAttributeNames: { '#pk': INBOX_KEY.partition, '#sk': INBOX_KEY.sort },
+      };
+      for (let attempt = 1; pending?.Keys?.length; attempt++) {
+        if (attempt > this.#retry.maxAttempts) {
+          throw new TransientError(
+            `${pending.Keys.length} inbox keys were still unprocessed after ${attempt - 1} BatchGetItem calls; the table is throttling reads.`,
+          );
+        }
+        if (attempt > 1) await this.#retry.sleep(this.#backoffMs(attempt - 1));
+        let output: BatchGetCommandOutput;
+        try {
+          output = await this.#client.send(
+            new BatchGetCommand({ RequestItems: { [this.#tableName]: pending } }),
+          );
+        } catch (error) {
+          throw this.#writeFailure(error);
+        }
+        calls++;
+        for (const item of output?.Responses?.[this.#tableName] ?? []) {
+          stored.add(keyString(keyOfItem(item)));
+        }
+        pending = output?.UnprocessedKeys?.[this.#tableName];
+      }
+    }
+    return { stored, calls };
   }
 
   /** Writes one chunk, retrying what DynamoDB leaves unprocessed; resolves with the calls made. */
@@ -169,20 +253,24 @@ export class InboxStore implements InboxReader, InboxWriter {
     }
     const start = options.cursor === undefined ? undefined : decodeCursor(options.cursor, userId);
     let output: QueryCommandOutput;
+    let unreadCount: number;
     try {
-      output = await this.#client.send(
-        new QueryCommand({
-          TableName: this.#tableName,
-          KeyConditionExpression: '#pk = :pk',
-          ExpressionAttributeNames: { '#pk': INBOX_KEY.partition },
-          ExpressionAttributeValues: { ':pk': userId },
-          ScanIndexForward: false,
-          // One more than asked tells whether another page exists, so that the last page never
-          // carries a cursor to an empty one.
-          Limit: limit + 1,
-          ...(start ? { ExclusiveStartKey: { ...start } } : {}),
-        }),
-      );
+      [output, unreadCount] = await Promise.all([
+        this.#client.send(
+          new QueryCommand({
+            TableName: this.#tableName,
+            KeyConditionExpression: '#pk = :pk',
+            ExpressionAttributeNames: { '#pk': INBOX_KEY.partition },
+            ExpressionAttributeValues: { ':pk': userId },
+            ScanIndexForward: false,
+            // One more than asked tells whether another page exists, so that the last page never
+            // carries a cursor to an empty one.
+            Limit: limit + 1,
+            ...(start ? { ExclusiveStartKey: { ...start } } : {}),
+          }),
+        ),
+        this.#unreadCount(userId),
+      ]);
     } catch (error) {
       throw this.#readFailure(error);
     }
@@ -194,8 +282,116 @@ export class InboxStore implements InboxReader, InboxWriter {
     const after = items.length > limit && last ? last : output.LastEvaluatedKey;
     return {
       notifications: page.map(toNotification),
+      unreadCount,
       ...(after ? { nextCursor: encodeCursor(keyOfItem(after)) } : {}),
     };
+  }
+
+  /**
+   * How many of `userId`'s notifications are unread, up to `MAX_UNREAD_COUNT`: a strongly
+   * consistent count of the sparse `unread` index, so that it includes a write just made. One
+   * call: 1,000 keys-only entries are far below the 1 MB a query reads at once.
+   */
+  async #unreadCount(userId: number): Promise<number> {
+    const output: QueryCommandOutput = await this.#client.send(
+      new QueryCommand({
+        TableName: this.#tableName,
+        IndexName: INBOX_INDEX.unread.name,
+        KeyConditionExpression: '#pk = :pk',
+        ExpressionAttributeNames: { '#pk': INBOX_KEY.partition },
+        ExpressionAttributeValues: { ':pk': userId },
+        Select: 'COUNT',
+        ConsistentRead: true,
+        Limit: READ_STATE_LIMITS.MAX_UNREAD_COUNT,
+      }),
+    );
+    return output?.Count ?? 0;
+  }
+
+  /**
+   * Marks `userId`'s notification `id` read (idempotent: an already read one stays read and
+   * changes nothing).
+   * @throws NotificationNotFoundError when `userId` has no notification `id` (another user's
+   * included: it is not in this user's partition).
+   * @throws ServiceUnavailableError when the store does not answer.
+   */
+  async markRead(userId: number, id: string): Promise<MarkReadResult> {
+    try {
+      const found = await this.#client.send(
+        new QueryCommand({
+          TableName: this.#tableName,
+          IndexName: INBOX_INDEX.byId.name,
+          KeyConditionExpression: '#pk = :pk AND #id = :id',
+          ExpressionAttributeNames: { '#pk': INBOX_KEY.partition, '#id': INBOX_INDEX.byId.sort },
+          ExpressionAttributeValues: { ':pk': userId, ':id': id },
+          ConsistentRead: true,
+        }),
+      );
+      const [item] = found.Items ?? [];
+      if (!item) throw new NotificationNotFoundError(id);
+      const changed = await this.#markKeyRead(keyOfItem(item));
+      return { ids: changed ? [id] : [], unreadCount: await this.#unreadCount(userId) };
+    } catch (error) {
+      throw this.#readFailure(error);
+    }
+  }
+
+  /**
+   * Marks read every notification of `userId` that is unread, up to `MARK_ALL_MAX` of them (the
+   * answer's `unreadCount` tells whether more are left).
+   * @throws ServiceUnavailableError when the store does not answer.
+   */
+  async markAllRead(userId: number): Promise<MarkReadResult> {
+    try {
+      const output = await this.#client.send(
+        new QueryCommand({
+          TableName: this.#tableName,
+          IndexName: INBOX_INDEX.unread.name,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': INBOX_KEY.partition },
+          ExpressionAttributeValues: { ':pk': userId },
+          ConsistentRead: true,
+          Limit: READ_STATE_LIMITS.MARK_ALL_MAX,
+        }),
+      );
+      const keys = (output.Items ?? []).map(keyOfItem);
+      const ids: string[] = [];
+      await forEachLimited(keys, READ_STATE_LIMITS.MARK_ALL_CONCURRENCY, async (key) => {
+        const id = await this.#markKeyRead(key);
+        if (id) ids.push(id);
+      });
+      return { ids, unreadCount: await this.#unreadCount(userId) };
+    } catch (error) {
+      throw this.#readFailure(error);
+    }
+  }
+
+  /**
+   * Takes the item at `key` out of the `unread` index. Resolves with its id when it was unread,
+   * `undefined` when it was read already (or is gone).
+   */
+  async #markKeyRead(key: InboxKey): Promise<string | undefined> {
+    try {
+      const output = await this.#client.send(
+        new UpdateCommand({
+          TableName: this.#tableName,
+          Key: { [INBOX_KEY.partition]: key.userId, [INBOX_KEY.sort]: key.sk },
+          UpdateExpression: 'REMOVE #unread SET #readAt = :now',
+          ConditionExpression: 'attribute_exists(#unread)',
+          ExpressionAttributeNames: { '#unread': INBOX_INDEX.unread.sort, '#readAt': 'readAt' },
+          ExpressionAttributeValues: { ':now': new Date().toISOString() },
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      const id = output.Attributes?.id;
+      return typeof id === 'string' ? id : undefined;
+    } catch (error) {
+      // Read already: nothing to change, which is what was asked.
+      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') {
+        return undefined;
+      }
+      throw error;
+    }
   }
 
   #readFailure(error: unknown): unknown {

@@ -1,13 +1,8 @@
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod/mini';
 import { InvalidInboxItemError } from '../errors.js';
-import {
-  describeIssues,
-  type Notification,
-  NotificationSchema,
-  UserIdSchema,
-} from '../models/index.js';
-import type { StoredNotification } from './types.js';
+import { describeIssues, NotificationSchema, UserIdSchema } from '../models/index.js';
+import type { InboxNotification, StoredNotification } from './types.js';
 
 /**
  * The inbox table: one item per received notification. The partition key is the recipient's id,
@@ -17,6 +12,21 @@ import type { StoredNotification } from './types.js';
 
 /** Attribute names of the table's key. */
 export const INBOX_KEY = { partition: 'userId', sort: 'sk' } as const;
+
+/**
+ * The two local secondary indexes, both keys only. An LSI (rather than a GSI) because both are
+ * read right after a write and must see it: LSI queries can be strongly consistent, GSI queries
+ * never are (DynamoDB developer guide, `LSI`).
+ *
+ * - `unread` is sparse: its sort key, the `unread` attribute (a copy of `sk`), is on an item only
+ *   while the notification is unread, so counting a user's unread ones reads only those.
+ * - `byId` finds a notification of one user by its public `id`; another user's id is simply not
+ *   in that user's partition.
+ */
+export const INBOX_INDEX = {
+  unread: { name: 'unread', sort: 'unread' },
+  byId: { name: 'byId', sort: 'id' },
+} as const;
 
 /** Digits the Kafka partition and offset are zero-padded to, so that they sort as text. */
 export const SORT_KEY_DIGITS = { PARTITION: 5, OFFSET: 20 } as const;
@@ -32,11 +42,21 @@ export const INBOX_TABLE = {
   AttributeDefinitions: [
     { AttributeName: INBOX_KEY.partition, AttributeType: 'N' },
     { AttributeName: INBOX_KEY.sort, AttributeType: 'S' },
+    { AttributeName: INBOX_INDEX.unread.sort, AttributeType: 'S' },
+    { AttributeName: INBOX_INDEX.byId.sort, AttributeType: 'S' },
   ],
   KeySchema: [
     { AttributeName: INBOX_KEY.partition, KeyType: 'HASH' },
     { AttributeName: INBOX_KEY.sort, KeyType: 'RANGE' },
   ],
+  LocalSecondaryIndexes: [INBOX_INDEX.unread, INBOX_INDEX.byId].map((index) => ({
+    IndexName: index.name,
+    KeySchema: [
+      { AttributeName: INBOX_KEY.partition, KeyType: 'HASH' as const },
+      { AttributeName: index.sort, KeyType: 'RANGE' as const },
+    ],
+    Projection: { ProjectionType: 'KEYS_ONLY' as const },
+  })),
   BillingMode: 'PAY_PER_REQUEST',
 } as const;
 
@@ -45,6 +65,11 @@ export const inboxTableInput = (tableName: string): CreateTableCommandInput => (
   TableName: tableName,
   AttributeDefinitions: INBOX_TABLE.AttributeDefinitions.map((a) => ({ ...a })),
   KeySchema: INBOX_TABLE.KeySchema.map((k) => ({ ...k })),
+  LocalSecondaryIndexes: INBOX_TABLE.LocalSecondaryIndexes.map((i) => ({
+    IndexName: i.IndexName,
+    KeySchema: i.KeySchema.map((k) => ({ ...k })),
+    Projection: { ...i.Projection },
+  })),
   BillingMode: INBOX_TABLE.BillingMode,
 });
 
@@ -108,12 +133,13 @@ export type InboxItem = Readonly<Record<string, unknown>>;
 const ITEM = { root: '(item)' } as const;
 
 /**
- * The item of a stored notification under `key`: the notification's fields (`id`, `from`,
- * `to`, `message`, `createdAt`) and its Kafka position.
+ * The item of a newly stored notification under `key`: the notification's fields (`id`, `from`,
+ * `to`, `message`, `createdAt`), its Kafka position, and `unread` (it enters the `unread` index).
  */
 export const toItem = (key: InboxKey, { notification, partition, offset }: StoredNotification) => ({
   [INBOX_KEY.partition]: key.userId,
   [INBOX_KEY.sort]: key.sk,
+  [INBOX_INDEX.unread.sort]: key.sk,
   id: notification.id,
   from: { id: notification.from.id, name: notification.from.name },
   to: { id: notification.to.id, name: notification.to.name },
@@ -141,10 +167,11 @@ export const keyOfItem = (item: InboxItem): InboxKey => {
 };
 
 /**
- * The notification an item holds, checked against the schema: items are data, not types.
+ * The notification an item holds, checked against the schema (items are data, not types), with
+ * its read flag: read once the item has left the `unread` index.
  * @throws InvalidInboxItemError when it is not a valid notification
  */
-export const toNotification = (item: InboxItem): Notification => {
+export const toNotification = (item: InboxItem): InboxNotification => {
   const parsed = NotificationSchema.safeParse({
     id: item.id,
     from: item.from,
@@ -157,5 +184,5 @@ export const toNotification = (item: InboxItem): Notification => {
       `The inbox item ${String(item[INBOX_KEY.partition])}/${String(item[INBOX_KEY.sort])} is not a valid notification: ${describeIssues(parsed.error.issues, ITEM)}`,
     );
   }
-  return parsed.data;
+  return { ...parsed.data, read: item[INBOX_INDEX.unread.sort] === undefined };
 };

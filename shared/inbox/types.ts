@@ -8,6 +8,9 @@ export interface StoredNotification {
   offset: string;
 }
 
+/** A notification as its recipient reads it back: with its read flag. */
+export type InboxNotification = Notification & { readonly read: boolean };
+
 export interface ListOptions {
   /** Most notifications in the page, at least 1. */
   readonly limit: number;
@@ -17,9 +20,19 @@ export interface ListOptions {
 
 /** One page of a user's notifications, newest first. */
 export interface InboxPage {
-  notifications: Notification[];
+  notifications: InboxNotification[];
+  /** How many of the user's notifications are unread (all of them, not only this page's). */
+  unreadCount: number;
   /** Present when older notifications remain: pass it as `cursor` for the next page. */
   nextCursor?: string;
+}
+
+/** What marking read changed. */
+export interface MarkReadResult {
+  /** The ids that were unread and are now read (empty when there were none). */
+  readonly ids: readonly string[];
+  /** The user's unread notifications left. */
+  readonly unreadCount: number;
 }
 
 /** Reads an inbox; the read side depends on this, tests pass a fake. */
@@ -29,6 +42,20 @@ export interface InboxReader {
 
 /** Writes to an inbox; the consumer depends on this, tests pass a fake. */
 export interface InboxWriter {
-  /** Stores every item, idempotently; resolves with the number of store calls made. */
+  /**
+   * Stores every item not stored yet (a redelivered record never overwrites its item, nor its
+   * read state); resolves with the number of store calls made.
+   */
   save(items: readonly StoredNotification[]): Promise<{ calls: number }>;
+}
+
+/** Marks a user's notifications read; idempotent. */
+export interface InboxMarker {
+  /**
+   * Marks `userId`'s notification `id` read.
+   * @throws NotificationNotFoundError when `userId` has no notification `id`
+   */
+  markRead(userId: number, id: string): Promise<MarkReadResult>;
+  /** Marks every notification of `userId` that is unread now read (at most `limit` of them). */
+  markAllRead(userId: number): Promise<MarkReadResult>;
 }

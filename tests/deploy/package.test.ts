@@ -40,6 +40,9 @@ const ARNS = {
   transactionalIds: `${MSK_PREFIX}:transactional-id/${CLUSTER}/notifications-publisher-*`,
 } as const;
 const INBOX_TABLE_ARN = { 'Fn::GetAtt': ['InboxTable', 'Arn'] };
+const inboxIndex = (name: string) => ({
+  'Fn::Join': ['', [INBOX_TABLE_ARN, `/index/${name}`]],
+});
 const MAPPING = 'ProcessNotificationsEventSourceMappingMSKNotificationsNotifications';
 const FUNCTIONS = [
   'SendNotification',
@@ -348,14 +351,20 @@ describe(`sls package --stage ${STAGE}`, () => {
         Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
         Resource: ARNS.deadLetterTopic,
       },
-      StoreInInbox: { Action: ['dynamodb:BatchWriteItem'], Resource: INBOX_TABLE_ARN },
+      StoreInInbox: {
+        Action: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
+        Resource: INBOX_TABLE_ARN,
+      },
     });
   });
 
   it('lets the inbox reader query its table and nothing else', () => {
     expect(statementsOf('ListNotificationsRole')).toEqual({
       WriteOwnLogs: logs('ListNotifications'),
-      ReadInbox: { Action: ['dynamodb:Query'], Resource: INBOX_TABLE_ARN },
+      ReadInbox: {
+        Action: ['dynamodb:Query'],
+        Resource: [INBOX_TABLE_ARN, inboxIndex('unread')],
+      },
     });
   });
 

@@ -5,11 +5,15 @@ import {
   ensureInboxTable,
   startDynalite,
 } from '../../scripts/lib/dynalite.js';
-import { ServiceUnavailableError, ValidationError } from '../../shared/errors.js';
+import {
+  NotificationNotFoundError,
+  ServiceUnavailableError,
+  ValidationError,
+} from '../../shared/errors.js';
 import { createDocumentClient } from '../../shared/inbox/client.js';
 import { InboxStore } from '../../shared/inbox/store.js';
-import type { StoredNotification } from '../../shared/inbox/types.js';
-import { createNotification, type Notification } from '../../shared/models/index.js';
+import type { InboxNotification, StoredNotification } from '../../shared/inbox/types.js';
+import { createNotification } from '../../shared/models/index.js';
 import { silentLogger } from '../helpers/logger.js';
 
 const emma = { id: 1, name: 'Emma' };
@@ -33,8 +37,15 @@ const received = (to: typeof emma, count: number, partition = 0): StoredNotifica
     offset: String(1_000 + i),
   }));
 
-const newestFirst = (items: readonly StoredNotification[]): Notification[] =>
-  [...items].reverse().map((i) => i.notification);
+/** `list[index]`, which the test knows is there. */
+const nth = <T>(list: readonly T[], index: number): T => {
+  const value = list[index];
+  if (value === undefined) throw new Error(`no item at ${index}`);
+  return value;
+};
+
+const newestFirst = (items: readonly StoredNotification[]): InboxNotification[] =>
+  [...items].reverse().map((i) => ({ ...i.notification, read: false }));
 
 describe('InboxStore on dynalite', () => {
   let dynalite: DynaliteHandle;
@@ -42,7 +53,7 @@ describe('InboxStore on dynalite', () => {
 
   /** Every page of `userId`'s inbox, following cursors until none is left. */
   const readAll = async (userId: number, limit: number) => {
-    const pages: Notification[][] = [];
+    const pages: InboxNotification[][] = [];
     let cursor: string | undefined;
     do {
       const page = await store.list(userId, { limit, ...(cursor ? { cursor } : {}) });
@@ -67,10 +78,10 @@ describe('InboxStore on dynalite', () => {
     await dynalite?.close();
   });
 
-  it('saves 60 notifications in 3 calls, and a redelivery of them stores each once', async () => {
+  it('saves 60 notifications in 1 read and 3 writes; a redelivery of them reads and writes nothing', async () => {
     const items = received(emma, 60);
-    expect(await store.save(items)).toEqual({ calls: 3 });
-    expect(await store.save(items.map((i) => ({ ...i })))).toEqual({ calls: 3 });
+    expect(await store.save(items)).toEqual({ calls: 4 });
+    expect(await store.save(items.map((i) => ({ ...i })))).toEqual({ calls: 1 });
     const pages = await readAll(emma.id, 100);
     expect(pages).toEqual([newestFirst(items)]);
   });
@@ -97,7 +108,7 @@ describe('InboxStore on dynalite', () => {
     await store.save([...forAda, ...forGrace]);
     expect((await readAll(ada.id, 10)).flat()).toEqual(newestFirst(forAda));
     expect((await readAll(grace.id, 10)).flat()).toEqual(newestFirst(forGrace));
-    expect(await store.list(12, { limit: 10 })).toEqual({ notifications: [] });
+    expect(await store.list(12, { limit: 10 })).toEqual({ notifications: [], unreadCount: 0 });
   });
 
   it("refuses a cursor from another user's inbox", async () => {
@@ -109,6 +120,77 @@ describe('InboxStore on dynalite', () => {
     const listing = store.list(barbara.id, { limit: 1, cursor: nextCursor ?? '' });
     await expect(listing).rejects.toBeInstanceOf(ValidationError);
     await expect(listing).rejects.toThrow("cursor: was issued for another user's notifications");
+  });
+
+  describe('read state', () => {
+    const ida = { id: 30, name: 'Ida' };
+    const joan = { id: 31, name: 'Joan' };
+
+    it('counts every unread notification, not only the page, and marks one read', async () => {
+      const items = received(ida, 5, 1);
+      await store.save(items);
+      const before = await store.list(ida.id, { limit: 2 });
+      expect(before.unreadCount).toBe(5);
+      expect(before.notifications.map((n) => n.read)).toEqual([false, false]);
+      const target = nth(items, 3).notification.id;
+      expect(await store.markRead(ida.id, target)).toEqual({ ids: [target], unreadCount: 4 });
+      const after = await store.list(ida.id, { limit: 5 });
+      expect(after.unreadCount).toBe(4);
+      expect(after.notifications.filter((n) => n.read).map((n) => n.id)).toEqual([target]);
+    });
+
+    it('is idempotent: marking a read one again changes nothing', async () => {
+      const [item] = received(joan, 1, 2);
+      if (!item) throw new Error('no item');
+      await store.save([item]);
+      const id = item.notification.id;
+      expect(await store.markRead(joan.id, id)).toEqual({ ids: [id], unreadCount: 0 });
+      expect(await store.markRead(joan.id, id)).toEqual({ ids: [], unreadCount: 0 });
+    });
+
+    it('keeps a read notification read when its record is delivered again', async () => {
+      const tess = { id: 32, name: 'Tess' };
+      const items = received(tess, 3);
+      await store.save(items);
+      const id = nth(items, 0).notification.id;
+      await store.markRead(tess.id, id);
+      await store.save(items.map((i) => ({ ...i })));
+      const page = await store.list(tess.id, { limit: 5 });
+      expect(page.unreadCount).toBe(2);
+      expect(page.notifications.find((n) => n.id === id)?.read).toBe(true);
+    });
+
+    it("answers another user's id, and an unknown one, as not found, changing nothing", async () => {
+      const uma = { id: 33, name: 'Uma' };
+      const vera = { id: 34, name: 'Vera' };
+      const [forUma] = received(uma, 1);
+      if (!forUma) throw new Error('no item');
+      await store.save([forUma, ...received(vera, 1)]);
+      const umas = forUma.notification.id;
+      await expect(store.markRead(vera.id, umas)).rejects.toBeInstanceOf(NotificationNotFoundError);
+      await expect(store.markRead(uma.id, randomUUID())).rejects.toBeInstanceOf(
+        NotificationNotFoundError,
+      );
+      expect((await store.list(uma.id, { limit: 1 })).unreadCount).toBe(1);
+    });
+
+    it('marks all read, and says how many are left', async () => {
+      const wren = { id: 35, name: 'Wren' };
+      const items = received(wren, 12);
+      await store.save(items);
+      await store.markRead(wren.id, nth(items, 4).notification.id);
+      const { ids, unreadCount } = await store.markAllRead(wren.id);
+      expect(unreadCount).toBe(0);
+      expect([...ids].sort()).toEqual(
+        items
+          .filter((_, i) => i !== 4)
+          .map((i) => i.notification.id)
+          .sort(),
+      );
+      const page = await store.list(wren.id, { limit: 20 });
+      expect(page.notifications.every((n) => n.read)).toBe(true);
+      expect(await store.markAllRead(wren.id)).toEqual({ ids: [], unreadCount: 0 });
+    });
   });
 
   it('answers 503 when the store does not answer', async () => {

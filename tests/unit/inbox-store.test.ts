@@ -4,15 +4,20 @@ import {
   ProvisionedThroughputExceededException,
   RequestLimitExceeded,
 } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  DynamoDBDocumentClient,
+  QueryCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ServiceUnavailableError, TransientError, ValidationError } from '../../shared/errors.js';
 import { decodeCursor, encodeCursor } from '../../shared/inbox/cursor.js';
 import { InboxStore, type RetryOptions } from '../../shared/inbox/store.js';
 import { inboxKeyOf } from '../../shared/inbox/table.js';
-import type { StoredNotification } from '../../shared/inbox/types.js';
-import { createNotification, type Notification } from '../../shared/models/index.js';
+import type { InboxNotification, StoredNotification } from '../../shared/inbox/types.js';
+import { createNotification } from '../../shared/models/index.js';
 import { silentLogger } from '../helpers/logger.js';
 
 const TABLE = 'inbox-test';
@@ -65,8 +70,10 @@ const requestsOf = (call: number): PutRequests =>
     []) as PutRequests;
 const offsetsOf = (requests: PutRequests) => requests.map((r) => r.PutRequest.Item.offset);
 
+/** An item as the consumer writes it: still unread. */
 const itemOf = ({ notification, partition, offset }: StoredNotification) => ({
   ...inboxKeyOf({ notification, partition, offset }),
+  unread: inboxKeyOf({ notification, partition, offset }).sk,
   ...notification,
   partition,
   offset,
@@ -76,11 +83,17 @@ const throttled = () =>
   new ProvisionedThroughputExceededException({ message: 'Rate exceeded', $metadata: {} });
 
 describe('InboxStore.save', () => {
-  it('writes 60 notifications in 3 BatchWrite calls of at most 25', async () => {
+  it('writes 60 notifications in 3 BatchWrite calls of at most 25, after 1 BatchGet', async () => {
     const { store } = setup();
     dynamo.on(BatchWriteCommand).resolves({ UnprocessedItems: {} });
     const items = storedItems(60);
-    expect(await store.save(items)).toEqual({ calls: 3 });
+    expect(await store.save(items)).toEqual({ calls: 4 });
+    expect(dynamo.commandCalls(BatchGetCommand)[0]?.args[0].input.RequestItems?.[TABLE]).toEqual({
+      Keys: items.map((i) => inboxKeyOf(i)),
+      ConsistentRead: true,
+      ProjectionExpression: '#pk, #sk',
+      ExpressionAttributeNames: { '#pk': 'userId', '#sk': 'sk' },
+    });
     const sizes = [0, 1, 2].map((i) => requestsOf(i).length);
     expect(sizes.sort()).toEqual([10, 25, 25]);
     const written = [0, 1, 2].flatMap((i) => offsetsOf(requestsOf(i)));
@@ -99,6 +112,7 @@ describe('InboxStore.save', () => {
           Item: {
             userId: 1,
             sk: `${item.notification.createdAt}#00002#00009007199254740993`,
+            unread: `${item.notification.createdAt}#00002#00009007199254740993`,
             id: item.notification.id,
             from: { id: 2, name: 'Bruno' },
             to: { id: 1, name: 'Emma' },
@@ -118,8 +132,31 @@ describe('InboxStore.save', () => {
     const items = storedItems(25);
     const first = items[0];
     if (!first) throw new Error('no item');
-    expect(await store.save([...items, { ...first }])).toEqual({ calls: 1 });
+    expect(await store.save([...items, { ...first }])).toEqual({ calls: 2 });
     expect(offsetsOf(requestsOf(0)).sort()).toEqual(items.map((i) => i.offset).sort());
+  });
+
+  it('never writes again what is stored already, so that a redelivery keeps the read state', async () => {
+    const { store } = setup();
+    const items = storedItems(4);
+    const [first, , third] = items;
+    if (!first || !third) throw new Error('no item');
+    dynamo.on(BatchGetCommand).resolves({
+      Responses: { [TABLE]: [inboxKeyOf(first), inboxKeyOf(third)] },
+    });
+    dynamo.on(BatchWriteCommand).resolves({});
+    expect(await store.save(items)).toEqual({ calls: 2 });
+    expect(offsetsOf(requestsOf(0))).toEqual(['1', '3']);
+  });
+
+  it('writes nothing when every record is stored already', async () => {
+    const { store } = setup();
+    const items = storedItems(3);
+    dynamo
+      .on(BatchGetCommand)
+      .resolves({ Responses: { [TABLE]: items.map((i) => inboxKeyOf(i)) } });
+    expect(await store.save(items)).toEqual({ calls: 1 });
+    expect(dynamo.commandCalls(BatchWriteCommand)).toHaveLength(0);
   });
 
   it('makes no call for nothing', async () => {
@@ -141,7 +178,7 @@ describe('InboxStore.save', () => {
       .resolvesOnce(unprocessed([1, 3, 4]))
       .resolvesOnce(unprocessed([4]))
       .resolvesOnce({ UnprocessedItems: {} });
-    expect(await store.save(items)).toEqual({ calls: 3 });
+    expect(await store.save(items)).toEqual({ calls: 4 });
     expect(offsetsOf(requestsOf(1))).toEqual(['1', '3', '4']);
     expect(offsetsOf(requestsOf(2))).toEqual(['4']);
     // Full jitter at 0.5 of min(2 s, 50 ms * 2^(attempt-1)).
@@ -229,8 +266,8 @@ describe('InboxStore.save', () => {
 });
 
 describe('InboxStore.list', () => {
-  const notificationsOf = (items: readonly StoredNotification[]): Notification[] =>
-    items.map((i) => i.notification);
+  const notificationsOf = (items: readonly StoredNotification[]): InboxNotification[] =>
+    items.map((i) => ({ ...i.notification, read: false }));
   /** Items as DynamoDB returns them, newest first. */
   const newestFirst = (items: readonly StoredNotification[]) => items.map(itemOf).reverse();
 
@@ -263,6 +300,7 @@ describe('InboxStore.list', () => {
       'to',
       'message',
       'createdAt',
+      'read',
     ]);
   });
 

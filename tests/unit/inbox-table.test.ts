@@ -40,16 +40,28 @@ describe('inbox table', () => {
   });
 
   it('is keyed by recipient id (a number) and a text sort key, billed per request', () => {
+    const lsi = (name: string, sort: string) => ({
+      IndexName: name,
+      KeySchema: [
+        { AttributeName: 'userId', KeyType: 'HASH' },
+        { AttributeName: sort, KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'KEYS_ONLY' },
+    });
     expect(inboxTableInput('inbox')).toEqual({
       TableName: 'inbox',
       AttributeDefinitions: [
         { AttributeName: 'userId', AttributeType: 'N' },
         { AttributeName: 'sk', AttributeType: 'S' },
+        { AttributeName: 'unread', AttributeType: 'S' },
+        { AttributeName: 'id', AttributeType: 'S' },
       ],
       KeySchema: [
         { AttributeName: 'userId', KeyType: 'HASH' },
         { AttributeName: 'sk', KeyType: 'RANGE' },
       ],
+      // Strongly consistent reads of the read state: local indexes (the unread one is sparse).
+      LocalSecondaryIndexes: [lsi('unread', 'unread'), lsi('byId', 'id')],
       BillingMode: 'PAY_PER_REQUEST',
     });
     expect(inboxTableInput('a').KeySchema).not.toBe(INBOX_TABLE.KeySchema);

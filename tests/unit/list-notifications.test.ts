@@ -3,34 +3,45 @@ import { describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/list-notifications/handler.js';
 import { ServiceUnavailableError } from '../../shared/errors.js';
 import { decodeCursor, encodeCursor } from '../../shared/inbox/cursor.js';
-import type { InboxPage, InboxReader, ListOptions } from '../../shared/inbox/types.js';
-import {
-  createNotification,
-  DEFAULT_USERS,
-  type Notification,
-  UserDirectory,
-} from '../../shared/models/index.js';
+import type {
+  InboxNotification,
+  InboxPage,
+  InboxReader,
+  ListOptions,
+} from '../../shared/inbox/types.js';
+import { createNotification, DEFAULT_USERS, UserDirectory } from '../../shared/models/index.js';
 import { asCaller, context, loadEvent, withoutToken } from '../helpers/events.js';
 import { invokeLocal, onAws } from '../helpers/identity.js';
 import { recordingLogger, silentLogger } from '../helpers/logger.js';
 
 const emma = { id: 1, name: 'Emma' };
 const bruno = { id: 2, name: 'Bruno' };
-const notifications: Notification[] = [
-  createNotification(bruno, emma, 'Bruno liked your photo.', new Date('2026-11-24T12:00:01.000Z')),
-  createNotification(
-    bruno,
-    emma,
-    'Bruno started following you.',
-    new Date('2026-11-24T12:00:00.000Z'),
-  ),
+const notifications: InboxNotification[] = [
+  {
+    ...createNotification(
+      bruno,
+      emma,
+      'Bruno liked your photo.',
+      new Date('2026-11-24T12:00:01.000Z'),
+    ),
+    read: false,
+  },
+  {
+    ...createNotification(
+      bruno,
+      emma,
+      'Bruno started following you.',
+      new Date('2026-11-24T12:00:00.000Z'),
+    ),
+    read: true,
+  },
 ];
 const NEXT = encodeCursor({ userId: 1, sk: '2026-11-24T12:00:00.000Z#00000#00000000000000000007' });
 
 /** Records each call; answers with `page`, checking cursors as the real store does. */
 class FakeInbox implements InboxReader {
   readonly calls: { userId: number; options: ListOptions }[] = [];
-  page: InboxPage = { notifications, nextCursor: NEXT };
+  page: InboxPage = { notifications, unreadCount: 1, nextCursor: NEXT };
   failure: Error | undefined;
   /** Stands for what the real store logs through the function's logger. */
   onList: (() => void) | undefined;
@@ -92,17 +103,19 @@ describe('list-notifications handler', () => {
         to: { id: 1, name: 'Emma' },
         message: n.message,
         createdAt: n.createdAt,
+        read: n.read,
       })),
+      unreadCount: 1,
       nextCursor: NEXT,
     });
   });
 
   it('leaves nextCursor out of the last page', async () => {
     const { inbox, handler } = setup();
-    inbox.page = { notifications: [] };
+    inbox.page = { notifications: [], unreadCount: 0 };
     const response = await handler(listEvent('3', undefined), context);
     expect(response.statusCode).toBe(200);
-    expect(bodyOf(response)).toEqual({ notifications: [] });
+    expect(bodyOf(response)).toEqual({ notifications: [], unreadCount: 0 });
   });
 
   it('passes the cursor of the previous page on', async () => {
