@@ -1,11 +1,16 @@
 /**
  * The local inbox store, by hand: `tsx scripts/dynalite.ts` (`npm run store:start`) serves
- * dynalite on 127.0.0.1:8000 with its data in `.local/dynalite`, creates the inbox table, and
+ * dynalite on 127.0.0.1:8000 with its data in `.local/dynalite`, creates the inbox and connections tables, and
  * runs until Ctrl-C. With `--memory`, nothing is kept. If a DynamoDB already answers on the port,
- * it only creates the table there.
+ * it only creates the tables there.
  */
 import { config } from '../shared/config.js';
-import { DYNALITE_DIR, ensureInboxTable, startDynalite } from './lib/dynalite.js';
+import {
+  DYNALITE_DIR,
+  ensureConnectionsTable,
+  ensureInboxTable,
+  startDynalite,
+} from './lib/dynalite.js';
 
 const say = (message: string): void => {
   process.stderr.write(`[dynalite] ${message}\n`);
@@ -17,6 +22,9 @@ const main = async (args: readonly string[]): Promise<void> => {
   const tableName = config().inbox.tableName;
   const table = await ensureInboxTable(store.endpoint, tableName);
   say(`table ${tableName}: ${table}`);
+  const connectionsName = config().realtime.connectionsTable;
+  const connections = await ensureConnectionsTable(store.endpoint, connectionsName);
+  say(`table ${connectionsName}: ${connections}`);
   if (!store.started) {
     say(`${store.endpoint} already answers; nothing started`);
     return;

@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import { config } from '../shared/config.js';
 import { ensureLocalIssuer } from '../shared/identity/local-issuer.js';
 import { ensureBroker, stopBroker } from './lib/broker.js';
-import { DYNALITE_DIR, ensureInboxTable, startDynalite } from './lib/dynalite.js';
+import {
+  DYNALITE_DIR,
+  ensureConnectionsTable,
+  ensureInboxTable,
+  startDynalite,
+} from './lib/dynalite.js';
 import { LOCAL_ISSUER_PATH, ROOT } from './lib/paths.js';
 import { createTopics } from './lib/topics.js';
 
@@ -32,6 +37,7 @@ const serve = async (brokers: readonly string[]): Promise<number> => {
   try {
     const table = config().inbox.tableName;
     const tableStatus = await ensureInboxTable(store.endpoint, table);
+    await ensureConnectionsTable(store.endpoint, config().realtime.connectionsTable);
     say(
       `inbox store: ${store.endpoint} (${store.started ? `data in ${DYNALITE_DIR}` : 'already running'}), table ${table}: ${tableStatus}`,
     );

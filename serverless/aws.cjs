@@ -24,6 +24,9 @@ const ESM_LIMITS = /** @type {const} */ ({
 /** The logical id the framework gives the consumer's function (`naming.getNormalizedFunctionName`). */
 const CONSUMER_FUNCTION = 'ProcessNotifications';
 
+/** The logical id of the second consumer, which pushes to WebSocket connections. */
+const PUSH_FUNCTION = 'PushNotifications';
+
 /** The custom resource that creates the topics (serverless/resources/kafka-topics.json). */
 const TOPICS_RESOURCE = 'KafkaTopics';
 
@@ -68,6 +71,7 @@ class ParameterError extends Error {
  *     topic: string,
  *     deadLetterTopic: string,
  *     consumerGroup: string,
+ *     pushConsumerGroup: string,
  *     publisherTransactionalIds: string,
  *   },
  * }} MskResources
@@ -81,6 +85,8 @@ class ParameterError extends Error {
  *   deadLetterTopic: string,
  *   partitions: number,
  *   consumerGroupId: string,
+ *   pushConsumerGroupId: string,
+ *   pushBatchingWindowS: number | undefined,
  *   batchSize: number,
  *   batchingWindowS: number | undefined,
  *   minimumPollers: number | undefined,
@@ -178,10 +184,13 @@ const topicName = (name, raw) => {
  * The ARNs of the cluster's Kafka resources as MSK's IAM access control names them
  * (MSK developer guide, `kafka-actions`: `topic/<cluster>/<uuid>/<topic>` and so on).
  * @param {string} clusterArn
- * @param {{ topic: string, deadLetterTopic: string, consumerGroupId: string }} names
+ * @param {{ topic: string, deadLetterTopic: string, consumerGroupId: string, pushConsumerGroupId?: string }} names
  * @returns {MskResources}
  */
-const mskResources = (clusterArn, { topic, deadLetterTopic, consumerGroupId }) => {
+const mskResources = (
+  clusterArn,
+  { topic, deadLetterTopic, consumerGroupId, pushConsumerGroupId = `${consumerGroupId}-push` },
+) => {
   const match = CLUSTER_ARN.exec(clusterArn);
   if (!match) {
     throw new ParameterError(
@@ -205,6 +214,7 @@ const mskResources = (clusterArn, { topic, deadLetterTopic, consumerGroupId }) =
       topic: of('topic', topic),
       deadLetterTopic: of('topic', deadLetterTopic),
       consumerGroup: of('group', consumerGroupId),
+      pushConsumerGroup: of('group', pushConsumerGroupId),
       // shared/kafka/publisher.ts: one transactional id per producer, `<topic>-publisher-<uuid>`.
       publisherTransactionalIds: of('transactional-id', `${topic}-publisher-*`),
     },
@@ -236,8 +246,29 @@ const readSettings = async (resolveVariable) => {
       consumerGroupId,
     );
   }
+  const pushConsumerGroupId = await get('pushConsumerGroupId');
+  if (!/^[A-Za-z0-9/*:_+=.@-]{1,200}$/.test(pushConsumerGroupId)) {
+    throw new ParameterError(
+      'pushConsumerGroupId',
+      '1 to 200 letters, digits or any of - / * : _ + = . @',
+      pushConsumerGroupId,
+    );
+  }
+  if (pushConsumerGroupId === consumerGroupId) {
+    // One group would split the records between storing and pushing.
+    throw new ParameterError(
+      'pushConsumerGroupId',
+      `a consumer group other than consumerGroupId ("${consumerGroupId}")`,
+      pushConsumerGroupId,
+    );
+  }
   const clusterArn = await get('mskClusterArn');
-  const msk = mskResources(clusterArn, { topic, deadLetterTopic, consumerGroupId });
+  const msk = mskResources(clusterArn, {
+    topic,
+    deadLetterTopic,
+    consumerGroupId,
+    pushConsumerGroupId,
+  });
   // An event source mapping reads a cluster of its own region only.
   const region = String(await resolveVariable('self:provider.region'));
   if (auth === 'iam' && msk.region !== region) {
@@ -292,6 +323,12 @@ const readSettings = async (resolveVariable) => {
       max: 10_000,
     }),
     consumerGroupId,
+    pushConsumerGroupId,
+    pushBatchingWindowS: optionalInt(
+      'pushBatchingWindow',
+      await get('pushBatchingWindow'),
+      ESM_LIMITS.BATCHING_WINDOW_S,
+    ),
     batchSize: requiredInt(
       'consumerBatchSize',
       await get('consumerBatchSize'),
@@ -361,12 +398,12 @@ const readSettings = async (resolveVariable) => {
  * @param {string} clusterName
  * @param {string} topic
  */
-const consumerMappingLogicalId = (clusterName, topic) => {
+const consumerMappingLogicalId = (clusterName, topic, fn = CONSUMER_FUNCTION) => {
   const part = (/** @type {string} */ s) => {
     const alnum = s.replace(/[^0-9A-Za-z]/g, '');
     return `${alnum.charAt(0).toUpperCase()}${alnum.slice(1)}`.slice(0, 79);
   };
-  return `${CONSUMER_FUNCTION}EventSourceMappingMSK${part(clusterName)}${part(topic)}`;
+  return `${fn}EventSourceMappingMSK${part(clusterName)}${part(topic)}`;
 };
 
 /**
@@ -387,11 +424,18 @@ const extensionsOf = (s) => {
   if (s.onFailureToDeadLetterTopic) {
     properties.DestinationConfig = { OnFailure: { Destination: `kafka://${s.deadLetterTopic}` } };
   }
+  /** @type {Record<string, unknown>} */
+  const pushProperties = {};
+  if (s.pushBatchingWindowS === 0) pushProperties.MaximumBatchingWindowInSeconds = 0;
   return {
     [consumerMappingLogicalId(s.msk.clusterName, s.topic)]: {
       // Lambda starts reading when the mapping is created: the topics must exist by then.
       DependsOn: [TOPICS_RESOURCE],
       Properties: properties,
+    },
+    [consumerMappingLogicalId(s.msk.clusterName, s.topic, PUSH_FUNCTION)]: {
+      DependsOn: [TOPICS_RESOURCE],
+      Properties: pushProperties,
     },
   };
 };
@@ -447,6 +491,19 @@ module.exports = {
             },
       // shared/config.ts PARTIAL_BATCH_RESPONSE: on exactly when the mapping reports item failures.
       partialBatchResponse: String(s.partialBatchResponse),
+    };
+  },
+
+  /**
+   * The pushing consumer's `msk` event settings: its own group, and its batching window (0 goes
+   * through `extensions`, as for the storing consumer).
+   * @param {ResolverContext} ctx
+   */
+  pushConsumer: async (ctx) => {
+    const s = await settingsOf(ctx);
+    return {
+      groupId: s.pushConsumerGroupId,
+      maximumBatchingWindow: s.pushBatchingWindowS ? s.pushBatchingWindowS : null,
     };
   },
 

@@ -2,6 +2,7 @@
 'use strict';
 
 const { readSettings } = require('./aws.cjs');
+const { connectionsArn } = require('./realtime.cjs');
 
 /**
  * One execution role per function, each allowed only what that function (and, for the consumer,
@@ -19,6 +20,11 @@ const { readSettings } = require('./aws.cjs');
 const INBOX_TABLE = 'InboxTable';
 
 const INBOX_TABLE_ARN = { 'Fn::GetAtt': [INBOX_TABLE, 'Arn'] };
+
+/** The WebSocket connections table (serverless/resources/connections-table.json). */
+const CONNECTIONS_TABLE = 'ConnectionsTable';
+
+const CONNECTIONS_TABLE_ARN = { 'Fn::GetAtt': [CONNECTIONS_TABLE, 'Arn'] };
 
 /**
  * One index of the inbox table (`<table arn>/index/<name>`): a query of an index is authorized
@@ -237,17 +243,118 @@ const provisionTopicsRole = ({ msk: { arns } }) =>
   ]);
 
 /**
- * @param {(s: Settings) => unknown} build
+ * Finding a user's connections and removing those that are gone, then posting to them through
+ * this stage's `@connections` API only.
+ * @param {string} stage
+ * @returns {Statement[]}
+ */
+const pushStatements = (stage) => [
+  {
+    Sid: 'UseConnections',
+    Effect: 'Allow',
+    Action: ['dynamodb:Query', 'dynamodb:DeleteItem'],
+    Resource: CONNECTIONS_TABLE_ARN,
+  },
+  {
+    Sid: 'PostToConnections',
+    Effect: 'Allow',
+    Action: ['execute-api:ManageConnections'],
+    Resource: connectionsArn(stage),
+  },
+];
+
+/**
+ * The WebSocket routes (functions/connections): record a connection at `$connect`, find it by
+ * its id and remove it at `$disconnect`. No VPC, no Kafka.
+ */
+const connectionsRole = () =>
+  role('Connections', [
+    {
+      Sid: 'RecordConnections',
+      Effect: 'Allow',
+      Action: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
+      Resource: CONNECTIONS_TABLE_ARN,
+    },
+    {
+      Sid: 'FindConnection',
+      Effect: 'Allow',
+      Action: ['dynamodb:Query'],
+      Resource: { 'Fn::Join': ['', [CONNECTIONS_TABLE_ARN, '/index/byConnection']] },
+    },
+  ]);
+
+/**
+ * The pushing consumer and its event source mapping: the mapping reads the topic in the push
+ * group (its network interfaces are the mapping's, in the cluster's VPC); the function itself
+ * runs outside the VPC, so that it reaches DynamoDB and API Gateway without a NAT.
+ * @param {Settings} s
+ * @param {string} stage
+ */
+const pushNotificationsRole = ({ msk: { arns } }, stage) =>
+  role('PushNotifications', [
+    networkInterfaces(MAPPING_ENI_ACTIONS),
+    {
+      Sid: 'DescribeCluster',
+      Effect: 'Allow',
+      Action: ['kafka:DescribeClusterV2', 'kafka:GetBootstrapBrokers'],
+      Resource: arns.cluster,
+    },
+    {
+      Sid: 'ConnectToCluster',
+      Effect: 'Allow',
+      Action: ['kafka-cluster:Connect', 'kafka-cluster:DescribeClusterDynamicConfiguration'],
+      Resource: arns.cluster,
+    },
+    {
+      Sid: 'ReadNotifications',
+      Effect: 'Allow',
+      Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'],
+      Resource: arns.topic,
+    },
+    {
+      Sid: 'UsePushConsumerGroup',
+      Effect: 'Allow',
+      Action: ['kafka-cluster:DescribeGroup', 'kafka-cluster:AlterGroup'],
+      Resource: arns.pushConsumerGroup,
+    },
+    ...pushStatements(stage),
+  ]);
+
+/**
+ * The read routes: find a notification by id, count and mark unread ones, then tell the caller's
+ * other sessions.
+ * @param {string} stage
+ */
+const readNotificationsRole = (stage) =>
+  role('ReadNotifications', [
+    {
+      Sid: 'MarkRead',
+      Effect: 'Allow',
+      Action: ['dynamodb:Query', 'dynamodb:UpdateItem'],
+      Resource: [INBOX_TABLE_ARN, inboxIndexArn('unread'), inboxIndexArn('byId')],
+    },
+    ...pushStatements(stage),
+  ]);
+
+/** The page: static files, nothing else. */
+const webPageRole = () => role('WebPage', []);
+
+/**
+ * @param {(s: Settings, stage: string) => unknown} build
  * @returns {(ctx: import('./aws.cjs').ResolverContext) => Promise<unknown>}
  */
 const resolver =
   (build) =>
   async ({ resolveVariable }) =>
-    build(await readSettings(resolveVariable));
+    build(await readSettings(resolveVariable), String(await resolveVariable('sls:stage')));
 
 module.exports = {
   sendNotificationRole: resolver(sendNotificationRole),
   processNotificationsRole: resolver(processNotificationsRole),
   listNotificationsRole: resolver(listNotificationsRole),
   provisionTopicsRole: resolver(provisionTopicsRole),
+  connectionsRole: resolver(connectionsRole),
+  pushNotificationsRole: resolver(pushNotificationsRole),
+  readNotificationsRole: resolver((_s, stage) => readNotificationsRole(stage)),
+  webPageRole: resolver(webPageRole),
 };

@@ -89,6 +89,28 @@ const EnvSchema = z.object({
       ),
     'notifications-inbox',
   ),
+  /** The DynamoDB table of open WebSocket connections. */
+  CONNECTIONS_TABLE: z._default(
+    z
+      .string()
+      .check(
+        z.regex(
+          /^[A-Za-z0-9_.-]{3,255}$/,
+          'expected a DynamoDB table name: 3 to 255 letters, digits, _, . or -',
+        ),
+      ),
+    'notifications-connections',
+  ),
+  /**
+   * The WebSocket API's `@connections` endpoint: `https://<api-id>.execute-api.<region>.amazonaws.com/<stage>`
+   * on AWS, serverless-offline's `http://127.0.0.1:3001` offline. Needed by the functions that push.
+   */
+  WEBSOCKET_ENDPOINT: z.optional(
+    z.url({
+      protocol: /^https?$/,
+      error: 'expected an http(s) URL such as http://127.0.0.1:3001',
+    }),
+  ),
   /** Set to `true` by `sls invoke local`. */
   IS_LOCAL: z._default(z.enum(['true', 'false']), 'false'),
   /** `true` when the consumer's mapping has `FunctionResponseTypes: [ReportBatchItemFailures]`. */
@@ -107,6 +129,13 @@ const EnvSchema = z.object({
   AUTH_SCOPES: z.optional(commaList),
   /** `local` mode: the issuer's public keys (a JWKS document). */
   AUTH_JWKS_FILE: z.optional(z.string().check(z.minLength(1))),
+  /**
+   * The issuer's JWKS URL, for the one route API Gateway cannot authorize with a JWT authorizer:
+   * WebSocket `$connect` on AWS, which verifies the token itself (with AUTH_ISSUER, AUTH_AUDIENCE).
+   */
+  AUTH_JWKS_URL: z.optional(
+    z.url({ protocol: /^https$/, error: 'expected an https URL of a JWKS document' }),
+  ),
   /** The demo's tokenless `POST /send` and `GET /notifications/{userId}` (local stage only). */
   DEMO_MODE: flag,
   /** Set to `true` by serverless-offline. */
@@ -148,6 +177,12 @@ export interface Config {
     readonly endpoint: string | undefined;
     readonly region: string | undefined;
   };
+  readonly realtime: {
+    readonly connectionsTable: string;
+    /** `WEBSOCKET_ENDPOINT`; `realtimeEndpoint()` checks that it is set where it is needed. */
+    readonly endpoint: string | undefined;
+    readonly region: string | undefined;
+  };
   /**
    * Under `sls invoke local`, which waits for the event loop to empty: connections are closed
    * after each call instead of kept warm.
@@ -176,6 +211,8 @@ export interface IdentitySettings {
   readonly requiredScopes: readonly string[];
   /** Absolute path of the local issuer's JWKS document. */
   readonly keySetFile: string;
+  /** The issuer's JWKS URL, where a function verifies tokens itself on AWS (WebSocket `$connect`). */
+  readonly keySetUrl: string | undefined;
   /** Tokenless requests on the demo's two routes are let in (never on AWS stages). */
   readonly demo: boolean;
 }
@@ -229,6 +266,11 @@ export const loadConfig = (env: Env = process.env): Config => {
       endpoint: e.DYNAMODB_ENDPOINT,
       region: e.AWS_REGION,
     },
+    realtime: {
+      connectionsTable: e.CONNECTIONS_TABLE,
+      endpoint: e.WEBSOCKET_ENDPOINT,
+      region: e.AWS_REGION,
+    },
     invokeLocal: e.IS_LOCAL === 'true',
     consumer: { partialBatchResponse: e.PARTIAL_BATCH_RESPONSE === 'true' },
     identity: {
@@ -242,6 +284,7 @@ export const loadConfig = (env: Env = process.env): Config => {
       audiences: e.AUTH_AUDIENCE ?? [LOCAL_ISSUER.CLIENT_ID],
       requiredScopes: e.AUTH_SCOPES ?? [],
       keySetFile: resolve(e.AUTH_JWKS_FILE ?? `${LOCAL_ISSUER_DIR}/jwks.json`),
+      keySetUrl: e.AUTH_JWKS_URL,
       demo: e.DEMO_MODE === 'true',
     },
   });
@@ -253,6 +296,19 @@ const deepFreeze = <T>(value: T): T => {
     Object.freeze(value);
   }
   return value;
+};
+
+/**
+ * The `@connections` endpoint of a function that pushes.
+ * @throws ConfigError when `WEBSOCKET_ENDPOINT` is not set
+ */
+export const realtimeEndpoint = (settings: Config): string => {
+  if (!settings.realtime.endpoint) {
+    throw new ConfigError(
+      "Invalid configuration: WEBSOCKET_ENDPOINT is required by a function that pushes (the WebSocket API's @connections URL)",
+    );
+  }
+  return settings.realtime.endpoint;
 };
 
 let cached: Config | undefined;

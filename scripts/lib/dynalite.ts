@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import {
   CreateTableCommand,
+  type CreateTableCommandInput,
   DescribeTableCommand,
   DynamoDBClient,
   ListTablesCommand,
@@ -12,6 +13,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { inboxTableInput } from '../../shared/inbox/table.js';
+import { connectionsTableInput } from '../../shared/realtime/table.js';
 import { LOCAL_DIR } from './paths.js';
 
 /**
@@ -101,22 +103,42 @@ export const startDynalite = async ({
   };
 };
 
-/** Creates the inbox table at `endpoint` unless it exists; waits until it is ACTIVE. */
-export const ensureInboxTable = async (
+/**
+ * Creates the table `input` describes at `endpoint` unless it exists; waits until it is ACTIVE.
+ * A table that exists without one of the indexes asked for was made by an older version: it is
+ * reported (local indexes cannot be added to a table), never silently used.
+ */
+export const ensureTable = async (
   endpoint: string,
-  tableName: string,
+  input: CreateTableCommandInput,
 ): Promise<'created' | 'exists'> => {
   const client = localClient(endpoint);
+  const tableName = input.TableName ?? '';
   try {
     try {
-      await client.send(new DescribeTableCommand({ TableName: tableName }));
+      const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+      const have = new Set(
+        [...(Table?.LocalSecondaryIndexes ?? []), ...(Table?.GlobalSecondaryIndexes ?? [])].map(
+          (i) => i.IndexName,
+        ),
+      );
+      const wanted = [
+        ...(input.LocalSecondaryIndexes ?? []),
+        ...(input.GlobalSecondaryIndexes ?? []),
+      ].map((i) => i.IndexName);
+      const missing = wanted.filter((name) => !have.has(name));
+      if (missing.length > 0) {
+        throw new Error(
+          `The local table ${tableName} at ${endpoint} predates its index ${missing.join(', ')}; indexes cannot be added to it: delete the local store (${DYNALITE_DIR}) and start again.`,
+        );
+      }
       return 'exists';
     } catch (error) {
       if (!(error instanceof ResourceNotFoundException)) throw error;
     }
     let outcome: 'created' | 'exists' = 'created';
     try {
-      await client.send(new CreateTableCommand(inboxTableInput(tableName)));
+      await client.send(new CreateTableCommand(input));
     } catch (error) {
       // Created meanwhile by another caller.
       if (!(error instanceof ResourceInUseException)) throw error;
@@ -131,3 +153,15 @@ export const ensureInboxTable = async (
     client.destroy();
   }
 };
+
+/** Creates the inbox table at `endpoint` unless it exists; waits until it is ACTIVE. */
+export const ensureInboxTable = (endpoint: string, tableName: string) =>
+  ensureTable(endpoint, inboxTableInput(tableName));
+
+/**
+ * Creates the WebSocket connections table at `endpoint` unless it exists. Its time to live is an
+ * AWS feature that dynalite lacks: offline, expired connections stay until removed, and readers
+ * skip them as they do on AWS (where expiry is not immediate either).
+ */
+export const ensureConnectionsTable = (endpoint: string, tableName: string) =>
+  ensureTable(endpoint, connectionsTableInput(tableName));

@@ -10,6 +10,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { NotificationNotFoundError, ServiceUnavailableError, TransientError } from '../errors.js';
+import { forEachLimited } from '../limited.js';
 import { isTransientStoreError } from './client.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { INBOX_RETRY_AFTER_SECONDS, INBOX_WRITE_DEFAULTS, READ_STATE_LIMITS } from './limits.js';
@@ -54,23 +55,6 @@ type WriteRequest = NonNullable<
 type KeysAndAttributes = NonNullable<BatchGetCommandOutput['UnprocessedKeys']>[string];
 
 const keyString = (key: InboxKey): string => `${key.userId}#${key.sk}`;
-
-/** Runs `work` on every item, at most `concurrency` at once; settles all before failing. */
-const forEachLimited = async <T>(
-  items: readonly T[],
-  concurrency: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> => {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let item = items[next++]; item !== undefined; item = items[next++]) await work(item);
-  };
-  const outcomes = await Promise.allSettled(
-    Array.from({ length: Math.min(concurrency, items.length) }, worker),
-  );
-  const failure = outcomes.find((o) => o.status === 'rejected');
-  if (failure) throw failure.reason;
-};
 
 /**
  * The inbox in DynamoDB: idempotent batched writes for the consumer, paged reads with the unread

@@ -39,6 +39,17 @@ export interface OfflineOptions {
   readonly keepChars?: number;
 }
 
+/**
+ * `args`, plus `--websocketPort <httpPort + 1>` when an HTTP port is given and no WebSocket port:
+ * a service with WebSocket routes would otherwise take serverless-offline's default, 3001, the
+ * port of `npm start`, whatever HTTP port the test chose.
+ */
+const withPorts = (args: readonly string[]): string[] => {
+  const http = args.indexOf('--httpPort');
+  if (http < 0 || args.includes('--websocketPort')) return [...args];
+  return [...args, '--websocketPort', String(Number(args[http + 1]) + 1)];
+};
+
 /** Starts `sls offline start` in `cwd` with `env` added to this process's environment. */
 export const startOffline = async (
   cwd: string,
@@ -51,17 +62,21 @@ export const startOffline = async (
     keepChars = Number.POSITIVE_INFINITY,
   }: OfflineOptions = {},
 ): Promise<Offline> => {
-  const child = spawn(process.execPath, [...nodeArgs, SLS, 'offline', 'start', ...args], {
-    cwd,
-    env: {
-      ...process.env,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      ...env,
-      FORCE_COLOR: '0',
-      NO_COLOR: '1',
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, SLS, 'offline', 'start', ...withPorts(args)],
+    {
+      cwd,
+      env: {
+        ...process.env,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...env,
+        FORCE_COLOR: '0',
+        NO_COLOR: '1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   let text = '';
   const lineListeners = new Set<(line: string, at: number) => void>(listener ? [listener] : []);
   const textListeners = new Set<() => void>();

@@ -1,0 +1,111 @@
+import type { Context } from 'aws-lambda';
+import { config } from '../../shared/config.js';
+import { ValidationError } from '../../shared/errors.js';
+import { errorResponse } from '../../shared/http.js';
+import { createDocumentClient } from '../../shared/inbox/client.js';
+import { withRequestContext } from '../../shared/lambda.js';
+import { createLogger } from '../../shared/logger.js';
+import { UserDirectory } from '../../shared/models/index.js';
+import { connectAuthenticator } from '../../shared/realtime/caller.js';
+import { ConnectionStore } from '../../shared/realtime/connections.js';
+import {
+  type ErrorMessage,
+  PING_ACTION,
+  type PongMessage,
+  PUSH_PROTOCOL,
+} from '../../shared/realtime/messages.js';
+import { ConnectionIdSchema } from '../../shared/realtime/table.js';
+import {
+  type ConnectionDependencies,
+  connect,
+  disconnect,
+} from '../../shared/use-cases/connections.js';
+
+/**
+ * The WebSocket API's routes: `$connect` (authenticate, record the connection), `$disconnect`
+ * (forget it), `ping` (answer `pong`: any message keeps a connection from the 10-minute idle
+ * timeout) and `$default` (any other message: an error message, the connection stays open).
+ */
+
+/** The parts of API Gateway's WebSocket event (and serverless-offline's) that are read here. */
+export interface WebSocketEvent {
+  readonly requestContext: {
+    readonly routeKey: string;
+    readonly connectionId: string;
+  };
+  readonly headers?: Readonly<Record<string, string | undefined>>;
+  readonly body?: string | null;
+}
+
+/** A route's answer; for `$connect`, the status of the upgrade. */
+export interface WebSocketResult {
+  readonly statusCode: number;
+  readonly headers?: Record<string, string>;
+  readonly body?: string;
+}
+
+type Handler = (
+  event: WebSocketEvent,
+  context: Pick<Context, 'awsRequestId'>,
+) => Promise<WebSocketResult>;
+
+const header = (event: WebSocketEvent, name: string): string | undefined =>
+  Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === name)?.[1];
+
+const message = (body: PongMessage | ErrorMessage): WebSocketResult => ({
+  statusCode: 200,
+  body: JSON.stringify(body),
+});
+
+/** Builds the WebSocket handler around its dependencies (tests pass fakes). */
+export const createHandler = (deps: ConnectionDependencies): Handler =>
+  withRequestContext(deps, async (event: WebSocketEvent, request) => {
+    const { routeKey } = event.requestContext;
+    try {
+      const connectionId = ConnectionIdSchema.safeParse(event.requestContext.connectionId);
+      if (!connectionId.success) {
+        throw ValidationError.field('connectionId', 'expected an API Gateway connection id');
+      }
+      request.add({ connectionId: connectionId.data });
+      switch (routeKey) {
+        case '$connect': {
+          const protocols = header(event, 'sec-websocket-protocol');
+          const userId = await connect({ connectionId: connectionId.data, protocols }, deps);
+          request.add({ userId });
+          // The subprotocol chosen goes back to the client (API Gateway developer guide,
+          // `websocket-connect-route-subprotocol`); the token one is never echoed.
+          return { statusCode: 200, headers: { 'Sec-WebSocket-Protocol': PUSH_PROTOCOL } };
+        }
+        case '$disconnect':
+          await disconnect(connectionId.data, deps);
+          return { statusCode: 200 };
+        case PING_ACTION:
+          return message({ type: 'pong' });
+        default:
+          return message({
+            type: 'error',
+            message: `Unknown message: send {"action":"${PING_ACTION}"}; notifications are pushed.`,
+          });
+      }
+    } catch (error) {
+      // A refused `$connect` is a refused upgrade: the client sees this status.
+      return errorResponse(error, deps.logger, request.requestId);
+    }
+  });
+
+// Created once per container and reused by warm invocations.
+const settings = config();
+const logger = createLogger(settings.serviceName);
+
+export const handler: Handler = createHandler({
+  connections: new ConnectionStore(
+    createDocumentClient(settings.inbox),
+    settings.realtime.connectionsTable,
+    logger,
+  ),
+  authenticator: connectAuthenticator(settings.identity, {
+    users: new UserDirectory(settings.users),
+    logger,
+  }),
+  logger,
+});

@@ -1,0 +1,123 @@
+// @ts-check
+'use strict';
+
+/**
+ * What serverless.yml derives for the WebSocket API: the URLs the functions and the page use.
+ * The framework names the API `WebsocketsApi` and its stage after the service's stage.
+ *
+ * Offline (the local stage), `websocketEndpoint` is set: serverless-offline serves the WebSocket
+ * and its `@connections` API on one port. On AWS it is left empty and the URLs are built from the
+ * API's id, known only once CloudFormation creates it.
+ */
+
+const { USER_POOL, USER_POOL_CLIENT, readIdentity } = require('./identity.cjs');
+
+/** The framework's logical id of the WebSocket API. */
+const WEBSOCKET_API = 'WebsocketsApi';
+
+/**
+ * @typedef {(variable: string) => Promise<unknown>} ResolveVariable
+ * @typedef {{ resolveVariable: ResolveVariable }} ResolverContext
+ */
+
+/**
+ * @param {ResolveVariable} resolveVariable
+ * @param {string} name
+ */
+const param = async (resolveVariable, name) => {
+  const value = await resolveVariable(`param:${name}, ''`);
+  return value == null ? '' : String(value).trim();
+};
+
+/**
+ * `<scheme>://<api-id>.execute-api.<region>.<url suffix>/<stage>`, as CloudFormation computes it.
+ * @param {string} scheme
+ * @param {string} stage
+ */
+const apiUrl = (scheme, stage) => ({
+  'Fn::Join': [
+    '',
+    [
+      `${scheme}://`,
+      { Ref: WEBSOCKET_API },
+      '.execute-api.',
+      { Ref: 'AWS::Region' },
+      '.',
+      { Ref: 'AWS::URLSuffix' },
+      `/${stage}`,
+    ],
+  ],
+});
+
+/**
+ * The `@connections` resource this stage's functions may post to (API Gateway developer guide,
+ * `apigateway-websocket-control-access-iam`: `<api-id>/<stage>/POST/@connections`), one
+ * connection id after it.
+ * @param {string} stage
+ */
+const connectionsArn = (stage) => ({
+  'Fn::Join': [
+    '',
+    [
+      'arn:',
+      { Ref: 'AWS::Partition' },
+      ':execute-api:',
+      { Ref: 'AWS::Region' },
+      ':',
+      { Ref: 'AWS::AccountId' },
+      ':',
+      { Ref: WEBSOCKET_API },
+      `/${stage}/POST/@connections/*`,
+    ],
+  ],
+});
+
+/** @param {ResolveVariable} resolveVariable */
+const stageOf = async (resolveVariable) => String(await resolveVariable('sls:stage'));
+
+/**
+ * What `$connect` needs to verify tokens itself on AWS, where WebSocket APIs have no JWT
+ * authorizer: the issuer, audiences and scopes the HTTP API's authorizer checks, and the issuer's
+ * keys (`<issuer>/.well-known/jwks.json`: Cognito's, and the usual place of an OpenID Connect
+ * issuer's). Offline nothing: the local stage verifies against the local issuer already.
+ * @param {ResolverContext} ctx
+ */
+const connectEnvironment = async ({ resolveVariable }) => {
+  const identity = await readIdentity(resolveVariable);
+  if (identity.local) return {};
+  const issuer = identity.issuer ?? {
+    'Fn::Sub': `https://cognito-idp.\${AWS::Region}.\${AWS::URLSuffix}/\${${USER_POOL}}`,
+  };
+  return {
+    AUTH_ISSUER: issuer,
+    AUTH_AUDIENCE: identity.issuer ? identity.audiences.join(',') : { Ref: USER_POOL_CLIENT },
+    ...(identity.scopes.length > 0 ? { AUTH_SCOPES: identity.scopes.join(',') } : {}),
+    AUTH_JWKS_URL: identity.issuer
+      ? `${identity.issuer.replace(/\/$/, '')}/.well-known/jwks.json`
+      : { 'Fn::Join': ['', [issuer, '/.well-known/jwks.json']] },
+  };
+};
+
+module.exports = {
+  WEBSOCKET_API,
+  connectionsArn,
+  connectEnvironment,
+
+  /**
+   * `WEBSOCKET_ENDPOINT`: the `@connections` API, for the functions that push.
+   * @param {ResolverContext} ctx
+   */
+  managementEndpoint: async ({ resolveVariable }) => {
+    const local = await param(resolveVariable, 'websocketEndpoint');
+    return local ? `http://${local}` : apiUrl('https', await stageOf(resolveVariable));
+  },
+
+  /**
+   * `WEBSOCKET_URL`: where the page connects.
+   * @param {ResolverContext} ctx
+   */
+  clientUrl: async ({ resolveVariable }) => {
+    const local = await param(resolveVariable, 'websocketEndpoint');
+    return local ? `ws://${local}` : apiUrl('wss', await stageOf(resolveVariable));
+  },
+};

@@ -1,0 +1,83 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { DecodeResult } from '../kafka/codec.js';
+import { forEachLimited } from '../limited.js';
+import type { Notification } from '../models/index.js';
+import type { NotificationPush } from '../realtime/messages.js';
+import type { Pusher } from '../realtime/pusher.js';
+
+export interface PushDependencies {
+  readonly pusher: Pick<Pusher, 'push'>;
+  readonly logger: Logger;
+}
+
+/** Recipients pushed to at once (each one's connections in parallel too: pusher.ts). */
+export const PUSH_RECIPIENT_CONCURRENCY = 8;
+
+/** What one batch came to. */
+export interface PushBatchOutcome {
+  readonly notifications: number;
+  readonly recipients: number;
+  readonly sent: number;
+  readonly removed: number;
+  readonly failed: number;
+  /** Records that are not notifications: skipped here (the storing consumer dead-letters them). */
+  readonly skipped: number;
+}
+
+/**
+ * Pushes each notification of a batch to its recipient's open connections, in record order per
+ * recipient. Never fails the batch: a push that fails is logged and counted (the inbox, written
+ * by the other consumer group, is the source of truth), so that no connection, dead or slow,
+ * ever blocks a partition or makes the event source deliver the batch again.
+ */
+export const pushNotifications = async (
+  results: readonly DecodeResult[],
+  deps: PushDependencies,
+): Promise<PushBatchOutcome> => {
+  const byRecipient = new Map<number, Notification[]>();
+  let skipped = 0;
+  for (const result of results) {
+    if (!result.ok) {
+      skipped++;
+      continue;
+    }
+    const { to } = result.notification;
+    const list = byRecipient.get(to.id) ?? [];
+    list.push(result.notification);
+    byRecipient.set(to.id, list);
+  }
+  let sent = 0;
+  let removed = 0;
+  let failed = 0;
+  await forEachLimited(
+    [...byRecipient.entries()],
+    PUSH_RECIPIENT_CONCURRENCY,
+    async ([userId, notifications]) => {
+      const messages: NotificationPush[] = notifications.map((n) => ({
+        type: 'notification',
+        notification: { ...n, read: false },
+      }));
+      const outcome = await deps.pusher.push(userId, messages);
+      sent += outcome.sent;
+      removed += outcome.removed;
+      failed += outcome.failed;
+      if (outcome.connections > 0) {
+        deps.logger.info('notifications pushed', {
+          toId: userId,
+          notificationIds: notifications.map((n) => n.id),
+          connections: outcome.connections,
+          sent: outcome.sent,
+          failed: outcome.failed,
+        });
+      }
+    },
+  );
+  return {
+    notifications: results.length - skipped,
+    recipients: byRecipient.size,
+    sent,
+    removed,
+    failed,
+    skipped,
+  };
+};

@@ -1,0 +1,113 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type DynaliteHandle,
+  ensureConnectionsTable,
+  ensureInboxTable,
+  startDynalite,
+} from '../../scripts/lib/dynalite.js';
+import { unique } from './kafka.js';
+import { type Offline, startOffline } from './offline.js';
+import { brokers, testKafka } from './test-broker.js';
+import { projectIssuer } from './tokens.js';
+
+/**
+ * The whole service under a real `sls offline start` with fresh topics, consumer groups and
+ * tables, on ports of its own: for the end-to-end and browser tests of the real-time path.
+ */
+export interface Stack {
+  /** `http://127.0.0.1:<httpPort>` */
+  readonly base: string;
+  /** `ws://127.0.0.1:<websocketPort>` */
+  readonly websocketUrl: string;
+  readonly storeEndpoint: string;
+  readonly inboxTable: string;
+  readonly connectionsTable: string;
+  readonly topic: string;
+  readonly offline: Offline;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  /** The HTTP port; the WebSocket server takes the next one, the Lambda port the one after. */
+  readonly httpPort: number;
+  /** Extra `--param name=value` settings. */
+  readonly params?: Readonly<Record<string, string>>;
+}
+
+const ROOT = join(import.meta.dirname, '../..');
+
+export const startStack = async ({ httpPort, params = {} }: StackOptions): Promise<Stack> => {
+  const dir = mkdtempSync(join(tmpdir(), 'notifications-stack-'));
+  const topic = unique('rt-notifications');
+  const inboxTable = unique('rt-inbox');
+  const connectionsTable = unique('rt-connections');
+  // The project's local issuer, as `npm start` makes it: the functions read its jwks.json.
+  await projectIssuer();
+  const admin = testKafka('stack').admin();
+  await admin.connect();
+  let store: DynaliteHandle | undefined;
+  try {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        { topic, numPartitions: 3 },
+        { topic: `${topic}.dlq`, numPartitions: 3 },
+      ],
+    });
+    store = await startDynalite({ port: 0, path: join(dir, 'store') });
+    await ensureInboxTable(store.endpoint, inboxTable);
+    await ensureConnectionsTable(store.endpoint, connectionsTable);
+    const settings: Record<string, string> = {
+      topic,
+      deadLetterTopic: `${topic}.dlq`,
+      consumerGroupId: unique('rt-store'),
+      pushConsumerGroupId: unique('rt-push'),
+      ...params,
+    };
+    const offline = await startOffline(
+      ROOT,
+      {
+        KAFKA_BROKERS: brokers().join(','),
+        DYNAMODB_ENDPOINT: store.endpoint,
+        INBOX_TABLE: inboxTable,
+        CONNECTIONS_TABLE: connectionsTable,
+      },
+      {
+        args: [
+          '--httpPort',
+          String(httpPort),
+          '--websocketPort',
+          String(httpPort + 1),
+          '--lambdaPort',
+          String(httpPort + 2),
+          ...Object.entries(settings).flatMap(([k, v]) => ['--param', `${k}=${v}`]),
+        ],
+      },
+    );
+    await offline.waitForOutput(/Kafka processNotifications: joined group/, 60_000);
+    await offline.waitForOutput(/Kafka pushNotifications: joined group/, 60_000);
+    const opened = store;
+    return {
+      base: `http://127.0.0.1:${httpPort}`,
+      websocketUrl: `ws://127.0.0.1:${httpPort + 1}`,
+      storeEndpoint: store.endpoint,
+      inboxTable,
+      connectionsTable,
+      topic,
+      offline,
+      stop: async () => {
+        await offline.stop();
+        await opened.close();
+        await admin.disconnect();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await store?.close();
+    await admin.disconnect();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+};
