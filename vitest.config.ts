@@ -37,9 +37,22 @@ export default defineConfig({
           include: ['tests/deploy/**/*.test.ts'],
           env,
           // After the other projects, so that packaging never competes with timed e2e tests.
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 2 },
           testTimeout: 60_000,
           hookTimeout: 300_000,
+        },
+      },
+      {
+        test: {
+          // A real headless Chromium (Debian's, `npm run chromium:install`) on the live page,
+          // through `sls offline start`: after the end-to-end tests, alone.
+          name: 'browser',
+          include: ['tests/browser/**/*.test.ts'],
+          env,
+          sequence: { groupOrder: 1 },
+          testTimeout: 120_000,
+          hookTimeout: 240_000,
+          fileParallelism: false,
         },
       },
       {

@@ -246,7 +246,8 @@ const readSettings = async (resolveVariable) => {
       consumerGroupId,
     );
   }
-  const pushConsumerGroupId = await get('pushConsumerGroupId');
+  // Empty: the storing group's id with `-push`, so that the two never share a group.
+  const pushConsumerGroupId = (await get('pushConsumerGroupId')) || `${consumerGroupId}-push`;
   if (!/^[A-Za-z0-9/*:_+=.@-]{1,200}$/.test(pushConsumerGroupId)) {
     throw new ParameterError(
       'pushConsumerGroupId',

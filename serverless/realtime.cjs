@@ -98,8 +98,21 @@ const connectEnvironment = async ({ resolveVariable }) => {
   };
 };
 
+/**
+ * How the page gets a token: the local-only token route on the local stage; on AWS, signing in to
+ * the stack's Cognito user pool, or, with another issuer, a token the user pastes.
+ * @param {ResolverContext} ctx
+ */
+const pageSignIn = async ({ resolveVariable }) => {
+  const identity = await readIdentity(resolveVariable);
+  if (identity.local) return { PAGE_SIGN_IN: 'local' };
+  if (identity.issuer) return { PAGE_SIGN_IN: 'token' };
+  return { PAGE_SIGN_IN: 'cognito', PAGE_COGNITO_CLIENT_ID: { Ref: USER_POOL_CLIENT } };
+};
+
 module.exports = {
   WEBSOCKET_API,
+  pageSignIn,
   connectionsArn,
   connectEnvironment,
 

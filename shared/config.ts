@@ -4,6 +4,7 @@ import { ConfigError } from './errors.js';
 import { LOCAL_ISSUER, LOCAL_ISSUER_DIR } from './identity/constants.js';
 import { describeIssues } from './models/issues.js';
 import { DEFAULT_USERS, type User, UserDirectorySchema } from './models/user.js';
+import type { PageConfig } from './web/page.js';
 
 /**
  * Configuration, read from the environment once and validated. Nothing else reads
@@ -111,6 +112,14 @@ const EnvSchema = z.object({
       error: 'expected an http(s) URL such as http://127.0.0.1:3001',
     }),
   ),
+  /** Where the page connects: `ws://127.0.0.1:3001` offline, the WebSocket API's `wss://` URL. */
+  WEBSOCKET_URL: z.optional(
+    z.url({ protocol: /^wss?$/, error: 'expected a ws(s) URL such as ws://127.0.0.1:3001' }),
+  ),
+  /** How the page gets a token: the local-only token route, or the stack's Cognito user pool. */
+  PAGE_SIGN_IN: z._default(z.enum(['local', 'cognito', 'token']), 'local'),
+  /** The Cognito app client the page signs in with (`PAGE_SIGN_IN=cognito`). */
+  PAGE_COGNITO_CLIENT_ID: z.optional(z.string().check(z.regex(/^[A-Za-z0-9+]{1,128}$/))),
   /** Set to `true` by `sls invoke local`. */
   IS_LOCAL: z._default(z.enum(['true', 'false']), 'false'),
   /** `true` when the consumer's mapping has `FunctionResponseTypes: [ReportBatchItemFailures]`. */
@@ -176,6 +185,11 @@ export interface Config {
     /** `DYNAMODB_ENDPOINT`, or `undefined` for AWS's endpoint in `region`. */
     readonly endpoint: string | undefined;
     readonly region: string | undefined;
+  };
+  readonly page: {
+    readonly websocketUrl: string | undefined;
+    readonly signIn: 'local' | 'cognito' | 'token';
+    readonly cognitoClientId: string | undefined;
   };
   readonly realtime: {
     readonly connectionsTable: string;
@@ -266,6 +280,11 @@ export const loadConfig = (env: Env = process.env): Config => {
       endpoint: e.DYNAMODB_ENDPOINT,
       region: e.AWS_REGION,
     },
+    page: {
+      websocketUrl: e.WEBSOCKET_URL,
+      signIn: e.PAGE_SIGN_IN,
+      cognitoClientId: e.PAGE_COGNITO_CLIENT_ID,
+    },
     realtime: {
       connectionsTable: e.CONNECTIONS_TABLE,
       endpoint: e.WEBSOCKET_ENDPOINT,
@@ -309,6 +328,29 @@ export const realtimeEndpoint = (settings: Config): string => {
     );
   }
   return settings.realtime.endpoint;
+};
+
+/**
+ * The page's configuration (shared/web/page.ts).
+ * @throws ConfigError when what the page needs is not set
+ */
+export const pageConfig = (settings: Config): PageConfig => {
+  const { websocketUrl, signIn, cognitoClientId } = settings.page;
+  if (!websocketUrl) {
+    throw new ConfigError('Invalid configuration: WEBSOCKET_URL is required by the page');
+  }
+  const users = settings.users.map(({ id, name }) => ({ id, name }));
+  if (signIn !== 'cognito') return { websocketUrl, users, signIn: { kind: signIn } };
+  if (!cognitoClientId || !settings.realtime.region) {
+    throw new ConfigError(
+      'Invalid configuration: PAGE_SIGN_IN=cognito needs PAGE_COGNITO_CLIENT_ID and AWS_REGION',
+    );
+  }
+  return {
+    websocketUrl,
+    users,
+    signIn: { kind: 'cognito', region: settings.realtime.region, clientId: cognitoClientId },
+  };
 };
 
 let cached: Config | undefined;

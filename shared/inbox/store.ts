@@ -239,22 +239,22 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
     let output: QueryCommandOutput;
     let unreadCount: number;
     try {
-      [output, unreadCount] = await Promise.all([
-        this.#client.send(
-          new QueryCommand({
-            TableName: this.#tableName,
-            KeyConditionExpression: '#pk = :pk',
-            ExpressionAttributeNames: { '#pk': INBOX_KEY.partition },
-            ExpressionAttributeValues: { ':pk': userId },
-            ScanIndexForward: false,
-            // One more than asked tells whether another page exists, so that the last page never
-            // carries a cursor to an empty one.
-            Limit: limit + 1,
-            ...(start ? { ExclusiveStartKey: { ...start } } : {}),
-          }),
-        ),
-        this.#unreadCount(userId),
-      ]);
+      output = await this.#client.send(
+        new QueryCommand({
+          TableName: this.#tableName,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': INBOX_KEY.partition },
+          ExpressionAttributeValues: { ':pk': userId },
+          ScanIndexForward: false,
+          // One more than asked tells whether another page exists, so that the last page never
+          // carries a cursor to an empty one.
+          Limit: limit + 1,
+          ...(start ? { ExclusiveStartKey: { ...start } } : {}),
+        }),
+      );
+      // After the page, not beside it: notifications are only ever added, so the count then
+      // includes every unread one the page holds (two queries in parallel could miss one).
+      unreadCount = await this.#unreadCount(userId);
     } catch (error) {
       throw this.#readFailure(error);
     }

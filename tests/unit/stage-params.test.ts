@@ -75,6 +75,9 @@ describe('serverless/aws.cjs', () => {
           'arn:aws:kafka:eu-west-1:123456789012:topic/notifications/0a1b2c3d-4e5f-6789-abcd-ef0123456789-1/notifications.dlq',
         consumerGroup:
           'arn:aws:kafka:eu-west-1:123456789012:group/notifications/0a1b2c3d-4e5f-6789-abcd-ef0123456789-1/kafka-notifications-dev-process-notifications',
+        // Unset: the storing group's id with `-push`.
+        pushConsumerGroup:
+          'arn:aws:kafka:eu-west-1:123456789012:group/notifications/0a1b2c3d-4e5f-6789-abcd-ef0123456789-1/kafka-notifications-dev-process-notifications-push',
         publisherTransactionalIds:
           'arn:aws:kafka:eu-west-1:123456789012:transactional-id/notifications/0a1b2c3d-4e5f-6789-abcd-ef0123456789-1/notifications-publisher-*',
       },
@@ -99,11 +102,30 @@ describe('serverless/aws.cjs', () => {
     const extensions = await aws.extensions(ctx({ mskClusterArn: arn, topic }));
     expect(Object.keys(extensions)).toEqual([
       naming.getMSKEventLogicalId('processNotifications', cluster, topic),
+      naming.getMSKEventLogicalId('pushNotifications', cluster, topic),
     ]);
+  });
+
+  it('gives the pushing consumer a group of its own and its own batching window', async () => {
+    expect(await aws.pushConsumer(ctx({ pushConsumerGroupId: 'pushers' }))).toEqual({
+      groupId: 'pushers',
+      maximumBatchingWindow: null,
+    });
+    const [, push] = Object.values(await aws.extensions(ctx({ pushBatchingWindow: 0 })));
+    expect(push).toEqual({
+      DependsOn: ['KafkaTopics'],
+      Properties: { MaximumBatchingWindowInSeconds: 0 },
+    });
+    expect((await aws.pushConsumer(ctx({ pushBatchingWindow: 2 }))).maximumBatchingWindow).toBe(2);
+    const same = await aws
+      .extensions(ctx({ pushConsumerGroupId: AWS_PARAMS.consumerGroupId ?? '' }))
+      .catch((e: unknown) => e);
+    expect(String(same)).toContain('a consumer group other than consumerGroupId');
   });
 
   it('adds nothing to an on-demand mapping but the wait for the topics', async () => {
     expect(Object.values(await aws.extensions(ctx()))).toEqual([
+      { DependsOn: ['KafkaTopics'], Properties: {} },
       { DependsOn: ['KafkaTopics'], Properties: {} },
     ]);
     expect(await aws.consumer(ctx())).toEqual({

@@ -1,0 +1,5 @@
+/** The page's files, built into the bundle by serverless/esbuild-plugins.cjs. */
+declare module 'virtual:web-assets' {
+  const assets: import('../../shared/web/page.js').WebAssets;
+  export default assets;
+}

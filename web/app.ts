@@ -1,0 +1,404 @@
+/**
+ * The live inbox page: signs in, lists the inbox newest first with the unread ones marked and an
+ * unread badge, receives new notifications and read updates over the WebSocket without reload,
+ * marks read on click (or Enter), reconnects after a dropped connection and then fetches what it
+ * missed, and sends notifications.
+ */
+import type { InboxNotification } from '../shared/inbox/types.js';
+import {
+  PING_ACTION,
+  PUSH_PROTOCOL,
+  type ServerMessage,
+  TOKEN_PROTOCOL_PREFIX,
+} from '../shared/realtime/messages.js';
+import type { PageConfig } from '../shared/web/page.js';
+
+/** Reconnection: the first wait, doubled after each failure, up to the last. */
+const RECONNECT_MS = { FIRST: 500, MAX: 10_000 } as const;
+/** A ping well within API Gateway's 10-minute idle timeout. */
+const PING_EVERY_MS = 5 * 60_000;
+/** The newest notifications shown. */
+const PAGE_SIZE = 50;
+/**
+ * A notification pushed an instant before the storing consumer stored it is not found yet (the
+ * two consumers are independent): marking it read is tried again this often, this many times.
+ */
+const MARK_RETRY = { TIMES: 5, DELAY_MS: 300 } as const;
+const TOKEN_KEY = 'notifications.token';
+const USER_KEY = 'notifications.user';
+
+const config = JSON.parse(document.getElementById('config')?.textContent ?? '{}') as PageConfig;
+
+const $ = <T extends HTMLElement>(id: string): T => {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`the page has no #${id}`);
+  return element as T;
+};
+
+const ui = {
+  status: $<HTMLParagraphElement>('status'),
+  badge: $<HTMLSpanElement>('badge'),
+  signIn: $<HTMLElement>('sign-in'),
+  localSignIn: $<HTMLFormElement>('local-sign-in'),
+  localUser: $<HTMLSelectElement>('local-user'),
+  cognitoSignIn: $<HTMLFormElement>('cognito-sign-in'),
+  tokenSignIn: $<HTMLFormElement>('token-sign-in'),
+  signInError: $<HTMLParagraphElement>('sign-in-error'),
+  app: $<HTMLElement>('app'),
+  me: $<HTMLSpanElement>('me'),
+  inbox: $<HTMLOListElement>('inbox'),
+  empty: $<HTMLParagraphElement>('empty'),
+  announcer: $<HTMLParagraphElement>('announcer'),
+  markAll: $<HTMLButtonElement>('mark-all'),
+  signOut: $<HTMLButtonElement>('sign-out'),
+  send: $<HTMLFormElement>('send'),
+  to: $<HTMLSelectElement>('to'),
+  message: $<HTMLTextAreaElement>('message'),
+  sendStatus: $<HTMLParagraphElement>('send-status'),
+};
+
+/** The session of this tab (sessionStorage: two tabs may be two users). */
+interface Session {
+  readonly token: string;
+  readonly userId: number;
+}
+
+const state = {
+  session: undefined as Session | undefined,
+  notifications: new Map<string, InboxNotification>(),
+  unreadCount: 0,
+  socket: undefined as WebSocket | undefined,
+  reconnectMs: RECONNECT_MS.FIRST as number,
+  reconnectTimer: undefined as ReturnType<typeof setTimeout> | undefined,
+  pingTimer: undefined as ReturnType<typeof setInterval> | undefined,
+};
+
+const nameOf = (id: number): string => config.users.find((u) => u.id === id)?.name ?? `#${id}`;
+
+const setStatus = (text: string, live = false): void => {
+  ui.status.textContent = text;
+  ui.status.classList.toggle('live', live);
+};
+
+// --- HTTP ---------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+  const headers: Record<string, string> = {};
+  if (state.session) headers.authorization = `Bearer ${state.session.token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(path, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const answer = (await response.json().catch(() => ({}))) as {
+    error?: { message?: string };
+  };
+  if (!response.ok) {
+    if (response.status === 401) signOut('Your session has ended: sign in again.');
+    throw new ApiError(response.status, answer.error?.message ?? `HTTP ${response.status}`);
+  }
+  return answer as T;
+};
+
+// --- Rendering ----------------------------------------------------------------------------
+
+const render = (): void => {
+  const newestFirst = [...state.notifications.values()].sort((a, b) =>
+    b.createdAt.localeCompare(a.createdAt),
+  );
+  const items = newestFirst.slice(0, PAGE_SIZE).map((n) => {
+    const li = document.createElement('li');
+    li.dataset.id = n.id;
+    li.className = n.read ? 'read' : 'unread';
+    const button = document.createElement('button');
+    button.type = 'button';
+    const when = new Date(n.createdAt).toLocaleString();
+    button.setAttribute(
+      'aria-label',
+      `${n.read ? '' : 'Unread: '}${n.from.name}: ${n.message}, ${when}${n.read ? '' : '. Press to mark read.'}`,
+    );
+    const text = document.createElement('span');
+    text.textContent = n.message;
+    const meta = document.createElement('span');
+    meta.className = 'meta';
+    meta.textContent = `from ${n.from.name} · ${when}`;
+    button.append(text, meta);
+    button.addEventListener('click', () => void markRead(n.id));
+    li.append(button);
+    return li;
+  });
+  ui.inbox.replaceChildren(...items);
+  ui.empty.hidden = items.length > 0;
+  ui.badge.hidden = state.unreadCount === 0;
+  ui.badge.textContent = state.unreadCount > 99 ? '99+' : String(state.unreadCount);
+  ui.badge.setAttribute('aria-label', `${state.unreadCount} unread`);
+  ui.markAll.disabled = state.unreadCount === 0;
+};
+
+// --- Inbox --------------------------------------------------------------------------------
+
+/**
+ * Fetches the newest page: the source of truth after a (re)connect. A notification this tab knows
+ * (pushed) that the page lacks, though the page covers its time, is not stored yet (pushing and
+ * storing are two consumers): it is kept, and counted when unread.
+ */
+const refresh = async (): Promise<void> => {
+  const page = await api<{ notifications: InboxNotification[]; unreadCount: number }>(
+    'GET',
+    `/me/notifications?limit=${PAGE_SIZE}`,
+  );
+  const oldest = page.notifications.at(-1)?.createdAt ?? '';
+  const full = page.notifications.length >= PAGE_SIZE;
+  const known = state.notifications;
+  state.notifications = new Map(page.notifications.map((n) => [n.id, n]));
+  let extra = 0;
+  for (const [id, n] of known) {
+    if (state.notifications.has(id) || (full && n.createdAt < oldest)) continue;
+    state.notifications.set(id, n);
+    if (!n.read) extra++;
+  }
+  state.unreadCount = page.unreadCount + extra;
+  render();
+};
+
+const markRead = async (id: string): Promise<void> => {
+  const n = state.notifications.get(id);
+  if (!n || n.read) return;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const answer = await api<{ unreadCount: number }>('POST', `/notifications/${id}/read`);
+      state.notifications.set(id, { ...n, read: true });
+      state.unreadCount = answer.unreadCount;
+      render();
+      return;
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 404 || attempt >= MARK_RETRY.TIMES) {
+        setStatus(`Could not mark read: ${(error as Error).message}`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, MARK_RETRY.DELAY_MS));
+    }
+  }
+};
+
+const markAllRead = async (): Promise<void> => {
+  // The route marks up to 500 at a time and says how many are left.
+  for (;;) {
+    const answer = await api<{ marked: number; unreadCount: number }>(
+      'POST',
+      '/notifications/read',
+    );
+    for (const [id, n] of state.notifications) state.notifications.set(id, { ...n, read: true });
+    state.unreadCount = answer.unreadCount;
+    render();
+    if (answer.unreadCount === 0 || answer.marked === 0) return;
+  }
+};
+
+// --- Live updates -------------------------------------------------------------------------
+
+const onMessage = (message: ServerMessage): void => {
+  if (message.type === 'notification') {
+    const n = message.notification;
+    if (state.notifications.has(n.id)) return;
+    state.notifications.set(n.id, n);
+    if (!n.read) state.unreadCount++;
+    ui.announcer.textContent = `New notification from ${n.from.name}: ${n.message}`;
+    render();
+  } else if (message.type === 'read') {
+    for (const id of message.ids) {
+      const n = state.notifications.get(id);
+      if (n) state.notifications.set(id, { ...n, read: true });
+    }
+    state.unreadCount = message.unreadCount;
+    render();
+  }
+};
+
+const connect = (): void => {
+  const session = state.session;
+  if (!session) return;
+  setStatus('Connecting…');
+  const socket = new WebSocket(config.websocketUrl, [
+    PUSH_PROTOCOL,
+    `${TOKEN_PROTOCOL_PREFIX}${session.token}`,
+  ]);
+  state.socket = socket;
+  socket.addEventListener('open', () => {
+    state.reconnectMs = RECONNECT_MS.FIRST;
+    setStatus('Live', true);
+    state.pingTimer = setInterval(
+      () => socket.send(JSON.stringify({ action: PING_ACTION })),
+      PING_EVERY_MS,
+    );
+    // Catch up: whatever arrived while this tab was not connected.
+    refresh().catch((error: Error) =>
+      setStatus(`Live, but the inbox did not load: ${error.message}`),
+    );
+  });
+  socket.addEventListener('message', (event) => {
+    try {
+      onMessage(JSON.parse(String(event.data)) as ServerMessage);
+    } catch {
+      // Not ours: ignored.
+    }
+  });
+  socket.addEventListener('close', () => {
+    clearInterval(state.pingTimer);
+    if (state.socket !== socket || !state.session) return;
+    state.socket = undefined;
+    const wait = state.reconnectMs;
+    state.reconnectMs = Math.min(wait * 2, RECONNECT_MS.MAX);
+    setStatus(`Disconnected: reconnecting in ${Math.round(wait / 100) / 10} s…`);
+    state.reconnectTimer = setTimeout(connect, wait);
+  });
+};
+
+// --- Sign-in ------------------------------------------------------------------------------
+
+const start = (session: Session): void => {
+  state.session = session;
+  sessionStorage.setItem(TOKEN_KEY, session.token);
+  sessionStorage.setItem(USER_KEY, String(session.userId));
+  ui.signIn.hidden = true;
+  ui.app.hidden = false;
+  ui.me.textContent = nameOf(session.userId);
+  ui.to.replaceChildren(
+    ...config.users
+      .filter((u) => u.id !== session.userId)
+      .map((u) => new Option(u.name, String(u.id))),
+  );
+  connect();
+};
+
+function signOut(reason = 'Signed out'): void {
+  state.session = undefined;
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(USER_KEY);
+  clearTimeout(state.reconnectTimer);
+  const socket = state.socket;
+  state.socket = undefined;
+  socket?.close();
+  state.notifications.clear();
+  state.unreadCount = 0;
+  render();
+  ui.app.hidden = true;
+  ui.signIn.hidden = false;
+  setStatus(reason);
+}
+
+/** The user id a token carries (`username`, as identity reads it), for display only. */
+const userOfToken = (token: string): number => {
+  const payload = token.split('.')[1] ?? '';
+  const claims = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))) as {
+    username?: string;
+  };
+  return Number(claims.username);
+};
+
+const signInLocally = async (userId: number): Promise<void> => {
+  const { token } = await api<{ token: string }>('POST', '/local/token', { userId });
+  start({ token, userId });
+};
+
+/** Cognito's sign-in API, from the browser: no SDK needed for one call. */
+const signInWithCognito = async (
+  signIn: Extract<PageConfig['signIn'], { kind: 'cognito' }>,
+  username: string,
+  password: string,
+): Promise<void> => {
+  const response = await fetch(`https://cognito-idp.${signIn.region}.amazonaws.com/`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-amz-json-1.1',
+      'x-amz-target': 'AWSCognitoIdentityProviderService.InitiateAuth',
+    },
+    body: JSON.stringify({
+      AuthFlow: 'USER_PASSWORD_AUTH',
+      ClientId: signIn.clientId,
+      AuthParameters: { USERNAME: username, PASSWORD: password },
+    }),
+  });
+  const answer = (await response.json()) as {
+    AuthenticationResult?: { AccessToken?: string };
+    message?: string;
+  };
+  const token = answer.AuthenticationResult?.AccessToken;
+  if (!response.ok || !token) throw new Error(answer.message ?? 'Sign-in failed.');
+  start({ token, userId: userOfToken(token) });
+};
+
+// --- Wiring -------------------------------------------------------------------------------
+
+const init = (): void => {
+  if (config.signIn.kind === 'local') {
+    ui.localSignIn.hidden = false;
+    ui.localUser.replaceChildren(
+      ...config.users.map((u) => new Option(`${u.name} (${u.id})`, String(u.id))),
+    );
+    ui.localSignIn.addEventListener('submit', (event) => {
+      event.preventDefault();
+      ui.signInError.textContent = '';
+      signInLocally(Number(ui.localUser.value)).catch((error: Error) => {
+        ui.signInError.textContent = error.message;
+      });
+    });
+  } else if (config.signIn.kind === 'token') {
+    ui.tokenSignIn.hidden = false;
+    ui.tokenSignIn.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const token = String(new FormData(ui.tokenSignIn).get('token')).trim();
+      try {
+        start({ token, userId: userOfToken(token) });
+      } catch {
+        ui.signInError.textContent = 'That is not an access token.';
+      }
+    });
+  } else {
+    const cognito = config.signIn;
+    ui.cognitoSignIn.hidden = false;
+    ui.cognitoSignIn.addEventListener('submit', (event) => {
+      event.preventDefault();
+      ui.signInError.textContent = '';
+      const data = new FormData(ui.cognitoSignIn);
+      signInWithCognito(cognito, String(data.get('username')), String(data.get('password'))).catch(
+        (error: Error) => {
+          ui.signInError.textContent = error.message;
+        },
+      );
+    });
+  }
+  ui.markAll.addEventListener('click', () => {
+    markAllRead().catch((error: Error) => setStatus(`Could not mark all read: ${error.message}`));
+  });
+  ui.signOut.addEventListener('click', () => signOut());
+  ui.send.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const toId = Number(ui.to.value);
+    ui.sendStatus.textContent = 'Sending…';
+    api('POST', '/notifications', { toId, message: ui.message.value })
+      .then(() => {
+        ui.sendStatus.textContent = `Sent to ${nameOf(toId)}.`;
+        ui.message.value = '';
+      })
+      .catch((error: Error) => {
+        ui.sendStatus.textContent = `Not sent: ${error.message}`;
+      });
+  });
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const userId = Number(sessionStorage.getItem(USER_KEY));
+  if (token && userId) start({ token, userId });
+  else render();
+};
+
+init();
