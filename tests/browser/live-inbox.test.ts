@@ -131,6 +131,7 @@ describe('the live inbox page in headless Chromium', () => {
     await sendAs(BRUNO, EMMA, 'Lena liked your post.');
     await sendAs(BRUNO, EMMA, 'Rick sent you a message.');
     for (const tab of [tab1, tab2]) {
+      await visible(itemOf(tab, 'Lena liked your post.'));
       await visible(itemOf(tab, 'Rick sent you a message.'));
     }
     // Pushing and storing are two consumers: the page may show a notification before it is
