@@ -22,6 +22,12 @@ export const METRICS = {
   stored: { name: 'NotificationsStored', unit: MetricUnit.Count },
   /** Records a batch sent to the dead-letter topic. */
   deadLettered: { name: 'NotificationsDeadLettered', unit: MetricUnit.Count },
+  /** Messages a batch pushed to open WebSocket connections (one per notification and connection). */
+  pushed: { name: 'NotificationsPushed', unit: MetricUnit.Count },
+  /** Posts to connections that failed (throttled, timed out): not retried, the inbox has them. */
+  pushFailed: { name: 'PushesFailed', unit: MetricUnit.Count },
+  /** Connections removed because API Gateway answered 410 (gone). */
+  goneConnections: { name: 'GoneConnectionsRemoved', unit: MetricUnit.Count },
 } as const satisfies Record<string, { readonly name: string; readonly unit: Unit }>;
 
 export type MetricKey = keyof typeof METRICS;

@@ -4,6 +4,7 @@ import { createDocumentClient } from '../../shared/inbox/client.js';
 import { decodeEvent } from '../../shared/kafka/codec.js';
 import { withRequestContext } from '../../shared/lambda.js';
 import { createLogger } from '../../shared/logger.js';
+import { createMetrics } from '../../shared/metrics.js';
 import { ConnectionStore } from '../../shared/realtime/connections.js';
 import { ApiGatewayConnections } from '../../shared/realtime/gateway.js';
 import { Pusher } from '../../shared/realtime/pusher.js';
@@ -45,4 +46,5 @@ export const handler: Handler = createHandler({
     logger,
   ),
   logger,
+  metrics: createMetrics(settings),
 });

@@ -1,6 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { DecodeResult } from '../kafka/codec.js';
 import { forEachLimited } from '../limited.js';
+import type { AppMetrics } from '../metrics.js';
 import type { Notification } from '../models/index.js';
 import type { NotificationPush } from '../realtime/messages.js';
 import type { Pusher } from '../realtime/pusher.js';
@@ -8,6 +9,7 @@ import type { Pusher } from '../realtime/pusher.js';
 export interface PushDependencies {
   readonly pusher: Pick<Pusher, 'push'>;
   readonly logger: Logger;
+  readonly metrics: AppMetrics;
 }
 
 /** Recipients pushed to at once (each one's connections in parallel too: pusher.ts). */
@@ -72,6 +74,9 @@ export const pushNotifications = async (
       }
     },
   );
+  deps.metrics.add('pushed', sent);
+  if (failed > 0) deps.metrics.add('pushFailed', failed);
+  if (removed > 0) deps.metrics.add('goneConnections', removed);
   return {
     notifications: results.length - skipped,
     recipients: byRecipient.size,

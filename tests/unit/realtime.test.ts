@@ -1,0 +1,290 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { MissingTokenError, ValidationError } from '../../shared/errors.js';
+import { decodeEvent } from '../../shared/kafka/codec.js';
+import type { AppMetrics, MetricKey } from '../../shared/metrics.js';
+import type { ConnectionRegistry } from '../../shared/realtime/connections.js';
+import type { ConnectionGateway, PostOutcome } from '../../shared/realtime/gateway.js';
+import type { ServerMessage } from '../../shared/realtime/messages.js';
+import { PUSH_DEFAULTS, Pusher } from '../../shared/realtime/pusher.js';
+import { type Connection, connectionsTableInput } from '../../shared/realtime/table.js';
+import { connect, readProtocols } from '../../shared/use-cases/connections.js';
+import { pushNotifications } from '../../shared/use-cases/push-notifications.js';
+import { markRead } from '../../shared/use-cases/read-notifications.js';
+import { servePage, type WebAssets } from '../../shared/web/page.js';
+import { loadEvent } from '../helpers/events.js';
+import { silentLogger } from '../helpers/logger.js';
+
+const NOW = new Date('2026-12-01T12:00:00.000Z');
+const logger = silentLogger();
+
+/** Connections of users, in memory, as the registry's contract says. */
+class FakeRegistry implements ConnectionRegistry {
+  readonly items: Connection[] = [];
+  failure: Error | undefined;
+  async add(userId: number, connectionId: string, now = NOW) {
+    const c = { userId, connectionId, connectedAt: now.getTime(), expiresAt: 0 };
+    this.items.push(c);
+    return c;
+  }
+  async removeById(connectionId: string) {
+    this.remove(0, connectionId);
+  }
+  async remove(_userId: number, connectionId: string) {
+    const i = this.items.findIndex((c) => c.connectionId === connectionId);
+    if (i >= 0) this.items.splice(i, 1);
+  }
+  async of(userId: number) {
+    if (this.failure) throw this.failure;
+    return this.items.filter((c) => c.userId === userId);
+  }
+}
+
+/** Answers each connection as told; records what was posted, in order. */
+class FakeGateway implements ConnectionGateway {
+  readonly posted: { connectionId: string; message: ServerMessage }[] = [];
+  readonly answers = new Map<string, PostOutcome | (() => Promise<PostOutcome>)>();
+  async post(connectionId: string, message: ServerMessage): Promise<PostOutcome> {
+    const answer = this.answers.get(connectionId) ?? 'sent';
+    const outcome = typeof answer === 'function' ? await answer() : answer;
+    if (outcome === 'sent') this.posted.push({ connectionId, message });
+    return outcome;
+  }
+}
+
+const minutesAgo = (m: number) => new Date(NOW.getTime() - m * 60_000);
+
+const setup = async () => {
+  const registry = new FakeRegistry();
+  const gateway = new FakeGateway();
+  const pusher = new Pusher(registry, gateway, logger, () => NOW);
+  return { registry, gateway, pusher };
+};
+
+const pong: ServerMessage = { type: 'pong' };
+
+describe('Pusher', () => {
+  it("posts every message, in order, to each of the user's connections only", async () => {
+    const { registry, gateway, pusher } = await setup();
+    await registry.add(1, 'a', minutesAgo(5));
+    await registry.add(1, 'b', minutesAgo(5));
+    await registry.add(2, 'c', minutesAgo(5));
+    const messages: ServerMessage[] = [
+      { type: 'read', ids: ['x'], unreadCount: 1 },
+      { type: 'read', ids: ['y'], unreadCount: 0 },
+    ];
+    expect(await pusher.push(1, messages)).toEqual({
+      connections: 2,
+      sent: 4,
+      removed: 0,
+      failed: 0,
+    });
+    for (const id of ['a', 'b']) {
+      expect(gateway.posted.filter((p) => p.connectionId === id).map((p) => p.message)).toEqual(
+        messages,
+      );
+    }
+    expect(gateway.posted.some((p) => p.connectionId === 'c')).toBe(false);
+  });
+
+  it('removes a connection that answers 410, and stops posting to it', async () => {
+    const { registry, gateway, pusher } = await setup();
+    await registry.add(1, 'gone', minutesAgo(5));
+    await registry.add(1, 'live', minutesAgo(5));
+    gateway.answers.set('gone', 'gone');
+    expect(await pusher.push(1, [pong, pong])).toMatchObject({ sent: 2, removed: 1 });
+    expect(registry.items.map((c) => c.connectionId)).toEqual(['live']);
+  });
+
+  it('keeps a 410 connection younger than the grace period: it may still be opening', async () => {
+    const { registry, gateway, pusher } = await setup();
+    await registry.add(1, 'opening', new Date(NOW.getTime() - PUSH_DEFAULTS.CONNECT_GRACE_MS / 2));
+    gateway.answers.set('opening', 'gone');
+    expect(await pusher.push(1, [pong])).toMatchObject({ removed: 0 });
+    expect(registry.items).toHaveLength(1);
+  });
+
+  it('never waits on one slow connection to reach the others', async () => {
+    const { registry, gateway, pusher } = await setup();
+    await registry.add(1, 'slow', minutesAgo(5));
+    await registry.add(1, 'fast', minutesAgo(5));
+    let release = () => {};
+    gateway.answers.set(
+      'slow',
+      () =>
+        new Promise<PostOutcome>((resolve) => {
+          release = () => resolve('failed');
+        }),
+    );
+    const pushing = pusher.push(1, [pong]);
+    await expect.poll(() => gateway.posted.map((p) => p.connectionId)).toEqual(['fast']);
+    release();
+    expect(await pushing).toMatchObject({ sent: 1, failed: 1 });
+  });
+
+  it('never throws: a connections store that fails is counted and logged', async () => {
+    const { registry, pusher } = await setup();
+    registry.failure = new Error('store down');
+    expect(await pusher.push(1, [pong, pong])).toEqual({
+      connections: 0,
+      sent: 0,
+      removed: 0,
+      failed: 2,
+    });
+  });
+});
+
+describe('pushNotifications', () => {
+  it('pushes each valid notification to its recipient as unread, skips poison, counts', async () => {
+    const pushed: { userId: number; messages: readonly ServerMessage[] }[] = [];
+    const metrics: Partial<Record<MetricKey, number>> = {};
+    const recorder: AppMetrics = {
+      add: (key, value) => {
+        metrics[key] = value;
+      },
+      flush: () => {},
+    };
+    const outcome = await pushNotifications(decodeEvent(loadEvent('msk-notifications.json')), {
+      pusher: {
+        push: async (userId, messages) => {
+          pushed.push({ userId, messages });
+          return { connections: 1, sent: messages.length, removed: 0, failed: 0 };
+        },
+      },
+      logger,
+      metrics: recorder,
+    });
+    const all = pushed.flatMap((p) => p.messages);
+    expect(all.length).toBe(outcome.notifications);
+    expect(all.every((m) => m.type === 'notification' && m.notification.read === false)).toBe(true);
+    for (const { userId, messages } of pushed) {
+      for (const m of messages) {
+        if (m.type === 'notification') expect(m.notification.to.id).toBe(userId);
+      }
+    }
+    expect(metrics.pushed).toBe(outcome.sent);
+    const poison = await pushNotifications(decodeEvent(loadEvent('msk-poison.json')), {
+      pusher: {
+        push: async () => ({ connections: 0, sent: 0, removed: 0, failed: 0 }),
+      },
+      logger,
+      metrics: recorder,
+    });
+    expect(poison.skipped).toBeGreaterThan(0);
+  });
+});
+
+describe('$connect', () => {
+  it('needs the notifications.v1 subprotocol and reads the token from bearer.<token>', () => {
+    expect(readProtocols('notifications.v1, bearer.abc.def.ghi')).toBe('abc.def.ghi');
+    expect(readProtocols('notifications.v1')).toBeUndefined();
+    expect(() => readProtocols('chat, bearer.x')).toThrow(ValidationError);
+    expect(() => readProtocols(undefined)).toThrow(/must offer the subprotocol notifications.v1/);
+  });
+
+  it('never echoes the token in the error that names the missing subprotocol', () => {
+    expect(() => readProtocols('chat, bearer.secret')).toThrow(/received chat$/);
+  });
+
+  it('refuses a connection without a token before asking the verifier', async () => {
+    const registry = new FakeRegistry();
+    const asked: string[] = [];
+    const deps = {
+      connections: registry,
+      authenticator: {
+        userOfToken: async (token: string) => {
+          asked.push(token);
+          return 1;
+        },
+      },
+      logger,
+    };
+    await expect(
+      connect({ connectionId: 'c1', protocols: 'notifications.v1' }, deps),
+    ).rejects.toBeInstanceOf(MissingTokenError);
+    expect(asked).toEqual([]);
+    expect(
+      await connect({ connectionId: 'c2', protocols: 'notifications.v1, bearer.t' }, deps),
+    ).toBe(1);
+    expect(registry.items.map((c) => [c.userId, c.connectionId])).toEqual([[1, 'c2']]);
+  });
+});
+
+describe('markRead', () => {
+  it('pushes the ids now read to every session, and nothing when nothing changed', async () => {
+    const pushed: ServerMessage[][] = [];
+    const deps = {
+      inbox: {
+        markRead: async (_u: number, id: string) => ({
+          ids: id === 'new' ? [id] : [],
+          unreadCount: 2,
+        }),
+        markAllRead: async () => ({ ids: ['a', 'b'], unreadCount: 0 }),
+      },
+      pusher: {
+        push: async (_userId: number, messages: readonly ServerMessage[]) => {
+          pushed.push([...messages]);
+          return { connections: 1, sent: 1, removed: 0, failed: 0 };
+        },
+      },
+      logger,
+    };
+    await markRead(1, { id: 'new' }, deps);
+    await markRead(1, { id: 'old' }, deps);
+    await markRead(1, { all: true }, deps);
+    expect(pushed).toEqual([
+      [{ type: 'read', ids: ['new'], unreadCount: 2 }],
+      [{ type: 'read', ids: ['a', 'b'], unreadCount: 0 }],
+    ]);
+  });
+});
+
+describe('the page', () => {
+  const assets: WebAssets = {
+    'index.html': '<script id="config" type="application/json">{"__config__": true}</script>',
+    'app.js': 'console.log(1)',
+    'app.css': 'body{}',
+  };
+  const config = {
+    websocketUrl: 'ws://127.0.0.1:3001',
+    users: [{ id: 1, name: '</script><script>alert(1)</script>' }],
+    signIn: { kind: 'local' as const },
+  };
+
+  it('puts its configuration in the page, unable to close the script element', () => {
+    const page = servePage('/', assets, config);
+    expect(page.statusCode).toBe(200);
+    expect(page.body).not.toContain('</script><script>');
+    const json = page.body.replace(/^.*?>/, '').replace(/<\/script>$/, '');
+    expect(JSON.parse(json)).toEqual(config);
+    expect(page.headers['content-security-policy']).toContain(
+      "connect-src 'self' ws://127.0.0.1:3001",
+    );
+    expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+  });
+
+  it('serves its two assets with their types, and 404 for anything else', () => {
+    expect(servePage('/assets/app.js', assets, config).headers['content-type']).toMatch(
+      /^text\/javascript/,
+    );
+    expect(servePage('/assets/app.css', assets, config).body).toBe('body{}');
+    expect(servePage('/assets/../../etc/passwd', assets, config).statusCode).toBe(404);
+  });
+});
+
+describe('connections table', () => {
+  it('is the table serverless.yml deploys as ConnectionsTable, with its time to live', () => {
+    const resource = JSON.parse(
+      readFileSync(
+        join(import.meta.dirname, '../../serverless/resources/connections-table.json'),
+        'utf8',
+      ),
+    );
+    const { TableName, TimeToLiveSpecification, ...properties } = resource.Properties;
+    expect(TableName).toBe(['$', '{param:connectionsTable}'].join(''));
+    expect(TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+    const { TableName: _name, ...definition } = connectionsTableInput('any');
+    expect(properties).toEqual(definition);
+  });
+});
