@@ -49,8 +49,40 @@ const FUNCTIONS = [
   'ProcessNotifications',
   'ListNotifications',
   'ProvisionTopics',
+  'Connections',
+  'PushNotifications',
+  'ReadNotifications',
+  'WebPage',
 ];
+/** The pushing consumer's mapping: the same cluster and topic, another function and group. */
+const PUSH_MAPPING = 'PushNotificationsEventSourceMappingMSKNotificationsNotifications';
+const PUSH_GROUP = 'kafka-notifications-example-push-notifications';
+const CONNECTIONS_TABLE_ARN = { 'Fn::GetAtt': ['ConnectionsTable', 'Arn'] };
+/** This stage's `@connections` API, and nothing else: `<api>/<stage>/POST/@connections/<id>`. */
+const MANAGE_CONNECTIONS_ARN = {
+  'Fn::Join': [
+    '',
+    [
+      'arn:',
+      { Ref: 'AWS::Partition' },
+      ':execute-api:',
+      { Ref: 'AWS::Region' },
+      ':',
+      { Ref: 'AWS::AccountId' },
+      ':',
+      { Ref: 'WebsocketsApi' },
+      '/example/POST/@connections/*',
+    ],
+  ],
+};
 const IN_VPC = ['SendNotification', 'ProcessNotifications', 'ProvisionTopics'];
+
+/** The page's routes: public. */
+const PAGE_ROUTES = new Set(['GET /', 'GET /assets/{file}']);
+
+/** Whether a route belongs to the HTTP API (else to the WebSocket API). */
+const isHttpApi = (route: Resource): boolean =>
+  JSON.stringify(route.Properties.ApiId) === JSON.stringify({ Ref: 'HttpApi' });
 
 interface Resource {
   Type: string;
@@ -156,7 +188,23 @@ describe(`sls package --stage ${STAGE}`, () => {
     const mappings = Object.values(resources).filter(
       (r) => r.Type === 'AWS::Lambda::EventSourceMapping',
     );
-    expect(mappings).toHaveLength(1);
+    expect(mappings).toHaveLength(2);
+  });
+
+  it('maps the same topic to the pushing consumer, in a group of its own, with no batching window', () => {
+    const mapping = resource(PUSH_MAPPING);
+    expect(mapping.DependsOn).toEqual(
+      expect.arrayContaining(['PushNotificationsRole', 'KafkaTopics']),
+    );
+    expect(mapping.Properties).toEqual({
+      EventSourceArn: EXAMPLE.clusterArn,
+      FunctionName: { 'Fn::GetAtt': ['PushNotificationsLambdaFunction', 'Arn'] },
+      Topics: ['notifications'],
+      StartingPosition: 'LATEST',
+      AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: PUSH_GROUP },
+      BatchSize: 50,
+      MaximumBatchingWindowInSeconds: 0,
+    });
   });
 
   it('creates the topics at deploy time through the custom resource', () => {
@@ -222,15 +270,26 @@ describe(`sls package --stage ${STAGE}`, () => {
     expect(envOf('SendNotification').PARTIAL_BATCH_RESPONSE).toBeUndefined();
   });
 
-  it('puts the JWT authorizer on every route of the HTTP API, with the sign-in scope', () => {
-    const routes = Object.values(resources).filter((r) => r.Type === 'AWS::ApiGatewayV2::Route');
+  it('puts the JWT authorizer on every route of the HTTP API but the public page, with the sign-in scope', () => {
+    const routes = Object.values(resources).filter(
+      (r) => r.Type === 'AWS::ApiGatewayV2::Route' && isHttpApi(r),
+    );
     expect(routes.map((r) => r.Properties.RouteKey).sort()).toEqual([
+      'GET /',
+      'GET /assets/{file}',
       'GET /me/notifications',
       'GET /notifications/{userId}',
       'POST /notifications',
+      'POST /notifications/read',
+      'POST /notifications/{id}/read',
       'POST /send',
     ]);
     for (const route of routes) {
+      // The page and its two files: static, public as any page is; what it shows needs a token.
+      if (PAGE_ROUTES.has(String(route.Properties.RouteKey))) {
+        expect(route.Properties.AuthorizationType ?? 'NONE').toBe('NONE');
+        continue;
+      }
       expect(route.Properties, String(route.Properties.RouteKey)).toMatchObject({
         AuthorizationType: 'JWT',
         AuthorizerId: { Ref: 'HttpApiAuthorizerIdentity' },
@@ -271,6 +330,8 @@ describe(`sls package --stage ${STAGE}`, () => {
     for (const name of FUNCTIONS) {
       const env = envOf(name);
       expect(env, name).toMatchObject({ AUTH_MODE: 'gateway', AUTH_USER_ID_CLAIM: 'username' });
+      // $connect verifies the token itself (next test): WebSocket APIs have no JWT authorizer.
+      if (name === 'Connections') continue;
       for (const local of ['DEMO_MODE', 'AUTH_SCOPES', 'AUTH_JWKS_FILE', 'AUTH_ISSUER']) {
         expect(Object.keys(env), `${name} ${local}`).not.toContain(local);
       }
@@ -281,6 +342,147 @@ describe(`sls package --stage ${STAGE}`, () => {
     for (const name of FUNCTIONS) {
       expect(envOf(name).POWERTOOLS_METRICS_DISABLED, name).toBe('false');
     }
+  });
+
+  it("verifies $connect's token with the authorizer's issuer, audience and scope, and the pool's keys", () => {
+    const issuer = {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax
+      'Fn::Sub': 'https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${UserPool}',
+    };
+    expect(envOf('Connections')).toMatchObject({
+      AUTH_ISSUER: issuer,
+      AUTH_AUDIENCE: { Ref: 'UserPoolClient' },
+      AUTH_SCOPES: 'aws.cognito.signin.user.admin',
+      AUTH_JWKS_URL: { 'Fn::Join': ['', [issuer, '/.well-known/jwks.json']] },
+    });
+    expect(Object.keys(envOf('Connections'))).not.toContain('AUTH_JWKS_FILE');
+  });
+
+  it('routes $connect, $disconnect, ping and $default of the WebSocket API to the connections function', () => {
+    const routes = Object.values(resources).filter(
+      (r) => r.Type === 'AWS::ApiGatewayV2::Route' && !isHttpApi(r),
+    );
+    expect(routes.map((r) => r.Properties.RouteKey).sort()).toEqual([
+      '$connect',
+      '$default',
+      '$disconnect',
+      'ping',
+    ]);
+    expect(resource('WebsocketsApi').Properties).toMatchObject({
+      ProtocolType: 'WEBSOCKET',
+      RouteSelectionExpression: '$request.body.action',
+    });
+    // The functions that push know where: this API's stage.
+    for (const name of ['PushNotifications', 'ReadNotifications']) {
+      expect(envOf(name).WEBSOCKET_ENDPOINT, name).toEqual({
+        'Fn::Join': [
+          '',
+          [
+            'https://',
+            { Ref: 'WebsocketsApi' },
+            '.execute-api.',
+            { Ref: 'AWS::Region' },
+            '.',
+            { Ref: 'AWS::URLSuffix' },
+            '/example',
+          ],
+        ],
+      });
+    }
+    expect(envOf('WebPage')).toMatchObject({
+      PAGE_SIGN_IN: 'cognito',
+      PAGE_COGNITO_CLIENT_ID: { Ref: 'UserPoolClient' },
+    });
+  });
+
+  it('has no local token route and no function behind one on an AWS stage', () => {
+    const keys = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::ApiGatewayV2::Route')
+      .map((r) => String(r.Properties.RouteKey));
+    expect(keys.filter((k) => k.includes('/local/'))).toEqual([]);
+    expect(Object.keys(resources).filter((id) => id.startsWith('LocalToken'))).toEqual([]);
+  });
+
+  it('keeps connections in a table with a time to live, found by connection id through an index', () => {
+    expect(resource('ConnectionsTable').Properties).toMatchObject({
+      TableName: 'kafka-notifications-example-connections',
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      GlobalSecondaryIndexes: [expect.objectContaining({ IndexName: 'byConnection' })],
+    });
+  });
+
+  it('lets the WebSocket routes record, find and forget connections, and nothing else', () => {
+    expect(statementsOf('ConnectionsRole')).toEqual({
+      WriteOwnLogs: logs('Connections'),
+      RecordConnections: {
+        Action: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
+        Resource: CONNECTIONS_TABLE_ARN,
+      },
+      FindConnection: {
+        Action: ['dynamodb:Query'],
+        Resource: { 'Fn::Join': ['', [CONNECTIONS_TABLE_ARN, '/index/byConnection']] },
+      },
+    });
+  });
+
+  it("lets the pushing consumer read the topic in its own group and post to this API's connections only", () => {
+    expect(statementsOf('PushNotificationsRole')).toEqual({
+      WriteOwnLogs: logs('PushNotifications'),
+      ManageNetworkInterfaces: {
+        Action: [
+          'ec2:CreateNetworkInterface',
+          'ec2:DescribeNetworkInterfaces',
+          'ec2:DescribeVpcs',
+          'ec2:DeleteNetworkInterface',
+          'ec2:DescribeSubnets',
+          'ec2:DescribeSecurityGroups',
+        ],
+        Resource: '*',
+      },
+      DescribeCluster: {
+        Action: ['kafka:DescribeClusterV2', 'kafka:GetBootstrapBrokers'],
+        Resource: ARNS.cluster,
+      },
+      ConnectToCluster: {
+        Action: ['kafka-cluster:Connect', 'kafka-cluster:DescribeClusterDynamicConfiguration'],
+        Resource: ARNS.cluster,
+      },
+      ReadNotifications: {
+        Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'],
+        Resource: ARNS.topic,
+      },
+      UsePushConsumerGroup: {
+        Action: ['kafka-cluster:DescribeGroup', 'kafka-cluster:AlterGroup'],
+        Resource: `${MSK_PREFIX}:group/${CLUSTER}/${PUSH_GROUP}`,
+      },
+      UseConnections: {
+        Action: ['dynamodb:Query', 'dynamodb:DeleteItem'],
+        Resource: CONNECTIONS_TABLE_ARN,
+      },
+      PostToConnections: {
+        Action: ['execute-api:ManageConnections'],
+        Resource: MANAGE_CONNECTIONS_ARN,
+      },
+    });
+  });
+
+  it('lets the read routes mark the inbox read and post to connections, and the page nothing', () => {
+    expect(statementsOf('ReadNotificationsRole')).toEqual({
+      WriteOwnLogs: logs('ReadNotifications'),
+      MarkRead: {
+        Action: ['dynamodb:Query', 'dynamodb:UpdateItem'],
+        Resource: [INBOX_TABLE_ARN, inboxIndex('unread'), inboxIndex('byId')],
+      },
+      UseConnections: {
+        Action: ['dynamodb:Query', 'dynamodb:DeleteItem'],
+        Resource: CONNECTIONS_TABLE_ARN,
+      },
+      PostToConnections: {
+        Action: ['execute-api:ManageConnections'],
+        Resource: MANAGE_CONNECTIONS_ARN,
+      },
+    });
+    expect(statementsOf('WebPageRole')).toEqual({ WriteOwnLogs: logs('WebPage') });
   });
 
   it('gives every function its own role and creates no shared one', () => {
@@ -578,6 +780,13 @@ describe('sls print --stage local', () => {
     expect(msk).toMatchObject({ topic: 'notifications', batchSize: 100 });
     expect(Object.values(service.resources.extensions)).toEqual([
       { DependsOn: ['KafkaTopics'], Properties: {} },
+      { DependsOn: ['KafkaTopics'], Properties: { MaximumBatchingWindowInSeconds: 0 } },
     ]);
+    // The page's sign-in, on this stage only.
+    expect(Object.keys(service.functions)).toContain('localToken');
+    expect(service.functions.pushNotifications?.events?.[0]?.msk).toMatchObject({
+      consumerGroupId: 'kafka-notifications-local-push-notifications',
+      startingPosition: 'LATEST',
+    });
   });
 });
