@@ -34,6 +34,7 @@ export const FIGURES = [
   'e2e-latency',
   'cold-start',
   'auth-cost',
+  'push-latency',
 ] as const;
 
 /**
@@ -47,6 +48,7 @@ const RUN_ORDER: readonly (typeof FIGURES)[number][] = [
   'batch-throughput',
   'consumer-cost',
   'e2e-latency',
+  'push-latency',
   'auth-cost',
   'emulator-throughput',
   'cold-start',

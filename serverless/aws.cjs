@@ -325,9 +325,10 @@ const readSettings = async (resolveVariable) => {
     }),
     consumerGroupId,
     pushConsumerGroupId,
+    // `default` (the CLI cannot pass an empty --param) leaves AWS's default, as empty does.
     pushBatchingWindowS: optionalInt(
       'pushBatchingWindow',
-      await get('pushBatchingWindow'),
+      (await get('pushBatchingWindow')).replace(/^default$/, ''),
       ESM_LIMITS.BATCHING_WINDOW_S,
     ),
     batchSize: requiredInt(

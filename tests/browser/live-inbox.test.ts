@@ -9,6 +9,7 @@ import type { InboxNotification } from '../../shared/inbox/types.js';
 import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { tokenFor } from '../helpers/caller.js';
 import { type Stack, startStack } from '../helpers/stack.js';
+import { brokers } from '../helpers/test-broker.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -80,7 +81,7 @@ describe('the live inbox page in headless Chromium', () => {
   };
 
   beforeAll(async () => {
-    stack = await startStack({ httpPort: 3400 });
+    stack = await startStack({ brokers: brokers(), httpPort: 3400 });
     dynamo = DynamoDBDocumentClient.from(
       new DynamoDBClient({
         endpoint: stack.storeEndpoint,

@@ -13,6 +13,7 @@ import type { NotificationPush, ReadPush, ServerMessage } from '../../shared/rea
 import { CONNECTION_TTL_S } from '../../shared/realtime/table.js';
 import { tokenFor } from '../helpers/caller.js';
 import { type Stack, startStack } from '../helpers/stack.js';
+import { brokers } from '../helpers/test-broker.js';
 import {
   forgerKey,
   goodClaims,
@@ -106,7 +107,7 @@ describe('real time under sls offline start', () => {
   };
 
   beforeAll(async () => {
-    stack = await startStack({ httpPort: 3300 });
+    stack = await startStack({ brokers: brokers(), httpPort: 3300 });
     dynamo = DynamoDBDocumentClient.from(
       new DynamoDBClient({
         endpoint: stack.storeEndpoint,

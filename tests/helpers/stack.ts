@@ -7,9 +7,8 @@ import {
   ensureInboxTable,
   startDynalite,
 } from '../../scripts/lib/dynalite.js';
-import { unique } from './kafka.js';
+import { kafkaClient, unique } from './kafka.js';
 import { type Offline, startOffline } from './offline.js';
-import { brokers, testKafka } from './test-broker.js';
 import { projectIssuer } from './tokens.js';
 
 /**
@@ -30,22 +29,31 @@ export interface Stack {
 }
 
 export interface StackOptions {
+  /** The broker list (tests: `brokers()` of tests/helpers/test-broker.ts). */
+  readonly brokers: readonly string[];
   /** The HTTP port; the WebSocket server takes the next one, the Lambda port the one after. */
   readonly httpPort: number;
+  /** Added to the environment of `sls offline start`. */
+  readonly env?: Readonly<Record<string, string>>;
   /** Extra `--param name=value` settings. */
   readonly params?: Readonly<Record<string, string>>;
 }
 
 const ROOT = join(import.meta.dirname, '../..');
 
-export const startStack = async ({ httpPort, params = {} }: StackOptions): Promise<Stack> => {
+export const startStack = async ({
+  brokers,
+  httpPort,
+  params = {},
+  env = {},
+}: StackOptions): Promise<Stack> => {
   const dir = mkdtempSync(join(tmpdir(), 'notifications-stack-'));
   const topic = unique('rt-notifications');
   const inboxTable = unique('rt-inbox');
   const connectionsTable = unique('rt-connections');
   // The project's local issuer, as `npm start` makes it: the functions read its jwks.json.
   await projectIssuer();
-  const admin = testKafka('stack').admin();
+  const admin = kafkaClient([...brokers], 'stack', { retries: 3 }).admin();
   await admin.connect();
   let store: DynaliteHandle | undefined;
   try {
@@ -69,10 +77,11 @@ export const startStack = async ({ httpPort, params = {} }: StackOptions): Promi
     const offline = await startOffline(
       ROOT,
       {
-        KAFKA_BROKERS: brokers().join(','),
+        KAFKA_BROKERS: brokers.join(','),
         DYNAMODB_ENDPOINT: store.endpoint,
         INBOX_TABLE: inboxTable,
         CONNECTIONS_TABLE: connectionsTable,
+        ...env,
       },
       {
         args: [
