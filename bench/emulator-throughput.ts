@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Admin, Kafka } from 'kafkajs';
+import type { Admin, Kafka, Producer } from 'kafkajs';
 import {
   committedTotal,
   createTopic,
@@ -31,6 +31,8 @@ export const BATCH_SIZES = [100, 1_000] as const;
 const FIXTURE = join(ROOT, 'bench/fixtures/noop-service');
 const POLL_MS = 20;
 const INVOCATION = /^Kafka noop \S+-\d+ \[[^\]]*\] (\d+) records? (\d+) ms ok/;
+/** Pause between latency samples, so that each record meets an idle poller. */
+const LATENCY_GAP_MS = 200;
 
 interface Run {
   /** Records per second from the first delivery to the last. */
@@ -104,6 +106,109 @@ const runOurs = async (
   }
 };
 
+/**
+ * First-record latency with no batching window: `sls offline start` on an empty topic, then one
+ * record at a time (each produced once the previous one was delivered), timed from the send to
+ * the invocation's line (the no-op function has then run). Per round, the median of `samples`.
+ */
+const latencyOurs = async (
+  kafka: Kafka,
+  admin: Admin,
+  brokers: readonly string[],
+  samples: number,
+): Promise<number> => {
+  const topic = await createTopic(admin, { prefix: 'bench-emulator-latency' });
+  const producer = kafka.producer();
+  await producer.connect();
+  let delivered: (() => void) | undefined;
+  const offline = await startOffline(
+    FIXTURE,
+    {
+      KAFKA_BROKERS: brokers.join(','),
+      BENCH_TOPIC: topic,
+      BENCH_GROUP: unique('bench-noop-latency'),
+      BENCH_BATCH_SIZE: '100',
+    },
+    {
+      ready: null,
+      keepChars: 8_000,
+      listener: (line) => {
+        if (INVOCATION.test(line)) delivered?.();
+      },
+    },
+  );
+  try {
+    await offline.waitForLine(/^Kafka noop: joined group/, 120_000);
+    return await sampleLatency(producer, topic, samples, (done) => {
+      delivered = done;
+    });
+  } finally {
+    await offline.stop();
+    await producer.disconnect();
+    await deleteTopics(admin, [topic]);
+  }
+};
+
+/** The baseline's first-record latency: a raw kafkajs consumer group with the same fetch wait. */
+const latencyBaseline = async (kafka: Kafka, admin: Admin, samples: number): Promise<number> => {
+  const topic = await createTopic(admin, { prefix: 'bench-raw-latency' });
+  const producer = kafka.producer();
+  await producer.connect();
+  const consumer = kafka.consumer({ groupId: unique('bench-raw-latency'), maxWaitTimeInMs: 500 });
+  let delivered: (() => void) | undefined;
+  const joined = new Promise<void>((resolve) =>
+    consumer.on(consumer.events.GROUP_JOIN, () => resolve()),
+  );
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        if (batch.messages.length > 0) delivered?.();
+      },
+    });
+    await joined;
+    return await sampleLatency(producer, topic, samples, (done) => {
+      delivered = done;
+    });
+  } finally {
+    await consumer.disconnect();
+    await producer.disconnect();
+    await deleteTopics(admin, [topic]);
+  }
+};
+
+/** Sends one record at a time and returns the median send-to-delivery time in ms. */
+const sampleLatency = async (
+  producer: Producer,
+  topic: string,
+  samples: number,
+  onDelivered: (done: () => void) => void,
+): Promise<number> => {
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const started = performance.now();
+    const arrived = new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`record ${i} not delivered in 20 s`)),
+        20_000,
+      );
+      onDelivered(() => {
+        clearTimeout(timer);
+        resolve(performance.now());
+      });
+    });
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: [{ value: `latency-${i}`, partition: i % 3 }],
+    });
+    times.push((await arrived) - started);
+    await new Promise((r) => setTimeout(r, LATENCY_GAP_MS));
+  }
+  return median(times);
+};
+
 /** The baseline: a raw kafkajs consumer group reading the topic with `eachBatch`. */
 const runBaseline = async (kafka: Kafka, topic: string, count: number): Promise<Run> => {
   const consumer = kafka.consumer({ groupId: unique('bench-raw'), maxWaitTimeInMs: 500 });
@@ -150,6 +255,7 @@ export const measureEmulatorThroughput = async ({ quick }: { quick: boolean }) =
   const t0 = process.hrtime.bigint();
   const count = quick ? 10_000 : 100_000;
   const rounds = quick ? 1 : 3;
+  const samples = quick ? 5 : 20;
 
   const brokers = await localBrokers();
   const kafka = kafkaClient(brokers, 'bench');
@@ -171,6 +277,17 @@ export const measureEmulatorThroughput = async ({ quick }: { quick: boolean }) =
           `emulator throughput round ${round + 1}/${rounds}: batch 100 ${r.b100.perSecond.toFixed(0)}/s (${r.b100.invocations} invocations), batch 1000 ${r.b1000.perSecond.toFixed(0)}/s (${r.b1000.invocations}), raw eachBatch ${r.raw.perSecond.toFixed(0)}/s (${r.raw.invocations} batches)`,
         ),
     );
+    const latency = await interleave(
+      rounds,
+      {
+        ours: () => latencyOurs(kafka, admin, brokers, samples),
+        raw: () => latencyBaseline(kafka, admin, samples),
+      },
+      (round, r) =>
+        say(
+          `emulator first-record latency round ${round + 1}/${rounds}: ${r.ours.toFixed(1)} ms, raw ${r.raw.toFixed(1)} ms`,
+        ),
+    );
     const perSecond = (runs: readonly Run[]) => runs.map((r) => r.perSecond);
     const fromJoin = (runs: readonly Run[]) => runs.map((r) => r.perSecondFromJoin);
     const rows = [
@@ -187,6 +304,16 @@ export const measureEmulatorThroughput = async ({ quick }: { quick: boolean }) =
         goal: { atLeast: GOAL_RATIO },
       }),
     );
+    rows.push(
+      compareRow({
+        figure: 'emulator first-record latency',
+        metric: 'ms from send to invocation, batching window 0 (median per round)',
+        oursLabel: 'sls offline + serverless-offline-kafka, no-op function',
+        baselineLabel: 'raw kafkajs consumer group, eachBatch, same fetch wait (500 ms)',
+        ours: latency.ours,
+        baseline: latency.raw,
+      }),
+    );
     const invocations = (runs: readonly Run[]) => median(runs.map((r) => r.invocations));
     return {
       id: 'emulator-throughput',
@@ -197,6 +324,7 @@ export const measureEmulatorThroughput = async ({ quick }: { quick: boolean }) =
       facts: [
         `${count.toLocaleString('en-US')} records of 200-byte values pre-loaded into ${topic} (3 partitions, keys of 1-3 digits, no headers); ${rounds} round(s), each a fresh sls offline start (and group) per batch size and a fresh raw consumer group.`,
         `Ours: from the start of the first invocation to the group's committed offsets reaching ${count.toLocaleString('en-US')} (polled every ${POLL_MS} ms), batching window 0 (resources.extensions), ${invocations(results.b100)} and ${invocations(results.b1000)} invocations. Baseline: from its first eachBatch to the last record seen (${invocations(results.raw)} batches).`,
+        `First-record latency: ${samples} records per round, one at a time ${LATENCY_GAP_MS} ms apart on a fresh 3-partition topic, from the send (acks all) to the plugin's invocation line (ours) or the eachBatch call (baseline).`,
         `Counting from the group join instead (first fetch and the function's cold start included): batch 100 ${median(fromJoin(results.b100)).toFixed(0)}/s, batch 1,000 ${median(fromJoin(results.b1000)).toFixed(0)}/s, raw ${median(fromJoin(results.raw)).toFixed(0)}/s (medians).`,
       ],
     };
