@@ -30,7 +30,7 @@ export const GOAL_RATIO = 0.8;
 export const BATCH_SIZES = [100, 1_000] as const;
 const FIXTURE = join(ROOT, 'bench/fixtures/noop-service');
 const POLL_MS = 20;
-const INVOCATION = /^Kafka noop \S+-\d+ \[[^\]]*\] (\d+) records? (\d+) ms ok/;
+const INVOCATION = /^Kafka noop (?:\S+-\d+ \[[^\]]*\] )+(\d+) records? (\d+) ms ok/;
 /** Pause between latency samples, so that each record meets an idle poller. */
 const LATENCY_GAP_MS = 200;
 

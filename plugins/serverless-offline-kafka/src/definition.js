@@ -28,7 +28,7 @@ const DEFAULTS = /** @type {const} */ ({
  *   maxRecordAgeMs: number,
  *   bisect: boolean,
  *   reportBatchItemFailures: boolean,
- *   onFailure: { kind: 'kafka', topic: string } | { kind: 'other', arn: string } | undefined,
+ *   onFailure: { kind: 'kafka', topic: string } | { kind: 'sqs' | 'sns' | 's3', name: string, arn: string } | undefined,
  * }} ErrorHandling `maxRetries` and `maxRecordAgeMs` are -1 for unlimited.
  * @typedef {{
  *   id: string,
@@ -42,8 +42,11 @@ const DEFAULTS = /** @type {const} */ ({
  *   windowMs: number,
  *   startingPosition: 'TRIM_HORIZON' | 'LATEST' | 'AT_TIMESTAMP',
  *   startingPositionTimestampMs: number | undefined,
- *   filter: (base64Value: string | null) => boolean,
+ *   filter: (record: import('./event').LambdaKafkaRecord) => boolean,
  *   errorHandling: ErrorHandling,
+ *   logLevel: 'DEBUG' | 'INFO' | 'WARN',
+ *   metrics: string[],
+ *   pollers: { min: number, max: number } | undefined,
  *   warnings: string[],
  * }} Mapping
  * @typedef {{
@@ -152,26 +155,62 @@ const arnOf = (arn, ctx) => {
 };
 
 /**
+ * An integer property, as the CreateEventSourceMapping API types it (Integer): AWS refuses 1.5.
  * @param {unknown} value
  * @param {string} name
  * @param {number} min
  * @param {number} max
  */
-const checkRange = (value, name, min, max) => {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+const checkInteger = (value, name, min, max) => {
+  if (
+    !Number.isInteger(value) ||
+    /** @type {number} */ (value) < min ||
+    /** @type {number} */ (value) > max
+  ) {
     throw new MappingError(
-      `${name} must be a number from ${min} to ${max}; received ${JSON.stringify(value)}`,
+      `${name} must be an integer from ${min} to ${max}; received ${JSON.stringify(value)}`,
     );
   }
-  return value;
+  return /** @type {number} */ (value);
+};
+
+/**
+ * An on-failure destination: `kafka://<topic>`, or the ARN of an SQS queue, SNS topic or S3
+ * bucket (kafka-on-failure).
+ * @param {string} destination
+ * @param {string} sourceTopic
+ * @returns {NonNullable<ErrorHandling['onFailure']>}
+ */
+const destinationOf = (destination, sourceTopic) => {
+  if (destination.startsWith('kafka://')) {
+    const topic = destination.slice('kafka://'.length);
+    if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic))
+      throw new MappingError(`on-failure destination ${destination} is not a valid Kafka topic`);
+    if (topic === sourceTopic) {
+      throw new MappingError(
+        `on-failure destination kafka://${topic} is the source topic; AWS refuses it (it would loop)`,
+      );
+    }
+    return { kind: 'kafka', topic };
+  }
+  const arn = /^arn:aws[a-z-]*:(sqs|sns|s3):[^:]*:[^:]*:([^:/]+)$/.exec(destination);
+  if (!arn) {
+    throw new MappingError(
+      `on-failure destination must be kafka://<topic> or the ARN of an SQS queue, SNS topic or S3 bucket; received ${JSON.stringify(destination)}`,
+    );
+  }
+  return {
+    kind: /** @type {'sqs' | 'sns' | 's3'} */ (arn[1]),
+    name: /** @type {string} */ (arn[2]),
+    arn: destination,
+  };
 };
 
 /**
  * @param {Record<string, unknown>} p merged properties
- * @param {string[]} warnings
  * @returns {ErrorHandling}
  */
-const errorHandlingOf = (p, warnings) => {
+const errorHandlingOf = (p) => {
   const provisioned = isObject(p.ProvisionedPollerConfig);
   const destination =
     isObject(p.DestinationConfig) && isObject(p.DestinationConfig.OnFailure)
@@ -183,7 +222,12 @@ const errorHandlingOf = (p, warnings) => {
     ['MaximumRecordAgeInSeconds', p.MaximumRecordAgeInSeconds !== undefined],
     ['BisectBatchOnFunctionError', p.BisectBatchOnFunctionError !== undefined],
     ['FunctionResponseTypes', responseTypes.length > 0],
-    ['DestinationConfig', destination !== undefined],
+    [
+      'a Kafka on-failure destination',
+      typeof destination === 'string' && destination.startsWith('kafka://'),
+    ],
+    ['LoggingConfig', p.LoggingConfig !== undefined],
+    ['MetricsConfig', p.MetricsConfig !== undefined],
   ]
     .filter(([, set]) => set)
     .map(([name]) => name);
@@ -195,24 +239,30 @@ const errorHandlingOf = (p, warnings) => {
   let maxRetries =
     p.MaximumRetryAttempts === undefined
       ? -1
-      : checkRange(p.MaximumRetryAttempts, 'MaximumRetryAttempts', -1, 10000);
+      : checkInteger(p.MaximumRetryAttempts, 'MaximumRetryAttempts', -1, 10000);
   const maxAgeS =
     p.MaximumRecordAgeInSeconds === undefined
       ? -1
-      : checkRange(p.MaximumRecordAgeInSeconds, 'MaximumRecordAgeInSeconds', -1, 604800);
+      : checkInteger(p.MaximumRecordAgeInSeconds, 'MaximumRecordAgeInSeconds', -1, 604800);
+  if (
+    p.BisectBatchOnFunctionError !== undefined &&
+    typeof p.BisectBatchOnFunctionError !== 'boolean'
+  )
+    throw new MappingError('BisectBatchOnFunctionError must be true or false');
+  for (const type of responseTypes) {
+    if (type !== 'ReportBatchItemFailures')
+      throw new MappingError(
+        `FunctionResponseTypes accepts only ReportBatchItemFailures; received ${JSON.stringify(type)}`,
+      );
+  }
   if (maxAgeS !== -1 && maxAgeS < 60)
     throw new MappingError('MaximumRecordAgeInSeconds must be -1 or from 60 to 604800');
   /** @type {ErrorHandling['onFailure']} */
   let onFailure;
-  if (typeof destination === 'string') {
-    onFailure = destination.startsWith('kafka://')
-      ? { kind: 'kafka', topic: destination.slice('kafka://'.length) }
-      : { kind: 'other', arn: destination };
-    if (onFailure.kind === 'other') {
-      warnings.push(
-        `on-failure destination ${destination} is not emulated offline: failed records are logged instead`,
-      );
-    }
+  if (destination !== undefined) {
+    if (typeof destination !== 'string')
+      throw new MappingError('DestinationConfig.OnFailure.Destination must be a string');
+    onFailure = destinationOf(destination, String((Array.isArray(p.Topics) && p.Topics[0]) ?? ''));
     if (maxRetries === -1) maxRetries = DEFAULTS.RETRIES_WITH_DESTINATION;
   }
   return {
@@ -249,10 +299,10 @@ const mappingOf = (ctx) => {
   const batchSize =
     p.BatchSize === undefined
       ? DEFAULTS.BATCH_SIZE
-      : checkRange(p.BatchSize, 'BatchSize', 1, 10000);
+      : checkInteger(p.BatchSize, 'BatchSize', 1, 10000);
   let windowS = /** @type {number} */ (DEFAULTS.WINDOW_S);
   if (p.MaximumBatchingWindowInSeconds !== undefined) {
-    windowS = checkRange(
+    windowS = checkInteger(
       p.MaximumBatchingWindowInSeconds,
       'MaximumBatchingWindowInSeconds',
       0,
@@ -306,9 +356,31 @@ const mappingOf = (ctx) => {
     );
   }
   if (ctx.functionTimeoutS > DEFAULTS.MAX_FUNCTION_TIMEOUT_S) {
-    warnings.push(
-      `a function timeout over ${DEFAULTS.MAX_FUNCTION_TIMEOUT_S} s is refused by AWS for Kafka triggers`,
+    throw new MappingError(
+      `the function timeout is ${ctx.functionTimeoutS} s; AWS refuses Kafka triggers on functions with a timeout over ${DEFAULTS.MAX_FUNCTION_TIMEOUT_S} s (14 minutes)`,
     );
+  }
+  if (typeof groupId !== 'string' || !/^[a-zA-Z0-9-/*:_+=.@-]{1,200}$/.test(groupId)) {
+    throw new MappingError(
+      `consumerGroupId must be 1 to 200 characters of letters, digits and -/*:_+=.@; received ${JSON.stringify(groupId)}`,
+    );
+  }
+  const pollers = pollersOf(p.ProvisionedPollerConfig);
+  const logging = isObject(p.LoggingConfig) ? p.LoggingConfig.SystemLogLevel : undefined;
+  if (logging !== undefined && logging !== 'DEBUG' && logging !== 'INFO' && logging !== 'WARN') {
+    throw new MappingError(
+      `LoggingConfig.SystemLogLevel must be DEBUG, INFO or WARN; received ${JSON.stringify(logging)}`,
+    );
+  }
+  const metrics =
+    isObject(p.MetricsConfig) && Array.isArray(p.MetricsConfig.Metrics)
+      ? p.MetricsConfig.Metrics
+      : [];
+  for (const metric of metrics) {
+    if (metric !== 'EventCount' && metric !== 'ErrorCount' && metric !== 'KafkaMetrics')
+      throw new MappingError(
+        `MetricsConfig.Metrics accepts EventCount, ErrorCount and KafkaMetrics; received ${JSON.stringify(metric)}`,
+      );
   }
 
   return {
@@ -324,9 +396,37 @@ const mappingOf = (ctx) => {
     startingPosition,
     startingPositionTimestampMs,
     filter,
-    errorHandling: errorHandlingOf(p, warnings),
+    errorHandling: errorHandlingOf(p),
+    logLevel: logging ?? 'INFO',
+    metrics: metrics.map(String),
+    pollers,
     warnings,
   };
+};
+
+/**
+ * ProvisionedPollerConfig: MinimumPollers 1..200 (default 1), MaximumPollers 1..2000 (default
+ * 200), Maximum at least Minimum (kafka-scaling-modes).
+ * @param {unknown} config
+ */
+const pollersOf = (config) => {
+  if (config === undefined) return undefined;
+  if (!isObject(config)) throw new MappingError('provisionedPollerConfig must be an object');
+  const raw = {
+    MinimumPollers: config.MinimumPollers ?? config.minimumPollers,
+    MaximumPollers: config.MaximumPollers ?? config.maximumPollers,
+  };
+  const min =
+    raw.MinimumPollers === undefined
+      ? 1
+      : checkInteger(raw.MinimumPollers, 'MinimumPollers', 1, 200);
+  const max =
+    raw.MaximumPollers === undefined
+      ? 200
+      : checkInteger(raw.MaximumPollers, 'MaximumPollers', 1, 2000);
+  if (max < min)
+    throw new MappingError(`MaximumPollers (${max}) must be at least MinimumPollers (${min})`);
+  return { min, max };
 };
 
 /**
@@ -368,7 +468,15 @@ const mappingsOf = (serverless, onInvalid) => {
           logicalId,
           extension: isObject(extensions[logicalId]) ? extensions[logicalId] : undefined,
         });
-        if (mapping) mappings.push(mapping);
+        if (mapping) {
+          const other = mappings.find((m) => m.groupId === mapping.groupId);
+          if (other) {
+            throw new MappingError(
+              `consumer group ${mapping.groupId} is already used by ${other.functionKey}; each event source mapping needs its own (AWS refuses a duplicate)`,
+            );
+          }
+          mappings.push(mapping);
+        }
       } catch (error) {
         onInvalid(functionKey, error instanceof Error ? error.message : String(error));
       }

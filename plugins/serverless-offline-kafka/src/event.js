@@ -10,8 +10,10 @@
  * - `records` maps `<topic>-<partition>` to that partition's records in offset order.
  * - `partition`, `offset` and `timestamp` (epoch ms) are numbers; `key` and `value` are base64;
  *   a null key is left out (our reading of AWS; unverified), a tombstone has `"value": null`.
- * - `headers` is an array of one-entry objects whose values are signed bytes (-128..127), as
- *   Java's `byte[]` serializes.
+ * - `headers` is an array of one-entry objects, one per header in record order (a repeated name
+ *   gives several objects), whose values are signed bytes (-128..127), as Java's `byte[]`
+ *   serializes. A header with a null value arrives as `{}` (its name is lost): AWS's serializer
+ *   leaves null map values out (seen in real events, Nike-Inc/hal#144).
  */
 
 /** Lambda's synchronous invocation payload limit. */
@@ -43,9 +45,11 @@ const TIMESTAMP_TYPES = /** @type {const} */ (['CREATE_TIME', 'LOG_APPEND_TIME']
  *   value: Buffer | null,
  *   offset: string,
  *   timestamp: string,
- *   headers?: { [name: string]: Buffer | string | (Buffer | string)[] | undefined },
+ *   headers?: { [name: string]: Buffer | string | null | (Buffer | string | null)[] | undefined },
+ *   headerList?: readonly (readonly [string, Buffer | null])[],
  *   batchContext?: { timestampType?: number },
- * }} KafkaMessageLike
+ * }} KafkaMessageLike `headerList` (from this plugin's record decoder) holds every header in
+ *   record order; without it, kafkajs's folded `headers` are used.
  */
 
 /**
@@ -60,16 +64,42 @@ const signedBytes = (value) => {
 };
 
 /**
- * kafkajs folds repeated header names into arrays; AWS sends one object per header.
+ * One header as AWS writes it: `{ name: signedBytes }`, or `{}` for a null value. The name is
+ * defined as an own property, so that `__proto__` is a header like any other.
+ * @param {string} name
+ * @param {Buffer | string | null | undefined} value
+ * @returns {LambdaKafkaHeader}
+ */
+const lambdaHeader = (name, value) => {
+  /** @type {LambdaKafkaHeader} */
+  const header = {};
+  if (value === null || value === undefined) return header;
+  Object.defineProperty(header, name, {
+    value: signedBytes(value),
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+  return header;
+};
+
+/**
+ * AWS sends one object per header, in record order. From the plugin's decoder, `headerList` has
+ * that order; kafkajs's folded `headers` (a fallback) keep only the order within one name.
  * @param {KafkaMessageLike['headers']} headers
+ * @param {KafkaMessageLike['headerList']} [headerList]
  * @returns {LambdaKafkaHeader[]}
  */
-const toLambdaHeaders = (headers) => {
+const toLambdaHeaders = (headers, headerList) => {
   /** @type {LambdaKafkaHeader[]} */
   const out = [];
+  if (headerList) {
+    for (const [name, value] of headerList) out.push(lambdaHeader(name, value));
+    return out;
+  }
   for (const [name, value] of Object.entries(headers ?? {})) {
     const values = Array.isArray(value) ? value : [value];
-    for (const v of values) out.push({ [name]: signedBytes(v) });
+    for (const v of values) out.push(lambdaHeader(name, v));
   }
   return out;
 };
@@ -95,7 +125,7 @@ const toLambdaRecord = (topic, partition, message) => {
       message.value === null || message.value === undefined
         ? null
         : message.value.toString('base64'),
-    headers: toLambdaHeaders(message.headers),
+    headers: toLambdaHeaders(message.headers, message.headerList),
   };
   return record;
 };
@@ -182,6 +212,12 @@ const recordBytes = (record) =>
   1;
 
 /**
+ * Bytes one `"<topic>-<partition>":[...],` group adds to an event, at most.
+ * @param {string} topic
+ */
+const groupKeyBytes = (topic) => Buffer.byteLength(JSON.stringify(`${topic}-2147483647`)) + 3;
+
+/**
  * Bytes of an event holding no records, plus room for the group keys of `partitions` groups.
  * @param {EventSourceKind} source
  * @param {readonly string[]} bootstrapServers
@@ -190,12 +226,13 @@ const recordBytes = (record) =>
  */
 const envelopeBytes = (source, bootstrapServers, topic, partitions = 1) =>
   Buffer.byteLength(JSON.stringify(buildEvent(source, bootstrapServers, []))) +
-  partitions * (Buffer.byteLength(JSON.stringify(`${topic}-2147483647`)) + 3);
+  partitions * groupKeyBytes(topic);
 
 module.exports = {
   MAX_EVENT_BYTES,
   buildEvent,
   envelopeBytes,
+  groupKeyBytes,
   recordBytes,
   signedBytes,
   toLambdaHeaders,

@@ -1,6 +1,10 @@
 // @ts-check
 'use strict';
 
+const { resolve } = require('node:path');
+// Before kafkajs fetches anything: records are decoded by this plugin (headers in order, every
+// compression codec, one undecodable batch never failing a whole fetch).
+const decoderInstalled = require('./records').install();
 const { Kafka, logLevel } = require('kafkajs');
 const { mappingsOf } = require('./definition');
 const { Invoker } = require('./invoker');
@@ -19,8 +23,11 @@ const DEFAULT_OPTIONS = /** @type {const} */ ({
   brokers: ['127.0.0.1:9092'],
   clientId: 'serverless-offline-kafka',
   retryInitialDelayMs: 1_000,
-  retryMaxDelayMs: 30_000,
+  // AWS backs off further; offline, a developer whose store is back should not wait half a minute.
+  retryMaxDelayMs: 5_000,
   shutdownTimeoutMs: 10_000,
+  destinationsDir: '.local/kafka-destinations',
+  metricsIntervalMs: 60_000,
 });
 
 /**
@@ -31,6 +38,8 @@ const DEFAULT_OPTIONS = /** @type {const} */ ({
  *   retryInitialDelayMs: number,
  *   retryMaxDelayMs: number,
  *   shutdownTimeoutMs: number,
+ *   destinationsDir: string,
+ *   metricsIntervalMs: number,
  * }} PluginOptions
  */
 
@@ -47,6 +56,8 @@ class ServerlessOfflineKafka {
   #invoker;
   /** @type {PluginOptions | undefined} */
   #options;
+  /** @type {NodeJS.Timeout | undefined} */
+  #metricsTimer;
 
   /**
    * @param {any} serverless
@@ -75,6 +86,8 @@ class ServerlessOfflineKafka {
             retryInitialDelayMs: { type: 'number', minimum: 0 },
             retryMaxDelayMs: { type: 'number', minimum: 0 },
             shutdownTimeoutMs: { type: 'number', minimum: 0 },
+            destinationsDir: { type: 'string' },
+            metricsIntervalMs: { type: 'number', minimum: 0 },
           },
           additionalProperties: false,
         },
@@ -101,6 +114,11 @@ class ServerlessOfflineKafka {
       retryInitialDelayMs: custom.retryInitialDelayMs ?? DEFAULT_OPTIONS.retryInitialDelayMs,
       retryMaxDelayMs: custom.retryMaxDelayMs ?? DEFAULT_OPTIONS.retryMaxDelayMs,
       shutdownTimeoutMs: custom.shutdownTimeoutMs ?? DEFAULT_OPTIONS.shutdownTimeoutMs,
+      destinationsDir: resolve(
+        this.#serverless.serviceDir ?? this.#serverless.config?.servicePath ?? process.cwd(),
+        custom.destinationsDir ?? DEFAULT_OPTIONS.destinationsDir,
+      ),
+      metricsIntervalMs: custom.metricsIntervalMs ?? DEFAULT_OPTIONS.metricsIntervalMs,
     };
   }
 
@@ -113,6 +131,11 @@ class ServerlessOfflineKafka {
         this.#log.error(`Kafka ${functionKey}: event source not started: ${message}`);
       });
       if (mappings.length === 0) return;
+      if (!decoderInstalled) {
+        this.#log.warning(
+          'Kafka: kafkajs was loaded before this plugin; record headers come folded by name (order across names and null values are lost) and only gzip batches decode',
+        );
+      }
       for (const m of mappings)
         for (const w of m.warnings) this.#log.warning(`Kafka ${m.functionKey}: ${w}`);
 
@@ -142,15 +165,31 @@ class ServerlessOfflineKafka {
               options.retryMaxDelayMs,
               options.retryInitialDelayMs * 2 ** Math.max(0, attempt - 1),
             ),
-          log: this.#log,
+          destinationsDir: options.destinationsDir,
+          log: levelled(this.#log, mapping.logLevel),
         });
         this.#sources.push(source);
         source.start();
       }
+      this.#startMetrics(options.metricsIntervalMs);
     } catch (error) {
       // An error thrown from a hook is printed but leaves the servers up; say what failed instead.
       this.#log.error(`Kafka event sources not started: ${describe(error)}`);
     }
+  }
+
+  /**
+   * MetricsConfig offline: every `intervalMs`, one line per mapping that asks for metrics, with
+   * AWS's metric names (EventCount, ErrorCount, and KafkaMetrics' offset lag per partition).
+   * @param {number} intervalMs
+   */
+  #startMetrics(intervalMs) {
+    const measured = this.#sources.filter((s) => s.mapping.metrics.length > 0);
+    if (intervalMs <= 0 || measured.length === 0) return;
+    this.#metricsTimer = setInterval(() => {
+      for (const source of measured) this.#log.notice(metricsLine(source));
+    }, intervalMs);
+    this.#metricsTimer.unref();
   }
 
   /** serverless-offline's options as it merges them: its custom section, then the CLI. */
@@ -160,6 +199,7 @@ class ServerlessOfflineKafka {
   }
 
   async #stop() {
+    clearInterval(this.#metricsTimer);
     const timeout = this.#options?.shutdownTimeoutMs ?? DEFAULT_OPTIONS.shutdownTimeoutMs;
     try {
       await Promise.all(this.#sources.map((s) => s.stop(timeout)));
@@ -179,5 +219,33 @@ class ServerlessOfflineKafka {
     }
   }
 }
+
+/**
+ * The mapping's system logs at its `LoggingConfig.SystemLogLevel` (esm-logging): WARN keeps
+ * warnings and errors, INFO adds each invocation, DEBUG adds kafkajs's own messages.
+ * @param {import('./worker').Log} log
+ * @param {'DEBUG' | 'INFO' | 'WARN'} level
+ * @returns {import('./worker').Log}
+ */
+const levelled = (log, level) => ({
+  notice: level === 'WARN' ? () => undefined : (m) => log.notice(m),
+  warning: (m) => log.warning(m),
+  error: (m) => log.error(m),
+  debug: level === 'DEBUG' ? (m) => log.notice(m) : (m) => log.debug(m),
+});
+
+/** @param {InstanceType<typeof KafkaEventSource>} source */
+const metricsLine = (source) => {
+  const { mapping } = source;
+  const m = source.metrics();
+  const parts = [];
+  if (mapping.metrics.includes('EventCount')) parts.push(`EventCount ${m.events}`);
+  if (mapping.metrics.includes('ErrorCount')) parts.push(`ErrorCount ${m.errors}`);
+  if (mapping.metrics.includes('KafkaMetrics')) {
+    const lag = m.lag.map((p) => `${mapping.topic}-${p.partition} ${p.lag}`).join(', ');
+    parts.push(`OffsetLag ${lag || 'no partitions'}`);
+  }
+  return `Kafka ${mapping.functionKey} metrics: ${parts.join('; ')}`;
+};
 
 module.exports = ServerlessOfflineKafka;

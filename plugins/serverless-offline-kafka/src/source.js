@@ -1,20 +1,30 @@
 // @ts-check
 'use strict';
 
+const { mkdir, writeFile } = require('node:fs/promises');
+const { join } = require('node:path');
 const { envelopeBytes } = require('./event');
 const { failureMessage } = require('./destination');
-const { PartitionWorker, describe } = require('./worker');
+const { Poller, describe } = require('./worker');
 
 /**
- * The event source of one mapping: a kafkajs consumer in the mapping's group that feeds one
- * `PartitionWorker` per assigned partition. Partitions progress in parallel; offsets are
- * committed by the workers after successful invocations only (kafkajs auto-commit is off).
- * Never throws into the offline process: a missing topic or an unreachable broker is logged and
- * retried in the background.
+ * The event source of one mapping: a kafkajs consumer in the mapping's group (one event poller)
+ * that feeds a `Poller` with the records of the partitions it is assigned. Offsets are committed
+ * by the poller after successful invocations only (kafkajs auto-commit is off). Never throws
+ * into the offline process: a missing topic or an unreachable broker is logged and retried in
+ * the background; a batch that cannot be decoded blocks only its partition, with backoff.
  */
 
 const RECONNECT_DELAY_MS = 5_000;
 const FETCH_MAX_WAIT_MS = 500;
+/**
+ * The broker's smallest allowed session (group.min.session.timeout.ms, 6 s by default): a poller
+ * killed without leaving its group holds its partitions this long, not kafkajs's 30 s.
+ */
+const SESSION_TIMEOUT_MS = 6_000;
+const HEARTBEAT_INTERVAL_MS = 1_000;
+/** Say what the join waits for when it takes longer than this. */
+const SLOW_JOIN_NOTICE_MS = 2_000;
 
 /**
  * @typedef {import('kafkajs').Kafka} Kafka
@@ -22,7 +32,9 @@ const FETCH_MAX_WAIT_MS = 500;
  * @typedef {import('kafkajs').Producer} Producer
  * @typedef {import('./definition').Mapping} Mapping
  * @typedef {import('./worker').Log} Log
+ * @typedef {import('./worker').FailureCondition} FailureCondition
  * @typedef {import('./event').LambdaKafkaEvent} LambdaKafkaEvent
+ * @typedef {import('./event').LambdaKafkaRecord} LambdaKafkaRecord
  * @typedef {{
  *   mapping: Mapping,
  *   kafka: Kafka,
@@ -30,6 +42,7 @@ const FETCH_MAX_WAIT_MS = 500;
  *   invoke: (event: LambdaKafkaEvent) => Promise<unknown>,
  *   functionArn: string,
  *   retryDelayMs: (attempt: number) => number,
+ *   destinationsDir: string,
  *   log: Log,
  * }} SourceOptions
  */
@@ -41,21 +54,34 @@ class KafkaEventSource {
   #consumer;
   /** @type {Producer | undefined} */
   #destination;
-  /** @type {Map<number, InstanceType<typeof PartitionWorker>>} */
-  #workers = new Map();
+  /** @type {InstanceType<typeof Poller>} */
+  #poller;
   #stopping = false;
   /** @type {Promise<void> | undefined} */
   #connecting;
   /** @type {(() => void) | undefined} */
   #wakeReconnect;
+  /** Why each partition is paused ('backlog', 'undecodable'); fetched again when none is left. */
+  /** @type {Map<number, Set<string>>} */
+  #paused = new Map();
+  /** Undecodable batches per partition: the attempt count and the timer of the next try. */
+  /** @type {Map<number, { offset: string, attempts: number, timer: NodeJS.Timeout | undefined }>} */
+  #undecodable = new Map();
+  #crashes = 0;
 
   /** @param {SourceOptions} options */
   constructor(options) {
     this.#options = options;
+    this.#poller = this.#newPoller();
   }
 
   get mapping() {
     return this.#options.mapping;
+  }
+
+  /** Invocations, errors and offset lag per partition (MetricsConfig, offline). */
+  metrics() {
+    return { ...this.#poller.metrics, lag: this.#poller.lag() };
   }
 
   /** Starts consuming in the background; never waits for the broker. */
@@ -71,15 +97,16 @@ class KafkaEventSource {
   async stop(timeoutMs) {
     this.#stopping = true;
     this.#wakeReconnect?.();
+    for (const u of this.#undecodable.values()) clearTimeout(u.timer);
     const { log, mapping } = this.#options;
     try {
       this.#consumer?.pause([{ topic: mapping.topic }]);
     } catch {
       // not running yet
     }
-    for (const worker of this.#workers.values()) worker.stop();
+    this.#poller.stop();
     const settled = await withTimeout(
-      Promise.all([...this.#workers.values()].map((w) => w.done)).then(() => true),
+      this.#poller.done.then(() => true),
       timeoutMs,
       false,
     );
@@ -95,6 +122,23 @@ class KafkaEventSource {
     await withTimeout(this.#destination?.disconnect() ?? Promise.resolve(), 5_000, undefined).catch(
       () => undefined,
     );
+  }
+
+  #newPoller() {
+    const { mapping, bootstrapServers, invoke, log, retryDelayMs } = this.#options;
+    return new Poller({
+      mapping,
+      bootstrapServers,
+      envelopeBytes: envelopeBytes(mapping.source, bootstrapServers, mapping.topic, 0),
+      invoke,
+      retryDelayMs,
+      log,
+      commit: (p, offset) => this.#commit(p, offset),
+      pause: (p) => this.#pause(p, 'backlog'),
+      resume: (p) => this.#resume(p, 'backlog'),
+      giveUp: (records, condition, invokeCount, error) =>
+        this.#giveUp(records, condition, invokeCount, error),
+    });
   }
 
   async #connectLoop() {
@@ -114,55 +158,135 @@ class KafkaEventSource {
         log.warning(
           `Kafka ${mapping.functionKey}: cannot consume ${mapping.topic} yet: ${describe(error)}; retrying in ${RECONNECT_DELAY_MS / 1000} s`,
         );
-        await new Promise((resolve) => {
-          const timer = setTimeout(resolve, RECONNECT_DELAY_MS);
-          this.#wakeReconnect = () => {
-            clearTimeout(timer);
-            resolve(undefined);
-          };
-        });
+        await this.#sleep(RECONNECT_DELAY_MS);
       }
     }
   }
 
+  /** @param {number} ms */
+  #sleep(ms) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#wakeReconnect = () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      };
+    });
+  }
+
   async #connect() {
-    const { kafka, mapping } = this.#options;
+    const { kafka, mapping, log } = this.#options;
     await this.#prepareGroup();
     const consumer = kafka.consumer({
       groupId: mapping.groupId,
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: FETCH_MAX_WAIT_MS,
       readUncommitted: false,
+      sessionTimeout: SESSION_TIMEOUT_MS,
+      heartbeatInterval: HEARTBEAT_INTERVAL_MS,
+      rebalanceTimeout: 2 * SESSION_TIMEOUT_MS,
     });
     this.#consumer = consumer;
+    /** @type {NodeJS.Timeout | undefined} */
+    let slowJoin;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      clearTimeout(slowJoin);
+      this.#crashes = 0;
       const partitions = payload.memberAssignment[mapping.topic] ?? [];
-      this.#options.log.notice(
+      log.notice(
         `Kafka ${mapping.functionKey}: joined group ${mapping.groupId}, partitions [${partitions.join(',')}] of ${mapping.topic}`,
       );
       this.#onAssignment(partitions);
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
+      clearTimeout(slowJoin);
       if (payload.restart || this.#stopping) return;
-      this.#options.log.warning(
-        `Kafka ${mapping.functionKey}: consumer stopped: ${describe(payload.error)}; reconnecting`,
+      this.#crashes += 1;
+      const delay = Math.min(RECONNECT_DELAY_MS, this.#options.retryDelayMs(this.#crashes));
+      log.warning(
+        `Kafka ${mapping.functionKey}: consumer stopped: ${describe(payload.error)}; reconnecting in ${(delay / 1000).toFixed(1)} s`,
       );
       this.#revokeAll();
       void consumer.disconnect().catch(() => undefined);
-      this.#connecting = this.#connectLoop();
+      this.#connecting = this.#sleep(delay).then(() => this.#connectLoop());
     });
     await consumer.connect();
     await consumer.subscribe({
       topic: mapping.topic,
       fromBeginning: mapping.startingPosition !== 'LATEST',
     });
+    slowJoin = setTimeout(() => {
+      log.notice(
+        `Kafka ${mapping.functionKey}: waiting to join group ${mapping.groupId}: a member that stopped without leaving (a killed process) keeps its partitions until its session expires (up to ${SESSION_TIMEOUT_MS / 1000} s for this plugin's pollers, 30 s for a kafkajs default, 45 s for a Java default)`,
+      );
+    }, SLOW_JOIN_NOTICE_MS);
+    slowJoin.unref();
     await consumer.run({
       autoCommit: false,
+      eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 16,
-      eachBatch: async ({ batch }) => {
-        this.#workerFor(batch.partition).enqueue(batch.messages);
-      },
+      eachBatch: async ({ batch, resolveOffset }) => this.#onBatch(batch, resolveOffset),
     });
+  }
+
+  /**
+   * Hands a fetched batch to the poller up to its first undecodable record batch, if any: that
+   * partition is paused and fetched again from there after a backoff.
+   * @param {import('kafkajs').Batch} batch
+   * @param {(offset: string) => void} resolveOffset
+   */
+  #onBatch(batch, resolveOffset) {
+    const { partition } = batch;
+    const messages = /** @type {(import('kafkajs').KafkaMessage & { undecodable?: string })[]} */ (
+      batch.messages
+    );
+    const bad = messages.findIndex((m) => m.undecodable !== undefined);
+    const good = bad < 0 ? messages : messages.slice(0, bad);
+    const last = good[good.length - 1];
+    if (last) {
+      this.#poller.enqueue(partition, /** @type {any} */ (good), batch.highWatermark);
+      resolveOffset(last.offset);
+    }
+    const marker = bad < 0 ? undefined : messages[bad];
+    if (!marker) {
+      // Decoded again after a failure: the partition flows as before.
+      this.#undecodable.delete(partition);
+      return;
+    }
+    const previous = this.#undecodable.get(partition);
+    const attempts = previous?.offset === marker.offset ? previous.attempts + 1 : 1;
+    const delay = this.#options.retryDelayMs(attempts);
+    const { mapping, log } = this.#options;
+    log.error(
+      `Kafka ${mapping.functionKey} ${mapping.topic}-${partition}: ${marker.undecodable}; fetching it again in ${(delay / 1000).toFixed(1)} s (attempt ${attempts + 1}); other partitions go on`,
+    );
+    this.#pause(partition, 'undecodable');
+    const timer = setTimeout(() => {
+      const entry = this.#undecodable.get(partition);
+      if (entry) entry.timer = undefined;
+      this.#resume(partition, 'undecodable');
+    }, delay);
+    this.#undecodable.set(partition, { offset: marker.offset, attempts, timer });
+  }
+
+  /** @param {number} partition @param {string} reason */
+  #pause(partition, reason) {
+    let reasons = this.#paused.get(partition);
+    if (!reasons) {
+      reasons = new Set();
+      this.#paused.set(partition, reasons);
+    }
+    const wasRunning = reasons.size === 0;
+    reasons.add(reason);
+    if (wasRunning)
+      this.#consumer?.pause([{ topic: this.#options.mapping.topic, partitions: [partition] }]);
+  }
+
+  /** @param {number} partition @param {string} reason */
+  #resume(partition, reason) {
+    const reasons = this.#paused.get(partition);
+    if (!reasons?.delete(reason) || reasons.size > 0) return;
+    this.#consumer?.resume([{ topic: this.#options.mapping.topic, partitions: [partition] }]);
   }
 
   /**
@@ -201,43 +325,25 @@ class KafkaEventSource {
     }
   }
 
-  /** @param {number[]} partitions the partitions now assigned to this consumer */
+  /** @param {number[]} partitions the partitions now assigned to this poller */
   #onAssignment(partitions) {
     const assigned = new Set(partitions);
-    for (const [partition, worker] of this.#workers) {
-      if (!assigned.has(partition)) {
-        worker.revoke();
-        this.#workers.delete(partition);
-      }
+    for (const partition of new Set([...this.#paused.keys(), ...this.#undecodable.keys()])) {
+      if (assigned.has(partition)) continue;
+      clearTimeout(this.#undecodable.get(partition)?.timer);
+      this.#undecodable.delete(partition);
+      this.#paused.delete(partition);
+    }
+    for (const { partition } of this.#poller.lag()) {
+      if (!assigned.has(partition)) this.#poller.revoke(partition);
     }
   }
 
   #revokeAll() {
-    for (const worker of this.#workers.values()) worker.revoke();
-    this.#workers.clear();
-  }
-
-  /** @param {number} partition */
-  #workerFor(partition) {
-    let worker = this.#workers.get(partition);
-    if (!worker) {
-      const { mapping, bootstrapServers, invoke, log, retryDelayMs } = this.#options;
-      worker = new PartitionWorker(partition, {
-        mapping,
-        bootstrapServers,
-        envelopeBytes: envelopeBytes(mapping.source, bootstrapServers, mapping.topic),
-        invoke,
-        retryDelayMs,
-        log,
-        commit: (p, offset) => this.#commit(p, offset),
-        pause: (p) => this.#consumer?.pause([{ topic: mapping.topic, partitions: [p] }]),
-        resume: (p) => this.#consumer?.resume([{ topic: mapping.topic, partitions: [p] }]),
-        giveUp: (records, condition, invokeCount, error) =>
-          this.#giveUp(records, condition, invokeCount, error),
-      });
-      this.#workers.set(partition, worker);
-    }
-    return worker;
+    for (const { partition } of this.#poller.lag()) this.#poller.revoke(partition);
+    for (const u of this.#undecodable.values()) clearTimeout(u.timer);
+    this.#undecodable.clear();
+    this.#paused.clear();
   }
 
   /** @param {number} partition @param {bigint} offset */
@@ -250,10 +356,13 @@ class KafkaEventSource {
   }
 
   /**
-   * Provisioned mode: records that exhausted their retries (or their age) go to the on-failure
-   * destination, or are logged and dropped when there is none (as Lambda discards them).
-   * @param {import('./event').LambdaKafkaRecord[]} records
-   * @param {'RetriesExhausted' | 'RecordAgeExceeded'} condition
+   * Records Lambda gave up on (retries or age exhausted in provisioned mode, or a record too
+   * large for any event) go to the on-failure destination: a Kafka topic through the broker;
+   * SQS, SNS and S3 as JSON files under `destinationsDir` (one file per record, named by time and
+   * request id), since there is no AWS offline. Without a destination they are logged and
+   * dropped, as Lambda discards them.
+   * @param {LambdaKafkaRecord[]} records
+   * @param {FailureCondition} condition
    * @param {number} invokeCount
    * @param {string | undefined} error
    */
@@ -263,10 +372,12 @@ class KafkaEventSource {
     const last = records[records.length - 1];
     const where = `${mapping.topic}-${first?.partition} [${first?.offset}..${last?.offset}]`;
     const destination = mapping.errorHandling.onFailure;
-    if (destination?.kind !== 'kafka') {
-      log.error(
-        `Kafka ${mapping.functionKey} ${where}: ${condition}; ${records.length} record(s) discarded${destination ? ` (destination ${destination.arn} is not emulated)` : ''}`,
-      );
+    if (!destination) {
+      if (condition !== 'MaximumPayloadSizeExceeded') {
+        log.error(
+          `Kafka ${mapping.functionKey} ${where}: ${condition}; ${records.length} record(s) discarded (no on-failure destination)`,
+        );
+      }
       return;
     }
     const messages = records.map((record) =>
@@ -278,8 +389,22 @@ class KafkaEventSource {
         invokeCount,
         functionArn,
         error,
+        withPayload: destination.kind === 'kafka' || destination.kind === 's3',
       }),
     );
+    if (destination.kind !== 'kafka') {
+      const dir = join(this.#options.destinationsDir, destination.kind, destination.name);
+      await mkdir(dir, { recursive: true });
+      for (const m of messages) {
+        const context = /** @type {{ requestId: string }} */ (m.envelope.requestContext);
+        const stamp = String(m.envelope.timestamp).replace(/[:.]/g, '-');
+        await writeFile(join(dir, `${stamp}-${context.requestId}.json`), `${m.value}\n`);
+      }
+      log.warning(
+        `Kafka ${mapping.functionKey} ${where}: ${condition}; ${records.length} record(s) written to the ${destination.kind} destination ${destination.name} (${dir})`,
+      );
+      return;
+    }
     for (let attempt = 1; ; attempt++) {
       try {
         if (!this.#destination) {
@@ -291,7 +416,11 @@ class KafkaEventSource {
           await producer.connect();
           this.#destination = producer;
         }
-        await this.#destination.send({ topic: destination.topic, acks: -1, messages });
+        await this.#destination.send({
+          topic: destination.topic,
+          acks: -1,
+          messages: messages.map(({ key, value }) => ({ key, value })),
+        });
         log.warning(
           `Kafka ${mapping.functionKey} ${where}: ${condition}; ${records.length} record(s) sent to kafka://${destination.topic}`,
         );

@@ -1,13 +1,32 @@
 // @ts-check
 'use strict';
 
-const { MAX_EVENT_BYTES, buildEvent, recordBytes, toLambdaRecord } = require('./event');
-const { isFull, takeBatch, windowClosesAt } = require('./batcher');
+const {
+  MAX_EVENT_BYTES,
+  buildEvent,
+  groupKeyBytes,
+  recordBytes,
+  toLambdaRecord,
+} = require('./event');
+const { takeFrom } = require('./batcher');
 
 /**
- * One partition of one mapping: queues fetched records, gathers them into batches by Lambda's
- * rules, invokes the function with at most one batch in flight, and commits only what
- * succeeded. A failed batch is retried whole, with backoff, blocking this partition only.
+ * One event poller of one mapping: queues the records fetched for the partitions it owns,
+ * assembles events across those partitions by Lambda's rules, invokes the function, and commits
+ * only what succeeded.
+ *
+ * As AWS (with-msk-process: "A single Lambda payload can contain messages from multiple
+ * partitions"; kafka-scaling-modes: a poller runs several invocations at once, and ordering is
+ * kept per partition):
+ * - an event takes the records ready in the partitions that have no batch in flight, oldest
+ *   partition first, each partition's records in offset order; BatchSize and the 6 MB payload
+ *   limit count over the whole event;
+ * - at most one batch per partition is in flight, so events in flight hold disjoint partitions
+ *   and run concurrently (at most one invocation per partition);
+ * - the batching window is timed from the first waiting record (or from the end of the
+ *   partition's previous invocation, if records waited meanwhile);
+ * - a failed event is retried whole with backoff, blocking its partitions only; offsets are
+ *   committed per partition after success.
  */
 
 /**
@@ -16,6 +35,7 @@ const { isFull, takeBatch, windowClosesAt } = require('./batcher');
  * @typedef {import('./event').LambdaKafkaEvent} LambdaKafkaEvent
  * @typedef {import('./event').KafkaMessageLike} KafkaMessageLike
  * @typedef {import('./definition').Mapping} Mapping
+ * @typedef {'RetriesExhausted' | 'RecordAgeExceeded' | 'MaximumPayloadSizeExceeded'} FailureCondition
  * @typedef {{ notice(m: string): void, warning(m: string): void, error(m: string): void, debug(m: string): void }} Log
  * @typedef {{
  *   mapping: Mapping,
@@ -25,149 +45,328 @@ const { isFull, takeBatch, windowClosesAt } = require('./batcher');
  *   commit: (partition: number, offset: bigint) => Promise<void>,
  *   pause: (partition: number) => void,
  *   resume: (partition: number) => void,
- *   giveUp: (records: LambdaKafkaRecord[], condition: 'RetriesExhausted' | 'RecordAgeExceeded', invokeCount: number, error: string | undefined) => Promise<void>,
+ *   giveUp: (records: LambdaKafkaRecord[], condition: FailureCondition, invokeCount: number, error: string | undefined) => Promise<void>,
  *   retryDelayMs: (attempt: number) => number,
  *   log: Log,
  *   now?: () => number,
- * }} WorkerHost
- * @typedef {{ kind: 'ok' } | { kind: 'partial', from: number, failed: number } | { kind: 'failed', error: string }} Outcome
+ * }} WorkerHost `envelopeBytes`: the event's bytes without records or group keys.
+ * @typedef {{ kind: 'ok' } | { kind: 'partial', failed: LambdaKafkaRecord[] } | { kind: 'failed', error: string }} Outcome
+ * @typedef {{
+ *   partition: number,
+ *   queue: QueuedRecord[],
+ *   head: number,
+ *   queueBytes: number,
+ *   lastEnqueued: bigint,
+ *   previousEnd: number,
+ *   busy: boolean,
+ *   paused: boolean,
+ *   revoked: boolean,
+ *   committing: Promise<void>,
+ *   nextCommit: bigint | undefined,
+ *   commitInFlight: boolean,
+ *   committed: bigint,
+ *   highWatermark: bigint,
+ * }} PartitionState `queue` from index `head` on is waiting.
+ * @typedef {{ state: PartitionState, taken: number, records: LambdaKafkaRecord[], oversized: LambdaKafkaRecord[], lastOffset: bigint }} Share
  */
 
 /** Stop fetching a partition while this many records wait, resume below half of it. */
 const QUEUE_HIGH_WATER_RECORDS = 20_000;
 const QUEUE_HIGH_WATER_BYTES = 4 * MAX_EVENT_BYTES;
 
-class PartitionWorker {
-  /** @type {QueuedRecord[]} */
-  #queue = [];
-  #queueBytes = 0;
-  #lastEnqueued = -1n;
-  #previousEnd = 0;
+class Poller {
+  /** @type {Map<number, PartitionState>} */
+  #partitions = new Map();
+  /** @type {Set<Promise<void>>} */
+  #inFlight = new Set();
   #stopped = false;
-  /** Settles when the commits sent so far have been answered. */
-  #committing = Promise.resolve();
-  /** The offset to commit once the commit in flight is answered, if any. */
-  /** @type {bigint | undefined} */
-  #nextCommit;
-  #commitInFlight = false;
-  #revoked = false;
-  #paused = false;
+  /** @type {NodeJS.Timeout | undefined} */
+  #timer;
+  #timerAt = Number.POSITIVE_INFINITY;
+  #dispatchQueued = false;
   /** @type {(() => void) | undefined} */
-  #wake;
+  #wakeSleepers;
   /** @type {WorkerHost} */
   #host;
   /** @type {() => number} */
   #now;
-  /** Settles when the worker has stopped (after any in-flight invocation). */
-  done;
+  #groupKeyBytes;
+  /** Invocations and failed invocations since start (MetricsConfig EventCount, ErrorCount). */
+  metrics = { events: 0, errors: 0, records: 0 };
 
-  /**
-   * @param {number} partition
-   * @param {WorkerHost} host
-   */
-  constructor(partition, host) {
-    this.partition = partition;
+  /** @param {WorkerHost} host */
+  constructor(host) {
     this.#host = host;
     this.#now = host.now ?? Date.now;
-    this.done = this.#run().catch((error) => {
-      host.log.error(`${this.#label()}: stopped unexpectedly: ${describe(error)}`);
-    });
+    this.#groupKeyBytes = groupKeyBytes(host.mapping.topic);
   }
 
-  /** @param {readonly KafkaMessageLike[]} messages */
-  enqueue(messages) {
+  /**
+   * Queues fetched records of `partition`, skipping any at or below the last queued offset (after
+   * a rebalance kafkajs may fetch again from the last commit).
+   * @param {number} partition
+   * @param {readonly KafkaMessageLike[]} messages
+   * @param {string} [highWatermark] the partition's end offset, for the offset lag
+   */
+  enqueue(partition, messages, highWatermark) {
     if (this.#stopped) return;
+    const state = this.#state(partition);
+    if (state.revoked) return;
+    if (highWatermark !== undefined) state.highWatermark = BigInt(highWatermark);
     const { mapping } = this.#host;
     const arrivedAt = this.#now();
     for (const message of messages) {
       const offset = BigInt(message.offset);
-      // After a rebalance kafkajs may fetch again from the last commit: keep one copy.
-      if (offset <= this.#lastEnqueued) continue;
-      this.#lastEnqueued = offset;
-      const record = toLambdaRecord(mapping.topic, this.partition, message);
+      if (offset <= state.lastEnqueued) continue;
+      state.lastEnqueued = offset;
+      const record = toLambdaRecord(mapping.topic, partition, message);
       const bytes = recordBytes(record);
-      this.#queue.push({ record, offset, bytes, deliver: mapping.filter(record.value), arrivedAt });
-      this.#queueBytes += bytes;
+      state.queue.push({ record, offset, bytes, deliver: mapping.filter(record), arrivedAt });
+      state.queueBytes += bytes;
     }
     if (
-      !this.#paused &&
-      (this.#queue.length >= QUEUE_HIGH_WATER_RECORDS || this.#queueBytes >= QUEUE_HIGH_WATER_BYTES)
+      !state.paused &&
+      (state.queue.length - state.head >= QUEUE_HIGH_WATER_RECORDS ||
+        state.queueBytes >= QUEUE_HIGH_WATER_BYTES)
     ) {
-      this.#paused = true;
-      this.#host.pause(this.partition);
+      state.paused = true;
+      this.#host.pause(partition);
     }
-    this.#wake?.();
+    this.#schedule();
   }
 
-  /** Takes no new batch; an invocation in flight finishes and commits. */
-  stop() {
-    this.#stopped = true;
-    this.#wake?.();
-  }
-
-  /** The partition now belongs to another consumer: drop the queue and never commit again. */
-  revoke() {
-    this.#revoked = true;
-    this.#queue = [];
-    this.#queueBytes = 0;
+  /**
+   * The partition now belongs to another poller: drop its queue and never commit it again (a
+   * batch in flight that holds it finishes for its other partitions).
+   * @param {number} partition
+   */
+  revoke(partition) {
+    const state = this.#partitions.get(partition);
+    if (!state) return;
+    state.revoked = true;
+    state.queue = [];
+    state.head = 0;
+    state.queueBytes = 0;
     // kafkajs keeps a partition paused across rebalances: were it assigned back, it would never
     // be fetched again.
-    if (this.#paused) {
-      this.#paused = false;
-      this.#host.resume(this.partition);
+    if (state.paused) {
+      state.paused = false;
+      this.#host.resume(partition);
     }
-    this.stop();
+    this.#partitions.delete(partition);
   }
 
-  async #run() {
-    try {
-      await this.#loop();
-    } finally {
-      // What succeeded is committed before the worker counts as stopped.
-      await this.#committing;
-    }
+  /** Takes no new event; events in flight finish (or end at their next retry) and commit. */
+  stop() {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#wakeSleepers?.();
   }
 
-  async #loop() {
-    const { mapping, envelopeBytes } = this.#host;
-    const limits = { batchSize: mapping.batchSize, maxEventBytes: MAX_EVENT_BYTES, envelopeBytes };
+  /** Settles once stopped and every event in flight and every commit has settled. */
+  get done() {
+    return (async () => {
+      while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+      await Promise.all([...this.#partitions.values()].map((s) => s.committing));
+    })();
+  }
+
+  /** Offset lag per owned partition: the partition's end offset minus the committed offset. */
+  lag() {
+    return [...this.#partitions.values()]
+      .sort((a, b) => a.partition - b.partition)
+      .map((s) => {
+        const committed =
+          s.committed >= 0n ? s.committed : (s.queue[s.head]?.offset ?? s.highWatermark);
+        const lag = s.highWatermark - committed;
+        return { partition: s.partition, lag: lag > 0n ? Number(lag) : 0 };
+      });
+  }
+
+  /** @param {number} partition */
+  #state(partition) {
+    let state = this.#partitions.get(partition);
+    if (!state) {
+      state = {
+        partition,
+        queue: [],
+        head: 0,
+        queueBytes: 0,
+        lastEnqueued: -1n,
+        previousEnd: 0,
+        busy: false,
+        paused: false,
+        revoked: false,
+        committing: Promise.resolve(),
+        nextCommit: undefined,
+        commitInFlight: false,
+        committed: -1n,
+        highWatermark: 0n,
+      };
+      this.#partitions.set(partition, state);
+    }
+    return state;
+  }
+
+  /** Dispatches once the records enqueued in this turn of the event loop are all queued. */
+  #schedule() {
+    if (this.#dispatchQueued) return;
+    this.#dispatchQueued = true;
+    queueMicrotask(() => {
+      this.#dispatchQueued = false;
+      this.#dispatch();
+    });
+  }
+
+  /** Starts every event that is ready now; sets a timer for the next batching window. */
+  #dispatch() {
+    const { mapping } = this.#host;
     while (!this.#stopped) {
-      if (this.#queue.length === 0) {
-        await this.#sleepUntil(Number.POSITIVE_INFINITY);
-        continue;
+      /** @type {PartitionState[]} */
+      const idle = [];
+      for (const s of this.#partitions.values())
+        if (!s.busy && s.head < s.queue.length) idle.push(s);
+      if (idle.length === 0) return;
+      let closesAt = Number.POSITIVE_INFINITY;
+      let count = 0;
+      let bytes = this.#host.envelopeBytes;
+      let full = false;
+      for (const s of idle) {
+        const first = /** @type {QueuedRecord} */ (s.queue[s.head]);
+        closesAt = Math.min(closesAt, Math.max(first.arrivedAt, s.previousEnd) + mapping.windowMs);
+        if (full) continue;
+        bytes += this.#groupKeyBytes;
+        for (let i = s.head; i < s.queue.length; i++) {
+          const entry = /** @type {QueuedRecord} */ (s.queue[i]);
+          if (!entry.deliver) continue;
+          count += 1;
+          bytes += entry.bytes;
+          if (count >= mapping.batchSize || bytes > MAX_EVENT_BYTES) {
+            full = true;
+            break;
+          }
+        }
       }
-      const closesAt = windowClosesAt(this.#queue, mapping.windowMs, this.#previousEnd);
-      if (!isFull(this.#queue, limits) && this.#now() < closesAt) {
-        await this.#sleepUntil(closesAt);
-        continue;
+      const now = this.#now();
+      if (!full && now < closesAt) {
+        this.#wakeAt(closesAt);
+        return;
       }
-      const batch = takeBatch(this.#queue, limits);
-      for (const record of batch.oversized) {
-        this.#host.log.error(
-          `${this.#label()}: record at offset ${record.offset} makes the event larger than 6 MB; Lambda never delivers such a record, so it is skipped`,
-        );
+      this.#startEvent(idle);
+    }
+  }
+
+  /** @param {number} time */
+  #wakeAt(time) {
+    if (this.#timer && this.#timerAt <= time) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = time;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#timerAt = Number.POSITIVE_INFINITY;
+        this.#dispatch();
+      },
+      Math.max(0, time - this.#now()),
+    );
+  }
+
+  /**
+   * Takes one event from the idle partitions (the oldest waiting first) and runs it.
+   * @param {PartitionState[]} idle
+   */
+  #startEvent(idle) {
+    const { mapping } = this.#host;
+    idle.sort(
+      (a, b) =>
+        /** @type {QueuedRecord} */ (a.queue[a.head]).arrivedAt -
+        /** @type {QueuedRecord} */ (b.queue[b.head]).arrivedAt,
+    );
+    /** @type {Share[]} */
+    const shares = [];
+    let recordsLeft = mapping.batchSize;
+    let bytesLeft = MAX_EVENT_BYTES - this.#host.envelopeBytes;
+    for (const state of idle) {
+      if (recordsLeft <= 0 || bytesLeft <= this.#groupKeyBytes) break;
+      const share = takeFrom(state.queue, state.head, {
+        maxRecords: recordsLeft,
+        bytesLeft: bytesLeft - this.#groupKeyBytes,
+        aloneLimit: MAX_EVENT_BYTES - this.#host.envelopeBytes - this.#groupKeyBytes,
+      });
+      if (share.taken === 0) continue;
+      state.busy = true;
+      if (share.records.length > 0) {
+        recordsLeft -= share.records.length;
+        bytesLeft -= share.bytes + this.#groupKeyBytes;
       }
-      if (batch.records.length > 0 && !(await this.#deliver(batch.records, 0))) return;
-      // Not awaited: the next batch need not wait for the broker to answer this commit (a
-      // consumer-group commit takes 5 ms or more: Kafka 4's group.coordinator.append.linger.ms).
-      void this.#commit(batch.lastOffset + 1n);
-      const removed = this.#queue.splice(0, batch.taken);
-      for (const entry of removed) this.#queueBytes -= entry.bytes;
-      this.#previousEnd = this.#now();
-      if (
-        this.#paused &&
-        this.#queue.length < QUEUE_HIGH_WATER_RECORDS / 2 &&
-        this.#queueBytes < QUEUE_HIGH_WATER_BYTES / 2
-      ) {
-        this.#paused = false;
-        this.#host.resume(this.partition);
+      shares.push({ state, ...share });
+    }
+    if (shares.length === 0) {
+      // Only possible when nothing fits at all; never leave the partitions waiting forever.
+      const state = /** @type {PartitionState} */ (idle[0]);
+      state.busy = true;
+      shares.push({
+        state,
+        ...takeFrom(state.queue, state.head, {
+          maxRecords: 1,
+          bytesLeft: MAX_EVENT_BYTES,
+          aloneLimit: MAX_EVENT_BYTES,
+        }),
+      });
+    }
+    const run = this.#run(shares).finally(() => {
+      this.#inFlight.delete(run);
+    });
+    this.#inFlight.add(run);
+  }
+
+  /** @param {Share[]} shares */
+  async #run(shares) {
+    try {
+      const records = shares.flatMap((s) => s.records);
+      const delivered = records.length === 0 || (await this.#deliver(records, 0));
+      if (!delivered) return;
+      for (const share of shares) {
+        for (const record of share.oversized) {
+          this.#host.log.error(
+            `${this.#label([record])}: record at offset ${record.offset} makes the event larger than 6 MB; Lambda never delivers such a record${this.#host.mapping.errorHandling.onFailure ? ': it goes to the on-failure destination (MaximumPayloadSizeExceeded)' : ', so it is skipped'}`,
+          );
+          await this.#host.giveUp([record], 'MaximumPayloadSizeExceeded', 0, undefined);
+        }
       }
+      for (const share of shares) this.#commit(share.state, share.lastOffset + 1n);
+    } catch (error) {
+      this.#host.log.error(`${this.#label(shares.flatMap((s) => s.records))}: ${describe(error)}`);
+    } finally {
+      const end = this.#now();
+      for (const { state, taken } of shares) {
+        state.busy = false;
+        if (state.revoked) continue;
+        state.previousEnd = end;
+        for (let i = state.head; i < state.head + taken; i++)
+          state.queueBytes -= /** @type {QueuedRecord} */ (state.queue[i]).bytes;
+        state.head += taken;
+        // Drop consumed entries now and then rather than shifting the array every time.
+        if (state.head > 1024 && state.head * 2 > state.queue.length) {
+          state.queue = state.queue.slice(state.head);
+          state.head = 0;
+        }
+        if (
+          state.paused &&
+          state.queue.length - state.head < QUEUE_HIGH_WATER_RECORDS / 2 &&
+          state.queueBytes < QUEUE_HIGH_WATER_BYTES / 2
+        ) {
+          state.paused = false;
+          this.#host.resume(state.partition);
+        }
+      }
+      this.#schedule();
     }
   }
 
   /**
    * Delivers `records` until they succeed, or are given up on (provisioned mode). Resolves false
-   * when the worker stopped first (nothing more is committed; the records will come again).
+   * when the poller stopped first (nothing more is committed; the records will come again).
    * @param {LambdaKafkaRecord[]} records
    * @param {number} attempts invocations already made for these records
    * @returns {Promise<boolean>}
@@ -185,9 +384,10 @@ class PartitionWorker {
       attempt += 1;
       const error = outcome.kind === 'failed' ? outcome.error : undefined;
       if (outcome.kind === 'partial') {
-        // Processing resumes at the lowest failed offset; what came before it succeeded.
-        await this.#commit(BigInt(outcome.from));
-        pending = pending.filter((r) => r.offset >= outcome.from);
+        // Only the failed records are retried (kafka-retry-configurations); what succeeded
+        // before each partition's lowest failed offset is committed now.
+        this.#commitBefore(pending, outcome.failed);
+        pending = outcome.failed;
       }
       if (policy.maxRetries >= 0 && attempt > policy.maxRetries) {
         await this.#host.giveUp(pending, 'RetriesExhausted', attempt, error);
@@ -197,15 +397,39 @@ class PartitionWorker {
         const half = Math.ceil(pending.length / 2);
         const first = pending.slice(0, half);
         if (!(await this.#deliver(first, attempt))) return false;
-        const last = first[first.length - 1];
-        if (last) await this.#commit(BigInt(last.offset) + 1n);
+        this.#commitBefore(pending, pending.slice(half));
         return this.#deliver(pending.slice(half), attempt);
       }
       const delay = this.#host.retryDelayMs(attempt);
       this.#host.log.warning(
-        `${this.#label()}: retrying ${this.#range(pending)} in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 1})`,
+        `${this.#label(pending)}: retrying ${pending.length} record${pending.length === 1 ? '' : 's'} in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 1})`,
       );
       if (!(await this.#sleepFor(delay))) return false;
+    }
+  }
+
+  /**
+   * Commits, for each partition of `records`, up to its first record in `remaining` (or past its
+   * last record when none remains): what comes before has been processed.
+   * @param {readonly LambdaKafkaRecord[]} records
+   * @param {readonly LambdaKafkaRecord[]} remaining
+   */
+  #commitBefore(records, remaining) {
+    /** @type {Map<number, bigint>} */
+    const upTo = new Map();
+    for (const r of records) {
+      const next = BigInt(r.offset) + 1n;
+      if ((upTo.get(r.partition) ?? -1n) < next) upTo.set(r.partition, next);
+    }
+    /** @type {Map<number, bigint>} */
+    const lowest = new Map();
+    for (const r of remaining) {
+      const o = BigInt(r.offset);
+      if ((lowest.get(r.partition) ?? o + 1n) > o) lowest.set(r.partition, o);
+    }
+    for (const [partition, end] of upTo) {
+      const state = this.#partitions.get(partition);
+      if (state) this.#commit(state, lowest.get(partition) ?? end);
     }
   }
 
@@ -235,6 +459,7 @@ class PartitionWorker {
     const started = this.#now();
     /** @type {Outcome} */
     let outcome;
+    this.metrics.events += 1;
     try {
       const result = await this.#host.invoke(event);
       outcome = mapping.errorHandling.reportBatchItemFailures
@@ -243,13 +468,15 @@ class PartitionWorker {
     } catch (error) {
       outcome = { kind: 'failed', error: describe(error) };
     }
+    if (outcome.kind !== 'ok') this.metrics.errors += 1;
+    else this.metrics.records += records.length;
     const ms = this.#now() - started;
-    const head = `${this.#label()} ${this.#range(records)} ${records.length} record${records.length === 1 ? '' : 's'} ${ms} ms`;
+    const head = `${this.#label(records)} ${records.length} record${records.length === 1 ? '' : 's'} ${ms} ms`;
     const tries = attempt > 1 ? ` (attempt ${attempt})` : '';
     if (outcome.kind === 'ok') log.notice(`${head} ok${tries}`);
     else if (outcome.kind === 'partial')
       log.warning(
-        `${head} partial failure${tries}: ${outcome.failed} failed, lowest offset ${outcome.from}`,
+        `${head} partial failure${tries}: ${outcome.failed.length} failed, ${this.#ranges(outcome.failed)}`,
       );
     else log.warning(`${head} failed${tries}: ${outcome.error}`);
     return outcome;
@@ -257,71 +484,85 @@ class PartitionWorker {
 
   /**
    * Commits `offset` (the next offset to read) after what was committed before, in order. One
-   * commit is in flight at a time; offsets that arrive meanwhile are folded into the next one,
+   * commit is in flight per partition; offsets that arrive meanwhile are folded into the next,
    * so a partition never queues commits faster than the broker answers them.
+   * @param {PartitionState} state
    * @param {bigint} offset
-   * @returns {Promise<void>} settles when this offset (or a later one) has been answered
    */
-  #commit(offset) {
-    if (this.#revoked || offset < 0n) return this.#committing;
-    this.#nextCommit = offset;
-    if (!this.#commitInFlight) {
-      this.#commitInFlight = true;
-      this.#committing = this.#sendCommits();
+  #commit(state, offset) {
+    if (state.revoked || offset < 0n) return;
+    state.nextCommit = offset;
+    if (!state.commitInFlight) {
+      state.commitInFlight = true;
+      state.committing = this.#sendCommits(state);
     }
-    return this.#committing;
   }
 
-  async #sendCommits() {
+  /** @param {PartitionState} state */
+  async #sendCommits(state) {
     try {
-      for (let offset = this.#nextCommit; offset !== undefined; offset = this.#nextCommit) {
-        this.#nextCommit = undefined;
-        if (this.#revoked) return;
+      for (let offset = state.nextCommit; offset !== undefined; offset = state.nextCommit) {
+        state.nextCommit = undefined;
+        if (state.revoked) return;
         try {
-          await this.#host.commit(this.partition, offset);
+          await this.#host.commit(state.partition, offset);
+          if (offset > state.committed) state.committed = offset;
         } catch (error) {
           this.#host.log.warning(
-            `${this.#label()}: could not commit offset ${offset} (records after the last commit will be delivered again): ${describe(error)}`,
+            `Kafka ${this.#host.mapping.functionKey} ${this.#host.mapping.topic}-${state.partition}: could not commit offset ${offset} (records after the last commit will be delivered again): ${describe(error)}`,
           );
         }
       }
     } finally {
-      this.#commitInFlight = false;
+      state.commitInFlight = false;
     }
   }
 
   /** @param {number} ms @returns {Promise<boolean>} false when stopped meanwhile */
   async #sleepFor(ms) {
-    const until = this.#now() + ms;
-    while (!this.#stopped && this.#now() < until) await this.#sleepUntil(until);
-    return !this.#stopped;
-  }
-
-  /** Sleeps until `time`, new records, or stop. @param {number} time */
-  #sleepUntil(time) {
-    return new Promise((resolve) => {
-      const delay = time - this.#now();
-      const timer = Number.isFinite(delay) ? setTimeout(done, Math.max(0, delay)) : undefined;
+    if (this.#stopped) return false;
+    await new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const previous = this.#wakeSleepers;
       const self = this;
       function done() {
         clearTimeout(timer);
-        if (self.#wake === done) self.#wake = undefined;
         resolve(undefined);
       }
-      this.#wake = done;
+      this.#wakeSleepers = () => {
+        previous?.();
+        done();
+        self.#wakeSleepers = undefined;
+      };
     });
+    return !this.#stopped;
   }
 
-  #label() {
+  /** `Kafka fn topic-0 [3..7] topic-2 [9]`: the function and each partition's offsets. */
+  /** @param {readonly LambdaKafkaRecord[]} records */
+  #label(records) {
     const { mapping } = this.#host;
-    return `Kafka ${mapping.functionKey} ${mapping.topic}-${this.partition}`;
+    return `Kafka ${mapping.functionKey} ${this.#ranges(records) || mapping.topic}`;
   }
 
   /** @param {readonly LambdaKafkaRecord[]} records */
-  #range(records) {
-    const first = records[0]?.offset;
-    const last = records[records.length - 1]?.offset;
-    return first === last ? `[${first}]` : `[${first}..${last}]`;
+  #ranges(records) {
+    /** @type {Map<number, { first: number, last: number }>} */
+    const byPartition = new Map();
+    for (const r of records) {
+      const range = byPartition.get(r.partition);
+      if (!range) byPartition.set(r.partition, { first: r.offset, last: r.offset });
+      else {
+        range.first = Math.min(range.first, r.offset);
+        range.last = Math.max(range.last, r.offset);
+      }
+    }
+    return [...byPartition]
+      .map(
+        ([p, { first, last }]) =>
+          `${this.#host.mapping.topic}-${p} ${first === last ? `[${first}]` : `[${first}..${last}]`}`,
+      )
+      .join(' ');
   }
 }
 
@@ -344,20 +585,22 @@ const partialOutcome = (result, records) => {
       error: 'invalid partial batch response: batchItemFailures is not a list',
     };
   if (failures.length === 0) return { kind: 'ok' };
-  const known = new Set(records.map((r) => `${r.topic}-${r.partition}#${r.offset}`));
-  let from = Number.POSITIVE_INFINITY;
+  /** @type {Map<string, LambdaKafkaRecord>} */
+  const known = new Map(records.map((r) => [`${r.topic}-${r.partition}#${r.offset}`, r]));
+  /** @type {Set<LambdaKafkaRecord>} */
+  const failed = new Set();
   for (const failure of failures) {
     const id = failure?.itemIdentifier;
-    const offset = Number(id?.offset);
-    if (!known.has(`${id?.partition}#${offset}`)) {
+    const record = known.get(`${id?.partition}#${Number(id?.offset)}`);
+    if (!record) {
       return {
         kind: 'failed',
         error: `partial batch response names a record not in the batch: ${JSON.stringify(id ?? null)}`,
       };
     }
-    from = Math.min(from, offset);
+    failed.add(record);
   }
-  return { kind: 'partial', from, failed: failures.length };
+  return { kind: 'partial', failed: records.filter((r) => failed.has(r)) };
 };
 
 /** @param {unknown} error */
@@ -367,4 +610,4 @@ const describe = (error) => {
   return String(error);
 };
 
-module.exports = { PartitionWorker, describe, partialOutcome };
+module.exports = { Poller, describe, partialOutcome };

@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest';
+
+/** A record with this value (an object as JSON), as a mapping's filter sees it. */
+const rec = (value: unknown) => ({ value: b64(value) }) as never;
+
 import {
   compiledProperties,
   DEFAULTS,
@@ -139,8 +143,8 @@ describe('mappingOf', () => {
 
   it('delivers every record when no filter is set', () => {
     const m = mapping(context());
-    expect(m.filter(b64('anything'))).toBe(true);
-    expect(m.filter(null)).toBe(true);
+    expect(m.filter(rec('anything'))).toBe(true);
+    expect(m.filter({ value: null } as never)).toBe(true);
   });
 
   it('reads a self-managed kafka event as source kind "kafka", starting from TRIM_HORIZON', () => {
@@ -235,15 +239,17 @@ describe('mappingOf', () => {
     });
 
     it.each([
-      ['BatchSize 0', { BatchSize: 0 }, /BatchSize must be a number from 1 to 10000; received 0/],
+      ['BatchSize 0', { BatchSize: 0 }, /BatchSize must be an integer from 1 to 10000; received 0/],
       ['BatchSize 10001', { BatchSize: 10_001 }, /BatchSize .* received 10001/],
       ['BatchSize as a string', { BatchSize: '10' }, /BatchSize .* received "10"/],
       [
         'a window of 301 s',
         { MaximumBatchingWindowInSeconds: 301 },
-        /MaximumBatchingWindowInSeconds must be a number from 0 to 300; received 301/,
+        /MaximumBatchingWindowInSeconds must be an integer from 0 to 300; received 301/,
       ],
       ['a negative window', { MaximumBatchingWindowInSeconds: -1 }, /received -1/],
+      ['BatchSize 10.5', { BatchSize: 10.5 }, /BatchSize must be an integer .* received 10.5/],
+      ['a window of 0.5 s', { MaximumBatchingWindowInSeconds: 0.5 }, /received 0.5/],
     ])('rejects %s', (_, properties, message) => {
       const ctx = extended(properties);
       expect(() => mappingOf(ctx)).toThrow(MappingError);
@@ -294,8 +300,8 @@ describe('mappingOf', () => {
   describe('filters', () => {
     it('compiles filterPatterns from the event', () => {
       const m = mapping(context(msk({ filterPatterns: [{ value: { kind: ['follow'] } }] })));
-      expect(m.filter(b64({ kind: 'follow' }))).toBe(true);
-      expect(m.filter(b64({ kind: 'like' }))).toBe(false);
+      expect(m.filter(rec({ kind: 'follow' }))).toBe(true);
+      expect(m.filter(rec({ kind: 'like' }))).toBe(false);
     });
 
     it('compiles FilterCriteria from an extension, whose patterns replace the event’s', () => {
@@ -305,8 +311,8 @@ describe('mappingOf', () => {
           msk({ filterPatterns: [{ value: { kind: ['follow'] } }] }),
         ),
       );
-      expect(m.filter(b64('ping'))).toBe(true);
-      expect(m.filter(b64({ kind: 'follow' }))).toBe(false);
+      expect(m.filter(rec('ping'))).toBe(true);
+      expect(m.filter(rec({ kind: 'follow' }))).toBe(false);
     });
 
     it.each([
@@ -319,8 +325,8 @@ describe('mappingOf', () => {
       expect(m.warnings).toHaveLength(warnings);
       if (warnings > 0)
         expect(m.warnings[0]).toMatch(new RegExp(`${count} filters need a quota raise`));
-      expect(m.filter(b64({ n: count - 1 }))).toBe(true);
-      expect(m.filter(b64({ n: count }))).toBe(false);
+      expect(m.filter(rec({ n: count - 1 }))).toBe(true);
+      expect(m.filter(rec({ n: count }))).toBe(false);
     });
 
     it('rejects more than 10 filters', () => {
@@ -343,7 +349,10 @@ describe('mappingOf', () => {
       ['BisectBatchOnFunctionError', { BisectBatchOnFunctionError: true }],
       ['FunctionResponseTypes', { FunctionResponseTypes: ['ReportBatchItemFailures'] }],
       ['MaximumRecordAgeInSeconds', { MaximumRecordAgeInSeconds: 3_600 }],
-      ['DestinationConfig', { DestinationConfig: { OnFailure: { Destination: 'kafka://dlq' } } }],
+      [
+        'a Kafka on-failure destination',
+        { DestinationConfig: { OnFailure: { Destination: 'kafka://dlq' } } },
+      ],
     ])('rejects %s without provisioned mode', (name, properties) => {
       const ctx = extended(properties);
       expect(() => mappingOf(ctx)).toThrow(MappingError);
@@ -431,16 +440,30 @@ describe('mappingOf', () => {
       expect(m.errorHandling.maxRetries).toBe(3);
     });
 
-    it('warns that a destination other than Kafka is not emulated', () => {
-      const arn = 'arn:aws:sqs:eu-west-1:123456789012:notifications-dlq';
-      const m = mapping(
-        extended({ ...PROVISIONED, DestinationConfig: { OnFailure: { Destination: arn } } }),
-      );
-      expect(m.errorHandling.onFailure).toEqual({ kind: 'other', arn });
+    it.each([
+      ['sqs', 'arn:aws:sqs:eu-west-1:123456789012:notifications-dlq', 'notifications-dlq'],
+      ['sns', 'arn:aws:sns:eu-west-1:123456789012:alerts', 'alerts'],
+      ['s3', 'arn:aws:s3:::failed-batches', 'failed-batches'],
+    ])('reads an %s destination, which needs no provisioned mode', (kind, arn, name) => {
+      const m = mapping(extended({ DestinationConfig: { OnFailure: { Destination: arn } } }));
+      expect(m.errorHandling.onFailure).toEqual({ kind, name, arn });
       expect(m.errorHandling.maxRetries).toBe(10);
-      expect(m.warnings).toHaveLength(1);
-      expect(m.warnings[0]).toContain(arn);
-      expect(m.warnings[0]).toMatch(/not emulated/);
+    });
+
+    it.each([
+      ['the source topic as a Kafka destination', 'kafka://notifications', /is the source topic/],
+      [
+        'an unknown destination',
+        'arn:aws:lambda:eu-west-1:1:function:f',
+        /must be kafka:\/\/<topic> or the ARN/,
+      ],
+      ['an invalid topic', 'kafka://bad topic', /not a valid Kafka topic/],
+    ])('refuses %s', (_, destination, message) => {
+      const ctx = extended({
+        ...PROVISIONED,
+        DestinationConfig: { OnFailure: { Destination: destination } },
+      });
+      expect(() => mappingOf(ctx)).toThrow(message);
     });
 
     it('reads the onFailureDestination of a kafka event', () => {
@@ -479,11 +502,61 @@ describe('mappingOf', () => {
     });
   });
 
-  it('warns about a function timeout over 14 minutes', () => {
+  it('refuses a function timeout over 14 minutes, as AWS does', () => {
     expect(mapping(context(msk(), { functionTimeoutS: 840 })).warnings).toEqual([]);
-    const warnings = mapping(context(msk(), { functionTimeoutS: 841 })).warnings;
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/840 s/);
+    expect(() => mappingOf(context(msk(), { functionTimeoutS: 841 }))).toThrow(
+      /timeout is 841 s; AWS refuses Kafka triggers .* over 840 s/,
+    );
+  });
+
+  it.each([
+    [
+      'MaximumPollers below MinimumPollers',
+      { ProvisionedPollerConfig: { MinimumPollers: 3, MaximumPollers: 2 } },
+      /MaximumPollers \(2\) must be at least MinimumPollers \(3\)/,
+    ],
+    [
+      'MinimumPollers 201',
+      { ProvisionedPollerConfig: { MinimumPollers: 201 } },
+      /MinimumPollers must be an integer from 1 to 200/,
+    ],
+    [
+      'LoggingConfig without provisioned mode',
+      { LoggingConfig: { SystemLogLevel: 'INFO' } },
+      /LoggingConfig need provisioned mode/,
+    ],
+    [
+      'an unknown SystemLogLevel',
+      { ProvisionedPollerConfig: {}, LoggingConfig: { SystemLogLevel: 'TRACE' } },
+      /SystemLogLevel must be DEBUG, INFO or WARN/,
+    ],
+    [
+      'an unknown metric',
+      { ProvisionedPollerConfig: {}, MetricsConfig: { Metrics: ['Lag'] } },
+      /MetricsConfig.Metrics accepts/,
+    ],
+    [
+      'MaximumRetryAttempts 1.5',
+      { ProvisionedPollerConfig: {}, MaximumRetryAttempts: 1.5 },
+      /MaximumRetryAttempts must be an integer/,
+    ],
+  ])('refuses %s at start', (_, properties, message) => {
+    expect(() => mappingOf(extended(properties))).toThrow(message);
+  });
+
+  it('reads SystemLogLevel and the metrics asked for', () => {
+    const m = mapping(
+      extended({
+        ProvisionedPollerConfig: { MinimumPollers: 1 },
+        LoggingConfig: { SystemLogLevel: 'WARN' },
+        MetricsConfig: { Metrics: ['EventCount', 'KafkaMetrics'] },
+      }),
+    );
+    expect(m).toMatchObject({
+      logLevel: 'WARN',
+      metrics: ['EventCount', 'KafkaMetrics'],
+      pollers: { min: 1, max: 200 },
+    });
   });
 });
 
@@ -542,6 +615,21 @@ describe('mappingsOf', () => {
     expect(invalid).toEqual([]);
   });
 
+  it('refuses a consumer group that another mapping already uses', () => {
+    const invalid: string[] = [];
+    const mappings = mappingsOf(
+      serverless({
+        a: {
+          events: [{ msk: { arn: CLUSTER_ARN, topic: 'notifications', consumerGroupId: 'g' } }],
+        },
+        b: { events: [{ msk: { arn: CLUSTER_ARN, topic: 'audit', consumerGroupId: 'g' } }] },
+      }),
+      (functionKey, message) => invalid.push(`${functionKey}: ${message}`),
+    );
+    expect(mappings.map((m) => m.functionKey)).toEqual(['a']);
+    expect(invalid).toEqual([expect.stringMatching(/^b: consumer group g is already used by a/)]);
+  });
+
   it('reports an invalid mapping and keeps the others', () => {
     const invalid: string[] = [];
     const mappings = mappingsOf(
@@ -557,7 +645,7 @@ describe('mappingsOf', () => {
     );
     expect(mappings.map((m) => m.topic)).toEqual(['audit']);
     expect(invalid).toEqual([
-      expect.stringMatching(/^consumer: BatchSize must be a number from 1 to 10000/),
+      expect.stringMatching(/^consumer: BatchSize must be an integer from 1 to 10000/),
     ]);
   });
 });

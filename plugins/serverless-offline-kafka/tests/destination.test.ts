@@ -46,13 +46,19 @@ describe('failureMessage', () => {
     const { requestContext } = envelopeOf(failureMessage(input).value);
     expect(requestContext).toEqual({
       requestId: expect.stringMatching(/^[0-9a-f-]{36}$/),
-      functionArn: FUNCTION_ARN,
+      functionArn: `${FUNCTION_ARN}:$LATEST`,
       condition: 'RetriesExhausted',
       approximateInvokeCount: 3,
     });
   });
 
-  it.each(['RetriesExhausted', 'RecordAgeExceeded'] as const)(
+  it('leaves the payload out for SQS and SNS, which receive the metadata only', () => {
+    const envelope = envelopeOf(failureMessage({ ...input, withPayload: false }).value);
+    expect(envelope).not.toHaveProperty('payload');
+    expect(envelope.KafkaBatchInfo.payloadSize).toBeGreaterThan(0);
+  });
+
+  it.each(['RetriesExhausted', 'RecordAgeExceeded', 'MaximumPayloadSizeExceeded'] as const)(
     'carries the condition %s',
     (condition) => {
       expect(
@@ -91,17 +97,10 @@ describe('failureMessage', () => {
     const envelope = envelopeOf(failureMessage(input).value);
     expect(envelope.KafkaBatchInfo).toEqual({
       batchSize: 1,
+      eventSourceArn: 'arn:aws:kafka:eu-west-1:123456789012:cluster/demo/abc-1',
       bootstrapServers: 'b-1.demo:9098,b-2.demo:9098',
-      consumerGroupId: 'notifications-consumer',
       payloadSize: Buffer.byteLength(JSON.stringify(envelope.payload)),
-      recordsInfo: {
-        'notifications-3': {
-          firstRecordOffset: '41',
-          lastRecordOffset: '41',
-          firstRecordTimestamp: '2025-11-24T16:00:00.123Z',
-          lastRecordTimestamp: '2025-11-24T16:00:00.123Z',
-        },
-      },
+      recordInfo: { offset: '41', timestamp: '1764000000123' },
     });
   });
 

@@ -2,9 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { compileFilters, filterData } from '../src/filter.js';
 import { b64 } from './support.js';
 
+/** A Lambda record with this base64 value, as the filter sees it. */
+const record = (value: string | null) => ({ value });
+
 /** Whether a record whose value is `value` (an object as JSON, a string as text) is delivered. */
 const delivered = (patterns: unknown[] | undefined, value: unknown) =>
-  compileFilters(patterns)(value === null ? null : b64(value));
+  compileFilters(patterns)(record(value === null ? null : b64(value)));
 
 const notification = {
   kind: 'follow',
@@ -26,7 +29,7 @@ describe('filterData', () => {
     ['a JSON string literal as its text', '"quoted"', { value: '"quoted"' }],
     ['a tombstone as null', null, { value: null }],
   ])('reads %s', (_, value, expected) => {
-    expect(filterData(value === null ? null : b64(value))).toEqual(expected);
+    expect(filterData(record(value === null ? null : b64(value))).data).toEqual(expected);
   });
 });
 
@@ -96,8 +99,16 @@ describe('compileFilters', () => {
       ['an exists pattern', { kind: [{ exists: true }] }],
       ['an absence pattern', { kind: [{ exists: false }] }],
       ['an anything-but pattern', { kind: [{ 'anything-but': 'x' }] }],
-    ])('never matches a plain string with a JSON pattern (%s)', (_, pattern) => {
-      expect(delivered([{ value: pattern }], 'kind follow')).toBe(false);
+    ])(
+      'delivers a plain string under a JSON pattern, whose value clause AWS then ignores (%s)',
+      (_, pattern) => {
+        expect(delivered([{ value: pattern }], 'kind follow')).toBe(true);
+      },
+    );
+
+    it('delivers a value that is not UTF-8 whatever the pattern, as AWS ignores the value clause', () => {
+      const bytes = compileFilters([{ value: ['anything'] }]);
+      expect(bytes(record(Buffer.from([0xff, 0xfe, 0x00]).toString('base64')))).toBe(true);
     });
   });
 
@@ -206,13 +217,15 @@ describe('compileFilters', () => {
     expect(delivered(patterns, { kind: 'follow' })).toBe(true);
     expect(delivered(patterns, 'ping')).toBe(true);
     expect(delivered(patterns, { kind: 'comment' })).toBe(false);
-    expect(delivered(patterns, 'pong')).toBe(false);
+    expect(delivered([{ value: ['ping'] }, { value: ['pang'] }], 'pong')).toBe(false);
+    // A plain string under a JSON pattern: AWS ignores that pattern's value clause.
+    expect(delivered(patterns, 'pong')).toBe(true);
   });
 
   it('reads patterns given as JSON strings, as CloudFormation’s Pattern holds them', () => {
     const fromString = compileFilters(['{ "value" : { "device_ID" : [ { "prefix": "AB" } ] } }']);
-    expect(fromString(b64({ device_ID: 'AB1234' }))).toBe(true);
-    expect(fromString(b64({ device_ID: 'CD1234' }))).toBe(false);
+    expect(fromString(record(b64({ device_ID: 'AB1234' })))).toBe(true);
+    expect(fromString(record(b64({ device_ID: 'CD1234' })))).toBe(false);
   });
 
   it('matches a pattern on a non-ASCII value after UTF-8 decoding', () => {
@@ -229,16 +242,16 @@ describe('compileFilters', () => {
   });
 
   it('delivers a tombstone when there are no filters, or to an exact null pattern', () => {
-    expect(compileFilters([])(null)).toBe(true);
+    expect(compileFilters([])(record(null))).toBe(true);
     expect(delivered([{ value: [null] }], null)).toBe(true);
     expect(delivered([{ value: [null] }], 'null-ish')).toBe(false);
   });
 
   it.each([
-    ['a pattern that is not JSON', ['{ value: nope'], SyntaxError],
-    ['a JSON array pattern', ['[1,2]'], /filterPatterns\[0\] must be an object pattern/],
-    ['a number', [42], /filterPatterns\[0\] must be an object pattern/],
-    ['null as the second pattern', [{ value: ['a'] }, null], /filterPatterns\[1\]/],
+    ['a pattern that is not JSON', ['{ value: nope'], /filter 1 is not valid JSON/],
+    ['a JSON array pattern', ['[1,2]'], /filter 1 \(\[1,2\]\) must be an object/],
+    ['a number', [42], /filter 1 \(42\) must be an object/],
+    ['null as the second pattern', [{ value: ['a'] }, null], /filter 2 \(null\) must be an object/],
   ])('throws for %s', (_, patterns, error) => {
     expect(() => compileFilters(patterns)).toThrow(error);
   });

@@ -108,6 +108,9 @@ export const testMapping = (
     startingPosition: 'TRIM_HORIZON',
     startingPositionTimestampMs: undefined,
     filter: () => true,
+    logLevel: 'INFO',
+    metrics: [],
+    pollers: undefined,
     warnings: [],
     ...rest,
     errorHandling: { ...NO_ERROR_HANDLING, ...errorHandling },
@@ -116,7 +119,7 @@ export const testMapping = (
 
 type GiveUp = {
   records: LambdaKafkaRecord[];
-  condition: 'RetriesExhausted' | 'RecordAgeExceeded';
+  condition: 'RetriesExhausted' | 'RecordAgeExceeded' | 'MaximumPayloadSizeExceeded';
   invokeCount: number;
   error: string | undefined;
 };

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type LambdaKafkaRecord, toLambdaRecord } from '../src/event.js';
+import { type LambdaKafkaEvent, type LambdaKafkaRecord, toLambdaRecord } from '../src/event.js';
 import { compileFilters } from '../src/filter.js';
-import { PartitionWorker, partialOutcome } from '../src/worker.js';
+import { Poller, partialOutcome } from '../src/worker.js';
 import {
   b64,
   deferred,
@@ -25,12 +25,24 @@ const failures = (...failed: number[]) => ({
   })),
 });
 
-/** Every worker a test starts is stopped afterwards, so that none outlives its test. */
-const started: InstanceType<typeof PartitionWorker>[] = [];
+/** A poller fed with one partition's records, as most tests need. */
+const onePartition = (poller: InstanceType<typeof Poller>) => ({
+  poller,
+  enqueue: (messages: Parameters<InstanceType<typeof Poller>['enqueue']>[1]) =>
+    poller.enqueue(PARTITION, messages),
+  revoke: () => poller.revoke(PARTITION),
+  stop: () => poller.stop(),
+  get done() {
+    return poller.done;
+  },
+});
+
+/** Every poller a test starts is stopped afterwards, so that none outlives its test. */
+const started: InstanceType<typeof Poller>[] = [];
 const start = (host: ReturnType<typeof fakeHost>['host']) => {
-  const worker = new PartitionWorker(PARTITION, host);
-  started.push(worker);
-  return worker;
+  const poller = new Poller(host);
+  started.push(poller);
+  return onePartition(poller);
 };
 
 afterEach(async () => {
@@ -104,23 +116,22 @@ describe('partialOutcome', () => {
     expect(partialOutcome({ batchItemFailures }, records).kind).toBe('failed');
   });
 
-  it('resumes from the lowest failed offset, counting every failure', () => {
-    expect(partialOutcome(failures(43, 41, 42), records)).toEqual({
-      kind: 'partial',
-      from: 41,
-      failed: 3,
-    });
+  it('names the failed records, in the batch’s order', () => {
+    const outcome = partialOutcome(failures(43, 41), records);
+    expect(outcome.kind).toBe('partial');
+    expect(outcome.kind === 'partial' && offsets(outcome.failed)).toEqual([41, 43]);
   });
 
   it('accepts an offset given as a string', () => {
     const result = {
       batchItemFailures: [{ itemIdentifier: { partition: 'notifications-3', offset: '42' } }],
     };
-    expect(partialOutcome(result, records)).toEqual({ kind: 'partial', from: 42, failed: 1 });
+    const outcome = partialOutcome(result, records);
+    expect(outcome.kind === 'partial' && offsets(outcome.failed)).toEqual([42]);
   });
 });
 
-describe('PartitionWorker', () => {
+describe('Poller', () => {
   describe('batching', () => {
     it('waits for the batching window, then invokes once with every queued record', async () => {
       const windowMs = 40;
@@ -220,7 +231,7 @@ describe('PartitionWorker', () => {
       expect(fake.commits).toEqual([5n]);
     });
 
-    it('skips a record over 6 MB after delivering the ones before it, and says so', async () => {
+    it('gives up on a record over 6 MB (MaximumPayloadSizeExceeded) after delivering the ones before it, and says so', async () => {
       const huge = Buffer.alloc(5 * 1024 * 1024, 1);
       const fake = fakeHost({ mapping: testMapping({ windowMs: 20 }) });
       const worker = start(fake.host);
@@ -229,6 +240,7 @@ describe('PartitionWorker', () => {
       expect(fake.history).toEqual([
         'invoke 0',
         `commit ${PARTITION}@1`,
+        'giveUp 1',
         `commit ${PARTITION}@2`,
         'invoke 2',
         `commit ${PARTITION}@3`,
@@ -480,7 +492,7 @@ describe('PartitionWorker', () => {
       ]);
     });
 
-    it('commits at the lowest failed offset of a partial response and retries from there', async () => {
+    it('retries only the failed records of a partial response, committing what came before them', async () => {
       const fake = fakeHost({
         mapping: testMapping({
           errorHandling: { ...PROVISIONED, reportBatchItemFailures: true },
@@ -492,12 +504,12 @@ describe('PartitionWorker', () => {
       expect(fake.history).toEqual([
         'invoke 0,1,2,3,4',
         `commit ${PARTITION}@2`,
-        'invoke 2,3,4',
+        'invoke 2,3',
         `commit ${PARTITION}@5`,
       ]);
       expect(fake.logged).toContainEqual({
         level: 'warning',
-        message: expect.stringMatching(/partial failure: 2 failed, lowest offset 2/),
+        message: expect.stringMatching(/partial failure: 2 failed, notifications-3 \[2\.\.3\]/),
       });
     });
 
@@ -513,7 +525,7 @@ describe('PartitionWorker', () => {
       expect(fake.history).toEqual(['invoke 0,1,2', 'invoke 0,1,2', `commit ${PARTITION}@3`]);
     });
 
-    it('gives up on the records from the lowest failed offset when retries run out', async () => {
+    it('gives up on the failed records only when retries run out', async () => {
       const fake = fakeHost({
         mapping: testMapping({
           errorHandling: { ...PROVISIONED, reportBatchItemFailures: true, maxRetries: 1 },
@@ -525,13 +537,13 @@ describe('PartitionWorker', () => {
       expect(fake.history).toEqual([
         'invoke 0,1,2,3,4',
         `commit ${PARTITION}@3`,
-        'invoke 3,4',
+        'invoke 3',
         `commit ${PARTITION}@3`,
-        'giveUp 3,4',
+        'giveUp 3',
         `commit ${PARTITION}@5`,
       ]);
       expect(fake.givenUp.map((g) => [offsets(g.records), g.condition, g.invokeCount])).toEqual([
-        [[3, 4], 'RetriesExhausted', 2],
+        [[3], 'RetriesExhausted', 2],
       ]);
     });
 
@@ -624,12 +636,79 @@ describe('PartitionWorker', () => {
     });
   });
 
-  it('filters with the mapping’s predicate on the base64 value', async () => {
+  describe('several partitions', () => {
+    it('assembles one event from every partition with records waiting, BatchSize over the whole event', async () => {
+      const fake = fakeHost({ mapping: testMapping({ windowMs: 30, batchSize: 5 }) });
+      const poller = new Poller(fake.host);
+      started.push(poller);
+      poller.enqueue(0, messages(0, 1));
+      poller.enqueue(1, messages(10, 12));
+      poller.enqueue(2, messages(20, 21));
+      await until(() => fake.invocations.length >= 2, 'two events');
+      const [first, second] = fake.invocations;
+      expect(Object.keys(first?.records ?? {})).toEqual(['notifications-0', 'notifications-1']);
+      expect(offsetsOf(first as LambdaKafkaEvent)).toEqual([0, 1, 10, 11, 12]);
+      expect(offsetsOf(second as LambdaKafkaEvent)).toEqual([20, 21]);
+      await until(() => fake.commits.length >= 3, 'three commits');
+      expect(fake.history.filter((h) => h.startsWith('commit')).sort()).toEqual([
+        'commit 0@2',
+        'commit 1@13',
+        'commit 2@22',
+      ]);
+    });
+
+    it('keeps one batch in flight per partition while other partitions run concurrently', async () => {
+      const hold = deferred();
+      const fake = fakeHost({
+        mapping: testMapping({ batchSize: 2 }),
+        respond: (event) => (offsetsOf(event).includes(0) ? hold.promise : null),
+      });
+      const poller = new Poller(fake.host);
+      started.push(poller);
+      poller.enqueue(0, messages(0, 3));
+      await until(() => fake.invocations.length === 1, 'the held event');
+      poller.enqueue(1, messages(10, 11));
+      await until(() => fake.commits.includes(12n), 'partition 1 past the held one');
+      // Partition 0's next batch waits for its first.
+      expect(fake.invocations.map(offsetsOf)).toEqual([
+        [0, 1],
+        [10, 11],
+      ]);
+      hold.resolve(null);
+      await until(() => fake.commits.includes(4n), 'partition 0');
+      expect(fake.invocations.map(offsetsOf)).toEqual([
+        [0, 1],
+        [10, 11],
+        [2, 3],
+      ]);
+    });
+
+    it('retries a failed multi-partition event whole, then commits each partition', async () => {
+      const fake = fakeHost({
+        mapping: testMapping({ windowMs: 20 }),
+        respond: (_, call) => {
+          if (call === 1) throw new Error('boom');
+          return null;
+        },
+      });
+      const poller = new Poller(fake.host);
+      started.push(poller);
+      poller.enqueue(0, messages(0, 0));
+      poller.enqueue(1, messages(5, 5));
+      await until(() => fake.commits.length >= 2, 'both partitions committed');
+      expect(fake.invocations.map(offsetsOf)).toEqual([
+        [0, 5],
+        [0, 5],
+      ]);
+    });
+  });
+
+  it('filters with the mapping’s predicate on the Lambda record', async () => {
     const seen: (string | null)[] = [];
     const fake = fakeHost({
       mapping: testMapping({
-        filter: (value) => {
-          seen.push(value);
+        filter: (record) => {
+          seen.push(record.value);
           return true;
         },
       }),
