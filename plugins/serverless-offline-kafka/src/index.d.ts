@@ -1,0 +1,26 @@
+/** Options of `custom.serverless-offline-kafka` in serverless.yml (see README.md). */
+export interface ServerlessOfflineKafkaOptions {
+  /** Broker list to consume from: a comma-separated string or a list. Default `127.0.0.1:9092`. */
+  brokers?: string | string[];
+  /** `false` starts no event source. Default `true`. */
+  enabled?: boolean;
+  /** kafkajs client id. Default `serverless-offline-kafka`. */
+  clientId?: string;
+  /** First wait before retrying a failed batch, in ms; doubles each time. Default 1000. */
+  retryInitialDelayMs?: number;
+  /** Longest wait between retries, in ms. Default 5000. */
+  retryMaxDelayMs?: number;
+  /** On Ctrl-C, how long in-flight invocations may take to finish, in ms. Default 10000. */
+  shutdownTimeoutMs?: number;
+  /** Where SQS, SNS and S3 on-failure destinations are written. Default `.local/kafka-destinations`. */
+  destinationsDir?: string;
+  /** How often mappings with MetricsConfig print their metrics, in ms (0: never). Default 60000. */
+  metricsIntervalMs?: number;
+}
+
+/** The serverless framework plugin class. */
+declare class ServerlessOfflineKafka {
+  constructor(serverless: unknown, cliOptions: Record<string, unknown>, utils?: { log: unknown });
+  hooks: Record<string, () => Promise<void>>;
+}
+export = ServerlessOfflineKafka;
