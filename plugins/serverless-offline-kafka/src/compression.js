@@ -244,10 +244,41 @@ const nativeZstd =
         })
     : undefined;
 
+const ZSTD_MAGIC = 0xfd2fb528;
+
+/**
+ * The memory a zstd frame header makes a decoder reserve (its content size, else its window),
+ * which `fzstd` allocates up front: refused above MAX_DECOMPRESSED_BYTES before it does.
+ * @param {Buffer} input
+ */
+const zstdFrameBytes = (input) => {
+  if (input.length < 6 || input.readUInt32LE(0) !== ZSTD_MAGIC)
+    throw new CompressionError('zstd: not a zstd frame');
+  const descriptor = /** @type {number} */ (input[4]);
+  const singleSegment = (descriptor >> 5) & 1;
+  const contentSizeFlag = descriptor >> 6;
+  const dictionaryBytes = [0, 1, 2, 4][descriptor & 3] ?? 0;
+  const contentSizeBytes = contentSizeFlag ? 1 << contentSizeFlag : singleSegment;
+  const at = 6 - singleSegment + dictionaryBytes;
+  if (input.length < at + contentSizeBytes) throw new CompressionError('zstd: truncated frame');
+  let contentSize = 0;
+  for (let i = contentSizeBytes - 1; i >= 0; i--)
+    contentSize = contentSize * 256 + /** @type {number} */ (input[at + i]);
+  if (contentSizeFlag === 1) contentSize += 256;
+  if (singleSegment) return contentSize;
+  const window = /** @type {number} */ (input[5]);
+  const base = 2 ** (10 + (window >> 3));
+  return Math.max(contentSize, base + (base / 8) * (window & 7));
+};
+
 /** @param {Buffer} input */
 const zstd = (input) => {
   try {
     if (nativeZstd) return nativeZstd(input);
+    if (zstdFrameBytes(input) > MAX_DECOMPRESSED_BYTES)
+      throw new CompressionError(
+        `zstd: frame needs more than ${MAX_DECOMPRESSED_BYTES} bytes to decode`,
+      );
     const { decompress } = require('fzstd');
     const out = decompress(input);
     if (out.length > MAX_DECOMPRESSED_BYTES)
@@ -288,4 +319,5 @@ module.exports = {
   lz4,
   snappy,
   zstd,
+  zstdFrameBytes,
 };

@@ -2,9 +2,9 @@
 'use strict';
 
 const { resolve } = require('node:path');
-// Before kafkajs fetches anything: records are decoded by this plugin (headers in order, every
-// compression codec, one undecodable batch never failing a whole fetch).
-const decoderInstalled = require('./records').install();
+// Before kafkajs fetches anything: the plugin's consumers decode records themselves (headers in
+// order, every compression codec, one undecodable batch never failing a whole fetch).
+const decoder = require('./records').install();
 const { Kafka, logLevel } = require('kafkajs');
 const { mappingsOf } = require('./definition');
 const { Invoker } = require('./invoker');
@@ -131,9 +131,9 @@ class ServerlessOfflineKafka {
         this.#log.error(`Kafka ${functionKey}: event source not started: ${message}`);
       });
       if (mappings.length === 0) return;
-      if (!decoderInstalled) {
+      if (!decoder.installed) {
         this.#log.warning(
-          'Kafka: kafkajs was loaded before this plugin; record headers come folded by name (order across names and null values are lost) and only gzip batches decode',
+          `Kafka: records are decoded by kafkajs itself, because ${decoder.reason}: headers come folded by name (order across names and null values are lost) and only gzip batches decode`,
         );
       }
       for (const m of mappings)

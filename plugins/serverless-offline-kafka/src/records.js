@@ -1,6 +1,7 @@
 // @ts-check
 'use strict';
 
+const { AsyncLocalStorage } = require('node:async_hooks');
 const { CODECS, decompress } = require('./compression');
 
 /**
@@ -15,7 +16,8 @@ const { CODECS, decompress } = require('./compression');
  *
  * It returns records in kafkajs's shape (string offsets and timestamps, `headers` folded as
  * kafkajs folds them, `batchContext`), so that kafkajs's batch logic (offset filtering,
- * aborted transactions, control records) runs unchanged. `install` puts it in kafkajs's place.
+ * aborted transactions, control records) runs unchanged. `install` puts it in kafkajs's place
+ * for the plugin's own consumers (`withDecoder`).
  */
 
 const TIMESTAMP_TYPE_FLAG = 0x08;
@@ -220,26 +222,65 @@ const decodeBatch = async (fetchDecoder, PartialError) => {
   }
 };
 
+/** Set while the plugin's own consumers run: only their fetches use `decodeBatch`. */
+const scope = new AsyncLocalStorage();
+
 /**
- * Puts `decodeBatch` in the place of kafkajs's record batch decoder. Must run before kafkajs
- * first fetches (its fetch decoders are loaded on first use); returns false when kafkajs's
- * decoder was already captured by an earlier load, in which case headers come folded.
- * @param {NodeRequire} [req]
+ * Runs `start` (a kafkajs `consumer.run`) so that the record batches fetched by the consumer it
+ * starts are decoded by `decodeBatch`. kafkajs's fetch loops, and so their response decoding,
+ * descend from `run`, and AsyncLocalStorage follows them; every other kafkajs client in the
+ * process (another plugin, a function run with `--useInProcess`) keeps kafkajs's own decoder.
+ * @template T
+ * @param {() => T} start
+ * @returns {T}
+ */
+const withDecoder = (start) => scope.run(true, start);
+
+/** The kafkajs versions whose internal module layout `install` was written against. */
+const KAFKAJS_VERSIONS = /^2\.\d+\.\d+$/;
+const DECODER_MODULE = 'kafkajs/src/protocol/recordBatch/v0/decoder.js';
+const FETCH_MODULE = 'kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js';
+
+/**
+ * Puts a dispatcher in the place of kafkajs's record batch decoder (in Node's module cache,
+ * before kafkajs's fetch code first loads it): within `withDecoder` it decodes with
+ * `decodeBatch`, elsewhere it calls kafkajs's own decoder. kafkajs has no hook for this; the
+ * module path and its contract (`async (decoder) => ({ ...batchContext, records })`) are those
+ * of kafkajs 2.x, so any other version, a layout that moved, or kafkajs's fetch code loaded
+ * before this (its decoder already captured) leaves kafkajs's decoder alone and says why. The
+ * swap applies to the kafkajs copy this plugin resolves (the project's, as a peer dependency).
+ * @param {NodeJS.Require} [req]
+ * @returns {{ installed: true } | { installed: false, reason: string }}
  */
 const install = (req = require) => {
-  const path = req.resolve('kafkajs/src/protocol/recordBatch/v0/decoder.js');
-  const fetchPath = req.resolve('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js');
-  const alreadyUsed = req.cache[fetchPath] !== undefined;
-  req(path);
-  const entry = req.cache[path];
-  if (!entry) return false;
-  if (/** @type {any} */ (entry.exports).emulatorDecoder) return !alreadyUsed;
-  const { KafkaJSPartialMessageError } = req('kafkajs/src/errors.js');
-  /** @param {{ buffer: Buffer, offset: number }} decoder */
-  const replacement = (decoder) => decodeBatch(decoder, KafkaJSPartialMessageError);
-  replacement.emulatorDecoder = true;
-  entry.exports = replacement;
-  return !alreadyUsed;
+  try {
+    const { version } = req('kafkajs/package.json');
+    if (!KAFKAJS_VERSIONS.test(String(version)))
+      return { installed: false, reason: `kafkajs ${version} is not a 2.x release` };
+    const path = req.resolve(DECODER_MODULE);
+    const fetchPath = req.resolve(FETCH_MODULE);
+    const original = req(path);
+    const entry = req.cache[path];
+    if (!entry || typeof original !== 'function')
+      return { installed: false, reason: `kafkajs ${version} has no record batch decoder module` };
+    if (original.emulatorDecoder === true) return { installed: true };
+    if (req.cache[fetchPath] !== undefined)
+      return { installed: false, reason: 'kafkajs fetched records before this plugin loaded' };
+    const { KafkaJSPartialMessageError } = req('kafkajs/src/errors.js');
+    /** @param {{ buffer: Buffer, offset: number }} decoder */
+    const dispatcher = (decoder) =>
+      scope.getStore() === true
+        ? decodeBatch(decoder, KafkaJSPartialMessageError)
+        : original(decoder);
+    dispatcher.emulatorDecoder = true;
+    entry.exports = dispatcher;
+    return { installed: true };
+  } catch (error) {
+    return {
+      installed: false,
+      reason: `kafkajs's internals are not where expected (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`,
+    };
+  }
 };
 
-module.exports = { decodeBatch, foldHeaders, install };
+module.exports = { decodeBatch, foldHeaders, install, withDecoder };

@@ -5,6 +5,7 @@ const { mkdir, writeFile } = require('node:fs/promises');
 const { join } = require('node:path');
 const { envelopeBytes } = require('./event');
 const { failureMessage } = require('./destination');
+const { withDecoder } = require('./records');
 const { Poller, describe } = require('./worker');
 
 /**
@@ -221,12 +222,14 @@ class KafkaEventSource {
       );
     }, SLOW_JOIN_NOTICE_MS);
     slowJoin.unref();
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 16,
-      eachBatch: async ({ batch, resolveOffset }) => this.#onBatch(batch, resolveOffset),
-    });
+    await withDecoder(() =>
+      consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 16,
+        eachBatch: async ({ batch, resolveOffset }) => this.#onBatch(batch, resolveOffset),
+      }),
+    );
   }
 
   /**
@@ -332,6 +335,10 @@ class KafkaEventSource {
       if (assigned.has(partition)) continue;
       clearTimeout(this.#undecodable.get(partition)?.timer);
       this.#undecodable.delete(partition);
+      // kafkajs keeps a pause across rebalances: were the partition assigned back, it would
+      // never be fetched again.
+      if (this.#paused.get(partition)?.size)
+        this.#consumer?.resume([{ topic: this.#options.mapping.topic, partitions: [partition] }]);
       this.#paused.delete(partition);
     }
     for (const { partition } of this.#poller.lag()) {
@@ -394,43 +401,64 @@ class KafkaEventSource {
     );
     if (destination.kind !== 'kafka') {
       const dir = join(this.#options.destinationsDir, destination.kind, destination.name);
-      await mkdir(dir, { recursive: true });
-      for (const m of messages) {
-        const context = /** @type {{ requestId: string }} */ (m.envelope.requestContext);
-        const stamp = String(m.envelope.timestamp).replace(/[:.]/g, '-');
-        await writeFile(join(dir, `${stamp}-${context.requestId}.json`), `${m.value}\n`);
-      }
+      await this.#untilWritten(
+        `the ${destination.kind} destination ${destination.name}`,
+        async () => {
+          await mkdir(dir, { recursive: true });
+          for (const m of messages) {
+            const context = /** @type {{ requestId: string }} */ (m.envelope.requestContext);
+            const stamp = String(m.envelope.timestamp).replace(/[:.]/g, '-');
+            await writeFile(join(dir, `${stamp}-${context.requestId}.json`), `${m.value}\n`);
+          }
+        },
+      );
       log.warning(
         `Kafka ${mapping.functionKey} ${where}: ${condition}; ${records.length} record(s) written to the ${destination.kind} destination ${destination.name} (${dir})`,
       );
       return;
     }
+    await this.#untilWritten(`kafka://${destination.topic}`, async () => {
+      if (!this.#destination) {
+        const producer = kafka.producer({
+          idempotent: true,
+          maxInFlightRequests: 1,
+          allowAutoTopicCreation: false,
+        });
+        await producer.connect();
+        this.#destination = producer;
+      }
+      await this.#destination.send({
+        topic: destination.topic,
+        acks: -1,
+        messages: messages.map(({ key, value }) => ({ key, value })),
+      });
+    });
+    log.warning(
+      `Kafka ${mapping.functionKey} ${where}: ${condition}; ${records.length} record(s) sent to kafka://${destination.topic}`,
+    );
+  }
+
+  /**
+   * Runs `write` until it succeeds, with backoff: records given up on are committed only once
+   * their destination holds them. Throws only when the source stops meanwhile (the records are
+   * then delivered again on the next start).
+   * @param {string} what
+   * @param {() => Promise<void>} write
+   */
+  async #untilWritten(what, write) {
+    const { mapping, log } = this.#options;
     for (let attempt = 1; ; attempt++) {
       try {
-        if (!this.#destination) {
-          const producer = kafka.producer({
-            idempotent: true,
-            maxInFlightRequests: 1,
-            allowAutoTopicCreation: false,
-          });
-          await producer.connect();
-          this.#destination = producer;
-        }
-        await this.#destination.send({
-          topic: destination.topic,
-          acks: -1,
-          messages: messages.map(({ key, value }) => ({ key, value })),
-        });
-        log.warning(
-          `Kafka ${mapping.functionKey} ${where}: ${condition}; ${records.length} record(s) sent to kafka://${destination.topic}`,
-        );
+        await write();
         return;
-      } catch (sendError) {
-        if (this.#stopping) throw sendError;
+      } catch (error) {
+        if (this.#stopping) throw error;
+        const delay = this.#options.retryDelayMs(attempt);
         log.error(
-          `Kafka ${mapping.functionKey}: cannot write to kafka://${destination.topic}: ${describe(sendError)}; retrying`,
+          `Kafka ${mapping.functionKey}: cannot write to ${what}: ${describe(error)}; retrying in ${(delay / 1000).toFixed(1)} s`,
         );
-        await new Promise((resolve) => setTimeout(resolve, this.#options.retryDelayMs(attempt)));
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        if (this.#stopping) throw error;
       }
     }
   }

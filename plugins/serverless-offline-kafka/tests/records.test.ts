@@ -1,8 +1,9 @@
+import { createRequire } from 'node:module';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { lz4, snappy } from '../src/compression.js';
+import { lz4, snappy, zstd, zstdFrameBytes } from '../src/compression.js';
 import { toLambdaHeaders } from '../src/event.js';
-import { decodeBatch } from '../src/records.js';
+import { decodeBatch, install, withDecoder } from '../src/records.js';
 
 /**
  * The plugin's record-batch decoder, on batches written here byte by byte as the Kafka protocol
@@ -149,6 +150,93 @@ describe('decodeBatch', () => {
   });
 });
 
+describe('install', () => {
+  const nodeRequire = createRequire(import.meta.url);
+  /** What kafkajs's fetch response hands to its batch decoding: the size, then the batches. */
+  const fetchRecords = (batches: Buffer) => {
+    const size = Buffer.alloc(4);
+    size.writeInt32BE(batches.length);
+    return Buffer.concat([size, batches]);
+  };
+
+  it('decodes with the plugin only within withDecoder; other kafkajs clients keep kafkajs’s decoder', async () => {
+    expect(install()).toEqual({ installed: true });
+    // Loaded after install, as kafkajs loads it on its first fetch.
+    const decodeMessages = nodeRequire('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js');
+    const Decoder = nodeRequire('kafkajs/src/protocol/decoder.js');
+    const bytes = fetchRecords(batch(3, [record(0, null, Buffer.from('v'), HEADERS)]));
+
+    const [ours] = await withDecoder(() => decodeMessages(new Decoder(bytes)));
+    expect(ours.headerList).toEqual(HEADERS);
+
+    const [theirs] = await decodeMessages(new Decoder(bytes));
+    expect(theirs.headerList).toBeUndefined();
+    expect(theirs.offset).toBe('3');
+    expect(theirs.headers.trace.map(String)).toEqual(['a', 'b']);
+    expect(Object.getPrototypeOf(theirs.headers)).toBe(Object.prototype);
+  });
+
+  it('keeps kafkajs’s own failure for an undecodable batch outside withDecoder', async () => {
+    install();
+    const decodeMessages = nodeRequire('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js');
+    const Decoder = nodeRequire('kafkajs/src/protocol/decoder.js');
+    const broken = fetchRecords(
+      batch(12, [record(0, null, Buffer.from('v'), [])], 3, () => Buffer.from('nope')),
+    );
+    const [marker] = await withDecoder(() => decodeMessages(new Decoder(broken)));
+    expect(marker.undecodable).toMatch(/lz4 batch at offsets 12\.\.12/);
+    await expect(decodeMessages(new Decoder(broken))).rejects.toThrow();
+  });
+
+  /** A require whose kafkajs is `version`, with `loaded` modules already in its cache. */
+  const fakeRequire = (version: string, loaded: string[] = []) => {
+    const cache: Record<string, { exports: unknown }> = {};
+    for (const path of loaded) cache[path] = { exports: () => undefined };
+    const req = Object.assign(
+      (id: string) => {
+        if (id === 'kafkajs/package.json') return { version };
+        const decoder = async () => ({ records: [] });
+        cache[id] ??= { exports: decoder };
+        return cache[id]?.exports;
+      },
+      { resolve: (id: string) => id, cache },
+    );
+    return req as unknown as NodeJS.Require;
+  };
+
+  it('leaves any kafkajs other than 2.x alone, and says which version it found', () => {
+    expect(install(fakeRequire('3.0.0'))).toEqual({
+      installed: false,
+      reason: 'kafkajs 3.0.0 is not a 2.x release',
+    });
+  });
+
+  it('leaves kafkajs alone when its fetch code loaded first (the old decoder is already captured)', () => {
+    const req = fakeRequire('2.2.4', ['kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js']);
+    expect(install(req)).toEqual({
+      installed: false,
+      reason: 'kafkajs fetched records before this plugin loaded',
+    });
+  });
+
+  it('reports kafkajs internals that moved instead of throwing', () => {
+    const req = Object.assign(
+      (id: string) => (id === 'kafkajs/package.json' ? { version: '2.3.0' } : undefined),
+      {
+        resolve: (id: string) => {
+          throw new Error(`Cannot find module '${id}'`);
+        },
+        cache: {},
+      },
+    ) as unknown as NodeJS.Require;
+    const result = install(req);
+    expect(result.installed).toBe(false);
+    expect(result).toMatchObject({
+      reason: expect.stringMatching(/internals are not where expected/),
+    });
+  });
+});
+
 describe('snappy', () => {
   // "abcabcabcabc": literal "abc", then a copy of 9 bytes from 3 back (overlapping).
   const block = Buffer.from([12, 0x08, 0x61, 0x62, 0x63, 0x15, 0x03]);
@@ -193,5 +281,29 @@ describe('lz4', () => {
 
   it('refuses a truncated frame', () => {
     expect(() => lz4(frame(blockData).subarray(0, 12))).toThrow(/truncated/);
+  });
+});
+
+describe('zstd', () => {
+  // `zstd -19` of the text below: one frame with its content size and a checksum.
+  const frame = Buffer.from(
+    '28b52ffd04689d00006868656c6c6f207a7374642c20210100574a124cb8b647',
+    'hex',
+  );
+
+  it('decodes a frame', () => {
+    expect(zstd(frame).toString()).toBe('hello zstd, hello zstd, hello zstd!');
+  });
+
+  it('refuses a frame whose header asks for a window far beyond any batch, before allocating it', () => {
+    // No content size, a 1 GiB window (descriptor byte 0xa0), then an empty last block.
+    const huge = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xa0, 0x01, 0x00, 0x00]);
+    expect(zstdFrameBytes(huge)).toBe(2 ** 30);
+    expect(zstdFrameBytes(frame)).toBe(8 * 1024 * 1024); // its window: `zstd -19` asks for 8 MiB
+    expect(() => zstd(huge)).toThrow(/zstd: /);
+  });
+
+  it('refuses bytes that are not zstd', () => {
+    expect(() => zstd(Buffer.from('plain text, not compressed'))).toThrow(/zstd: /);
   });
 });
