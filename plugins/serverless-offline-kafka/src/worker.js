@@ -26,7 +26,12 @@ const { takeFrom } = require('./batcher');
  * - the batching window is timed from the first waiting record (or from the end of the
  *   partition's previous invocation, if records waited meanwhile);
  * - a failed event is retried whole with backoff, blocking its partitions only; offsets are
- *   committed per partition after success.
+ *   committed per partition after success, never backwards;
+ * - once a partial batch response (or a bisected half) leaves a partition with nothing to retry,
+ *   that partition is committed and goes on at once: only partitions with records still being
+ *   retried wait;
+ * - a partition revoked while its batch is in flight, then assigned back, takes no new batch
+ *   until that one has ended, so that one batch per partition holds across rebalances.
  */
 
 /**
@@ -59,15 +64,21 @@ const { takeFrom } = require('./batcher');
  *   lastEnqueued: bigint,
  *   previousEnd: number,
  *   busy: boolean,
+ *   freed: Promise<void>,
+ *   free: () => void,
  *   paused: boolean,
  *   revoked: boolean,
  *   committing: Promise<void>,
  *   nextCommit: bigint | undefined,
+ *   requested: bigint,
  *   commitInFlight: boolean,
  *   committed: bigint,
  *   highWatermark: bigint,
- * }} PartitionState `queue` from index `head` on is waiting.
+ * }} PartitionState `queue` from index `head` on is waiting; `freed` settles when the batch in
+ *   flight (if `busy`) ends; `requested` is the highest offset asked to be committed.
  * @typedef {{ state: PartitionState, taken: number, records: LambdaKafkaRecord[], oversized: LambdaKafkaRecord[], lastOffset: bigint }} Share
+ * @typedef {{ held: Set<Share>, later: readonly LambdaKafkaRecord[] }} EventProgress The shares
+ *   an event still holds, and the records that outer bisection steps have yet to deliver.
  */
 
 /** Stop fetching a partition while this many records wait, resume below half of it. */
@@ -79,6 +90,9 @@ class Poller {
   #partitions = new Map();
   /** @type {Set<Promise<void>>} */
   #inFlight = new Set();
+  /** Revoked partitions whose batch is still in flight: when it ends. */
+  /** @type {Map<number, Promise<void>>} */
+  #draining = new Map();
   #stopped = false;
   /** @type {NodeJS.Timeout | undefined} */
   #timer;
@@ -137,13 +151,15 @@ class Poller {
 
   /**
    * The partition now belongs to another poller: drop its queue and never commit it again (a
-   * batch in flight that holds it finishes for its other partitions).
+   * batch in flight that holds it finishes for its other partitions). Assigned back before that
+   * batch ends, the partition waits for it.
    * @param {number} partition
    */
   revoke(partition) {
     const state = this.#partitions.get(partition);
     if (!state) return;
     state.revoked = true;
+    if (state.busy) this.#draining.set(partition, state.freed);
     state.queue = [];
     state.head = 0;
     state.queueBytes = 0;
@@ -195,17 +211,43 @@ class Poller {
         lastEnqueued: -1n,
         previousEnd: 0,
         busy: false,
+        freed: Promise.resolve(),
+        free: () => undefined,
         paused: false,
         revoked: false,
         committing: Promise.resolve(),
         nextCommit: undefined,
+        requested: -1n,
         commitInFlight: false,
         committed: -1n,
         highWatermark: 0n,
       };
       this.#partitions.set(partition, state);
+      const draining = this.#draining.get(partition);
+      if (draining) {
+        // Its previous owner's batch is still in flight: no second batch for this partition.
+        const fresh = state;
+        this.#hold(fresh);
+        void draining.then(() => {
+          if (this.#draining.get(partition) === draining) this.#draining.delete(partition);
+          fresh.free();
+          this.#schedule();
+        });
+      }
     }
     return state;
+  }
+
+  /** Marks the partition as having a batch in flight, until `state.free()`. @param {PartitionState} state */
+  #hold(state) {
+    state.busy = true;
+    state.freed = new Promise((resolve) => {
+      state.free = () => {
+        state.busy = false;
+        state.free = () => undefined;
+        resolve();
+      };
+    });
   }
 
   /** Dispatches once the records enqueued in this turn of the event loop are all queued. */
@@ -294,7 +336,7 @@ class Poller {
         aloneLimit: MAX_EVENT_BYTES - this.#host.envelopeBytes - this.#groupKeyBytes,
       });
       if (share.taken === 0) continue;
-      state.busy = true;
+      this.#hold(state);
       if (share.records.length > 0) {
         recordsLeft -= share.records.length;
         bytesLeft -= share.bytes + this.#groupKeyBytes;
@@ -304,7 +346,7 @@ class Poller {
     if (shares.length === 0) {
       // Only possible when nothing fits at all; never leave the partitions waiting forever.
       const state = /** @type {PartitionState} */ (idle[0]);
-      state.busy = true;
+      this.#hold(state);
       shares.push({
         state,
         ...takeFrom(state.queue, state.head, {
@@ -322,45 +364,84 @@ class Poller {
 
   /** @param {Share[]} shares */
   async #run(shares) {
+    /** @type {EventProgress} */
+    const progress = { held: new Set(shares), later: [] };
+    let consumed = false;
     try {
       const records = shares.flatMap((s) => s.records);
-      const delivered = records.length === 0 || (await this.#deliver(records, 0));
-      if (!delivered) return;
-      for (const share of shares) {
-        for (const record of share.oversized) {
-          this.#host.log.error(
-            `${this.#label([record])}: record at offset ${record.offset} makes the event larger than 6 MB; Lambda never delivers such a record${this.#host.mapping.errorHandling.onFailure ? ': it goes to the on-failure destination (MaximumPayloadSizeExceeded)' : ', so it is skipped'}`,
-          );
-          await this.#host.giveUp([record], 'MaximumPayloadSizeExceeded', 0, undefined);
-        }
-      }
-      for (const share of shares) this.#commit(share.state, share.lastOffset + 1n);
+      consumed = records.length === 0 || (await this.#deliver(records, 0, progress));
+      if (consumed) for (const share of [...progress.held]) await this.#finish(share, progress);
     } catch (error) {
+      // Only a destination that cannot be written while stopping gets here.
+      consumed = false;
       this.#host.log.error(`${this.#label(shares.flatMap((s) => s.records))}: ${describe(error)}`);
     } finally {
-      const end = this.#now();
-      for (const { state, taken } of shares) {
-        state.busy = false;
-        if (state.revoked) continue;
-        state.previousEnd = end;
-        for (let i = state.head; i < state.head + taken; i++)
-          state.queueBytes -= /** @type {QueuedRecord} */ (state.queue[i]).bytes;
-        state.head += taken;
-        // Drop consumed entries now and then rather than shifting the array every time.
-        if (state.head > 1024 && state.head * 2 > state.queue.length) {
-          state.queue = state.queue.slice(state.head);
-          state.head = 0;
-        }
-        if (
-          state.paused &&
-          state.queue.length - state.head < QUEUE_HIGH_WATER_RECORDS / 2 &&
-          state.queueBytes < QUEUE_HIGH_WATER_BYTES / 2
-        ) {
-          state.paused = false;
-          this.#host.resume(state.partition);
-        }
-      }
+      for (const share of progress.held) this.#free(share, consumed);
       this.#schedule();
+    }
+  }
+
+  /**
+   * The share's records are done (delivered, or given up on): records too large for any event
+   * go to the destination, the partition is committed past the share, and it goes on.
+   * @param {Share} share
+   * @param {EventProgress} progress
+   */
+  async #finish(share, progress) {
+    for (const record of share.oversized) {
+      this.#host.log.error(
+        `${this.#label([record])}: record at offset ${record.offset} makes the event larger than 6 MB; Lambda never delivers such a record${this.#host.mapping.errorHandling.onFailure ? ': it goes to the on-failure destination (MaximumPayloadSizeExceeded)' : ', so it is skipped'}`,
+      );
+      await this.#host.giveUp([record], 'MaximumPayloadSizeExceeded', 0, undefined);
+    }
+    this.#commit(share.state, share.lastOffset + 1n);
+    progress.held.delete(share);
+    this.#free(share, true);
+  }
+
+  /**
+   * Finishes, now, the shares of partitions that have no record left to retry (after a partial
+   * batch response or a bisected half), so that they are not held up by the others' retries.
+   * @param {EventProgress} progress
+   * @param {readonly LambdaKafkaRecord[]} pending
+   */
+  async #finishSettled(progress, pending) {
+    const waiting = new Set([...pending, ...progress.later].map((r) => r.partition));
+    let finished = false;
+    for (const share of [...progress.held]) {
+      if (waiting.has(share.state.partition)) continue;
+      await this.#finish(share, progress);
+      finished = true;
+    }
+    if (finished) this.#schedule();
+  }
+
+  /**
+   * The partition's batch has ended: its taken records leave the queue when `consumed` (else
+   * they stay, to be taken again), and the partition takes its next batch.
+   * @param {Share} share
+   * @param {boolean} consumed
+   */
+  #free({ state, taken }, consumed) {
+    state.free();
+    if (state.revoked) return;
+    state.previousEnd = this.#now();
+    if (!consumed) return;
+    for (let i = state.head; i < state.head + taken; i++)
+      state.queueBytes -= /** @type {QueuedRecord} */ (state.queue[i]).bytes;
+    state.head += taken;
+    // Drop consumed entries now and then rather than shifting the array every time.
+    if (state.head > 1024 && state.head * 2 > state.queue.length) {
+      state.queue = state.queue.slice(state.head);
+      state.head = 0;
+    }
+    if (
+      state.paused &&
+      state.queue.length - state.head < QUEUE_HIGH_WATER_RECORDS / 2 &&
+      state.queueBytes < QUEUE_HIGH_WATER_BYTES / 2
+    ) {
+      state.paused = false;
+      this.#host.resume(state.partition);
     }
   }
 
@@ -369,9 +450,10 @@ class Poller {
    * when the poller stopped first (nothing more is committed; the records will come again).
    * @param {LambdaKafkaRecord[]} records
    * @param {number} attempts invocations already made for these records
+   * @param {EventProgress} progress
    * @returns {Promise<boolean>}
    */
-  async #deliver(records, attempts) {
+  async #deliver(records, attempts, progress) {
     const policy = this.#host.mapping.errorHandling;
     let pending = records;
     let attempt = attempts;
@@ -386,8 +468,9 @@ class Poller {
       if (outcome.kind === 'partial') {
         // Only the failed records are retried (kafka-retry-configurations); what succeeded
         // before each partition's lowest failed offset is committed now.
-        this.#commitBefore(pending, outcome.failed);
+        this.#commitBefore(pending, [...outcome.failed, ...progress.later]);
         pending = outcome.failed;
+        await this.#finishSettled(progress, pending);
       }
       if (policy.maxRetries >= 0 && attempt > policy.maxRetries) {
         await this.#host.giveUp(pending, 'RetriesExhausted', attempt, error);
@@ -396,9 +479,15 @@ class Poller {
       if (policy.bisect && outcome.kind === 'failed' && pending.length > 1) {
         const half = Math.ceil(pending.length / 2);
         const first = pending.slice(0, half);
-        if (!(await this.#deliver(first, attempt))) return false;
-        this.#commitBefore(pending, pending.slice(half));
-        return this.#deliver(pending.slice(half), attempt);
+        const second = pending.slice(half);
+        const outer = progress.later;
+        progress.later = [...second, ...outer];
+        const firstDone = await this.#deliver(first, attempt, progress);
+        progress.later = outer;
+        if (!firstDone) return false;
+        this.#commitBefore(pending, [...second, ...outer]);
+        await this.#finishSettled(progress, second);
+        return this.#deliver(second, attempt, progress);
       }
       const delay = this.#host.retryDelayMs(attempt);
       this.#host.log.warning(
@@ -483,14 +572,16 @@ class Poller {
   }
 
   /**
-   * Commits `offset` (the next offset to read) after what was committed before, in order. One
-   * commit is in flight per partition; offsets that arrive meanwhile are folded into the next,
-   * so a partition never queues commits faster than the broker answers them.
+   * Commits `offset` (the next offset to read) after what was committed before, in order, and
+   * never below an offset already committed. One commit is in flight per partition; offsets that
+   * arrive meanwhile are folded into the next, so a partition never queues commits faster than
+   * the broker answers them.
    * @param {PartitionState} state
    * @param {bigint} offset
    */
   #commit(state, offset) {
-    if (state.revoked || offset < 0n) return;
+    if (state.revoked || offset <= state.requested) return;
+    state.requested = offset;
     state.nextCommit = offset;
     if (!state.commitInFlight) {
       state.commitInFlight = true;

@@ -538,7 +538,6 @@ describe('Poller', () => {
         'invoke 0,1,2,3,4',
         `commit ${PARTITION}@3`,
         'invoke 3',
-        `commit ${PARTITION}@3`,
         'giveUp 3',
         `commit ${PARTITION}@5`,
       ]);
@@ -681,6 +680,90 @@ describe('Poller', () => {
         [10, 11],
         [2, 3],
       ]);
+    });
+
+    it('after a partial response, commits a partition with nothing to retry and lets it go on while another retries', async () => {
+      const retried = deferred();
+      const fake = fakeHost({
+        mapping: testMapping({
+          windowMs: 20,
+          errorHandling: { ...PROVISIONED, reportBatchItemFailures: true },
+        }),
+        respond: (event, call) => {
+          if (call === 1)
+            return {
+              batchItemFailures: [{ itemIdentifier: { partition: 'notifications-0', offset: 1 } }],
+            };
+          return offsetsOf(event).includes(1) ? retried.promise : null;
+        },
+      });
+      const poller = new Poller(fake.host);
+      started.push(poller);
+      poller.enqueue(0, messages(0, 1));
+      poller.enqueue(1, messages(5, 6));
+      await until(() => fake.invocations.length === 2, 'the retry of the failed record');
+      expect(fake.history).toEqual(['invoke 0,1,5,6', 'commit 0@1', 'commit 1@7', 'invoke 1']);
+      // Partition 1 is free while partition 0's record is retried.
+      poller.enqueue(1, messages(7, 7));
+      await until(() => fake.commits.includes(8n), 'partition 1 going on');
+      expect(fake.invocations.map(offsetsOf).at(-1)).toEqual([7]);
+      retried.resolve(null);
+      await until(() => fake.commits.includes(2n), 'partition 0 past its retried record');
+      expect(fake.history.filter((h) => h.startsWith('commit 1@'))).toEqual([
+        'commit 1@7',
+        'commit 1@8',
+      ]);
+    });
+
+    it('when bisecting, lets a partition whose records were all in the good half go on', async () => {
+      const poisonHeld = deferred();
+      let poisonCalls = 0;
+      const fake = fakeHost({
+        mapping: testMapping({
+          windowMs: 20,
+          errorHandling: { ...PROVISIONED, bisect: true, maxRetries: 5 },
+        }),
+        respond: (event) => {
+          if (!offsetsOf(event).includes(11)) return null;
+          poisonCalls += 1;
+          if (poisonCalls <= 2) throw new Error('poison');
+          return poisonHeld.promise;
+        },
+      });
+      const poller = new Poller(fake.host);
+      started.push(poller);
+      poller.enqueue(0, messages(0, 1));
+      poller.enqueue(1, messages(10, 11));
+      // [0,1,10,11] fails; [0,1] succeeds: partition 0 is done; [10,11] is retried.
+      await until(() => fake.commits.includes(2n), 'partition 0 committed after the good half');
+      poller.enqueue(0, messages(2, 2));
+      await until(() => fake.commits.includes(3n), 'partition 0 going on');
+      expect(fake.commits).not.toContain(12n);
+      poisonHeld.resolve(null);
+      await until(() => fake.commits.includes(12n), 'partition 1');
+    });
+
+    it('gives a partition revoked mid-batch and assigned back no second batch until the first ends', async () => {
+      const hold = deferred();
+      const fake = fakeHost({
+        respond: (event) => (offsetsOf(event).includes(0) ? hold.promise : null),
+      });
+      const poller = new Poller(fake.host);
+      started.push(poller);
+      poller.enqueue(0, messages(0, 1));
+      await until(() => fake.invocations.length === 1, 'the held batch');
+      poller.revoke(0);
+      // Assigned back: kafkajs fetches again from the last commit.
+      poller.enqueue(0, messages(0, 2));
+      // Another partition's batch shows that the poller dispatched meanwhile.
+      poller.enqueue(1, messages(10, 10));
+      await until(() => fake.commits.includes(11n), 'the other partition');
+      expect(fake.invocations.map(offsetsOf)).toEqual([[0, 1], [10]]);
+      hold.resolve(null);
+      await until(() => fake.commits.includes(3n), 'the partition, from its last commit');
+      expect(fake.invocations.map(offsetsOf)).toEqual([[0, 1], [10], [0, 1, 2]]);
+      // The revoked batch committed nothing for the partition's new owner.
+      expect(fake.commits).toEqual([11n, 3n]);
     });
 
     it('retries a failed multi-partition event whole, then commits each partition', async () => {
