@@ -1,0 +1,129 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { KAFKA_LIBS } from '../../scripts/lib/broker.js';
+
+/**
+ * Kafka's own Java producer (tests/fixtures/JavaProducer.java, run from the broker's jars), for
+ * tests that need record batches exactly as Java clients write them: every compression codec,
+ * headers with any name or a null value, transactions and their control records.
+ */
+
+const SOURCE = join(import.meta.dirname, '../fixtures/JavaProducer.java');
+
+/** Kafka's `compression.type` values. */
+export type Compression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
+
+type Bytes = Buffer | string | null;
+
+export interface JavaRecord {
+  readonly topic: string;
+  /** -1 lets the producer's partitioner choose. */
+  readonly partition: number;
+  readonly key?: Bytes;
+  readonly value: Bytes;
+  readonly headers?: readonly (readonly [name: string, value: Bytes])[];
+}
+
+export interface JavaProducer {
+  /** Queues a record; `flush` sends everything queued, batched together. */
+  send(record: JavaRecord): Promise<void>;
+  /** Sends what is queued and returns each record's `partition@offset`, in queue order. */
+  flush(): Promise<string[]>;
+  begin(): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+  close(): Promise<void>;
+}
+
+let compiled: Promise<string> | undefined;
+
+/** Compiles the producer once per test process (javac, against the broker's jars). */
+const classes = (): Promise<string> => {
+  compiled ??= (async () => {
+    const out = mkdtempSync(join(tmpdir(), 'java-producer-'));
+    await promisify(execFile)('javac', ['-cp', `${KAFKA_LIBS}/*`, '-d', out, SOURCE]);
+    return out;
+  })();
+  return compiled;
+};
+
+const hex = (value: Bytes): string => {
+  if (value === null) return '-';
+  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+  return bytes.length === 0 ? '_' : bytes.toString('hex');
+};
+
+/**
+ * Starts one Java producer (a transactional one when `transactionalId` is given) and resolves
+ * once it is ready; the first start compiles the source, which takes a few seconds.
+ */
+export const startJavaProducer = async (options: {
+  brokers: readonly string[];
+  compression: Compression;
+  transactionalId?: string;
+}): Promise<JavaProducer> => {
+  const classpath = `${await classes()}:${KAFKA_LIBS}/*`;
+  const args = ['-cp', classpath, 'JavaProducer', options.brokers.join(','), options.compression];
+  if (options.transactionalId) args.push(options.transactionalId);
+  const child: ChildProcess = spawn('java', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString('utf8')).slice(-4000);
+  });
+  const waiting: { resolve: (line: string) => void; reject: (error: Error) => void }[] = [];
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  lines.on('line', (line) => {
+    const next = waiting.shift();
+    if (!next) return;
+    if (line.startsWith('ok')) next.resolve(line.slice(2).trim());
+    else next.reject(new Error(`Java producer: ${line}`));
+  });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  child.on('exit', (code) => {
+    for (const w of waiting.splice(0))
+      w.reject(new Error(`Java producer exited (${code}): ${stderr}`));
+  });
+  const answer = (timeoutMs = 60_000) =>
+    new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`Java producer did not answer in ${timeoutMs} ms: ${stderr}`)),
+        timeoutMs,
+      );
+      waiting.push({
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
+    });
+  const command = async (line: string): Promise<string> => {
+    const reply = answer();
+    child.stdin?.write(`${line}\n`);
+    return reply;
+  };
+  await answer(120_000);
+  return {
+    send: async ({ topic, partition, key = null, value, headers = [] }) => {
+      const fields = headers.map(([name, v]) => `${hex(name)}=${hex(v)}`);
+      await command(['send', topic, partition, hex(key), hex(value), ...fields].join(' '));
+    },
+    flush: async () => (await command('flush')).split(' ').filter(Boolean),
+    begin: async () => void (await command('begin')),
+    commit: async () => void (await command('commit')),
+    abort: async () => void (await command('abort')),
+    close: async () => {
+      child.stdin?.end();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+};
