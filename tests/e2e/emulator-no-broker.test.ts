@@ -30,6 +30,8 @@ describe('serverless-offline-kafka with no broker to reach', () => {
       'SELF_MANAGED',
       'PARTIAL',
       'PARTIAL_DLQ',
+      'DEST_LARGE',
+      'DEST_FAILING',
     ];
     offline = await startOffline(
       FIXTURE,

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Admin, Kafka, Producer } from 'kafkajs';
@@ -60,7 +60,10 @@ describe('serverless-offline-kafka under sls offline start', () => {
     selfManaged: unique('e2e-self-managed'),
     partial: unique('e2e-partial'),
     partialDlq: unique('e2e-partial-dlq'),
+    destLarge: unique('e2e-dest-large'),
+    destFailing: unique('e2e-dest-failing'),
   };
+  const destinationsDir = join(dir, 'destinations');
   const groupPrefix = unique('e2e-group');
   let positionTimestampS = 0;
   const env = () => ({
@@ -75,6 +78,9 @@ describe('serverless-offline-kafka under sls offline start', () => {
     TOPIC_SELF_MANAGED: topics.selfManaged,
     TOPIC_PARTIAL: topics.partial,
     TOPIC_PARTIAL_DLQ: topics.partialDlq,
+    TOPIC_DEST_LARGE: topics.destLarge,
+    TOPIC_DEST_FAILING: topics.destFailing,
+    DESTINATIONS_DIR: destinationsDir,
   });
 
   /** Everything the fixture received so far, for one function. */
@@ -115,14 +121,14 @@ describe('serverless-offline-kafka under sls offline start', () => {
       waitForLeaders: true,
       topics: [
         ...Object.values(topics)
-          .filter((t) => t !== topics.selfManaged)
+          .filter((t) => t !== topics.selfManaged && t !== topics.destLarge)
           .map((topic) => ({ topic, numPartitions: PARTITIONS })),
         // Room for a record over Lambda's 6 MB event limit.
-        {
-          topic: topics.selfManaged,
+        ...[topics.selfManaged, topics.destLarge].map((topic) => ({
+          topic,
           numPartitions: PARTITIONS,
           configEntries: [{ name: 'max.message.bytes', value: String(8 * 1024 * 1024) }],
-        },
+        })),
       ],
     });
     producer = kafka.producer();
@@ -387,6 +393,89 @@ describe('serverless-offline-kafka under sls offline start', () => {
     );
   });
 
+  it('writes SQS, SNS and S3 on-failure destinations as files under destinationsDir', async () => {
+    /** The envelopes written for one destination, parsed. */
+    const written = (kind: string) => {
+      const folder = join(destinationsDir, kind, 'fixture-failures');
+      return existsSync(folder)
+        ? readdirSync(folder)
+            .sort()
+            .map((file) => JSON.parse(readFileSync(join(folder, file), 'utf8')))
+        : [];
+    };
+    // On-demand SQS: a record over 6 MB goes there (MaximumPayloadSizeExceeded), the next is
+    // delivered.
+    await producer.send({
+      topic: topics.destLarge,
+      acks: -1,
+      messages: [
+        { key: 'big', value: Buffer.alloc(6.5 * 1024 * 1024, 'x'), partition: 0 },
+        { key: 'small', value: 'after the big one', partition: 0 },
+      ],
+    });
+    // Provisioned SNS and S3 with no retries: a failing record goes there after one invocation
+    // (alone in its batch: the whole batch would go there otherwise).
+    await produce(topics.destFailing, ['fail:99'], 0);
+    await until(
+      () => written('sns').length === 1 && written('s3').length === 1,
+      30_000,
+      'the failed record in the SNS and S3 destinations',
+    );
+    await produce(topics.destFailing, ['fine'], 0);
+    await until(
+      () =>
+        written('sqs').length === 1 &&
+        delivered('toSqs').some((r) => text(r) === 'after the big one') &&
+        delivered('toSns').some((r) => text(r) === 'fine') &&
+        delivered('toS3').some((r) => text(r) === 'fine'),
+      30_000,
+      'the SQS destination and the records after the failed ones',
+    );
+    const [sqs] = written('sqs');
+    expect(sqs.requestContext).toMatchObject({
+      condition: 'MaximumPayloadSizeExceeded',
+      functionArn: expect.stringMatching(/:function:emulator-fixture-test-toSqs:\$LATEST$/),
+    });
+    expect(sqs.KafkaBatchInfo).toMatchObject({
+      batchSize: 1,
+      eventSourceArn: FIXTURE_ARN,
+      recordInfo: { offset: '0' },
+    });
+    expect(sqs).not.toHaveProperty('payload');
+    expect(delivered('toSqs').map((r) => r.offset)).toEqual([1]);
+
+    const [sns] = written('sns');
+    expect(sns.requestContext).toMatchObject({
+      condition: 'RetriesExhausted',
+      approximateInvokeCount: 1,
+      functionArn: expect.stringMatching(/:function:emulator-fixture-test-toSns:\$LATEST$/),
+    });
+    expect(sns).not.toHaveProperty('payload');
+
+    const [s3] = written('s3');
+    expect(s3.requestContext).toMatchObject({ condition: 'RetriesExhausted' });
+    const [failed] = s3.payload.records[`${topics.destFailing}-0`];
+    expect(failed).toMatchObject({ offset: 0, value: Buffer.from('fail:99').toString('base64') });
+
+    for (const [fn, group] of [
+      ['toSns', `${groupPrefix}-to-sns`],
+      ['toS3', `${groupPrefix}-to-s3`],
+    ] as const) {
+      expect(delivered(fn).map(text)).toEqual(['fail:99', 'fine']);
+      await until(
+        async () => {
+          const [offsets] = await admin.fetchOffsets({
+            groupId: group,
+            topics: [topics.destFailing],
+          });
+          return offsets?.partitions.find((p) => p.partition === 0)?.offset === '2';
+        },
+        20_000,
+        `${fn} committed past the record it gave up on`,
+      );
+    }
+  });
+
   it('commits only after success: stopped mid-stream and restarted, it loses and skips nothing', async () => {
     const isSlow = (r: LambdaRecord) => text(r)?.startsWith('sleep:');
     const values = Array.from({ length: 50 }, () => 'sleep:60');
@@ -408,5 +497,46 @@ describe('serverless-offline-kafka under sls offline start', () => {
       .map((r) => r.offset);
     const first = Math.min(...offsets);
     expect([...offsets].sort((a, b) => a - b)).toEqual(values.map((_, i) => first + i));
+  });
+
+  it('killed (SIGKILL) mid-stream and restarted, resumes within seconds and loses nothing', async () => {
+    const isMine = (r: LambdaRecord) => text(r)?.endsWith(' killed') === true;
+    const values = Array.from({ length: 40 }, () => 'sleep:60 killed');
+    await produce(topics.ordered, values, 1);
+    await until(() => delivered('ordered').filter(isMine).length >= 10, 60_000, 'a few batches');
+    offline.child.kill('SIGKILL');
+    await offline.stop();
+    const killedAt = Date.now();
+    const beforeRestart = delivered('ordered').filter(isMine).length;
+    expect(beforeRestart).toBeLessThan(values.length);
+
+    offline = await startOffline(FIXTURE, env(), { ready: /Kafka ordered: consuming/ });
+    // The killed poller never left its group: the new one gets its partitions once the old
+    // session (6 s for this plugin's pollers; kafkajs's default would be 30 s) expires. The
+    // bound is generous for a busy machine, yet below a 30 s session.
+    await until(
+      () => delivered('ordered').filter(isMine).length > beforeRestart,
+      Math.max(0, 25_000 - (Date.now() - killedAt)),
+      'the restarted poller to deliver again',
+    );
+    await until(
+      () =>
+        new Set(
+          delivered('ordered')
+            .filter(isMine)
+            .map((r) => r.offset),
+        ).size >= values.length,
+      60_000,
+      'every record',
+    );
+    const offsets = [
+      ...new Set(
+        delivered('ordered')
+          .filter(isMine)
+          .map((r) => r.offset),
+      ),
+    ];
+    const first = Math.min(...offsets);
+    expect(offsets.sort((a, b) => a - b)).toEqual(values.map((_, i) => first + i));
   });
 });
