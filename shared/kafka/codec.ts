@@ -11,6 +11,21 @@ import { describeIssues, type Notification, NotificationSchema } from '../models
 
 const signedByte = z.int().check(z.gte(-128), z.lte(127));
 
+/**
+ * One header object, `{ name: signedBytes }`, read as its own entries: any name is a header name
+ * (`__proto__`, `constructor`), whereas a zod record would assign `__proto__` to the prototype and
+ * lose the header.
+ */
+const HeaderSchema = z.pipe(
+  z.pipe(
+    z.custom<object>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
+      error: 'a header must be an object',
+    }),
+    z.transform((header: object) => Object.entries(header)),
+  ),
+  z.array(z.tuple([z.string(), z.array(signedByte)])),
+);
+
 export const LambdaKafkaRecordSchema = z.object({
   topic: z.string().check(z.minLength(1)),
   partition: z.int().check(z.nonnegative()),
@@ -19,7 +34,7 @@ export const LambdaKafkaRecordSchema = z.object({
   timestampType: z.optional(z.enum(['CREATE_TIME', 'LOG_APPEND_TIME'])),
   key: z.optional(z.nullable(z.string())),
   value: z.nullable(z.string()),
-  headers: z._default(z.array(z.record(z.string(), z.array(signedByte))), []),
+  headers: z._default(z.array(HeaderSchema), []),
 });
 export type LambdaKafkaRecord = z.output<typeof LambdaKafkaRecordSchema>;
 
@@ -83,8 +98,8 @@ export const decodeRecord = (record: LambdaKafkaRecord): DecodedRecord => ({
   timestamp: record.timestamp,
   key: record.key == null ? null : Buffer.from(record.key, 'base64'),
   value: record.value === null ? null : Buffer.from(record.value, 'base64'),
-  headers: record.headers.flatMap((header) =>
-    Object.entries(header).map(([name, bytes]) => ({ name, value: bytesFromSigned(bytes) })),
+  headers: record.headers.flatMap((entries) =>
+    entries.map(([name, bytes]) => ({ name, value: bytesFromSigned(bytes) })),
   ),
 });
 

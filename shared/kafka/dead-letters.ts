@@ -34,7 +34,8 @@ export interface DeadLetterSink {
  * came from and why it was rejected, so that it can be inspected and replayed.
  */
 export const toDeadLetter = (poison: PoisonRecord, failedAt: Date): Message => {
-  const headers: IHeaders = {};
+  // No prototype: header names such as `constructor` or `__proto__` are plain keys here.
+  const headers: IHeaders = Object.create(null);
   for (const { name, value } of poison.record?.headers ?? []) {
     const existing = headers[name];
     headers[name] =

@@ -3,6 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { bytesFromSigned, decodeEvent } from '../../shared/kafka/codec.js';
 import { loadEvent } from '../helpers/events.js';
 
+/** The MSK sample whose first record has `headersJson` (JSON text, as AWS sends it) instead. */
+const withHeaders = (headersJson: string): MSKEvent => {
+  const event = loadEvent<MSKEvent>('msk-notifications.json');
+  const [first] = Object.values(event.records).flat();
+  if (first) first.headers = JSON.parse(headersJson);
+  return event;
+};
+
 describe('decoding Lambda Kafka events', () => {
   it('decodes every record of the MSK sample, across partitions, in event order', () => {
     const results = decodeEvent(loadEvent('msk-notifications.json'));
@@ -27,6 +35,29 @@ describe('decoding Lambda Kafka events', () => {
     expect(bytesFromSigned([-61, -85, -1, 0, 127, -128])).toEqual(
       Buffer.from([0xc3, 0xab, 0xff, 0, 0x7f, 0x80]),
     );
+  });
+
+  it('keeps headers named like properties of every object, in order, and pollutes nothing', () => {
+    const event = withHeaders(
+      '[{"__proto__":[112]},{"constructor":[99]},{"toString":[116]},{},{"__proto__":[113]}]',
+    );
+    const [first] = decodeEvent(event);
+    expect(first?.ok).toBe(true);
+    expect(first?.record?.headers.map((h) => [h.name, h.value.toString()])).toEqual([
+      ['__proto__', 'p'],
+      ['constructor', 'c'],
+      ['toString', 't'],
+      ['__proto__', 'q'],
+    ]);
+    expect(Object.getPrototypeOf({})).toBe(Object.prototype);
+    expect(Object.keys(Object.prototype)).toEqual([]);
+  });
+
+  it('rejects a header that is not an object, naming it', () => {
+    const event = withHeaders('[[1,2]]');
+    const [first] = decodeEvent(event);
+    expect(first?.ok).toBe(false);
+    expect(first?.ok === false && first.reason).toMatch(/headers\.0.*a header must be an object/);
   });
 
   it('decodes a record without a key as a null key', () => {

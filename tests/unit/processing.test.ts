@@ -175,6 +175,31 @@ describe('dead-letter records', () => {
     });
   });
 
+  it('copy headers named like properties of every object (constructor, __proto__, toString) as plain headers', () => {
+    const header = (name: string, text: string) => ({ name, value: Buffer.from(text) });
+    const message = toDeadLetter(
+      {
+        position: { topic: 'notifications', partition: 0, offset: 5 },
+        record: {
+          topic: 'notifications',
+          partition: 0,
+          offset: 5,
+          timestamp: 1,
+          key: null,
+          value: Buffer.from('{}'),
+          headers: [header('constructor', 'c'), header('__proto__', 'p'), header('toString', 't')],
+        },
+        reason: 'the value is not a notification',
+      },
+      new Date(0),
+    );
+    const headers = message.headers ?? {};
+    expect(Object.keys(headers).slice(0, 3)).toEqual(['constructor', '__proto__', 'toString']);
+    expect(headers.constructor).toEqual(Buffer.from('c'));
+    expect(Object.getOwnPropertyDescriptor(headers, '__proto__')?.value).toEqual(Buffer.from('p'));
+    expect(headers.toString).toEqual(Buffer.from('t'));
+  });
+
   it('keep what the event held when there was no record to copy', () => {
     const message = toDeadLetter(
       {
