@@ -37,6 +37,8 @@ export interface OfflineOptions {
    * benchmark with a chatty service keeps a tail, so that it costs little memory.
    */
   readonly keepChars?: number;
+  /** The framework's entry point: by default the repository's; a project of its own has its own. */
+  readonly sls?: string;
 }
 
 /**
@@ -60,11 +62,12 @@ export const startOffline = async (
     nodeArgs = [],
     listener,
     keepChars = Number.POSITIVE_INFINITY,
+    sls = SLS,
   }: OfflineOptions = {},
 ): Promise<Offline> => {
   const child = spawn(
     process.execPath,
-    [...nodeArgs, SLS, 'offline', 'start', ...withPorts(args)],
+    [...nodeArgs, sls, 'offline', 'start', ...withPorts(args)],
     {
       cwd,
       env: {
