@@ -1,5 +1,7 @@
 import { join } from 'node:path';
+import * as zlib from 'node:zlib';
 import type { Admin, Kafka, Producer } from 'kafkajs';
+import { type Compression, startJavaProducer } from '../tests/helpers/java-producer.js';
 import {
   committedTotal,
   createTopic,
@@ -27,6 +29,9 @@ import { median, msSince } from './lib/stats.js';
  */
 
 export const GOAL_RATIO = 0.8;
+/** Compressed batches may cost at most 15% of the uncompressed throughput (#12). */
+export const COMPRESSION_GOAL_RATIO = 0.85;
+const CODECS = ['none', 'lz4', 'zstd'] as const satisfies readonly Compression[];
 export const BATCH_SIZES = [100, 1_000] as const;
 const FIXTURE = join(ROOT, 'bench/fixtures/noop-service');
 const POLL_MS = 20;
@@ -262,9 +267,24 @@ export const measureEmulatorThroughput = async ({ quick }: { quick: boolean }) =
   const admin = kafka.admin();
   await admin.connect();
   const topic = await createTopic(admin, { prefix: 'bench-emulator' });
+  const javaTopics: Partial<Record<(typeof CODECS)[number], string>> = {};
   try {
     say(`emulator throughput: loading ${count.toLocaleString('en-US')} records into ${topic}`);
     await preload(kafka, topic, count);
+    for (const codec of CODECS) {
+      const compressed = await createTopic(admin, { prefix: `bench-emulator-${codec}` });
+      javaTopics[codec] = compressed;
+      say(
+        `emulator throughput: loading ${count.toLocaleString('en-US')} ${codec} records into ${compressed} (Java producer)`,
+      );
+      const producer = await startJavaProducer({ brokers, compression: codec });
+      try {
+        await producer.fill(compressed, count);
+      } finally {
+        await producer.close();
+      }
+    }
+    const javaTopic = (codec: (typeof CODECS)[number]) => javaTopics[codec] ?? '';
     const results = await interleave(
       rounds,
       {
@@ -275,6 +295,18 @@ export const measureEmulatorThroughput = async ({ quick }: { quick: boolean }) =
       (round, r) =>
         say(
           `emulator throughput round ${round + 1}/${rounds}: batch 100 ${r.b100.perSecond.toFixed(0)}/s (${r.b100.invocations} invocations), batch 1000 ${r.b1000.perSecond.toFixed(0)}/s (${r.b1000.invocations}), raw eachBatch ${r.raw.perSecond.toFixed(0)}/s (${r.raw.invocations} batches)`,
+        ),
+    );
+    const compression = await interleave(
+      rounds,
+      {
+        none: () => runOurs(admin, brokers, javaTopic('none'), count, 100),
+        lz4: () => runOurs(admin, brokers, javaTopic('lz4'), count, 100),
+        zstd: () => runOurs(admin, brokers, javaTopic('zstd'), count, 100),
+      },
+      (round, r) =>
+        say(
+          `emulator compressed batches round ${round + 1}/${rounds}: uncompressed ${r.none.perSecond.toFixed(0)}/s, lz4 ${r.lz4.perSecond.toFixed(0)}/s, zstd ${r.zstd.perSecond.toFixed(0)}/s (batch 100)`,
         ),
     );
     const latency = await interleave(
@@ -314,6 +346,19 @@ export const measureEmulatorThroughput = async ({ quick }: { quick: boolean }) =
         baseline: latency.raw,
       }),
     );
+    for (const codec of ['lz4', 'zstd'] as const) {
+      rows.push(
+        compareRow({
+          figure: 'emulator delivery throughput, compressed batches',
+          metric: `records/s, batch size 100, ${codec} batches`,
+          oursLabel: `sls offline + serverless-offline-kafka, ${codec} batches from Kafka's Java producer`,
+          baselineLabel: 'the same, uncompressed batches from the same Java producer',
+          ours: perSecond(compression[codec]),
+          baseline: perSecond(compression.none),
+          goal: { atLeast: COMPRESSION_GOAL_RATIO },
+        }),
+      );
+    }
     const invocations = (runs: readonly Run[]) => median(runs.map((r) => r.invocations));
     return {
       id: 'emulator-throughput',
@@ -325,11 +370,12 @@ export const measureEmulatorThroughput = async ({ quick }: { quick: boolean }) =
         `${count.toLocaleString('en-US')} records of 200-byte values pre-loaded into ${topic} (3 partitions, keys of 1-3 digits, no headers); ${rounds} round(s), each a fresh sls offline start (and group) per batch size and a fresh raw consumer group.`,
         `Ours: from the start of the first invocation to the group's committed offsets reaching ${count.toLocaleString('en-US')} (polled every ${POLL_MS} ms), batching window 0 (resources.extensions), ${invocations(results.b100)} and ${invocations(results.b1000)} invocations. Baseline: from its first eachBatch to the last record seen (${invocations(results.raw)} batches).`,
         `First-record latency: ${samples} records per round, one at a time ${LATENCY_GAP_MS} ms apart on a fresh 3-partition topic, from the send (acks all) to the plugin's invocation line (ours) or the eachBatch call (baseline).`,
+        `Compressed batches: the same ${count.toLocaleString('en-US')} records written by Kafka's Java producer (tests/fixtures/JavaProducer.java, batch.size 1 MB) uncompressed, with lz4 and with zstd into three more topics, each delivered at batch size 100 by a fresh sls offline start; decompression is the plugin's (lz4 by hand, zstd by ${typeof (zlib as { zstdDecompressSync?: unknown }).zstdDecompressSync === 'function' ? "Node's zlib" : 'fzstd'}).`,
         `Counting from the group join instead (first fetch and the function's cold start included): batch 100 ${median(fromJoin(results.b100)).toFixed(0)}/s, batch 1,000 ${median(fromJoin(results.b1000)).toFixed(0)}/s, raw ${median(fromJoin(results.raw)).toFixed(0)}/s (medians).`,
       ],
     };
   } finally {
-    await deleteTopics(admin, [topic]);
+    await deleteTopics(admin, [topic, ...Object.values(javaTopics)]);
     await admin.disconnect();
   }
 };

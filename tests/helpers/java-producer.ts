@@ -33,6 +33,15 @@ export interface JavaProducer {
   send(record: JavaRecord): Promise<void>;
   /** Sends what is queued and returns each record's `partition@offset`, in queue order. */
   flush(): Promise<string[]>;
+  /**
+   * Writes `count` records shaped as `preload` writes them (JSON values of `valueBytes` bytes,
+   * keys of 1-3 digits, spread evenly over `partitions`), and flushes.
+   */
+  fill(
+    topic: string,
+    count: number,
+    options?: { partitions?: number; valueBytes?: number },
+  ): Promise<void>;
   begin(): Promise<void>;
   commit(): Promise<void>;
   abort(): Promise<void>;
@@ -116,6 +125,9 @@ export const startJavaProducer = async (options: {
       await command(['send', topic, partition, hex(key), hex(value), ...fields].join(' '));
     },
     flush: async () => (await command('flush')).split(' ').filter(Boolean),
+    fill: async (topic, count, { partitions = 3, valueBytes = 200 } = {}) => {
+      await command(['fill', topic, partitions, count, valueBytes].join(' '));
+    },
     begin: async () => void (await command('begin')),
     commit: async () => void (await command('commit')),
     abort: async () => void (await command('abort')),
