@@ -1,10 +1,11 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { KAFKA_LIBS } from '../../scripts/lib/broker.js';
+import { CACHE_DIR } from '../../scripts/lib/paths.js';
 
 /**
  * Kafka's own Java producer (tests/fixtures/JavaProducer.java, run from the broker's jars), for
@@ -50,13 +51,30 @@ export interface JavaProducer {
 
 let compiled: Promise<string> | undefined;
 
-/** Compiles the producer once per test process (javac, against the broker's jars). */
+/**
+ * Compiles the producer (javac, against the broker's jars) into `.cache/java-producer/<hash of
+ * its source>`, once: later runs reuse the classes.
+ */
 const classes = (): Promise<string> => {
   compiled ??= (async () => {
-    const out = mkdtempSync(join(tmpdir(), 'java-producer-'));
-    await promisify(execFile)('javac', ['-cp', `${KAFKA_LIBS}/*`, '-d', out, SOURCE]);
-    return out;
-  })();
+    const hash = createHash('sha256').update(readFileSync(SOURCE)).digest('hex').slice(0, 12);
+    const dir = join(CACHE_DIR, 'java-producer', hash);
+    if (existsSync(join(dir, 'JavaProducer.class'))) return dir;
+    mkdirSync(dirname(dir), { recursive: true });
+    const building = mkdtempSync(`${dir}.building-`);
+    await promisify(execFile)('javac', ['-cp', `${KAFKA_LIBS}/*`, '-d', building, SOURCE]);
+    try {
+      renameSync(building, dir);
+    } catch (error) {
+      // Another run compiled it first: its classes will do.
+      rmSync(building, { recursive: true, force: true });
+      if (!existsSync(join(dir, 'JavaProducer.class'))) throw error;
+    }
+    return dir;
+  })().catch((error: unknown) => {
+    compiled = undefined;
+    throw error;
+  });
   return compiled;
 };
 
