@@ -184,6 +184,41 @@ const startJavaBroker = async (): Promise<void> => {
     `Kafka at ${LOCAL_BROKER} (see ${BROKER_LOG})`,
     500,
   );
+  await waitFor(
+    brokerServesNewTopics,
+    READY_TIMEOUT_MS,
+    `Kafka at ${LOCAL_BROKER} to serve new topics (see ${BROKER_LOG})`,
+    500,
+  );
+};
+
+/** A topic made and removed once at start-up, to see that the broker can serve new topics. */
+const READINESS_TOPIC = 'local-readiness-probe';
+
+/**
+ * Whether a freshly started broker serves a topic created now. For a few seconds after it first
+ * answers, Kafka 4 may create a topic yet answer its metadata with UNKNOWN_TOPIC_OR_PARTITION,
+ * which kafkajs's `createTopics({ waitForLeaders: true })` does not retry: the first tests to
+ * create a topic would fail.
+ */
+const brokerServesNewTopics = async (): Promise<boolean> => {
+  const admin = new Kafka({
+    clientId: 'local-probe',
+    brokers: [LOCAL_BROKER],
+    retry: { retries: 0 },
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  try {
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: READINESS_TOPIC }], waitForLeaders: true });
+    await admin.fetchTopicMetadata({ topics: [READINESS_TOPIC] });
+    await admin.deleteTopics({ topics: [READINESS_TOPIC] });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 };
 
 const tail = (file: string, lines = 20): string =>
@@ -196,6 +231,12 @@ const startDockerBroker = async (): Promise<void> => {
     () => brokerAnswers([LOCAL_BROKER], 2_000),
     READY_TIMEOUT_MS,
     `Kafka at ${LOCAL_BROKER}`,
+    500,
+  );
+  await waitFor(
+    brokerServesNewTopics,
+    READY_TIMEOUT_MS,
+    `Kafka at ${LOCAL_BROKER} to serve new topics`,
     500,
   );
 };

@@ -22,18 +22,54 @@ import { type Config, config, loadConfig } from '../../shared/config.js';
 export const localBrokers = async (): Promise<string[]> =>
   (await ensureBroker(config().kafka.brokers)).brokers;
 
-/** A quiet kafkajs client for set-up, checks and raw baselines. */
+/** A quiet kafkajs client for set-up, checks and raw baselines; its admins wait for new topics. */
 export const kafkaClient = (
   brokers: readonly string[],
   clientId = 'tests',
   retry?: RetryOptions,
-): Kafka =>
-  new Kafka({
+): Kafka => {
+  const kafka = new Kafka({
     clientId,
     brokers: [...brokers],
     logLevel: logLevel.NOTHING,
     ...(retry ? { retry } : {}),
   });
+  const admin = kafka.admin.bind(kafka);
+  kafka.admin = (config) => patientAdmin(admin(config));
+  return kafka;
+};
+
+/** How long a new topic's metadata may take to show on a busy machine. */
+const NEW_TOPIC_METADATA_MS = 30_000;
+
+/**
+ * kafkajs's `createTopics({ waitForLeaders: true })` gives up when the new topic's metadata
+ * answers UNKNOWN_TOPIC_OR_PARTITION, which Kafka 4 does for a moment while its brokers learn of
+ * the topic (often on a busy machine): the topic exists, so this waits for its leaders instead.
+ */
+export const patientAdmin = (admin: Admin): Admin => {
+  const createTopics = admin.createTopics.bind(admin);
+  admin.createTopics = async (options) => {
+    try {
+      return await createTopics(options);
+    } catch (error) {
+      const unknown = (error as { type?: unknown }).type === 'UNKNOWN_TOPIC_OR_PARTITION';
+      if (!options.waitForLeaders || !unknown) throw error;
+      const topics = options.topics.map((t) => t.topic);
+      const deadline = Date.now() + NEW_TOPIC_METADATA_MS;
+      for (;;) {
+        const led = await admin
+          .fetchTopicMetadata({ topics })
+          .then((m) => m.topics.every((t) => t.partitions.every((p) => p.leader >= 0)))
+          .catch(() => false);
+        if (led) return true;
+        if (Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  };
+  return admin;
+};
 
 /** `config().kafka` for a plaintext broker list, as `KAFKA_BROKERS=...` gives it to a function. */
 export const kafkaSettings = (brokers: readonly string[]): Config['kafka'] =>
