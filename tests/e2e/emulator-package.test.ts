@@ -151,6 +151,8 @@ describe('serverless-offline-kafka installed from its npm pack tarball', () => {
       { KAFKA_BROKERS: brokers().join(',') },
       {
         sls: join(project, 'node_modules/serverless/bin/serverless.js'),
+        // Ports of its own, away from `npm start`'s and the other tests'.
+        args: ['--httpPort', '4310', '--lambdaPort', '4312'],
         ready: /Kafka consumer: joined group \S+, partitions \[0,1\]/,
       },
     );
