@@ -57,6 +57,20 @@ export default defineConfig({
       },
       {
         test: {
+          // Real broker, store and `sls offline` behind a real proxy (toxiproxy) that cuts, slows
+          // and restores them. One file at a time (the broker's proxy has one fixed address),
+          // after every other project, so that their timings are not skewed by a busy machine.
+          name: 'faults',
+          include: ['tests/faults/**/*.test.ts'],
+          env,
+          sequence: { groupOrder: 3 },
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 240_000,
+        },
+      },
+      {
+        test: {
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
           env,

@@ -147,6 +147,41 @@ export class DeadlineExceededError extends AppError {
   }
 }
 
+/** How a `SerialProducer` send failed, which says whether its records may have been written. */
+export type SendFailure =
+  /** A send failed moments ago: this one was refused at once, nothing sent. */
+  | 'cooling-down'
+  /** Its deadline passed while earlier sends held the producer: nothing sent. */
+  | 'waited-too-long'
+  /** Connecting failed or timed out: nothing sent. */
+  | 'not-connected'
+  /** The send failed or timed out under way: its records may or may not have been written. */
+  | 'in-doubt';
+
+/** A send that did not complete; `reason` says whether anything may have been written. */
+export class KafkaSendError extends AppError {
+  override readonly name = 'KafkaSendError';
+  readonly code = 'kafka_send_failed';
+  override readonly retriable = true;
+
+  constructor(
+    readonly reason: SendFailure,
+    options?: ErrorOptions,
+  ) {
+    super(
+      reason === 'in-doubt'
+        ? 'Kafka did not confirm the write in time; it may or may not have been written'
+        : `Kafka was not written to (${reason})`,
+      options,
+    );
+  }
+
+  /** Whether the records may have been written despite the failure. */
+  get inDoubt(): boolean {
+    return this.reason === 'in-doubt';
+  }
+}
+
 /** An invocation's event is not a Kafka event (`aws:kafka` or `SelfManagedKafka`) at all. */
 export class InvalidEventError extends AppError {
   override readonly name = 'InvalidEventError';

@@ -1,10 +1,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { IHeaders, Message } from 'kafkajs';
-import { withDeadline } from '../deadline.js';
+import { type IHeaders, type Kafka, type Message, Partitioners } from 'kafkajs';
 import { TransientError } from '../errors.js';
 import type { KafkaSource } from './client.js';
 import type { DecodedRecord, RecordPosition } from './codec.js';
-import { LazyProducer } from './producer.js';
+import { SerialProducer } from './producer.js';
 
 /** Headers added to a dead-lettered record, beside its own. */
 export const DEAD_LETTER_HEADERS = {
@@ -63,13 +62,13 @@ export interface DeadLetterOptions {
 
 /** Publishes poison records to the dead-letter topic (acks from all replicas, idempotent). */
 export class KafkaDeadLetterPublisher implements DeadLetterSink {
-  readonly #producer: LazyProducer;
+  readonly #producer: SerialProducer;
   readonly #options: DeadLetterOptions;
 
   constructor(kafka: KafkaSource, options: DeadLetterOptions) {
     this.#options = options;
-    // kafkajs is loaded with the first poison record, not at the consumer's start.
-    this.#producer = new LazyProducer(kafka, async () => ({
+    // One send at a time, a fresh producer after a failure: see SerialProducer.
+    this.#producer = new SerialProducer(kafka, () => ({
       idempotent: true,
       maxInFlightRequests: 1,
       // Keyed as the original record, placed as the Java client would.
@@ -83,14 +82,11 @@ export class KafkaDeadLetterPublisher implements DeadLetterSink {
     const now = new Date();
     const messages = records.map((r) => toDeadLetter(r, now));
     try {
-      await withDeadline(
-        this.#producer
-          .get()
-          .then((p) => p.send({ topic: this.#options.topic, acks: -1, messages })),
+      await this.#producer.send(
+        (producer) => producer.send({ topic: this.#options.topic, acks: -1, messages }),
         this.#options.timeoutMs,
       );
     } catch (error) {
-      this.#producer.reset();
       this.#options.logger.warn('dead-letter publish failed', {
         topic: this.#options.topic,
         error,

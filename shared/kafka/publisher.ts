@@ -1,25 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import kafkajs, {
+import {
   CompressionTypes,
   type ICustomPartitioner,
   type Message,
   Partitioners,
+  type Producer,
   type RecordMetadata,
 } from 'kafkajs';
-import { withDeadline } from '../deadline.js';
 import {
   DeadlineExceededError,
   IncompleteAcknowledgementError,
+  KafkaSendError,
   ServiceUnavailableError,
 } from '../errors.js';
 import type { Notification } from '../models/index.js';
-import type { KafkaSource } from './client.js';
-import { LazyProducer } from './producer.js';
+import { SerialProducer } from './producer.js';
 import { toRecord } from './records.js';
-
-// kafkajs is CommonJS: Node's ESM loader only sees some of its named exports.
-const { KafkaJSError } = kafkajs;
 
 /**
  * Retries of the publisher's producer, on top of the client's (`KAFKA_CLIENT_DEFAULTS.RETRY`).
@@ -46,16 +43,27 @@ export interface Placement {
 
 /** Publishes notifications; domain code depends on this, tests pass a fake. */
 export interface NotificationPublisher {
-  /** Publishes all of `notifications` or none of them; resolves with each one's placement. */
-  publish(notifications: readonly Notification[]): Promise<Placement[]>;
+  /**
+   * Publishes all of `notifications` or none of them; resolves with each one's placement.
+   * `timeoutMs` shortens the publisher's own timeout (the caller's remaining time, say).
+   */
+  publish(
+    notifications: readonly Notification[],
+    options?: { readonly timeoutMs?: number },
+  ): Promise<Placement[]>;
 }
 
 export interface KafkaPublisherOptions {
   readonly topic: string;
-  /** Longest a publish may take, connecting included. */
+  /** Longest a publish may take, connecting and waiting for the producer included. */
   readonly timeoutMs: number;
   readonly logger: Logger;
+  /** After a failed publish, how long later ones are refused at once (default 500 ms). */
+  readonly coolDownMs?: number;
 }
+
+/** Seconds a client is told to wait before trying again after a 503. */
+export const PUBLISH_RETRY_AFTER_SECONDS = 1;
 
 /**
  * Publishes notifications to Kafka with acks from all in-sync replicas and an idempotent
@@ -64,39 +72,52 @@ export interface KafkaPublisherOptions {
  * Records with one key share a partition, and one produce request appends them atomically. A
  * batch with several keys spans partitions, where only a transaction makes the write all or
  * nothing; it is published in one, so read-committed consumers never see part of it.
+ *
+ * One publish at a time uses the producer, and one that fails or times out gets it replaced
+ * (`SerialProducer` says why: overlapping sends on a kafkajs idempotent producer can lose or
+ * duplicate acknowledged records). A failure answers 503; right after one, publishes are refused
+ * at once for a moment rather than each waiting out the timeout on a broker that is down.
  */
 export class KafkaPublisher implements NotificationPublisher {
   readonly #options: KafkaPublisherOptions;
   readonly #partitions = new WeakMap<Message, number>();
-  readonly #producer: LazyProducer;
-  /** kafkajs allows one transaction at a time per producer. */
-  #transactions: Promise<unknown> = Promise.resolve();
+  readonly #producer: SerialProducer;
 
   constructor(kafka: KafkaSource, options: KafkaPublisherOptions) {
     this.#options = options;
-    this.#producer = new LazyProducer(kafka, () => ({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      // One transactional id per producer: concurrent containers must never fence each other.
-      transactionalId: `${options.topic}-publisher-${randomUUID()}`,
-      createPartitioner: this.#recordingPartitioner,
-      retry: { ...PUBLISHER_RETRY },
-      // A transaction left open (the request timed out, the container froze) is aborted by the
-      // coordinator after this long; until then read-committed consumers wait behind it.
-      transactionTimeout: Math.max(TRANSACTION_TIMEOUT_FLOOR_MS, 2 * options.timeoutMs),
-    }));
+    this.#producer = new SerialProducer(
+      kafka,
+      () => ({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        // One transactional id per producer: concurrent containers must never fence each other.
+        transactionalId: `${options.topic}-publisher-${randomUUID()}`,
+        createPartitioner: this.#recordingPartitioner,
+        retry: { ...PUBLISHER_RETRY },
+        // A transaction left open (the request timed out, the container froze) is aborted by the
+        // coordinator after this long; until then read-committed consumers wait behind it.
+        transactionTimeout: Math.max(TRANSACTION_TIMEOUT_FLOOR_MS, 2 * options.timeoutMs),
+      }),
+      options.coolDownMs === undefined ? {} : { coolDownMs: options.coolDownMs },
+    );
   }
 
-  async publish(notifications: readonly Notification[]): Promise<Placement[]> {
+  async publish(
+    notifications: readonly Notification[],
+    { timeoutMs }: { readonly timeoutMs?: number } = {},
+  ): Promise<Placement[]> {
     const messages = notifications.map(toRecord);
-    const deadline = { passed: false };
+    const budgetMs = Math.min(timeoutMs ?? this.#options.timeoutMs, this.#options.timeoutMs);
+    let metadata: RecordMetadata[];
     try {
-      const metadata = await withDeadline(this.#send(messages, deadline), this.#options.timeoutMs);
-      return this.#placements(messages, metadata);
+      metadata = await this.#producer.send(
+        (producer, abandoned) => this.#send(producer, messages, abandoned),
+        budgetMs,
+      );
     } catch (error) {
-      deadline.passed = true;
       throw this.#unavailable(error);
     }
+    return this.#placements(messages, metadata);
   }
 
   /** Closes the connection (tests and benchmarks; Lambda simply freezes the container). */
@@ -105,33 +126,30 @@ export class KafkaPublisher implements NotificationPublisher {
   }
 
   /**
-   * Sends the messages; a transaction whose deadline `passed` meanwhile (the client was already
-   * answered 503) is aborted instead of committed.
+   * Sends the messages; a transaction `abandoned` meanwhile (the client was already answered
+   * 503) is aborted instead of committed.
    */
   async #send(
+    producer: Producer,
     messages: Message[],
-    deadline: { readonly passed: boolean },
+    abandoned: () => boolean,
   ): Promise<RecordMetadata[]> {
-    const producer = await this.#producer.get();
     const topicMessages = [{ topic: this.#options.topic, messages }];
     const keys = new Set(messages.map((m) => String(m.key)));
     if (keys.size <= 1) {
       return producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
     }
-    const run = this.#transactions.then(async () => {
-      const transaction = await producer.transaction();
-      try {
-        const metadata = await transaction.sendBatch({ topicMessages, acks: -1 });
-        if (deadline.passed) throw new DeadlineExceededError(this.#options.timeoutMs);
-        await transaction.commit();
-        return metadata;
-      } catch (error) {
-        await transaction.abort().catch(() => undefined);
-        throw error;
-      }
-    });
-    this.#transactions = run.catch(() => undefined);
-    return run;
+    const transaction = await producer.transaction();
+    try {
+      const metadata = await transaction.sendBatch({ topicMessages, acks: -1 });
+      // The client was already answered 503: back out rather than commit.
+      if (abandoned()) throw new DeadlineExceededError(this.#options.timeoutMs);
+      await transaction.commit();
+      return metadata;
+    } catch (error) {
+      await transaction.abort().catch(() => undefined);
+      throw error;
+    }
   }
 
   /** The Java client's murmur2 partitioner, remembering where each message went. */
@@ -163,15 +181,17 @@ export class KafkaPublisher implements NotificationPublisher {
     });
   }
 
-  /** Kafka failures become a 503; the producer is dropped so the next call reconnects. */
-  #unavailable(error: unknown): unknown {
-    if (!(error instanceof KafkaJSError || error instanceof DeadlineExceededError)) return error;
-    this.#producer.reset();
-    this.#transactions = Promise.resolve();
-    this.#options.logger.warn('Kafka publish failed', { error });
+  /** Any failure to publish is a broker fault: a 503 that says whether it may have been written. */
+  #unavailable(error: unknown): ServiceUnavailableError {
+    const inDoubt = !(error instanceof KafkaSendError) || error.inDoubt;
+    if (!(error instanceof KafkaSendError && error.reason === 'cooling-down')) {
+      this.#options.logger.warn('Kafka publish failed', { error });
+    }
     return new ServiceUnavailableError(
-      'Kafka did not confirm the write in time, so nothing was acknowledged. Try again shortly.',
-      Math.max(1, Math.ceil(this.#options.timeoutMs / 1000)),
+      inDoubt
+        ? 'Kafka did not confirm the write in time: the notification may or may not have been written. Retry with the same Idempotency-Key.'
+        : 'Kafka cannot be reached right now: nothing was written. Retry with the same Idempotency-Key.',
+      PUBLISH_RETRY_AFTER_SECONDS,
       { cause: error },
     );
   }

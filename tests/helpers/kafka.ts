@@ -181,3 +181,77 @@ export const readRecords = async (
   }
   return received;
 };
+
+/** A record's place and the notification id its value holds. */
+export interface Placed {
+  readonly id: string;
+  readonly partition: number;
+  readonly offset: string;
+}
+
+/**
+ * Every committed record of `topic`, read from the beginning by a new group until each partition
+ * has been read to its end: its high watermark as the broker reports it when fetched, so past
+ * any transaction still open when called (read-committed reads wait for it to end). Call it once
+ * the writers are done. A partition whose every record is in a transaction still open when
+ * called counts as empty. `id` is the value's `id` field (notifications), or `''`.
+ */
+export const readTopic = async (
+  kafka: Kafka,
+  topic: string,
+  timeoutMs = 60_000,
+): Promise<Placed[]> => {
+  const admin = kafka.admin();
+  await admin.connect();
+  // The admin client reads committed offsets: a partition at 0 holds nothing committed yet.
+  const offsets = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const pending = new Set(offsets.filter((p) => p.high !== '0').map((p) => p.partition));
+  const records: Placed[] = [];
+  if (pending.size === 0) return records;
+  const consumer = kafka.consumer({ groupId: unique('read-topic'), maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${topic}: partitions ${[...pending]} not read to their end`)),
+        timeoutMs,
+      );
+      // Emitted for every fetched batch, also one of only control records or aborted ones,
+      // which never reach eachBatch: the end of a partition is often such a marker.
+      consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+        if (BigInt(payload.lastOffset) >= BigInt(payload.highWatermark) - 1n) {
+          pending.delete(payload.partition);
+        }
+        if (pending.size === 0) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      void consumer.run({
+        eachBatch: async ({ batch }) => {
+          for (const message of batch.messages) {
+            records.push({
+              id: idOf(message.value),
+              partition: batch.partition,
+              offset: message.offset,
+            });
+          }
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return records;
+};
+
+const idOf = (value: Buffer | null): string => {
+  try {
+    const parsed = JSON.parse(String(value)) as { id?: unknown };
+    return typeof parsed.id === 'string' ? parsed.id : '';
+  } catch {
+    return '';
+  }
+};

@@ -209,11 +209,25 @@ export const startToxiproxy = async ({
     throw new Error(`toxiproxy is not built: ${TOXIPROXY_INSTALL_HINT}`);
   }
   const apiPort = port ?? (await freePort());
-  const child = spawn(TOXIPROXY_BIN, ['-host', HOST, '-port', String(apiPort)], {
-    // It logs every connection at info level.
-    env: { ...process.env, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // Through a shell that stops the server when our end of its stdin closes, so that a test
+  // process that dies (killed, out of memory) never leaves a server holding the ports.
+  const child = spawn(
+    'sh',
+    [
+      '-c',
+      '"$0" "$@" </dev/null & server=$!; cat >/dev/null; kill $server; wait $server',
+      TOXIPROXY_BIN,
+      '-host',
+      HOST,
+      '-port',
+      String(apiPort),
+    ],
+    {
+      // It logs every connection at info level.
+      env: { ...process.env, LOG_LEVEL: 'warn' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   let text = '';
   const keep = (chunk: Buffer) => {
     text = (text + chunk.toString('utf8')).slice(-20_000);
@@ -224,7 +238,7 @@ export const startToxiproxy = async ({
   const api = new ToxiproxyApi(`http://${HOST}:${apiPort}`);
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
+    child.stdin?.end();
     const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
     await exited;
     clearTimeout(timer);

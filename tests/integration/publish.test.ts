@@ -6,7 +6,7 @@ import { createHandler } from '../../functions/send-notification/handler.js';
 import { KAFKA_LIBS } from '../../scripts/lib/broker.js';
 import { loadConfig } from '../../shared/config.js';
 import { createKafka } from '../../shared/kafka/client.js';
-import { KafkaPublisher } from '../../shared/kafka/publisher.js';
+import { KafkaPublisher, PUBLISH_RETRY_AFTER_SECONDS } from '../../shared/kafka/publisher.js';
 import { DEFAULT_USERS, NotificationSchema, UserDirectory } from '../../shared/models/index.js';
 import { context, httpEvent, loadEvent } from '../helpers/events.js';
 import { onAws } from '../helpers/identity.js';
@@ -189,7 +189,7 @@ describe('publishing through the send-notification handler', () => {
     const response = await unreachable.handler(loadEvent('send-json.json'), context);
     const elapsed = Date.now() - started;
     expect(response.statusCode).toBe(503);
-    expect(response.headers?.['retry-after']).toBe('2');
+    expect(response.headers?.['retry-after']).toBe(String(PUBLISH_RETRY_AFTER_SECONDS));
     expect(JSON.parse(response.body ?? '').error.code).toBe('service_unavailable');
     expect(response.body).not.toMatch(/127\.0\.0\.1|ECONNREFUSED/);
     // Bounded by the send timeout, far below any Lambda timeout (generous margin for slow CI).

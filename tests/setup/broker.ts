@@ -9,7 +9,7 @@ declare module 'vitest' {
 }
 
 /** The Vitest projects whose tests need a broker. */
-const NEEDS_BROKER = new Set(['integration', 'e2e', 'browser']);
+const NEEDS_BROKER = new Set(['integration', 'e2e', 'browser', 'faults']);
 
 /**
  * Makes sure a real broker answers before integration and end-to-end tests: `KAFKA_BROKERS` if

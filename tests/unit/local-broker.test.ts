@@ -59,6 +59,7 @@ describe('the local broker', () => {
     'offsets.topic.replication.factor',
     'transaction.state.log.replication.factor',
     'transaction.state.log.min.isr',
+    'transaction.abort.timed.out.transaction.cleanup.interval.ms',
     'share.coordinator.state.topic.replication.factor',
     'group.initial.rebalance.delay.ms',
   ])('sets %s the same way in both', (property) => {

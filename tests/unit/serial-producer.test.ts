@@ -1,0 +1,163 @@
+import type { Kafka, Producer } from 'kafkajs';
+import { describe, expect, it } from 'vitest';
+import { KafkaSendError } from '../../shared/errors.js';
+import { SerialProducer } from '../../shared/kafka/producer.js';
+
+/**
+ * SerialProducer against a fake kafkajs client: the broker is not what is tested here (the fault
+ * tests run the real one), only who may use a producer when.
+ */
+
+interface FakeProducer {
+  readonly id: number;
+  connects: number;
+  disconnects: number;
+}
+
+const fakeKafka = (connect: (id: number) => Promise<void> = async () => undefined) => {
+  const producers: FakeProducer[] = [];
+  const kafka = {
+    producer: () => {
+      const fake: FakeProducer = { id: producers.length, connects: 0, disconnects: 0 };
+      producers.push(fake);
+      return {
+        fake,
+        connect: async () => {
+          fake.connects++;
+          await connect(fake.id);
+        },
+        disconnect: async () => {
+          fake.disconnects++;
+        },
+      } as unknown as Producer;
+    },
+  } as unknown as Kafka;
+  return { kafka, producers };
+};
+
+const idOf = (producer: Producer) => (producer as unknown as { fake: FakeProducer }).fake.id;
+
+/** A promise and the functions that settle it. */
+const deferred = <T = void>() => {
+  let resolve = (_: T) => {};
+  let reject = (_: unknown) => {};
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+};
+
+/** A clock the test moves by hand. */
+const manualClock = () => {
+  let now = 0;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+};
+
+const reasonOf = async (promise: Promise<unknown>) => {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(KafkaSendError);
+  return (error as KafkaSendError).reason;
+};
+
+describe('SerialProducer', () => {
+  it('lets one send at a time use the producer, in the order they came', async () => {
+    const { kafka } = fakeKafka();
+    const serial = new SerialProducer(kafka, () => ({}));
+    const first = deferred<string>();
+    const started: string[] = [];
+    const a = serial.send(async () => {
+      started.push('a');
+      return first.promise;
+    }, 10_000);
+    const b = serial.send(async () => {
+      started.push('b');
+      return 'b';
+    }, 10_000);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(started).toEqual(['a']);
+    first.resolve('a');
+    expect(await Promise.all([a, b])).toEqual(['a', 'b']);
+    expect(started).toEqual(['a', 'b']);
+  });
+
+  it('keeps the producer for the next send after a success', async () => {
+    const { kafka, producers } = fakeKafka();
+    const serial = new SerialProducer(kafka, () => ({}));
+    const ids = [
+      await serial.send(async (p) => idOf(p), 1_000),
+      await serial.send(async (p) => idOf(p), 1_000),
+    ];
+    expect(ids).toEqual([0, 0]);
+    expect(producers).toHaveLength(1);
+  });
+
+  it('answers in doubt when a send fails under way, and gives the next one a new producer after the cool-down', async () => {
+    const clock = manualClock();
+    const { kafka, producers } = fakeKafka();
+    const serial = new SerialProducer(kafka, () => ({}), { coolDownMs: 500, now: clock.now });
+    const failing = serial.send(async () => {
+      throw new Error('connection closed');
+    }, 1_000);
+    expect(await reasonOf(failing)).toBe('in-doubt');
+    expect(await reasonOf(serial.send(async (p) => idOf(p), 1_000))).toBe('cooling-down');
+    clock.advance(500);
+    expect(await serial.send(async (p) => idOf(p), 1_000)).toBe(1);
+    expect(producers).toHaveLength(2);
+    await serial.disconnect();
+    expect(producers.map((p) => p.disconnects)).toEqual([1, 1]);
+  });
+
+  it('abandons a send that outlives its deadline, never lets it overlap the next, and disconnects its producer once it settles', async () => {
+    const { kafka, producers } = fakeKafka();
+    const serial = new SerialProducer(kafka, () => ({}), { coolDownMs: 0 });
+    const stuck = deferred<number>();
+    let abandoned: () => boolean = () => false;
+    const slow = serial.send(async (_, isAbandoned) => {
+      abandoned = isAbandoned;
+      return stuck.promise;
+    }, 20);
+    expect(await reasonOf(slow)).toBe('in-doubt');
+    expect(abandoned()).toBe(true);
+    // The stuck send still runs inside the old producer; the next send gets another one.
+    expect(await serial.send(async (p) => idOf(p), 1_000)).toBe(1);
+    expect(producers[0]?.disconnects).toBe(0);
+    stuck.resolve(0);
+    await serial.disconnect();
+    expect(producers[0]?.disconnects).toBe(1);
+  });
+
+  it('says nothing was sent when connecting fails or times out, and never sends on a connection that came too late', async () => {
+    const late = deferred();
+    const { kafka } = fakeKafka((id) => (id === 0 ? late.promise : Promise.resolve()));
+    const serial = new SerialProducer(kafka, () => ({}), { coolDownMs: 0 });
+    let sent = false;
+    const send = serial.send(async () => {
+      sent = true;
+    }, 20);
+    expect(await reasonOf(send)).toBe('not-connected');
+    late.resolve();
+    await serial.disconnect();
+    expect(sent).toBe(false);
+  });
+
+  it('refuses a send whose deadline passes while it waits for the producer, nothing sent', async () => {
+    const { kafka } = fakeKafka();
+    const serial = new SerialProducer(kafka, () => ({}));
+    const first = deferred();
+    const holding = serial.send(() => first.promise, 10_000);
+    let ran = false;
+    const waiting = serial.send(async () => {
+      ran = true;
+    }, 20);
+    expect(await reasonOf(waiting)).toBe('waited-too-long');
+    first.resolve();
+    await holding;
+    expect(ran).toBe(false);
+    // The queue still moves on.
+    expect(await serial.send(async () => 'next', 1_000)).toBe('next');
+  });
+});
