@@ -74,8 +74,12 @@ const EnvSchema = z.object({
   NOTIFICATIONS_TOPIC: text('notifications'),
   NOTIFICATIONS_TOPIC_PARTITIONS: positiveInt(3),
   NOTIFICATIONS_DLQ_TOPIC: text('notifications.dlq'),
-  /** Longest a publish may take, connection included, before the request gets a 503. */
-  KAFKA_SEND_TIMEOUT_MS: positiveInt(5000),
+  /**
+   * Longest a publish may take, connection included, before the request gets a 503. Short
+   * enough that a client learns of a broker outage within 3 s; a healthy broker answers in
+   * milliseconds.
+   */
+  KAFKA_SEND_TIMEOUT_MS: positiveInt(2500),
   /** JSON array of `{"id", "name"}` replacing the demo's four users. */
   USERS: z.optional(z.pipe(z.string(), userDirectory)),
   /** The DynamoDB table holding each user's received notifications. */

@@ -10,12 +10,14 @@ import {
   UnsupportedMediaTypeError,
   ValidationError,
 } from './errors.js';
+import { findJsonShapeProblem, MAX_JSON_DEPTH } from './json.js';
 import {
   type LambdaContext,
   type RequestContext,
   type Telemetry,
   withRequestContext,
 } from './lambda.js';
+import { fieldPath } from './models/api.js';
 
 /** Largest request body accepted, in bytes (after base64 decoding). */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -79,11 +81,27 @@ export const readBody = (
 };
 
 const parseJson = (text: string): unknown => {
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw ValidationError.field('body', 'expected valid JSON; the body does not parse');
   }
+  // One rule with the form: a field given twice is refused, not silently overwritten.
+  const problem = findJsonShapeProblem(text);
+  if (problem?.kind === 'duplicate-key') {
+    throw ValidationError.field(
+      fieldPath(problem.path),
+      'must be given once; received it more than once',
+    );
+  }
+  if (problem?.kind === 'too-deep') {
+    throw ValidationError.field(
+      'body',
+      `must nest arrays and objects at most ${MAX_JSON_DEPTH} levels deep; received more`,
+    );
+  }
+  return value;
 };
 
 const parseForm = (text: string): Record<string, string> => {
@@ -209,11 +227,11 @@ export const errorResponse = (error: unknown, logger: Logger, requestId?: string
  */
 export const httpHandler = <E, C extends LambdaContext = LambdaContext>(
   telemetry: Telemetry,
-  handle: (event: E, request: RequestContext) => Promise<HttpResponse>,
+  handle: (event: E, request: RequestContext, context: C) => Promise<HttpResponse>,
 ) =>
-  withRequestContext<E, C, HttpResponse>(telemetry, async (event, request) => {
+  withRequestContext<E, C, HttpResponse>(telemetry, async (event, request, context) => {
     try {
-      return await handle(event, request);
+      return await handle(event, request, context);
     } catch (error) {
       return errorResponse(error, telemetry.logger, request.requestId);
     }

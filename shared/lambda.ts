@@ -4,7 +4,21 @@ import type { AppMetrics } from './metrics.js';
 /** The part of Lambda's context every handler reads. */
 export interface LambdaContext {
   readonly awsRequestId: string;
+  /** Lambda's; absent in tests that build a context by hand. */
+  getRemainingTimeInMillis?(): number;
 }
+
+/**
+ * Time kept back from the function's timeout to answer in: a handler that still works when
+ * Lambda times it out gives the client no answer of its own (API Gateway answers a bare 5xx).
+ */
+export const ANSWER_MARGIN_MS = 500;
+
+/** How long the work of this invocation may still take, or `undefined` if Lambda did not say. */
+export const timeLeftForWork = (context: LambdaContext): number | undefined => {
+  const remaining = context.getRemainingTimeInMillis?.();
+  return remaining === undefined ? undefined : Math.max(0, remaining - ANSWER_MARGIN_MS);
+};
 
 /** What the frame takes from a handler's dependencies. */
 export interface Telemetry {

@@ -1,15 +1,15 @@
-import type {
-  APIGatewayProxyEventV2,
-  APIGatewayProxyStructuredResultV2,
-  Context,
-} from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { config } from '../../shared/config.js';
 import { ValidationError } from '../../shared/errors.js';
 import { httpHandler, json, readBody } from '../../shared/http.js';
 import { type Authenticator, createAuthenticator } from '../../shared/identity/caller.js';
 import { createKafka } from '../../shared/kafka/client.js';
 import { KafkaPublisher } from '../../shared/kafka/publisher.js';
-import { releasingAfterEachCall } from '../../shared/lambda.js';
+import {
+  type LambdaContext,
+  releasingAfterEachCall,
+  timeLeftForWork,
+} from '../../shared/lambda.js';
 import { createLogger } from '../../shared/logger.js';
 import { createMetrics } from '../../shared/metrics.js';
 import {
@@ -28,7 +28,7 @@ import {
 
 type Handler = (
   event: APIGatewayProxyEventV2,
-  context: Pick<Context, 'awsRequestId'>,
+  context: LambdaContext,
 ) => Promise<APIGatewayProxyStructuredResultV2>;
 
 /** The demo's route: tokenless requests may use it in demo mode (local stage only). */
@@ -62,12 +62,14 @@ export interface SendHandlerDependencies extends SendDependencies {
  * the body is read: a refused token learns nothing about the request.
  */
 export const createHandler = (deps: SendHandlerDependencies): Handler =>
-  httpHandler(deps, async (event: APIGatewayProxyEventV2, request) => {
+  httpHandler(deps, async (event: APIGatewayProxyEventV2, request, context: LambdaContext) => {
     const demo = routeOf(event) === DEMO_ROUTE;
     const caller = await deps.authenticator.callerOf(event, { demo });
     if (caller.kind === 'user') request.add({ callerId: caller.userId });
     const { requests, fields, batch } = parseRequests(event, demo);
-    const receipts = await sendNotifications(requests, caller, fields, batch, deps);
+    // Publish within the time this invocation has left, so that it answers before it times out.
+    const timeoutMs = timeLeftForWork(context);
+    const receipts = await sendNotifications(requests, caller, fields, batch, deps, { timeoutMs });
     return json(202, batch ? { notifications: receipts } : receipts[0]);
   });
 

@@ -95,6 +95,7 @@ export const sendNotifications = async (
   fields: FieldNames,
   batch: boolean,
   deps: SendDependencies,
+  { timeoutMs }: { readonly timeoutMs?: number | undefined } = {},
 ): Promise<Receipt[]> => {
   const notifications = buildNotifications(
     requests,
@@ -104,9 +105,11 @@ export const sendNotifications = async (
     batch,
     deps.now?.() ?? new Date(),
   );
-  deps.metrics.add('requestSize', notifications.length);
-  const placements = await deps.publisher.publish(notifications);
-  const receipts = notifications.map((notification, i) => {
+  const placements = await deps.publisher.publish(
+    notifications,
+    timeoutMs === undefined ? {} : { timeoutMs },
+  );
+  return notifications.map((notification, i) => {
     const placement = placements[i];
     if (!placement) {
       throw new IncompleteAcknowledgementError(

@@ -6,7 +6,7 @@ import { DEFAULT_USERS } from '../../shared/models/index.js';
 describe('loadConfig', () => {
   it('has defaults for a local run', () => {
     const config = loadConfig({});
-    expect(config.kafka).toMatchObject({ brokers: undefined, auth: 'none', sendTimeoutMs: 5000 });
+    expect(config.kafka).toMatchObject({ brokers: undefined, auth: 'none', sendTimeoutMs: 2500 });
     expect(config.topics).toEqual({
       notifications: 'notifications',
       partitions: 3,

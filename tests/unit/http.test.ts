@@ -56,6 +56,33 @@ describe('readBody', () => {
     expect(() => readBody(request(body, 'application/json'), ['json'])).toThrow(message);
   });
 
+  it.each([
+    ['{"toId":1,"toId":2}', 'toId'],
+    ['[{"fromId":1},{"fromId":2,"message":"a","message":"b"}]', '[1].message'],
+    ['{"a":{"b":1,"\\u0062":2}}', 'a.b'],
+  ])('answers 400 naming a JSON key given twice in %s', (body, field) => {
+    expect(() => readBody(request(body, 'application/json'), ['json'])).toThrow(
+      `${field}: must be given once; received it more than once`,
+    );
+  });
+
+  it('accepts the same key in different objects, and keys that only look alike', () => {
+    const body = '[{"toId":1,"s":"\\"toId\\""},{"toId":2,"toid":3}]';
+    expect(readBody(request(body, 'application/json'), ['json']).value).toEqual([
+      { toId: 1, s: '"toId"' },
+      { toId: 2, toid: 3 },
+    ]);
+  });
+
+  it.each([
+    ['arrays', `${'['.repeat(100_000)}${']'.repeat(100_000)}`],
+    ['objects', `${'{"":'.repeat(50_000)}1${'}'.repeat(50_000)}`],
+  ])('answers 400, not a stack overflow, to %s nested 50,000 to 100,000 deep', (_, body) => {
+    expect(() => readBody(request(body, 'application/json'), ['json'])).toThrow(
+      'body: must nest arrays and objects at most 32 levels deep; received more',
+    );
+  });
+
   it('answers 400 to a form field given twice', () => {
     expect(() =>
       readBody(request('toID=1&toID=2', 'application/x-www-form-urlencoded'), ['form']),

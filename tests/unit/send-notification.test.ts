@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/send-notification/handler.js';
 import { ServiceUnavailableError } from '../../shared/errors.js';
 import type { NotificationPublisher, Placement } from '../../shared/kafka/publisher.js';
+import { ANSWER_MARGIN_MS } from '../../shared/lambda.js';
 import { DEFAULT_USERS, type Notification, UserDirectory } from '../../shared/models/index.js';
 import { asCaller, context, httpEvent, loadEvent, withoutToken } from '../helpers/events.js';
 import { invokeLocal, onAws } from '../helpers/identity.js';
@@ -11,9 +12,14 @@ import { recordingMetrics, valuesOf } from '../helpers/metrics.js';
 /** Records what it is asked to publish; places every record on partition 0 in order. */
 class FakePublisher implements NotificationPublisher {
   readonly published: Notification[][] = [];
+  readonly timeouts: (number | undefined)[] = [];
   failure: Error | undefined;
 
-  async publish(notifications: readonly Notification[]): Promise<Placement[]> {
+  async publish(
+    notifications: readonly Notification[],
+    options: { timeoutMs?: number } = {},
+  ): Promise<Placement[]> {
+    this.timeouts.push(options.timeoutMs);
     if (this.failure) throw this.failure;
     this.published.push([...notifications]);
     return notifications.map((_, i) => ({ partition: 0, offset: String(i) }));
@@ -50,6 +56,17 @@ describe('send-notification handler', () => {
       createdAt: '2026-11-24T12:00:00.000Z',
     });
     expect(bodyOf(response)).toEqual({ id: notification?.id, partition: 0, offset: '0' });
+  });
+
+  it('publishes within the time the invocation has left, less a margin to answer in', async () => {
+    const { publisher, handler } = setup();
+    await handler(loadEvent('send-json.json'), {
+      ...context,
+      getRemainingTimeInMillis: () => 3_000,
+    });
+    await handler(loadEvent('send-json.json'), { ...context, getRemainingTimeInMillis: () => 200 });
+    await handler(loadEvent('send-json.json'), context);
+    expect(publisher.timeouts).toEqual([3_000 - ANSWER_MARGIN_MS, 0, undefined]);
   });
 
   it('accepts the demo form sample on POST /send', async () => {
