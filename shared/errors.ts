@@ -149,8 +149,8 @@ export class DeadlineExceededError extends AppError {
 
 /** How a `SerialProducer` send failed, which says whether its records may have been written. */
 export type SendFailure =
-  /** A send failed moments ago: this one was refused at once, nothing sent. */
-  | 'cooling-down'
+  /** A send failed and a new producer is not connected yet: refused at once, nothing sent. */
+  | 'reconnecting'
   /** Its deadline passed while earlier sends held the producer: nothing sent. */
   | 'waited-too-long'
   /** Connecting failed or timed out: nothing sent. */

@@ -3,15 +3,15 @@ import { withDeadline } from '../deadline.js';
 import { DeadlineExceededError, KafkaSendError } from '../errors.js';
 
 export const SERIAL_PRODUCER_DEFAULTS = {
-  /**
-   * After a failed send, later sends are refused at once for this long instead of each waiting
-   * out its deadline on a broker that just failed; then the next one tries a fresh producer.
-   */
-  COOL_DOWN_MS: 500,
+  /** Pause between two attempts to reconnect after a failure. */
+  RECONNECT_PAUSE_MS: 250,
+  /** Longest one attempt to reconnect may take. */
+  RECONNECT_TIMEOUT_MS: 2_500,
 } as const;
 
 export interface SerialProducerOptions {
-  readonly coolDownMs?: number;
+  readonly reconnectPauseMs?: number;
+  readonly reconnectTimeoutMs?: number;
   /** A monotonic clock in ms; tests pass their own. */
   readonly now?: () => number;
 }
@@ -35,16 +35,24 @@ interface Connection {
  * numbered after it, is written a second time (kafkajs#1005). One send at a time, and a new
  * producer (new producer id, fresh sequences) after a send that was abandoned while possibly
  * still retrying inside kafkajs, leave no two batches that can share a number.
+ *
+ * After a failure, a new producer connects in the background, attempt after attempt, while
+ * sends are refused at once (`reconnecting`, nothing sent) instead of each waiting out its
+ * deadline on a broker that is down; the first send after it connected goes through.
  */
 export class SerialProducer {
   readonly #kafka: Kafka;
   readonly #config: () => ProducerConfig;
-  readonly #coolDownMs: number;
+  readonly #pauseMs: number;
+  readonly #attemptMs: number;
   readonly #now: () => number;
   #current: Connection | undefined;
   /** Settles when the send holding the producer is done; the next one waits for it. */
   #turn: Promise<void> = Promise.resolve();
-  #coolUntil = 0;
+  /** Set while a new producer is being connected after a failure. */
+  #reconnecting: Promise<void> | undefined;
+  /** Bumped by `disconnect()`, which ends reconnection attempts. */
+  #generation = 0;
   /** Replaced producers still finishing an abandoned send; disconnected once it settles. */
   readonly #retiring = new Set<Promise<void>>();
 
@@ -52,8 +60,14 @@ export class SerialProducer {
   constructor(kafka: Kafka, config: () => ProducerConfig, options: SerialProducerOptions = {}) {
     this.#kafka = kafka;
     this.#config = config;
-    this.#coolDownMs = options.coolDownMs ?? SERIAL_PRODUCER_DEFAULTS.COOL_DOWN_MS;
+    this.#pauseMs = options.reconnectPauseMs ?? SERIAL_PRODUCER_DEFAULTS.RECONNECT_PAUSE_MS;
+    this.#attemptMs = options.reconnectTimeoutMs ?? SERIAL_PRODUCER_DEFAULTS.RECONNECT_TIMEOUT_MS;
     this.#now = options.now ?? (() => performance.now());
+  }
+
+  /** Whether sends are being refused while a new producer connects. */
+  get reconnecting(): boolean {
+    return this.#reconnecting !== undefined;
   }
 
   /**
@@ -66,6 +80,7 @@ export class SerialProducer {
     work: (producer: Producer, abandoned: () => boolean) => Promise<T>,
     timeoutMs: number,
   ): Promise<T> {
+    if (this.#reconnecting) throw new KafkaSendError('reconnecting');
     const started = this.#now();
     const remaining = () => Math.max(0, timeoutMs - (this.#now() - started));
     const previous = this.#turn;
@@ -81,7 +96,7 @@ export class SerialProducer {
       throw new KafkaSendError('waited-too-long', { cause: error });
     }
     try {
-      if (this.#now() < this.#coolUntil) throw new KafkaSendError('cooling-down');
+      if (this.#reconnecting) throw new KafkaSendError('reconnecting');
       return await this.#attempt(work, remaining);
     } finally {
       release();
@@ -93,10 +108,9 @@ export class SerialProducer {
     remaining: () => number,
   ): Promise<T> {
     const current = this.#connected();
-    const connecting = current.connected;
     let abandoned = false;
     let sending = false;
-    const attempt = connecting.then((producer) => {
+    const attempt = current.connected.then((producer) => {
       if (abandoned) throw new DeadlineExceededError(0);
       sending = true;
       return work(producer, () => abandoned);
@@ -106,7 +120,7 @@ export class SerialProducer {
     } catch (error) {
       abandoned = true;
       this.#retire(current, attempt);
-      this.#coolUntil = this.#now() + this.#coolDownMs;
+      this.#reconnect();
       throw new KafkaSendError(sending ? 'in-doubt' : 'not-connected', { cause: error });
     }
   }
@@ -117,6 +131,27 @@ export class SerialProducer {
       this.#current = { producer, connected: producer.connect().then(() => producer) };
     }
     return this.#current;
+  }
+
+  /** Connects a new producer in the background, attempt after attempt, until one connects. */
+  #reconnect(): void {
+    if (this.#reconnecting) return;
+    const generation = this.#generation;
+    const stale = () => generation !== this.#generation;
+    this.#reconnecting = (async () => {
+      while (!stale()) {
+        const current = this.#connected();
+        try {
+          await withDeadline(current.connected, this.#attemptMs);
+          return;
+        } catch {
+          this.#retire(current, current.connected);
+          await new Promise((resolve) => setTimeout(resolve, this.#pauseMs));
+        }
+      }
+    })().finally(() => {
+      if (!stale()) this.#reconnecting = undefined;
+    });
   }
 
   /** Takes the producer out of use; it is disconnected once `pending` settles. */
@@ -130,9 +165,16 @@ export class SerialProducer {
     void done.finally(() => this.#retiring.delete(done));
   }
 
-  /** Disconnects, after any abandoned send has settled (tests and benchmarks; Lambda freezes). */
+  /**
+   * Disconnects, after any abandoned send has settled, and stops reconnecting (tests and
+   * benchmarks; Lambda freezes the container). A later send connects again.
+   */
   async disconnect(): Promise<void> {
+    this.#generation++;
+    const reconnecting = this.#reconnecting;
+    this.#reconnecting = undefined;
     await this.#turn;
+    await reconnecting?.catch(() => undefined);
     const current = this.#current;
     this.#current = undefined;
     await Promise.all([current?.producer.disconnect().catch(() => undefined), ...this.#retiring]);

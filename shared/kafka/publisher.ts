@@ -58,8 +58,8 @@ export interface KafkaPublisherOptions {
   /** Longest a publish may take, connecting and waiting for the producer included. */
   readonly timeoutMs: number;
   readonly logger: Logger;
-  /** After a failed publish, how long later ones are refused at once (default 500 ms). */
-  readonly coolDownMs?: number;
+  /** Pause between attempts to reconnect after a failure (`SERIAL_PRODUCER_DEFAULTS`). */
+  readonly reconnectPauseMs?: number;
 }
 
 /** Seconds a client is told to wait before trying again after a 503. */
@@ -75,8 +75,8 @@ export const PUBLISH_RETRY_AFTER_SECONDS = 1;
  *
  * One publish at a time uses the producer, and one that fails or times out gets it replaced
  * (`SerialProducer` says why: overlapping sends on a kafkajs idempotent producer can lose or
- * duplicate acknowledged records). A failure answers 503; right after one, publishes are refused
- * at once for a moment rather than each waiting out the timeout on a broker that is down.
+ * duplicate acknowledged records). A failure answers 503; until a new producer has connected,
+ * publishes are refused at once rather than each waiting out the timeout on a broker that is down.
  */
 export class KafkaPublisher implements NotificationPublisher {
   readonly #options: KafkaPublisherOptions;
@@ -98,7 +98,12 @@ export class KafkaPublisher implements NotificationPublisher {
         // coordinator after this long; until then read-committed consumers wait behind it.
         transactionTimeout: Math.max(TRANSACTION_TIMEOUT_FLOOR_MS, 2 * options.timeoutMs),
       }),
-      options.coolDownMs === undefined ? {} : { coolDownMs: options.coolDownMs },
+      {
+        reconnectTimeoutMs: options.timeoutMs,
+        ...(options.reconnectPauseMs === undefined
+          ? {}
+          : { reconnectPauseMs: options.reconnectPauseMs }),
+      },
     );
   }
 
@@ -184,7 +189,7 @@ export class KafkaPublisher implements NotificationPublisher {
   /** Any failure to publish is a broker fault: a 503 that says whether it may have been written. */
   #unavailable(error: unknown): ServiceUnavailableError {
     const inDoubt = !(error instanceof KafkaSendError) || error.inDoubt;
-    if (!(error instanceof KafkaSendError && error.reason === 'cooling-down')) {
+    if (!(error instanceof KafkaSendError && error.reason === 'reconnecting')) {
       this.#options.logger.warn('Kafka publish failed', { error });
     }
     return new ServiceUnavailableError(

@@ -2,6 +2,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { KafkaSendError } from '../../shared/errors.js';
 import { SerialProducer } from '../../shared/kafka/producer.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * SerialProducer against a fake kafkajs client: the broker is not what is tested here (the fault
@@ -48,12 +49,6 @@ const deferred = <T = void>() => {
   return { promise, resolve, reject };
 };
 
-/** A clock the test moves by hand. */
-const manualClock = () => {
-  let now = 0;
-  return { now: () => now, advance: (ms: number) => (now += ms) };
-};
-
 const reasonOf = async (promise: Promise<unknown>) => {
   const error = await promise.then(
     () => undefined,
@@ -95,25 +90,45 @@ describe('SerialProducer', () => {
     expect(producers).toHaveLength(1);
   });
 
-  it('answers in doubt when a send fails under way, and gives the next one a new producer after the cool-down', async () => {
-    const clock = manualClock();
-    const { kafka, producers } = fakeKafka();
-    const serial = new SerialProducer(kafka, () => ({}), { coolDownMs: 500, now: clock.now });
+  it('answers in doubt when a send fails under way, refuses sends at once while a new producer connects, then uses it', async () => {
+    const connecting = deferred();
+    const { kafka, producers } = fakeKafka((id) =>
+      id === 1 ? connecting.promise : Promise.resolve(),
+    );
+    const serial = new SerialProducer(kafka, () => ({}));
     const failing = serial.send(async () => {
       throw new Error('connection closed');
     }, 1_000);
     expect(await reasonOf(failing)).toBe('in-doubt');
-    expect(await reasonOf(serial.send(async (p) => idOf(p), 1_000))).toBe('cooling-down');
-    clock.advance(500);
+    expect(serial.reconnecting).toBe(true);
+    expect(await reasonOf(serial.send(async (p) => idOf(p), 1_000))).toBe('reconnecting');
+    connecting.resolve();
+    await until(() => !serial.reconnecting, 1_000, 'the new producer to connect');
     expect(await serial.send(async (p) => idOf(p), 1_000)).toBe(1);
     expect(producers).toHaveLength(2);
     await serial.disconnect();
     expect(producers.map((p) => p.disconnects)).toEqual([1, 1]);
   });
 
+  it('keeps trying new producers until one connects', async () => {
+    const { kafka, producers } = fakeKafka(async (id) => {
+      if (id === 1 || id === 2) throw new Error('connection refused');
+    });
+    const serial = new SerialProducer(kafka, () => ({}), { reconnectPauseMs: 0 });
+    await reasonOf(
+      serial.send(async () => {
+        throw new Error('connection closed');
+      }, 1_000),
+    );
+    await until(() => !serial.reconnecting, 1_000, 'a producer to connect');
+    expect(await serial.send(async (p) => idOf(p), 1_000)).toBe(3);
+    await serial.disconnect();
+    expect(producers.map((p) => p.disconnects)).toEqual([1, 1, 1, 1]);
+  });
+
   it('abandons a send that outlives its deadline, never lets it overlap the next, and disconnects its producer once it settles', async () => {
     const { kafka, producers } = fakeKafka();
-    const serial = new SerialProducer(kafka, () => ({}), { coolDownMs: 0 });
+    const serial = new SerialProducer(kafka, () => ({}), { reconnectPauseMs: 0 });
     const stuck = deferred<number>();
     let abandoned: () => boolean = () => false;
     const slow = serial.send(async (_, isAbandoned) => {
@@ -123,6 +138,7 @@ describe('SerialProducer', () => {
     expect(await reasonOf(slow)).toBe('in-doubt');
     expect(abandoned()).toBe(true);
     // The stuck send still runs inside the old producer; the next send gets another one.
+    await until(() => !serial.reconnecting, 1_000, 'a new producer');
     expect(await serial.send(async (p) => idOf(p), 1_000)).toBe(1);
     expect(producers[0]?.disconnects).toBe(0);
     stuck.resolve(0);
@@ -133,7 +149,7 @@ describe('SerialProducer', () => {
   it('says nothing was sent when connecting fails or times out, and never sends on a connection that came too late', async () => {
     const late = deferred();
     const { kafka } = fakeKafka((id) => (id === 0 ? late.promise : Promise.resolve()));
-    const serial = new SerialProducer(kafka, () => ({}), { coolDownMs: 0 });
+    const serial = new SerialProducer(kafka, () => ({}), { reconnectPauseMs: 0 });
     let sent = false;
     const send = serial.send(async () => {
       sent = true;
