@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { ConcurrencyLimits, INTERNAL_SERVER_ERROR, invokeAsHttpApi } from '../src/limits.js';
+
+const httpApiEvent = { version: '2.0', requestContext: { http: { method: 'GET' } } };
+const kafkaEvent = { eventSource: 'aws:kafka', records: {} };
+const log = { warning: () => {}, error: () => {} };
+
+describe('ConcurrencyLimits', () => {
+  it("grants slots up to a function's limit, then refuses, and frees a slot once", () => {
+    const limits = new ConcurrencyLimits(new Map([['f', 2]]), undefined);
+    const first = limits.acquire('f');
+    const second = limits.acquire('f');
+    expect(first && second).toBeTruthy();
+    expect(limits.acquire('f')).toBeUndefined();
+    first?.();
+    first?.();
+    expect(limits.running('f')).toBe(1);
+    expect(limits.acquire('f')).toBeDefined();
+  });
+
+  it('uses the default for functions without a limit of their own, and none without a default', () => {
+    expect(new ConcurrencyLimits(new Map(), 1).limitOf('g')).toBe(1);
+    const unlimited = new ConcurrencyLimits(new Map(), undefined);
+    for (let i = 0; i < 100; i++) expect(unlimited.acquire('g')).toBeDefined();
+  });
+});
+
+describe('invokeAsHttpApi', () => {
+  const run = (
+    limits: InstanceType<typeof ConcurrencyLimits>,
+    event: unknown,
+    work: () => Promise<unknown>,
+  ) => invokeAsHttpApi({ limits, name: 'f', event, run: work, log });
+
+  it('answers a failed HTTP API invocation as AWS does, with nothing of the error', async () => {
+    const result = await run(new ConcurrencyLimits(new Map(), undefined), httpApiEvent, () =>
+      Promise.reject(new Error('[504] - Lambda timeout.')),
+    );
+    expect(result).toEqual({
+      statusCode: 500,
+      headers: { 'content-type': 'application/json' },
+      isBase64Encoded: false,
+      body: INTERNAL_SERVER_ERROR,
+    });
+  });
+
+  it('leaves other event sources alone: errors propagate, no limit applies', async () => {
+    const limits = new ConcurrencyLimits(new Map([['f', 1]]), undefined);
+    limits.acquire('f');
+    await expect(run(limits, kafkaEvent, () => Promise.reject(new Error('boom')))).rejects.toThrow(
+      'boom',
+    );
+    await expect(run(limits, kafkaEvent, async () => 'ran')).resolves.toBe('ran');
+  });
+
+  it('throttles without running the function, and frees the slot after a run', async () => {
+    const limits = new ConcurrencyLimits(new Map([['f', 1]]), undefined);
+    let calls = 0;
+    const work = async () => {
+      calls++;
+      return { statusCode: 200 };
+    };
+    const release = limits.acquire('f');
+    expect(await run(limits, httpApiEvent, work)).toMatchObject({ statusCode: 500 });
+    expect(calls).toBe(0);
+    release?.();
+    expect(await run(limits, httpApiEvent, work)).toEqual({ statusCode: 200 });
+    expect(limits.running('f')).toBe(0);
+  });
+});
