@@ -1,13 +1,14 @@
 /**
- * The local inbox store, by hand: `tsx scripts/dynalite.ts` (`npm run store:start`) serves
- * dynalite on 127.0.0.1:8000 with its data in `.local/dynalite`, creates the inbox and connections tables, and
- * runs until Ctrl-C. With `--memory`, nothing is kept. If a DynamoDB already answers on the port,
- * it only creates the tables there.
+ * The local store, by hand: `tsx scripts/dynalite.ts` (`npm run store:start`) serves dynalite
+ * on 127.0.0.1:8000 with its data in `.local/dynalite`, creates the inbox, connections and
+ * Idempotency-Keys' tables, and runs until Ctrl-C. With `--memory`, nothing is kept. If a
+ * DynamoDB already answers on the port, it only creates the tables there.
  */
 import { config } from '../shared/config.js';
 import {
   DYNALITE_DIR,
   ensureConnectionsTable,
+  ensureIdempotencyTable,
   ensureInboxTable,
   startDynalite,
 } from './lib/dynalite.js';
@@ -25,6 +26,8 @@ const main = async (args: readonly string[]): Promise<void> => {
   const connectionsName = config().realtime.connectionsTable;
   const connections = await ensureConnectionsTable(store.endpoint, connectionsName);
   say(`table ${connectionsName}: ${connections}`);
+  const keysName = config().idempotency.tableName;
+  say(`table ${keysName}: ${await ensureIdempotencyTable(store.endpoint, keysName)}`);
   if (!store.started) {
     say(`${store.endpoint} already answers; nothing started`);
     return;

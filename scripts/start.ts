@@ -13,6 +13,7 @@ import { ensureBroker, stopBroker } from './lib/broker.js';
 import {
   DYNALITE_DIR,
   ensureConnectionsTable,
+  ensureIdempotencyTable,
   ensureInboxTable,
   startDynalite,
 } from './lib/dynalite.js';
@@ -38,8 +39,10 @@ const serve = async (brokers: readonly string[]): Promise<number> => {
     const table = config().inbox.tableName;
     const tableStatus = await ensureInboxTable(store.endpoint, table);
     await ensureConnectionsTable(store.endpoint, config().realtime.connectionsTable);
+    const keys = config().idempotency.tableName;
+    const keysStatus = await ensureIdempotencyTable(store.endpoint, keys);
     say(
-      `inbox store: ${store.endpoint} (${store.started ? `data in ${DYNALITE_DIR}` : 'already running'}), table ${table}: ${tableStatus}`,
+      `inbox store: ${store.endpoint} (${store.started ? `data in ${DYNALITE_DIR}` : 'already running'}), table ${table}: ${tableStatus}, table ${keys}: ${keysStatus}`,
     );
     const sls = spawn(
       join(ROOT, 'node_modules/.bin/sls'),

@@ -34,6 +34,8 @@ const CONNECTIONS_TABLE_ARN = { 'Fn::GetAtt': [CONNECTIONS_TABLE, 'Arn'] };
 const inboxIndexArn = (name) => ({
   'Fn::Join': ['', [{ 'Fn::GetAtt': [INBOX_TABLE, 'Arn'] }, `/index/${name}`]],
 });
+/** The Idempotency-Keys' table (serverless/resources/idempotency-table.json). */
+const IDEMPOTENCY_TABLE = 'IdempotencyTable';
 
 const POLICY_VERSION = '2012-10-17';
 
@@ -114,7 +116,7 @@ const role = (fn, statements) => ({
 
 /**
  * The producer: looks up the brokers, connects, and writes to the notifications topic with an
- * idempotent producer, in a transaction when a batch spans partitions.
+ * idempotent producer, in a transaction when a batch spans partitions; keeps Idempotency-Keys.
  * @param {Settings} s
  */
 const sendNotificationRole = ({ msk: { arns } }) =>
@@ -144,6 +146,18 @@ const sendNotificationRole = ({ msk: { arns } }) =>
       Effect: 'Allow',
       Action: ['kafka-cluster:DescribeTransactionalId', 'kafka-cluster:AlterTransactionalId'],
       Resource: arns.publisherTransactionalIds,
+    },
+    {
+      // What Powertools' DynamoDB persistence layer calls (its Idempotency docs, IAM permissions).
+      Sid: 'KeepIdempotencyKeys',
+      Effect: 'Allow',
+      Action: [
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:DeleteItem',
+      ],
+      Resource: { 'Fn::GetAtt': [IDEMPOTENCY_TABLE, 'Arn'] },
     },
   ]);
 

@@ -124,6 +124,18 @@ const EnvSchema = z.object({
   PAGE_SIGN_IN: z._default(z.enum(['local', 'cognito', 'token']), 'local'),
   /** The Cognito app client the page signs in with (`PAGE_SIGN_IN=cognito`). */
   PAGE_COGNITO_CLIENT_ID: z.optional(z.string().check(z.regex(/^[A-Za-z0-9+]{1,128}$/))),
+  /** The DynamoDB table of Idempotency-Keys (Powertools Idempotency). */
+  IDEMPOTENCY_TABLE: z._default(
+    z
+      .string()
+      .check(
+        z.regex(
+          /^[A-Za-z0-9_.-]{3,255}$/,
+          'expected a DynamoDB table name: 3 to 255 letters, digits, _, . or -',
+        ),
+      ),
+    'notifications-idempotency',
+  ),
   /** Set to `true` by `sls invoke local`. */
   IS_LOCAL: z._default(z.enum(['true', 'false']), 'false'),
   /** `true` when the consumer's mapping has `FunctionResponseTypes: [ReportBatchItemFailures]`. */
@@ -187,6 +199,12 @@ export interface Config {
   readonly inbox: {
     readonly tableName: string;
     /** `DYNAMODB_ENDPOINT`, or `undefined` for AWS's endpoint in `region`. */
+    readonly endpoint: string | undefined;
+    readonly region: string | undefined;
+  };
+  readonly idempotency: {
+    readonly tableName: string;
+    /** The DynamoDB endpoint, as the inbox's (`DYNAMODB_ENDPOINT`). */
     readonly endpoint: string | undefined;
     readonly region: string | undefined;
   };
@@ -292,6 +310,11 @@ export const loadConfig = (env: Env = process.env): Config => {
     realtime: {
       connectionsTable: e.CONNECTIONS_TABLE,
       endpoint: e.WEBSOCKET_ENDPOINT,
+      region: e.AWS_REGION,
+    },
+    idempotency: {
+      tableName: e.IDEMPOTENCY_TABLE,
+      endpoint: e.DYNAMODB_ENDPOINT,
       region: e.AWS_REGION,
     },
     invokeLocal: e.IS_LOCAL === 'true',

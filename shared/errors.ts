@@ -120,6 +120,45 @@ export class ServiceUnavailableError extends HttpError {
 }
 
 /**
+ * 409: a request with the same Idempotency-Key is still being processed. Retry after
+ * `retryAfterSeconds`: the retry then gets that request's answer.
+ */
+export class IdempotencyKeyInUseError extends HttpError {
+  override readonly name = 'IdempotencyKeyInUseError';
+  readonly status = 409;
+  readonly code = 'idempotency_key_in_use';
+  override readonly retriable = true;
+
+  constructor(
+    readonly retryAfterSeconds: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      'Idempotency-Key: a request with this key is still being processed; retry shortly to get its answer.',
+      options,
+    );
+  }
+}
+
+/**
+ * 422: the Idempotency-Key was already used for a request with another body. A new notification
+ * needs a new key (IETF draft `draft-ietf-httpapi-idempotency-key-header`, section 2.7).
+ */
+export class IdempotencyKeyReusedError extends HttpError {
+  override readonly name = 'IdempotencyKeyReusedError';
+  readonly status = 422;
+  readonly code = 'idempotency_key_reused';
+  readonly field = 'Idempotency-Key';
+
+  constructor(options?: ErrorOptions) {
+    super(
+      'Idempotency-Key: was already used for a different request; send a new key with a new notification.',
+      options,
+    );
+  }
+}
+
+/**
  * A passing fault of a dependency (throttling, a 5xx, a timeout) met while processing a Kafka
  * batch. It fails the invocation so that the event source delivers the batch again.
  */

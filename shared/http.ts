@@ -1,6 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import {
   type HttpError,
+  IdempotencyKeyInUseError,
   InsufficientScopeError,
   InvalidTokenError,
   isHttpError,
@@ -41,7 +42,8 @@ export interface HttpResponse {
   readonly body: string;
 }
 
-const header = (request: HttpRequest, name: string): string | undefined => {
+/** A request header by name, whatever its case. */
+export const header = (request: HttpRequest, name: string): string | undefined => {
   const wanted = name.toLowerCase();
   for (const [key, value] of Object.entries(request.headers ?? {})) {
     if (key.toLowerCase() === wanted) return value;
@@ -201,7 +203,7 @@ export const errorResponse = (error: unknown, logger: Logger, requestId?: string
     };
     const challenge = challengeOf(error);
     const headers: Record<string, string> =
-      error instanceof ServiceUnavailableError
+      error instanceof ServiceUnavailableError || error instanceof IdempotencyKeyInUseError
         ? { 'retry-after': String(error.retryAfterSeconds) }
         : challenge
           ? { 'www-authenticate': challenge }

@@ -1,8 +1,20 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { config } from '../../shared/config.js';
 import { ValidationError } from '../../shared/errors.js';
-import { httpHandler, json, readBody } from '../../shared/http.js';
-import { type Authenticator, createAuthenticator } from '../../shared/identity/caller.js';
+import { header, httpHandler, json, readBody } from '../../shared/http.js';
+import {
+  createIdempotencyClient,
+  DynamoDBIdempotency,
+  IDEMPOTENCY_KEY_HEADER,
+  type IdempotencyGuard,
+  parseIdempotencyKey,
+  scopedKey,
+} from '../../shared/idempotency/guard.js';
+import {
+  type Authenticator,
+  type Caller,
+  createAuthenticator,
+} from '../../shared/identity/caller.js';
 import { createKafka } from '../../shared/kafka/client.js';
 import { KafkaPublisher } from '../../shared/kafka/publisher.js';
 import {
@@ -55,7 +67,13 @@ const routeOf = (event: APIGatewayProxyEventV2): string =>
 
 export interface SendHandlerDependencies extends SendDependencies {
   readonly authenticator: Authenticator;
+  /** Runs a request with an Idempotency-Key once; without it the header is refused. */
+  readonly idempotency?: IdempotencyGuard;
 }
+
+/** Whose keys an Idempotency-Key belongs to: each user's own; the demo's tokenless callers share one. */
+const scopeOf = (caller: Caller): string =>
+  caller.kind === 'user' ? `user-${caller.userId}` : caller.kind;
 
 /**
  * Builds the HTTP handler around its dependencies (tests pass fakes). The caller is known before
@@ -67,10 +85,25 @@ export const createHandler = (deps: SendHandlerDependencies): Handler =>
     const caller = await deps.authenticator.callerOf(event, { demo });
     if (caller.kind === 'user') request.add({ callerId: caller.userId });
     const { requests, fields, batch } = parseRequests(event, demo);
+    const key = parseIdempotencyKey(header(event, IDEMPOTENCY_KEY_HEADER));
     // Publish within the time this invocation has left, so that it answers before it times out.
     const timeoutMs = timeLeftForWork(context);
-    const receipts = await sendNotifications(requests, caller, fields, batch, deps, { timeoutMs });
-    return json(202, batch ? { notifications: receipts } : receipts[0]);
+    const send = async () => {
+      const receipts = await sendNotifications(requests, caller, fields, batch, deps, {
+        timeoutMs,
+      });
+      return batch ? { notifications: receipts } : (receipts[0] ?? null);
+    };
+    if (key === undefined) return json(202, await send());
+    if (!deps.idempotency) {
+      throw ValidationError.field(IDEMPOTENCY_KEY_HEADER, 'is not supported by this deployment');
+    }
+    const { value, replayed } = await deps.idempotency.once(
+      { key: scopedKey(scopeOf(caller), key), payload: { route: routeOf(event), requests } },
+      send,
+      timeoutMs,
+    );
+    return json(202, value, replayed ? { 'idempotent-replayed': 'true' } : {});
   });
 
 // Created once per container and reused by warm invocations; the producer connects on first use.
@@ -89,7 +122,11 @@ const warm: Handler = createHandler({
   users,
   authenticator: createAuthenticator(settings.identity, { users, logger }),
   logger,
-  metrics: createMetrics(settings),
+  idempotency: new DynamoDBIdempotency({
+    tableName: settings.idempotency.tableName,
+    client: createIdempotencyClient(settings.idempotency),
+    keyPrefix: 'send-notification',
+  }),
 });
 
 export const handler: Handler = settings.invokeLocal

@@ -12,6 +12,7 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { idempotencyTableInput } from '../../shared/idempotency/table.js';
 import { inboxTableInput } from '../../shared/inbox/table.js';
 import { connectionsTableInput } from '../../shared/realtime/table.js';
 import { LOCAL_DIR } from './paths.js';
@@ -165,3 +166,10 @@ export const ensureInboxTable = (endpoint: string, tableName: string) =>
  */
 export const ensureConnectionsTable = (endpoint: string, tableName: string) =>
   ensureTable(endpoint, connectionsTableInput(tableName));
+
+/**
+ * Creates the Idempotency-Keys' table at `endpoint` unless it exists. Its time to live is an AWS
+ * feature that dynalite lacks; Powertools ignores an expired key all the same.
+ */
+export const ensureIdempotencyTable = (endpoint: string, tableName: string) =>
+  ensureTable(endpoint, idempotencyTableInput(tableName));

@@ -13,6 +13,7 @@ import {
 import { packageDir, packageStage, TEMPLATES } from '../../scripts/lib/package.js';
 import { ROOT } from '../../scripts/lib/paths.js';
 import { run } from '../../scripts/lib/process.js';
+import { loadConfig } from '../../shared/config.js';
 
 /**
  * The deployment, proven without an AWS account: `sls package --stage example` (the example
@@ -29,6 +30,7 @@ const EXAMPLE = {
   securityGroupIds: ['sg-0a1b2c3d4e5f60001'],
   consumerGroupId: 'kafka-notifications-example-process-notifications',
   inboxTable: 'kafka-notifications-example-inbox',
+  idempotencyTable: 'kafka-notifications-example-idempotency',
 } as const;
 const MSK_PREFIX = 'arn:aws:kafka:us-east-1:123456789012';
 const CLUSTER = 'notifications/0a1b2c3d-4e5f-6789-abcd-ef0123456789-1';
@@ -43,6 +45,7 @@ const INBOX_TABLE_ARN = { 'Fn::GetAtt': ['InboxTable', 'Arn'] };
 const inboxIndex = (name: string) => ({
   'Fn::Join': ['', [INBOX_TABLE_ARN, `/index/${name}`]],
 });
+const IDEMPOTENCY_TABLE_ARN = { 'Fn::GetAtt': ['IdempotencyTable', 'Arn'] };
 const MAPPING = 'ProcessNotificationsEventSourceMappingMSKNotificationsNotifications';
 const FUNCTIONS = [
   'SendNotification',
@@ -260,6 +263,7 @@ describe(`sls package --stage ${STAGE}`, () => {
         NOTIFICATIONS_TOPIC_PARTITIONS: '6',
         NOTIFICATIONS_DLQ_TOPIC: 'notifications.dlq',
         INBOX_TABLE: EXAMPLE.inboxTable,
+        IDEMPOTENCY_TABLE: EXAMPLE.idempotencyTable,
       });
       expect(Object.keys(env), name).not.toContain('KAFKA_BROKERS');
       expect(Object.keys(env), name).not.toContain('DYNAMODB_ENDPOINT');
@@ -493,6 +497,18 @@ describe(`sls package --stage ${STAGE}`, () => {
     expect(roles).toEqual(FUNCTIONS.map((f) => `${f}Role`).sort());
   });
 
+  it('keeps Idempotency-Keys in a table whose items expire by TTL', () => {
+    expect(resources.IdempotencyTable).toMatchObject({
+      Type: 'AWS::DynamoDB::Table',
+      Properties: {
+        TableName: EXAMPLE.idempotencyTable,
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        TimeToLiveSpecification: { AttributeName: 'expiration', Enabled: true },
+      },
+    });
+  });
+
   it('lets the producer find the brokers and write its topic, idempotently and in transactions', () => {
     expect(statementsOf('SendNotificationRole')).toEqual({
       WriteOwnLogs: logs('SendNotification'),
@@ -509,6 +525,15 @@ describe(`sls package --stage ${STAGE}`, () => {
       UsePublisherTransactions: {
         Action: ['kafka-cluster:DescribeTransactionalId', 'kafka-cluster:AlterTransactionalId'],
         Resource: ARNS.transactionalIds,
+      },
+      KeepIdempotencyKeys: {
+        Action: [
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:DeleteItem',
+        ],
+        Resource: IDEMPOTENCY_TABLE_ARN,
       },
     });
   });
@@ -677,6 +702,7 @@ const LOCAL_OVERRIDES = new Set([
   'KAFKA_BROKERS',
   'DYNAMODB_ENDPOINT',
   'INBOX_TABLE',
+  'IDEMPOTENCY_TABLE',
   'USERS',
   'DEMO_MODE',
   'POWERTOOLS_METRICS_DISABLED',
@@ -770,8 +796,9 @@ describe('sls print --stage local', () => {
       // serverless-offline does not verify tokens: the functions do, and the demo's routes are open.
       AUTH_MODE: 'local',
       DEMO_MODE: 'true',
-      // EMF lines would drown the console offline, where nothing reads them.
-      POWERTOOLS_METRICS_DISABLED: 'true',
+      // The names shared/config.ts defaults to, which the local store creates.
+      INBOX_TABLE: loadConfig({}).inbox.tableName,
+      IDEMPOTENCY_TABLE: loadConfig({}).idempotency.tableName,
     });
     for (const [name, f] of Object.entries(service.functions)) {
       expect(f.vpc ?? null, name).toBeNull();

@@ -1,0 +1,24 @@
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+
+/**
+ * The idempotency table of Powertools' DynamoDB persistence layer: one item per Idempotency-Key
+ * (hashed), keyed `id`, expiring at `expiration` (epoch seconds; DynamoDB's TTL deletes it some
+ * time after, Powertools ignores it once past). Shared by `CreateTable` offline and the
+ * CloudFormation resource `IdempotencyTable` (a unit test holds the two equal).
+ */
+export const IDEMPOTENCY_TABLE = {
+  AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+  KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+  BillingMode: 'PAY_PER_REQUEST',
+} as const;
+
+/** The attribute DynamoDB's time to live reads (Powertools' default `expiryAttr`). */
+export const IDEMPOTENCY_EXPIRY_ATTRIBUTE = 'expiration';
+
+/** The `CreateTable` input for an idempotency table named `tableName`. */
+export const idempotencyTableInput = (tableName: string): CreateTableCommandInput => ({
+  TableName: tableName,
+  AttributeDefinitions: IDEMPOTENCY_TABLE.AttributeDefinitions.map((a) => ({ ...a })),
+  KeySchema: IDEMPOTENCY_TABLE.KeySchema.map((k) => ({ ...k })),
+  BillingMode: IDEMPOTENCY_TABLE.BillingMode,
+});
