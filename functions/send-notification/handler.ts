@@ -16,7 +16,7 @@ import {
   createAuthenticator,
 } from '../../shared/identity/caller.js';
 import { createKafka } from '../../shared/kafka/client.js';
-import { KafkaPublisher } from '../../shared/kafka/publisher.js';
+import { KafkaPublisher, PUBLISHER_CLIENT_RETRY } from '../../shared/kafka/publisher.js';
 import {
   type LambdaContext,
   releasingAfterEachCall,
@@ -109,11 +109,14 @@ export const createHandler = (deps: SendHandlerDependencies): Handler =>
 // Created once per container and reused by warm invocations; the producer connects on first use.
 const settings = config();
 const logger = createLogger(settings.serviceName);
-const publisher = new KafkaPublisher(createKafka(settings.kafka, logger), {
-  topic: settings.topics.notifications,
-  timeoutMs: settings.kafka.sendTimeoutMs,
-  logger,
-});
+const publisher = new KafkaPublisher(
+  createKafka(settings.kafka, logger, { retry: PUBLISHER_CLIENT_RETRY }),
+  {
+    topic: settings.topics.notifications,
+    timeoutMs: settings.kafka.sendTimeoutMs,
+    logger,
+  },
+);
 
 const users = new UserDirectory(settings.users);
 

@@ -32,8 +32,10 @@ export const MSK_API_DEFAULTS = {
 export interface KafkaDependencies {
   /** Signs MSK IAM tokens (`aws-msk-iam-sasl-signer-js` by default). */
   readonly sign?: SignToken;
-  /** The MSK API client of `region` (`@aws-sdk/client-kafka` by default), made on first lookup. */
-  readonly mskClient?: (region: string) => MskApi | Promise<MskApi>;
+  /** The MSK API client of `region` (`@aws-sdk/client-kafka` by default). */
+  readonly mskClient?: (region: string) => Pick<KafkaClient, 'send'>;
+  /** Retries of the client's own calls (connecting, metadata) instead of `KAFKA_CLIENT_DEFAULTS`. */
+  readonly retry?: KafkaConfig['retry'];
 }
 
 // The signer and the MSK API client are loaded when first used, not at module init: only IAM
@@ -66,7 +68,11 @@ const defaultMskClient = async (region: string): Promise<MskApi> => {
 export const kafkaConfig = (
   kafka: Config['kafka'],
   logger: Logger,
-  { sign = signWithMskSigner, mskClient = defaultMskClient }: KafkaDependencies = {},
+  {
+    sign = generateAuthToken,
+    mskClient = defaultMskClient,
+    retry = KAFKA_CLIENT_DEFAULTS.RETRY,
+  }: KafkaDependencies = {},
 ): KafkaConfig => {
   const base: KafkaConfig = {
     clientId: kafka.clientId,
@@ -74,8 +80,8 @@ export const kafkaConfig = (
     connectionTimeout: KAFKA_CLIENT_DEFAULTS.CONNECTION_TIMEOUT_MS,
     authenticationTimeout: KAFKA_CLIENT_DEFAULTS.AUTHENTICATION_TIMEOUT_MS,
     requestTimeout: KAFKA_CLIENT_DEFAULTS.REQUEST_TIMEOUT_MS,
-    retry: { ...KAFKA_CLIENT_DEFAULTS.RETRY },
-    logLevel: KAFKA_LOG_LEVEL.WARN,
+    retry: { ...retry },
+    logLevel: logLevel.WARN,
     logCreator: kafkaLogCreator(logger),
   };
   if (kafka.auth === 'none') return base;

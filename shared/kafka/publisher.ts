@@ -24,10 +24,18 @@ import { toRecord } from './records.js';
  * CONCURRENT_TRANSACTIONS until the coordinator has written the commit markers, a few
  * milliseconds later. kafkajs retries it after its first retry delay (100 ms with our client's
  * settings), where the Java client waits 20 ms (KAFKA-5477): back-to-back batches spent most of
- * their time waiting. The first retry comes after 20 ms as in Java; more retries keep the total
- * patience (about 3.3 s, doubling up to the client's 1 s cap) within the send deadline.
+ * their time waiting. The first retry comes after 20 ms as in Java; six retries (about 1.3 s,
+ * doubling) leave the send deadline room for the request itself.
  */
-export const PUBLISHER_RETRY = { initialRetryTime: 20, retries: 8 } as const;
+export const PUBLISHER_RETRY = { initialRetryTime: 20, retries: 6 } as const;
+
+/**
+ * Retries of the publisher's client when it connects: none. A broker that refuses connections
+ * then fails an attempt at once, and the producer's retries (`PUBLISHER_RETRY`) or its
+ * reconnection in the background take it from there, instead of the client's own retries nested
+ * in each of them: a broker that is down is known within a second, not at the deadline.
+ */
+export const PUBLISHER_CLIENT_RETRY = { retries: 0 } as const;
 
 /**
  * Shortest transaction timeout given to the broker (it checks for expired transactions every

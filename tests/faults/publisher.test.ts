@@ -3,7 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
 import { ServiceUnavailableError } from '../../shared/errors.js';
 import { createKafka } from '../../shared/kafka/client.js';
-import { KafkaPublisher, type Placement } from '../../shared/kafka/publisher.js';
+import {
+  KafkaPublisher,
+  type Placement,
+  PUBLISHER_CLIENT_RETRY,
+} from '../../shared/kafka/publisher.js';
 import { createNotification, DEFAULT_USERS, type Notification } from '../../shared/models/index.js';
 import { createTopic, type Placed, readTopic } from '../helpers/kafka.js';
 import { silentLogger } from '../helpers/logger.js';
@@ -86,11 +90,15 @@ describe('the publisher while the broker is cut and restored under load', () => 
 
     const settings = loadConfig({ KAFKA_BROKERS: broker.listen });
     const logger = silentLogger();
-    const publisher = new KafkaPublisher(createKafka(settings.kafka, logger), {
-      topic,
-      timeoutMs: SEND_TIMEOUT_MS,
-      logger,
-    });
+    // As the send function makes it.
+    const publisher = new KafkaPublisher(
+      createKafka(settings.kafka, logger, { retry: PUBLISHER_CLIENT_RETRY }),
+      {
+        topic,
+        timeoutMs: SEND_TIMEOUT_MS,
+        logger,
+      },
+    );
     const outcomes: Outcome[] = [];
     let running = true;
     const senders = Array.from({ length: SENDERS }, (_, i) =>

@@ -1,0 +1,136 @@
+import { join } from 'node:path';
+import type { Kafka } from 'kafkajs';
+import {
+  ensureIdempotencyTable,
+  ensureInboxTable,
+  startDynalite,
+} from '../../scripts/lib/dynalite.js';
+import { DEFAULT_USERS } from '../../shared/models/index.js';
+import { unique } from './kafka.js';
+import { type Offline, startOffline } from './offline.js';
+import { startToxiproxy, type ToxicProxy, type ToxiproxyServer } from './toxiproxy.js';
+
+/**
+ * This service under a real `sls offline start`, with the broker and a dynalite each behind a
+ * toxiproxy proxy that every function (and the offline Kafka event source) goes through: for
+ * fault tests and the reliability benchmark. Topics, consumer group and tables are fresh.
+ */
+
+const ROOT = join(import.meta.dirname, '../..');
+
+export interface FaultStack {
+  readonly base: string;
+  readonly topic: string;
+  readonly broker: ToxicProxy;
+  readonly store: ToxicProxy;
+  readonly toxiproxy: ToxiproxyServer;
+  readonly offline: Offline;
+  /** Every notification id in every user's inbox, one entry per stored item (read via the API). */
+  storedIds(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export interface FaultStackOptions {
+  /** An admin-capable client on the broker itself (not through the proxy). */
+  readonly kafka: Kafka;
+  readonly httpPort: number;
+  /** Extra arguments of `sls offline start`. */
+  readonly args?: readonly string[];
+  readonly env?: Record<string, string>;
+}
+
+export const startFaultStack = async ({
+  kafka,
+  httpPort,
+  args = [],
+  env = {},
+}: FaultStackOptions): Promise<FaultStack> => {
+  const topic = unique('faults');
+  const deadLetterTopic = `${topic}.dlq`;
+  const inboxTable = unique('faults-inbox');
+  const keysTable = unique('faults-keys');
+  const toxiproxy = await startToxiproxy();
+  const cleanups: (() => Promise<unknown>)[] = [() => toxiproxy.stop()];
+  const close = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  };
+  try {
+    const broker = await toxiproxy.proxyBroker();
+    const dynalite = await startDynalite({ port: 0 });
+    cleanups.push(() => dynalite.close());
+    await ensureInboxTable(dynalite.endpoint, inboxTable);
+    await ensureIdempotencyTable(dynalite.endpoint, keysTable);
+    const store = await toxiproxy.proxyTo('dynamodb', new URL(dynalite.endpoint).host);
+    const admin = kafka.admin();
+    await admin.connect();
+    cleanups.push(() => admin.disconnect());
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        { topic, numPartitions: 3 },
+        { topic: deadLetterTopic, numPartitions: 3 },
+      ],
+    });
+    const offline = await startOffline(
+      ROOT,
+      {
+        KAFKA_BROKERS: broker.listen,
+        DYNAMODB_ENDPOINT: `http://${store.listen}`,
+        INBOX_TABLE: inboxTable,
+        IDEMPOTENCY_TABLE: keysTable,
+        ...env,
+      },
+      {
+        args: [
+          '--httpPort',
+          String(httpPort),
+          '--lambdaPort',
+          String(httpPort + 2),
+          '--param',
+          `topic=${topic}`,
+          '--param',
+          `deadLetterTopic=${deadLetterTopic}`,
+          '--param',
+          `consumerGroupId=${unique('faults-consumer')}`,
+          ...args,
+        ],
+        keepChars: 200_000,
+      },
+    );
+    cleanups.push(() => offline.stop());
+    await offline.waitForOutput(/Kafka processNotifications: joined group/, 90_000);
+    const base = `http://127.0.0.1:${httpPort}`;
+    return {
+      base,
+      topic,
+      broker,
+      store,
+      toxiproxy,
+      offline,
+      storedIds: () => storedIds(base),
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+};
+
+const storedIds = async (base: string): Promise<string[]> => {
+  const ids: string[] = [];
+  for (const { id: userId } of DEFAULT_USERS) {
+    let cursor: string | undefined;
+    do {
+      const query = `?limit=100${cursor ? `&cursor=${cursor}` : ''}`;
+      const response = await fetch(`${base}/notifications/${userId}${query}`);
+      if (response.status !== 200) throw new Error(`GET inbox of ${userId}: ${response.status}`);
+      const page = (await response.json()) as {
+        notifications: { id: string }[];
+        nextCursor?: string;
+      };
+      ids.push(...page.notifications.map((n) => n.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+  }
+  return ids;
+};
