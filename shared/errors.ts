@@ -142,7 +142,7 @@ export class IdempotencyKeyInUseError extends HttpError {
 
 /**
  * 422: the Idempotency-Key was already used for a request with another body. A new notification
- * needs a new key (IETF draft `draft-ietf-httpapi-idempotency-key-header`, section 2.7).
+ * needs a new key (IETF draft `draft-ietf-httpapi-idempotency-key-header`).
  */
 export class IdempotencyKeyReusedError extends HttpError {
   override readonly name = 'IdempotencyKeyReusedError';
