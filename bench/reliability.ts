@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { INTERNAL_SERVER_ERROR } from '../plugins/serverless-offline-limits/src/limits.js';
 import { loadConfig } from '../shared/config.js';
 import { DEFAULT_USERS } from '../shared/models/index.js';
 import { type FaultStack, startFaultStack } from '../tests/helpers/fault-stack.js';
@@ -25,7 +26,9 @@ const ROOT = join(import.meta.dirname, '..');
 const HTTP_PORT = 3300;
 const quick = process.argv.includes('--quick');
 const RATE_PER_SECOND = quick ? 20 : 50;
-const PHASE_S = quick ? { before: 2, fault: 3, after: 4 } : { before: 5, fault: 10, after: 10 };
+const PHASE_S = quick
+  ? { warmup: 5, before: 2, fault: 3, after: 4 }
+  : { warmup: 15, before: 5, fault: 10, after: 10 };
 const OUT = quick ? join(ROOT, '.local/bench/reliability.md') : join(ROOT, 'docs/reliability.md');
 
 interface Fault {
@@ -46,7 +49,10 @@ interface Row {
   readonly fault: string;
   readonly audit: Audit;
   readonly refused: number;
-  readonly failed: number;
+  /** 500s of the offline gateway: throttled past the concurrency limit, or the function timed out. */
+  readonly gateway500: number;
+  /** 500s of the function itself (an unexpected error). */
+  readonly app500: number;
   readonly unanswered: number;
   readonly p50_503Ms: number | undefined;
   readonly max503Ms: number | undefined;
@@ -146,7 +152,10 @@ const measure = async (stack: FaultStack, fault: Fault, earlier: Outcome[]): Pro
       misplaced: own(result.misplaced),
     },
     refused: refused.length,
-    failed: outcomes.filter((o) => o.status >= 500 && o.status !== 503).length,
+    gateway500: outcomes.filter((o) => o.status === 500 && o.body === INTERNAL_SERVER_ERROR).length,
+    app500: outcomes.filter(
+      (o) => o.status >= 500 && o.status !== 503 && o.body !== INTERNAL_SERVER_ERROR,
+    ).length,
     unanswered: outcomes.filter((o) => o.status === 0).length,
     p50_503Ms: percentile(latencies, 50),
     max503Ms: latencies.length ? Math.max(...latencies) : undefined,
@@ -160,11 +169,11 @@ const ms = (value: number | undefined) => (value === undefined ? '-' : `${Math.r
 
 const table = (rows: readonly Row[]): string =>
   [
-    '| fault | sent | 202 | stored once | duplicates | lost | 503 | 500 | no answer | 503 latency p50 / max (ms) | first 503 after the fault (ms) | time to recover (ms) | peak RSS of sls offline (MB) |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| fault | sent | 202 | stored once | duplicates | lost | 503 | 500 from the function | 500 from the gateway (throttled, timed out) | no answer | 503 latency p50 / max (ms) | first 503 after the fault (ms) | time to recover (ms) | peak RSS of sls offline (MB) |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
     ...rows.map(
       (r) =>
-        `| ${r.fault} | ${r.audit.sent} | ${r.audit.accepted} | ${r.audit.storedOnce} | ${r.audit.duplicates.length} | ${r.audit.lost.length + r.audit.misplaced.length} | ${r.refused} | ${r.failed} | ${r.unanswered} | ${ms(r.p50_503Ms)} / ${ms(r.max503Ms)} | ${ms(r.first503Ms)} | ${ms(r.recoverMs)} | ${Math.round(r.peakRssMb)} |`,
+        `| ${r.fault} | ${r.audit.sent} | ${r.audit.accepted} | ${r.audit.storedOnce} | ${r.audit.duplicates.length} | ${r.audit.lost.length + r.audit.misplaced.length} | ${r.refused} | ${r.app500} | ${r.gateway500} | ${r.unanswered} | ${ms(r.p50_503Ms)} / ${ms(r.max503Ms)} | ${ms(r.first503Ms)} | ${ms(r.recoverMs)} | ${Math.round(r.peakRssMb)} |`,
     ),
   ].join('\n');
 
@@ -179,6 +188,18 @@ const main = async () => {
   const rows: Row[] = [];
   const all: Outcome[] = [];
   try {
+    // Workers started and connected first, as a running service has them (not measured).
+    say(`warming up for ${PHASE_S.warmup} s`);
+    let warm = false;
+    const warmup = startLoad({
+      url: `${stack.base}/send`,
+      ratePerSecond: RATE_PER_SECOND,
+      request,
+      done: () => warm,
+    });
+    await sleep(PHASE_S.warmup * 1000);
+    warm = true;
+    all.push(...(await warmup.finished));
     for (const fault of FAULTS) rows.push(await measure(stack, fault, all));
   } finally {
     await stack.close();
@@ -187,16 +208,18 @@ const main = async () => {
   const report = `# Reliability under faults
 
 \`npm run bench:reliability\` (bench/reliability.ts${quick ? ', --quick' : ''}): the whole service under \`sls offline start\`
-(worker threads, at most ${32} invocations of a function at once), the local broker and a dynalite each
+(worker threads, at most 32 invocations of a function at once), the local broker and a dynalite each
 behind toxiproxy, ${RATE_PER_SECOND} POST /send per second (open loop, each with its own Idempotency-Key);
-per fault ${PHASE_S.before} s before, ${PHASE_S.fault} s of fault, ${PHASE_S.after} s after, nothing restarted.
+after ${PHASE_S.warmup} s of warm-up, per fault ${PHASE_S.before} s before, ${PHASE_S.fault} s of fault, ${PHASE_S.after} s after, nothing restarted.
 KAFKA_SEND_TIMEOUT_MS ${settings.kafka.sendTimeoutMs}.
 
 ${table(rows)}
 
 - **stored once**: 202s whose notification is in Kafka once, at the partition and offset of the
   receipt, and in the inbox once. **lost** counts acknowledged notifications missing or misplaced.
-- **500**: answers other than 202 and 503 (the offline gateway's throttle, past the concurrency limit, is one).
+- **500 from the gateway**: \`{"message":"Internal Server Error"}\`, as AWS's HTTP API answers a
+  function throttled past its concurrency (32 offline) or timed out; **500 from the function**:
+  an unexpected error of ours (there should be none).
 - **first 503 after the fault**: from the fault's start to the first 503 of a request sent after it.
 - **time to recover**: from the fault's end to the first 202 of a request sent after it.
 
