@@ -125,6 +125,7 @@ const warm: Handler = createHandler({
   users,
   authenticator: createAuthenticator(settings.identity, { users, logger }),
   logger,
+  metrics: createMetrics(settings),
   idempotency: new DynamoDBIdempotency({
     tableName: settings.idempotency.tableName,
     client: createIdempotencyClient(settings.idempotency),

@@ -32,8 +32,8 @@ export const MSK_API_DEFAULTS = {
 export interface KafkaDependencies {
   /** Signs MSK IAM tokens (`aws-msk-iam-sasl-signer-js` by default). */
   readonly sign?: SignToken;
-  /** The MSK API client of `region` (`@aws-sdk/client-kafka` by default). */
-  readonly mskClient?: (region: string) => Pick<KafkaClient, 'send'>;
+  /** The MSK API client of `region` (`@aws-sdk/client-kafka` by default), made on first lookup. */
+  readonly mskClient?: (region: string) => MskApi | Promise<MskApi>;
   /** Retries of the client's own calls (connecting, metadata) instead of `KAFKA_CLIENT_DEFAULTS`. */
   readonly retry?: KafkaConfig['retry'];
 }
@@ -69,7 +69,7 @@ export const kafkaConfig = (
   kafka: Config['kafka'],
   logger: Logger,
   {
-    sign = generateAuthToken,
+    sign = signWithMskSigner,
     mskClient = defaultMskClient,
     retry = KAFKA_CLIENT_DEFAULTS.RETRY,
   }: KafkaDependencies = {},
@@ -81,7 +81,7 @@ export const kafkaConfig = (
     authenticationTimeout: KAFKA_CLIENT_DEFAULTS.AUTHENTICATION_TIMEOUT_MS,
     requestTimeout: KAFKA_CLIENT_DEFAULTS.REQUEST_TIMEOUT_MS,
     retry: { ...retry },
-    logLevel: logLevel.WARN,
+    logLevel: KAFKA_LOG_LEVEL.WARN,
     logCreator: kafkaLogCreator(logger),
   };
   if (kafka.auth === 'none') return base;

@@ -1,5 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { type IHeaders, type Kafka, type Message, Partitioners } from 'kafkajs';
+import type { IHeaders, Message } from 'kafkajs';
 import { TransientError } from '../errors.js';
 import type { KafkaSource } from './client.js';
 import type { DecodedRecord, RecordPosition } from './codec.js';
@@ -67,8 +67,9 @@ export class KafkaDeadLetterPublisher implements DeadLetterSink {
 
   constructor(kafka: KafkaSource, options: DeadLetterOptions) {
     this.#options = options;
+    // kafkajs is loaded with the first poison record, not at the consumer's start.
     // One send at a time, a fresh producer after a failure: see SerialProducer.
-    this.#producer = new SerialProducer(kafka, () => ({
+    this.#producer = new SerialProducer(kafka, async () => ({
       idempotent: true,
       maxInFlightRequests: 1,
       // Keyed as the original record, placed as the Java client would.

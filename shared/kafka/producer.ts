@@ -1,6 +1,7 @@
-import type { Kafka, Producer, ProducerConfig } from 'kafkajs';
+import type { Producer, ProducerConfig } from 'kafkajs';
 import { withDeadline } from '../deadline.js';
 import { DeadlineExceededError, KafkaSendError } from '../errors.js';
+import type { KafkaSource } from './client.js';
 
 export const SERIAL_PRODUCER_DEFAULTS = {
   /** Pause between two attempts to reconnect after a failure. */
@@ -16,9 +17,9 @@ export interface SerialProducerOptions {
   readonly now?: () => number;
 }
 
-/** A producer and its connection under way. */
+/** A producer (made once kafkajs is loaded) and its connection under way. */
 interface Connection {
-  readonly producer: Producer;
+  readonly producer: Promise<Producer>;
   readonly connected: Promise<Producer>;
 }
 
@@ -41,8 +42,8 @@ interface Connection {
  * deadline on a broker that is down; the first send after it connected goes through.
  */
 export class SerialProducer {
-  readonly #kafka: Kafka;
-  readonly #config: () => ProducerConfig;
+  readonly #kafka: KafkaSource;
+  readonly #config: () => ProducerConfig | Promise<ProducerConfig>;
   readonly #pauseMs: number;
   readonly #attemptMs: number;
   readonly #now: () => number;
@@ -57,7 +58,11 @@ export class SerialProducer {
   readonly #retiring = new Set<Promise<void>>();
 
   /** `config` is called for each new producer (a transactional id must be fresh, say). */
-  constructor(kafka: Kafka, config: () => ProducerConfig, options: SerialProducerOptions = {}) {
+  constructor(
+    kafka: KafkaSource,
+    config: () => ProducerConfig | Promise<ProducerConfig>,
+    options: SerialProducerOptions = {},
+  ) {
     this.#kafka = kafka;
     this.#config = config;
     this.#pauseMs = options.reconnectPauseMs ?? SERIAL_PRODUCER_DEFAULTS.RECONNECT_PAUSE_MS;
@@ -127,8 +132,14 @@ export class SerialProducer {
 
   #connected(): Connection {
     if (!this.#current) {
-      const producer = this.#kafka.producer(this.#config());
-      this.#current = { producer, connected: producer.connect().then(() => producer) };
+      const producer = (async () => (await this.#kafka()).producer(await this.#config()))();
+      const connected = producer.then(async (p) => {
+        await p.connect();
+        return p;
+      });
+      // Whoever awaits `connected` sees a failure; nobody need await `producer` itself.
+      producer.catch(() => undefined);
+      this.#current = { producer, connected };
     }
     return this.#current;
   }
@@ -159,7 +170,8 @@ export class SerialProducer {
     if (this.#current === current) this.#current = undefined;
     const done = pending
       .catch(() => undefined)
-      .then(() => current.producer.disconnect())
+      .then(() => current.producer)
+      .then((p) => p.disconnect())
       .catch(() => undefined);
     this.#retiring.add(done);
     void done.finally(() => this.#retiring.delete(done));
@@ -177,6 +189,9 @@ export class SerialProducer {
     await reconnecting?.catch(() => undefined);
     const current = this.#current;
     this.#current = undefined;
-    await Promise.all([current?.producer.disconnect().catch(() => undefined), ...this.#retiring]);
+    await Promise.all([
+      current?.producer.then((p) => p.disconnect()).catch(() => undefined),
+      ...this.#retiring,
+    ]);
   }
 }

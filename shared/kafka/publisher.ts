@@ -15,6 +15,7 @@ import {
   ServiceUnavailableError,
 } from '../errors.js';
 import type { Notification } from '../models/index.js';
+import type { KafkaSource } from './client.js';
 import { SerialProducer } from './producer.js';
 import { toRecord } from './records.js';
 

@@ -105,11 +105,12 @@ export const sendNotifications = async (
     batch,
     deps.now?.() ?? new Date(),
   );
+  deps.metrics.add('requestSize', notifications.length);
   const placements = await deps.publisher.publish(
     notifications,
     timeoutMs === undefined ? {} : { timeoutMs },
   );
-  return notifications.map((notification, i) => {
+  const receipts = notifications.map((notification, i) => {
     const placement = placements[i];
     if (!placement) {
       throw new IncompleteAcknowledgementError(

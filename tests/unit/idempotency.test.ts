@@ -19,6 +19,7 @@ import { DEFAULT_USERS, type Notification, UserDirectory } from '../../shared/mo
 import { asCaller, context, httpEvent } from '../helpers/events.js';
 import { onAws, SAMPLE_CALLER_ID } from '../helpers/identity.js';
 import { silentLogger } from '../helpers/logger.js';
+import { recordingMetrics } from '../helpers/metrics.js';
 
 /** An in-memory guard with the contract of the DynamoDB one (tested on dynalite). */
 class MemoryGuard implements IdempotencyGuard {
@@ -59,6 +60,7 @@ const setup = (guard: IdempotencyGuard | undefined = new MemoryGuard()) => {
     users: new UserDirectory(DEFAULT_USERS),
     authenticator: onAws(),
     logger: silentLogger(),
+    metrics: recordingMetrics().metrics,
     ...(guard ? { idempotency: guard } : {}),
   };
   return { handler: createHandler(deps), published };

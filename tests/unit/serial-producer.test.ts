@@ -17,7 +17,7 @@ interface FakeProducer {
 
 const fakeKafka = (connect: (id: number) => Promise<void> = async () => undefined) => {
   const producers: FakeProducer[] = [];
-  const kafka = {
+  const client = {
     producer: () => {
       const fake: FakeProducer = { id: producers.length, connects: 0, disconnects: 0 };
       producers.push(fake);
@@ -33,6 +33,8 @@ const fakeKafka = (connect: (id: number) => Promise<void> = async () => undefine
       } as unknown as Producer;
     },
   } as unknown as Kafka;
+  // As createKafka gives it: the client made on first use.
+  const kafka = async () => client;
   return { kafka, producers };
 };
 
