@@ -796,6 +796,8 @@ describe('sls print --stage local', () => {
       // serverless-offline does not verify tokens: the functions do, and the demo's routes are open.
       AUTH_MODE: 'local',
       DEMO_MODE: 'true',
+      // EMF lines would drown the console offline, where nothing reads them.
+      POWERTOOLS_METRICS_DISABLED: 'true',
       // The names shared/config.ts defaults to, which the local store creates.
       INBOX_TABLE: loadConfig({}).inbox.tableName,
       IDEMPOTENCY_TABLE: loadConfig({}).idempotency.tableName,
