@@ -1,8 +1,9 @@
 /**
  * The local store, by hand: `tsx scripts/dynalite.ts` (`npm run store:start`) serves dynalite
  * on 127.0.0.1:8000 with its data in `.local/dynalite`, creates the inbox, connections and
- * Idempotency-Keys' tables, and runs until Ctrl-C. With `--memory`, nothing is kept. If a
- * DynamoDB already answers on the port, it only creates the tables there.
+ * Idempotency-Keys' tables, and runs until Ctrl-C. With `--memory`, nothing is kept; with
+ * `--port N`, another port (0: a free one, printed). If a DynamoDB already answers on the port,
+ * it only creates the tables there.
  */
 import { config } from '../shared/config.js';
 import {
@@ -19,7 +20,17 @@ const say = (message: string): void => {
 
 const main = async (args: readonly string[]): Promise<void> => {
   const inMemory = args.includes('--memory');
-  const store = await startDynalite(inMemory ? {} : { path: DYNALITE_DIR });
+  const portAt = args.indexOf('--port');
+  const port = portAt >= 0 ? Number(args[portAt + 1]) : undefined;
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) {
+    throw new Error(
+      `--port must be a port number (0 for a free one); received ${args[portAt + 1]}`,
+    );
+  }
+  const store = await startDynalite({
+    ...(inMemory ? {} : { path: DYNALITE_DIR }),
+    ...(port === undefined ? {} : { port }),
+  });
   const tableName = config().inbox.tableName;
   const table = await ensureInboxTable(store.endpoint, tableName);
   say(`table ${tableName}: ${table}`);
