@@ -5,6 +5,7 @@ import { DEFAULT_USERS } from '../../shared/models/index.js';
 import { unique } from './kafka.js';
 import { type Offline, startOffline } from './offline.js';
 import { startToxiproxy, type ToxicProxy, type ToxiproxyServer } from './toxiproxy.js';
+import { until } from './wait.js';
 
 /**
  * This service under a real `sls offline start`, with the broker and a dynalite each behind a
@@ -90,12 +91,24 @@ export const startFaultStack = async ({
     await admin.connect();
     cleanups.push(() => admin.disconnect());
     await admin.createTopics({
-      waitForLeaders: true,
       topics: [
         { topic, numPartitions: 3 },
         { topic: deadLetterTopic, numPartitions: 3 },
       ],
     });
+    // Not `waitForLeaders`: a broker just started over many old topics answers metadata for a
+    // new one with UNKNOWN_TOPIC_OR_PARTITION for a moment, which kafkajs does not retry.
+    await until(
+      async () => {
+        const { topics } = await admin.fetchTopicMetadata({ topics: [topic, deadLetterTopic] });
+        return topics.every(
+          (t) => t.partitions.length === 3 && t.partitions.every((p) => p.leader >= 0),
+        );
+      },
+      60_000,
+      `leaders for ${topic}`,
+      200,
+    );
     const offline = await startOffline(
       ROOT,
       {
