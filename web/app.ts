@@ -24,6 +24,14 @@ const PAGE_SIZE = 50;
  * two consumers are independent): marking it read is tried again this often, this many times.
  */
 const MARK_RETRY = { TIMES: 5, DELAY_MS: 300 } as const;
+/**
+ * Pushing and storing are two independent consumers, so the inbox read at (re)connect may miss
+ * what was pushed before this tab connected but stored after the read, and a pushed notification
+ * may not be stored yet. The tab reads the inbox again this long after connecting and after the
+ * last push, and again (doubling the wait up to the last) while it knows pushed notifications
+ * that are not stored yet, so that the list and the badge settle on the store's truth.
+ */
+const RECONCILE_MS = { FIRST: 2_000, MAX: 16_000 } as const;
 const TOKEN_KEY = 'notifications.token';
 const USER_KEY = 'notifications.user';
 
@@ -71,6 +79,7 @@ const state = {
   reconnectMs: RECONNECT_MS.FIRST as number,
   reconnectTimer: undefined as ReturnType<typeof setTimeout> | undefined,
   pingTimer: undefined as ReturnType<typeof setInterval> | undefined,
+  reconcileTimer: undefined as ReturnType<typeof setTimeout> | undefined,
 };
 
 const nameOf = (id: number): string => config.users.find((u) => u.id === id)?.name ?? `#${id}`;
@@ -152,7 +161,7 @@ const render = (): void => {
  * (pushed) that the page lacks, though the page covers its time, is not stored yet (pushing and
  * storing are two consumers): it is kept, and counted when unread.
  */
-const refresh = async (): Promise<void> => {
+const refresh = async (): Promise<number> => {
   const page = await api<{ notifications: InboxNotification[]; unreadCount: number }>(
     'GET',
     `/me/notifications?limit=${PAGE_SIZE}`,
@@ -169,6 +178,22 @@ const refresh = async (): Promise<void> => {
   }
   state.unreadCount = page.unreadCount + extra;
   render();
+  return extra;
+};
+
+/** Reads the inbox again after `waitMs` (replacing a read already planned), as `RECONCILE_MS` says. */
+const reconcile = (waitMs: number = RECONCILE_MS.FIRST): void => {
+  clearTimeout(state.reconcileTimer);
+  state.reconcileTimer = setTimeout(() => {
+    if (!state.session) return;
+    refresh()
+      .then((notStored) => {
+        if (notStored > 0 && waitMs < RECONCILE_MS.MAX) reconcile(waitMs * 2);
+      })
+      .catch(() => {
+        if (waitMs < RECONCILE_MS.MAX) reconcile(waitMs * 2);
+      });
+  }, waitMs);
 };
 
 const markRead = async (id: string): Promise<void> => {
@@ -215,6 +240,7 @@ const onMessage = (message: ServerMessage): void => {
     if (!n.read) state.unreadCount++;
     ui.announcer.textContent = `New notification from ${n.from.name}: ${n.message}`;
     render();
+    reconcile();
   } else if (message.type === 'read') {
     for (const id of message.ids) {
       const n = state.notifications.get(id);
@@ -242,9 +268,9 @@ const connect = (): void => {
       PING_EVERY_MS,
     );
     // Catch up: whatever arrived while this tab was not connected.
-    refresh().catch((error: Error) =>
-      setStatus(`Live, but the inbox did not load: ${error.message}`),
-    );
+    refresh()
+      .catch((error: Error) => setStatus(`Live, but the inbox did not load: ${error.message}`))
+      .finally(() => reconcile());
   });
   socket.addEventListener('message', (event) => {
     try {
@@ -286,6 +312,7 @@ function signOut(reason = 'Signed out'): void {
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(USER_KEY);
   clearTimeout(state.reconnectTimer);
+  clearTimeout(state.reconcileTimer);
   const socket = state.socket;
   state.socket = undefined;
   socket?.close();

@@ -5,9 +5,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InboxStore } from '../../shared/inbox/store.js';
 import type { InboxNotification } from '../../shared/inbox/types.js';
+import { createNotification, DEFAULT_USERS } from '../../shared/models/index.js';
 import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { tokenFor } from '../helpers/caller.js';
+import { silentLogger } from '../helpers/logger.js';
 import { type Stack, startStack } from '../helpers/stack.js';
 import { brokers } from '../helpers/test-broker.js';
 import { until } from '../helpers/wait.js';
@@ -19,6 +22,8 @@ import { until } from '../helpers/wait.js';
 
 const EMMA = 1;
 const BRUNO = 2;
+const RICK = 3;
+const LENA = 4;
 /** The README's screenshot: rewritten with `UPDATE_SCREENSHOT=1`, else taken to a scratch file. */
 const SCREENSHOT = process.env.UPDATE_SCREENSHOT
   ? join(import.meta.dirname, '../../docs/live-inbox.png')
@@ -221,6 +226,27 @@ describe('the live inbox page in headless Chromium', () => {
     await textOf(page.locator('#status'), 'Live', 20_000);
     await visible(itemOf(page, missed), 5_000);
     await classOf(itemOf(page, missed), 'unread');
+    await page.close();
+  });
+
+  it('settles on the stored inbox when a notification is stored but never pushed to the tab', async () => {
+    // Pushing and storing are independent consumers: what was pushed before a tab connected may
+    // be stored only after the tab read its inbox. Stored here without any push, the tab must
+    // still come to list and count it, without reload.
+    const page = await bruno.context.newPage();
+    await page.goto(`${stack.base}/`);
+    const loaded = page.waitForResponse((r) => r.url().includes('/me/notifications'));
+    await page.getByLabel('User', { exact: true }).selectOption(String(RICK));
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await loaded;
+    const [lena, rick] = [LENA, RICK].map((id) => DEFAULT_USERS.find((u) => u.id === id));
+    if (!lena || !rick) throw new Error('the demo users changed');
+    const notification = createNotification(lena, rick, 'Stored, never pushed.');
+    await new InboxStore(dynamo, stack.inboxTable, silentLogger()).save([
+      { notification, partition: 0, offset: '0' },
+    ]);
+    await visible(itemOf(page, 'Stored, never pushed.'));
+    await textOf(badgeOf(page), String((await inboxOf(RICK)).unreadCount));
     await page.close();
   });
 
