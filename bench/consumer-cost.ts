@@ -6,7 +6,7 @@ import { ensureInboxTable, startDynalite } from '../scripts/lib/dynalite.js';
 import { loadConfig } from '../shared/config.js';
 import { createDocumentClient } from '../shared/inbox/client.js';
 import { InboxStore } from '../shared/inbox/store.js';
-import { inboxKeyOf } from '../shared/inbox/table.js';
+import { toItem } from '../shared/inbox/table.js';
 import { createKafka, LOCAL_BROKERS } from '../shared/kafka/client.js';
 import { KafkaDeadLetterPublisher } from '../shared/kafka/dead-letters.js';
 import { toRecord } from '../shared/kafka/records.js';
@@ -118,24 +118,7 @@ const setup = async () => {
   const naive = countingClient(store.endpoint);
   const put = (raw: { value: string; partition: number; offset: number }) => {
     const stored = decode(raw);
-    const key = inboxKeyOf(stored);
-    const n = stored.notification;
-    return naive.client.send(
-      new PutCommand({
-        TableName: table,
-        Item: {
-          userId: key.userId,
-          sk: key.sk,
-          id: n.id,
-          from: n.from,
-          to: n.to,
-          message: n.message,
-          createdAt: n.createdAt,
-          partition: stored.partition,
-          offset: stored.offset,
-        },
-      }),
-    );
+    return naive.client.send(new PutCommand({ TableName: table, Item: toItem(stored) }));
   };
   const putSequential = async (event: MSKEvent) => {
     for (const raw of recordsOf(event)) await put(raw);

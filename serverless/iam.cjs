@@ -215,8 +215,8 @@ const processNotificationsRole = ({ msk: { arns } }) =>
   ]);
 
 /**
- * The inbox reader: queries the table and counts the `unread` index, nothing else (and no VPC:
- * it never talks to Kafka).
+ * The inbox reader: queries the `timeline` index and counts the `unread` one, nothing else (and
+ * no VPC: it never talks to Kafka).
  */
 const listNotificationsRole = () =>
   role('ListNotifications', [
@@ -224,7 +224,7 @@ const listNotificationsRole = () =>
       Sid: 'ReadInbox',
       Effect: 'Allow',
       Action: ['dynamodb:Query'],
-      Resource: [INBOX_TABLE_ARN, inboxIndexArn('unread')],
+      Resource: [inboxIndexArn('timeline'), inboxIndexArn('unread')],
     },
   ]);
 
@@ -335,8 +335,8 @@ const pushNotificationsRole = ({ msk: { arns } }, stage) =>
   ]);
 
 /**
- * The read routes: find a notification by id, count and mark unread ones, then tell the caller's
- * other sessions.
+ * The read routes: mark a notification read by its key, find and count unread ones (the `unread`
+ * index), then tell the caller's other sessions.
  * @param {string} stage
  */
 const readNotificationsRole = (stage) =>
@@ -345,7 +345,7 @@ const readNotificationsRole = (stage) =>
       Sid: 'MarkRead',
       Effect: 'Allow',
       Action: ['dynamodb:Query', 'dynamodb:UpdateItem'],
-      Resource: [INBOX_TABLE_ARN, inboxIndexArn('unread'), inboxIndexArn('byId')],
+      Resource: [INBOX_TABLE_ARN, inboxIndexArn('unread')],
     },
     ...pushStatements(stage),
   ]);

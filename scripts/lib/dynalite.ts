@@ -106,8 +106,8 @@ export const startDynalite = async ({
 
 /**
  * Creates the table `input` describes at `endpoint` unless it exists; waits until it is ACTIVE.
- * A table that exists without one of the indexes asked for was made by an older version: it is
- * reported (local indexes cannot be added to a table), never silently used.
+ * A table that exists with another key, or without one of the indexes asked for, was made by an
+ * older version: it is reported (neither can change on a table), never silently used.
  */
 export const ensureTable = async (
   endpoint: string,
@@ -128,9 +128,17 @@ export const ensureTable = async (
         ...(input.GlobalSecondaryIndexes ?? []),
       ].map((i) => i.IndexName);
       const missing = wanted.filter((name) => !have.has(name));
-      if (missing.length > 0) {
+      const keyOf = (schema: typeof input.KeySchema) =>
+        (schema ?? []).map((k) => `${k.AttributeName} ${k.KeyType}`).join(', ');
+      const differs = [
+        ...(keyOf(Table?.KeySchema) === keyOf(input.KeySchema)
+          ? []
+          : [`its key (${keyOf(Table?.KeySchema)}, now ${keyOf(input.KeySchema)})`]),
+        ...missing.map((name) => `its index ${name}`),
+      ];
+      if (differs.length > 0) {
         throw new Error(
-          `The local table ${tableName} at ${endpoint} predates its index ${missing.join(', ')}; indexes cannot be added to it: delete the local store (${DYNALITE_DIR}) and start again.`,
+          `The local table ${tableName} at ${endpoint} predates ${differs.join(' and ')}, which cannot change on a table: delete the local store (${DYNALITE_DIR}) and start again.`,
         );
       }
       return 'exists';

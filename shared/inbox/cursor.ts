@@ -1,21 +1,24 @@
 import { ValidationError } from '../errors.js';
 import { MAX_CURSOR_CHARS } from './limits.js';
-import { type InboxKey, InboxKeySchema } from './table.js';
+import { type TimelinePosition, TimelinePositionSchema } from './table.js';
 
 /**
- * The cursor of a page of an inbox: opaque to clients, the base64url of the JSON of the key the
- * page starts after.
+ * The cursor of a page of an inbox: opaque to clients, the base64url of the JSON of the place in
+ * the timeline (the `timeline` index's key) that the page starts after.
  */
 
-/** The opaque cursor for a page that starts after `key`: base64url of its JSON. */
-export const encodeCursor = (key: InboxKey): string =>
-  Buffer.from(JSON.stringify({ userId: key.userId, sk: key.sk }), 'utf8').toString('base64url');
+/** The opaque cursor for a page that starts after `position`: base64url of its JSON. */
+export const encodeCursor = (position: TimelinePosition): string =>
+  Buffer.from(
+    JSON.stringify({ userId: position.userId, id: position.id, timeline: position.timeline }),
+    'utf8',
+  ).toString('base64url');
 
 /**
- * The key a cursor starts after. Only a cursor this store issued for `userId`'s inbox is
+ * The place a cursor starts after. Only a cursor this store issued for `userId`'s inbox is
  * accepted; anything else is a 400 on field `cursor`.
  */
-export const decodeCursor = (cursor: string, userId: number): InboxKey => {
+export const decodeCursor = (cursor: string, userId: number): TimelinePosition => {
   const received = cursor.length > 40 ? `${cursor.slice(0, 37)}...` : cursor;
   const invalid = () =>
     ValidationError.field(
@@ -31,7 +34,7 @@ export const decodeCursor = (cursor: string, userId: number): InboxKey => {
   } catch {
     throw invalid();
   }
-  const parsed = InboxKeySchema.safeParse(value);
+  const parsed = TimelinePositionSchema.safeParse(value);
   if (!parsed.success) throw invalid();
   if (parsed.data.userId !== userId) {
     throw ValidationError.field(

@@ -15,7 +15,7 @@ export const INBOX_WRITE_DEFAULTS = {
 /** Seconds a client is told to wait when the store does not answer a read. */
 export const INBOX_RETRY_AFTER_SECONDS = 1;
 
-/** Longest cursor accepted, in characters; real ones are about 110. */
+/** Longest cursor accepted, in characters; real ones are about 160. */
 export const MAX_CURSOR_CHARS = 512;
 
 /** Timeouts and retries of the DynamoDB client, keeping a request within a few seconds. */

@@ -20,6 +20,7 @@ import {
   type InboxKey,
   inboxKeyOf,
   keyOfItem,
+  positionOfItem,
   toItem,
   toNotification,
 } from './table.js';
@@ -54,13 +55,14 @@ type WriteRequest = NonNullable<
 
 type KeysAndAttributes = NonNullable<BatchGetCommandOutput['UnprocessedKeys']>[string];
 
-const keyString = (key: InboxKey): string => `${key.userId}#${key.sk}`;
+const keyString = (key: InboxKey): string => `${key.userId}#${key.id}`;
 
 /**
  * The inbox in DynamoDB: idempotent batched writes for the consumer, paged reads with the unread
  * count for `GET /notifications/{userId}`, and the read state. One item per notification, keyed
- * as `inboxKeyOf` says, holding the notification's fields (`id`, `from`, `to`, `message`,
- * `createdAt`), its Kafka position, and `unread` while it is unread (table.ts: the indexes).
+ * by recipient and notification id, holding the notification's fields, its place in the
+ * timeline, the Kafka position it was stored from, and `unread` while it is unread (table.ts:
+ * the indexes).
  */
 export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
   readonly #client: DynamoDBDocumentClient;
@@ -88,28 +90,32 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
 
   /**
    * Writes every notification not stored yet, in `BatchWriteItem` calls of up to 25 items, after
-   * one strongly consistent `BatchGetItem` per 100 keys that finds those already stored. A Kafka
-   * record delivered again (delivery is at least once) thus never overwrites its item, and so
-   * never makes a notification its recipient has read unread again: `BatchWriteItem` has no
-   * conditions, and a conditional `PutItem` per item would cost 25 times the calls. Unprocessed
-   * items and keys are retried with exponential backoff and full jitter. Resolves with the number
-   * of calls made, reads included.
+   * one strongly consistent `BatchGetItem` per 100 keys that finds those already stored. The key
+   * is the notification's id, not the record's position: a Kafka record delivered again
+   * (delivery is at least once), or a second record of the same notification (a client's retry
+   * after a 503 in doubt publishes the same id again), never overwrites the item stored first,
+   * and so never makes a notification its recipient has read unread again, nor shows it twice:
+   * `BatchWriteItem` has no conditions, and a conditional `PutItem` per item would cost 25 times
+   * the calls. Unprocessed items and keys are retried with exponential backoff and full jitter.
+   * Resolves with the number of calls made, reads included.
    *
    * @throws TransientError when the store throttles, fails or does not answer, or items remain
    * unprocessed after the last attempt: the Kafka batch should be delivered again.
    */
   async save(items: readonly StoredNotification[]): Promise<{ calls: number }> {
-    // A batch must not name one key twice; the same record delivered twice is one item.
+    // A batch must not name one key twice. The first record of a notification is the one kept,
+    // as a later batch would keep it: the event lists each partition's records in offset order.
     const unique = new Map<string, { key: InboxKey; item: StoredNotification }>();
     for (const item of items) {
-      const key = inboxKeyOf(item);
-      unique.set(keyString(key), { key, item });
+      const key = inboxKeyOf(item.notification);
+      const k = keyString(key);
+      if (!unique.has(k)) unique.set(k, { key, item });
     }
     if (unique.size === 0) return { calls: 0 };
     const { stored, calls: reads } = await this.#storedKeys([...unique.values()].map((u) => u.key));
     const requests: WriteRequest[] = [...unique.entries()]
       .filter(([k]) => !stored.has(k))
-      .map(([, { key, item }]) => ({ PutRequest: { Item: toItem(key, item) } }));
+      .map(([, { item }]) => ({ PutRequest: { Item: toItem(item) } }));
     const chunks: WriteRequest[][] = [];
     for (let i = 0; i < requests.length; i += INBOX_WRITE_DEFAULTS.BATCH_SIZE) {
       chunks.push(requests.slice(i, i + INBOX_WRITE_DEFAULTS.BATCH_SIZE));
@@ -149,10 +155,10 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
       let pending: KeysAndAttributes | undefined = {
         Keys: keys
           .slice(i, i + READ_STATE_LIMITS.BATCH_GET_SIZE)
-          .map((k) => ({ [INBOX_KEY.partition]: k.userId, [INBOX_KEY.sort]: k.sk })),
+          .map((k) => ({ [INBOX_KEY.partition]: k.userId, [INBOX_KEY.sort]: k.id })),
         ConsistentRead: true,
-        ProjectionExpression: '#pk, #sk',
-        ExpressionAttributeNames: { '#pk': INBOX_KEY.partition, '#sk': INBOX_KEY.sort },
+        ProjectionExpression: '#pk, #id',
+        ExpressionAttributeNames: { '#pk': INBOX_KEY.partition, '#id': INBOX_KEY.sort },
       };
       for (let attempt = 1; pending?.Keys?.length; attempt++) {
         if (attempt > this.#retry.maxAttempts) {
@@ -242,6 +248,7 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
       output = await this.#client.send(
         new QueryCommand({
           TableName: this.#tableName,
+          IndexName: INBOX_INDEX.timeline.name,
           KeyConditionExpression: '#pk = :pk',
           ExpressionAttributeNames: { '#pk': INBOX_KEY.partition },
           ExpressionAttributeValues: { ':pk': userId },
@@ -267,7 +274,7 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
     return {
       notifications: page.map(toNotification),
       unreadCount,
-      ...(after ? { nextCursor: encodeCursor(keyOfItem(after)) } : {}),
+      ...(after ? { nextCursor: encodeCursor(positionOfItem(after)) } : {}),
     };
   }
 
@@ -301,19 +308,8 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
    */
   async markRead(userId: number, id: string): Promise<MarkReadResult> {
     try {
-      const found = await this.#client.send(
-        new QueryCommand({
-          TableName: this.#tableName,
-          IndexName: INBOX_INDEX.byId.name,
-          KeyConditionExpression: '#pk = :pk AND #id = :id',
-          ExpressionAttributeNames: { '#pk': INBOX_KEY.partition, '#id': INBOX_INDEX.byId.sort },
-          ExpressionAttributeValues: { ':pk': userId, ':id': id },
-          ConsistentRead: true,
-        }),
-      );
-      const [item] = found.Items ?? [];
-      if (!item) throw new NotificationNotFoundError(id);
-      const changed = await this.#markKeyRead(keyOfItem(item));
+      const changed = await this.#markKeyRead({ userId, id });
+      if (changed === undefined) throw new NotificationNotFoundError(id);
       return { ids: changed ? [id] : [], unreadCount: await this.#unreadCount(userId) };
     } catch (error) {
       throw this.#readFailure(error);
@@ -341,8 +337,7 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
       const keys = (output.Items ?? []).map(keyOfItem);
       const ids: string[] = [];
       await forEachLimited(keys, READ_STATE_LIMITS.MARK_ALL_CONCURRENCY, async (key) => {
-        const id = await this.#markKeyRead(key);
-        if (id) ids.push(id);
+        if (await this.#markKeyRead(key)) ids.push(key.id);
       });
       return { ids, unreadCount: await this.#unreadCount(userId) };
     } catch (error) {
@@ -351,26 +346,31 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
   }
 
   /**
-   * Takes the item at `key` out of the `unread` index. Resolves with its id when it was unread,
-   * `undefined` when it was read already (or is gone).
+   * Takes the item at `key` out of the `unread` index, in one `UpdateItem` by key. Resolves with
+   * `true` when it was unread, `false` when it was read already (it keeps its `readAt`), and
+   * `undefined` when there is no such item.
    */
-  async #markKeyRead(key: InboxKey): Promise<string | undefined> {
+  async #markKeyRead(key: InboxKey): Promise<boolean | undefined> {
     try {
       const output = await this.#client.send(
         new UpdateCommand({
           TableName: this.#tableName,
-          Key: { [INBOX_KEY.partition]: key.userId, [INBOX_KEY.sort]: key.sk },
-          UpdateExpression: 'REMOVE #unread SET #readAt = :now',
-          ConditionExpression: 'attribute_exists(#unread)',
-          ExpressionAttributeNames: { '#unread': INBOX_INDEX.unread.sort, '#readAt': 'readAt' },
+          Key: { [INBOX_KEY.partition]: key.userId, [INBOX_KEY.sort]: key.id },
+          UpdateExpression: 'REMOVE #unread SET #readAt = if_not_exists(#readAt, :now)',
+          // Never creates an item: an id the user has no notification with is a 404.
+          ConditionExpression: 'attribute_exists(#id)',
+          ExpressionAttributeNames: {
+            '#id': INBOX_KEY.sort,
+            '#unread': INBOX_INDEX.unread.sort,
+            '#readAt': 'readAt',
+          },
           ExpressionAttributeValues: { ':now': new Date().toISOString() },
-          ReturnValues: 'ALL_OLD',
+          // The old values of what changed: `unread` among them only if it was unread.
+          ReturnValues: 'UPDATED_OLD',
         }),
       );
-      const id = output.Attributes?.id;
-      return typeof id === 'string' ? id : undefined;
+      return output.Attributes?.[INBOX_INDEX.unread.sort] !== undefined;
     } catch (error) {
-      // Read already: nothing to change, which is what was asked.
       if (error instanceof Error && error.name === 'ConditionalCheckFailedException') {
         return undefined;
       }

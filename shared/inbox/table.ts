@@ -1,38 +1,47 @@
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod/mini';
 import { InvalidInboxItemError } from '../errors.js';
-import { describeIssues, NotificationSchema, UserIdSchema } from '../models/index.js';
+import {
+  describeIssues,
+  type Notification,
+  NotificationIdSchema,
+  NotificationSchema,
+  UserIdSchema,
+} from '../models/index.js';
 import type { InboxNotification, StoredNotification } from './types.js';
 
 /**
- * The inbox table: one item per received notification. The partition key is the recipient's id,
- * so that one query reads one user's inbox; the sort key orders it by time and identifies the
- * Kafka record, so that a redelivered record overwrites its own item.
+ * The inbox table: one item per notification, whatever number of Kafka records carried it. The
+ * partition key is the recipient's id, so that one query reads one user's inbox; the sort key is
+ * the notification's id, so that a notification is stored once even when Kafka holds it twice
+ * (a redelivered record, or a client's retry after a 503 in doubt, which publishes the same id
+ * again: shared/idempotency/notification-ids.ts).
  */
 
 /** Attribute names of the table's key. */
-export const INBOX_KEY = { partition: 'userId', sort: 'sk' } as const;
+export const INBOX_KEY = { partition: 'userId', sort: 'id' } as const;
 
 /**
- * The two local secondary indexes, both keys only. An LSI (rather than a GSI) because both are
- * read right after a write and must see it: LSI queries can be strongly consistent, GSI queries
- * never are (DynamoDB developer guide, `LSI`).
+ * The two local secondary indexes. Local (rather than global) because both are read right after
+ * a write and must see it: LSI queries can be strongly consistent, GSI queries never are
+ * (DynamoDB developer guide, `LSI`).
  *
- * - `unread` is sparse: its sort key, the `unread` attribute (a copy of `sk`), is on an item only
- *   while the notification is unread, so counting a user's unread ones reads only those.
- * - `byId` finds a notification of one user by its public `id`; another user's id is simply not
- *   in that user's partition.
+ * - `timeline` orders a user's notifications by time (`createdAt#partition#offset`): the inbox is
+ *   listed from it, newest first. It projects every attribute, so that a page is one query;
+ *   keys only would cost a `BatchGetItem` of the table per page.
+ * - `unread` is sparse: its sort key, the `unread` attribute (a copy of `timeline`), is on an item
+ *   only while the notification is unread, so counting a user's unread ones reads only those.
  */
 export const INBOX_INDEX = {
-  unread: { name: 'unread', sort: 'unread' },
-  byId: { name: 'byId', sort: 'id' },
+  timeline: { name: 'timeline', sort: 'timeline', projection: 'ALL' },
+  unread: { name: 'unread', sort: 'unread', projection: 'KEYS_ONLY' },
 } as const;
 
 /** Digits the Kafka partition and offset are zero-padded to, so that they sort as text. */
-export const SORT_KEY_DIGITS = { PARTITION: 5, OFFSET: 20 } as const;
+export const TIMELINE_DIGITS = { PARTITION: 5, OFFSET: 20 } as const;
 
-/** A sort key: `createdAt#partition#offset`, such as `2026-11-24T12:00:00.000Z#00002#00000000000000000042`. */
-export const SORT_KEY_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#\d{5}#\d{20}$/;
+/** A timeline key: `createdAt#partition#offset`, such as `2026-11-24T12:00:00.000Z#00002#00000000000000000042`. */
+export const TIMELINE_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#\d{5}#\d{20}$/;
 
 /**
  * Key schema, attribute types and billing of the table, shared by `CreateTable` offline and the
@@ -42,20 +51,20 @@ export const INBOX_TABLE = {
   AttributeDefinitions: [
     { AttributeName: INBOX_KEY.partition, AttributeType: 'N' },
     { AttributeName: INBOX_KEY.sort, AttributeType: 'S' },
+    { AttributeName: INBOX_INDEX.timeline.sort, AttributeType: 'S' },
     { AttributeName: INBOX_INDEX.unread.sort, AttributeType: 'S' },
-    { AttributeName: INBOX_INDEX.byId.sort, AttributeType: 'S' },
   ],
   KeySchema: [
     { AttributeName: INBOX_KEY.partition, KeyType: 'HASH' },
     { AttributeName: INBOX_KEY.sort, KeyType: 'RANGE' },
   ],
-  LocalSecondaryIndexes: [INBOX_INDEX.unread, INBOX_INDEX.byId].map((index) => ({
+  LocalSecondaryIndexes: [INBOX_INDEX.timeline, INBOX_INDEX.unread].map((index) => ({
     IndexName: index.name,
     KeySchema: [
       { AttributeName: INBOX_KEY.partition, KeyType: 'HASH' as const },
       { AttributeName: index.sort, KeyType: 'RANGE' as const },
     ],
-    Projection: { ProjectionType: 'KEYS_ONLY' as const },
+    Projection: { ProjectionType: index.projection },
   })),
   BillingMode: 'PAY_PER_REQUEST',
 } as const;
@@ -73,41 +82,58 @@ export const inboxTableInput = (tableName: string): CreateTableCommandInput => (
   BillingMode: INBOX_TABLE.BillingMode,
 });
 
-/** The key of one item, checked. */
-export const InboxKeySchema = z.strictObject({
-  userId: UserIdSchema,
-  sk: z.string().check(z.regex(SORT_KEY_PATTERN)),
-});
-
-/** The key of one item. */
+/** The key of one item: whose notification, and which. */
 export interface InboxKey {
   readonly userId: number;
-  readonly sk: string;
+  readonly id: string;
 }
 
+/** An item's place in its user's timeline: the key of the `timeline` index, the table's included. */
+export interface TimelinePosition extends InboxKey {
+  readonly timeline: string;
+}
+
+/** An item's key, checked. */
+export const InboxKeySchema = z.strictObject({
+  userId: UserIdSchema,
+  id: NotificationIdSchema,
+});
+
+/** An item's place in the timeline, checked: what a page of the inbox starts after. */
+export const TimelinePositionSchema = z.strictObject({
+  userId: UserIdSchema,
+  id: NotificationIdSchema,
+  timeline: z.string().check(z.regex(TIMELINE_PATTERN)),
+});
+
+/** The key of a notification's item: its recipient's id and its own. */
+export const inboxKeyOf = (notification: Pick<Notification, 'id' | 'to'>): InboxKey => ({
+  userId: notification.to.id,
+  id: notification.id,
+});
+
 /**
- * The key of a stored notification: the recipient's id, and
+ * A stored notification's place in its recipient's timeline:
  * `${createdAt}#${partition, 5 digits}#${offset, 20 digits}`.
  *
  * `createdAt` is rewritten as `toISOString` does (UTC, milliseconds), so that keys sort by time
  * as text; queried with `ScanIndexForward=false`, the newest come first. The Kafka position breaks
  * ties: a batch of notifications shares one `createdAt`, and one recipient's records all live on
- * one partition (they are keyed by recipient), where offsets grow. It depends only on the record,
- * so a redelivered record gets the same key.
+ * one partition (they are keyed by recipient), where offsets grow.
  */
-export const inboxKeyOf = ({ notification, partition, offset }: StoredNotification): InboxKey => {
+export const timelineOf = ({ notification, partition, offset }: StoredNotification): string => {
   if (
     !Number.isInteger(partition) ||
     partition < 0 ||
-    partition >= 10 ** SORT_KEY_DIGITS.PARTITION
+    partition >= 10 ** TIMELINE_DIGITS.PARTITION
   ) {
     throw new RangeError(
-      `Kafka partition must be a whole number from 0 to ${10 ** SORT_KEY_DIGITS.PARTITION - 1}; received ${partition}`,
+      `Kafka partition must be a whole number from 0 to ${10 ** TIMELINE_DIGITS.PARTITION - 1}; received ${partition}`,
     );
   }
-  if (!/^\d+$/.test(offset) || offset.length > SORT_KEY_DIGITS.OFFSET) {
+  if (!/^\d+$/.test(offset) || offset.length > TIMELINE_DIGITS.OFFSET) {
     throw new RangeError(
-      `Kafka offset must be at most ${SORT_KEY_DIGITS.OFFSET} digits; received "${offset}"`,
+      `Kafka offset must be at most ${TIMELINE_DIGITS.OFFSET} digits; received "${offset}"`,
     );
   }
   const createdAt = new Date(notification.createdAt);
@@ -116,14 +142,11 @@ export const inboxKeyOf = ({ notification, partition, offset }: StoredNotificati
       `createdAt must be an ISO 8601 date; received "${notification.createdAt}"`,
     );
   }
-  return {
-    userId: notification.to.id,
-    sk: [
-      createdAt.toISOString(),
-      String(partition).padStart(SORT_KEY_DIGITS.PARTITION, '0'),
-      offset.padStart(SORT_KEY_DIGITS.OFFSET, '0'),
-    ].join('#'),
-  };
+  return [
+    createdAt.toISOString(),
+    String(partition).padStart(TIMELINE_DIGITS.PARTITION, '0'),
+    offset.padStart(TIMELINE_DIGITS.OFFSET, '0'),
+  ].join('#');
 };
 
 /** An item as the document client reads it. */
@@ -133,21 +156,31 @@ export type InboxItem = Readonly<Record<string, unknown>>;
 const ITEM = { root: '(item)' } as const;
 
 /**
- * The item of a newly stored notification under `key`: the notification's fields (`id`, `from`,
- * `to`, `message`, `createdAt`), its Kafka position, and `unread` (it enters the `unread` index).
+ * The item of a newly stored notification: its key, its place in the timeline, the
+ * notification's fields (`from`, `to`, `message`, `createdAt`), the Kafka position of the record
+ * it was stored from, and `unread` (it enters the `unread` index).
  */
-export const toItem = (key: InboxKey, { notification, partition, offset }: StoredNotification) => ({
-  [INBOX_KEY.partition]: key.userId,
-  [INBOX_KEY.sort]: key.sk,
-  [INBOX_INDEX.unread.sort]: key.sk,
-  id: notification.id,
-  from: { id: notification.from.id, name: notification.from.name },
-  to: { id: notification.to.id, name: notification.to.name },
-  message: notification.message,
-  createdAt: notification.createdAt,
-  partition,
-  offset,
-});
+export const toItem = (stored: StoredNotification) => {
+  const { notification, partition, offset } = stored;
+  const timeline = timelineOf(stored);
+  return {
+    [INBOX_KEY.partition]: notification.to.id,
+    [INBOX_KEY.sort]: notification.id,
+    [INBOX_INDEX.timeline.sort]: timeline,
+    [INBOX_INDEX.unread.sort]: timeline,
+    from: { id: notification.from.id, name: notification.from.name },
+    to: { id: notification.to.id, name: notification.to.name },
+    message: notification.message,
+    createdAt: notification.createdAt,
+    partition,
+    offset,
+  };
+};
+
+const invalidKey = (issues: Parameters<typeof describeIssues>[0]) =>
+  new InvalidInboxItemError(
+    `The inbox returned an item without a valid key: ${describeIssues(issues, ITEM)}`,
+  );
 
 /**
  * The key of an item read back.
@@ -156,13 +189,23 @@ export const toItem = (key: InboxKey, { notification, partition, offset }: Store
 export const keyOfItem = (item: InboxItem): InboxKey => {
   const parsed = InboxKeySchema.safeParse({
     userId: item[INBOX_KEY.partition],
-    sk: item[INBOX_KEY.sort],
+    id: item[INBOX_KEY.sort],
   });
-  if (!parsed.success) {
-    throw new InvalidInboxItemError(
-      `The inbox returned an item without a valid key: ${describeIssues(parsed.error.issues, ITEM)}`,
-    );
-  }
+  if (!parsed.success) throw invalidKey(parsed.error.issues);
+  return parsed.data;
+};
+
+/**
+ * The place in the timeline of an item read back from the `timeline` index.
+ * @throws InvalidInboxItemError when it has none
+ */
+export const positionOfItem = (item: InboxItem): TimelinePosition => {
+  const parsed = TimelinePositionSchema.safeParse({
+    userId: item[INBOX_KEY.partition],
+    id: item[INBOX_KEY.sort],
+    timeline: item[INBOX_INDEX.timeline.sort],
+  });
+  if (!parsed.success) throw invalidKey(parsed.error.issues);
   return parsed.data;
 };
 
@@ -173,7 +216,7 @@ export const keyOfItem = (item: InboxItem): InboxKey => {
  */
 export const toNotification = (item: InboxItem): InboxNotification => {
   const parsed = NotificationSchema.safeParse({
-    id: item.id,
+    id: item[INBOX_KEY.sort],
     from: item.from,
     to: item.to,
     message: item.message,

@@ -23,11 +23,17 @@ export const MessageSchema = z.string().check(
 );
 
 /**
+ * A notification's id: a UUID, random (version 4), or derived from the request's Idempotency-Key
+ * (version 8, shared/idempotency/notification-ids.ts).
+ */
+export const NotificationIdSchema = z.uuid();
+
+/**
  * A notification as published to Kafka and stored in the inbox.
  * Field names are compatible with the demo's (`from`, `to`, `message`).
  */
 export const NotificationSchema = z.object({
-  id: z.uuid(),
+  id: NotificationIdSchema,
   from: UserSchema,
   to: UserSchema,
   message: MessageSchema,
@@ -35,14 +41,18 @@ export const NotificationSchema = z.object({
 });
 export type Notification = z.infer<typeof NotificationSchema>;
 
-/** Creates a notification with a fresh id and the current time. */
+/**
+ * Creates a notification at `now`, with `id` when given (derived from an Idempotency-Key), else
+ * a fresh random one.
+ */
 export const createNotification = (
   from: User,
   to: User,
   message: string,
   now: Date = new Date(),
+  id: string = randomUUID(),
 ): Notification => ({
-  id: randomUUID(),
+  id,
   from,
   to,
   message,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type DynaliteHandle,
@@ -84,6 +85,33 @@ describe('InboxStore on dynalite', () => {
     expect(await store.save(items.map((i) => ({ ...i })))).toEqual({ calls: 1 });
     const pages = await readAll(emma.id, 100);
     expect(pages).toEqual([newestFirst(items)]);
+  });
+
+  it('stores a notification carried by two records (a retry after a 503 in doubt) once, where the first put it', async () => {
+    const nora = { id: 40, name: 'Nora' };
+    const items = received(nora, 5, 1);
+    const first = nth(items, 1);
+    // The client's retry published the same id again: later, at another offset.
+    const retried: StoredNotification = {
+      notification: { ...first.notification, createdAt: new Date(T0 + 60_000).toISOString() },
+      partition: 1,
+      offset: '5000',
+    };
+    await store.save(items.slice(0, 3));
+    expect(await store.save([...items.slice(3), retried])).toEqual({ calls: 2 });
+    // Both records in one batch too (a redelivery of both): still one item.
+    expect(await store.save([first, retried])).toEqual({ calls: 1 });
+    const page = await store.list(nora.id, { limit: 10 });
+    expect(page.notifications).toEqual(newestFirst(items));
+    expect(page.unreadCount).toBe(5);
+    // Read, it stays read when the retry's record comes again.
+    await store.markRead(nora.id, first.notification.id);
+    await store.save([retried]);
+    const after = await store.list(nora.id, { limit: 10 });
+    expect(after.unreadCount).toBe(4);
+    expect(after.notifications.filter((n) => n.read).map((n) => n.id)).toEqual([
+      first.notification.id,
+    ]);
   });
 
   it('pages newest first through the cursor until exhausted, every notification once', async () => {
@@ -191,6 +219,44 @@ describe('InboxStore on dynalite', () => {
       expect(page.notifications.every((n) => n.read)).toBe(true);
       expect(await store.markAllRead(wren.id)).toEqual({ ids: [], unreadCount: 0 });
     });
+  });
+
+  it('refuses a local table of the shape before notification ids were its key', async () => {
+    const tableName = `inbox-old-${randomUUID().slice(0, 8)}`;
+    const client = new DynamoDBClient({
+      endpoint: dynalite.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    const lsi = (name: string) => ({
+      IndexName: name,
+      KeySchema: [
+        { AttributeName: 'userId', KeyType: 'HASH' as const },
+        { AttributeName: name === 'byId' ? 'id' : name, KeyType: 'RANGE' as const },
+      ],
+      Projection: { ProjectionType: 'KEYS_ONLY' as const },
+    });
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: [
+          { AttributeName: 'userId', AttributeType: 'N' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+          { AttributeName: 'unread', AttributeType: 'S' },
+          { AttributeName: 'id', AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: 'userId', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        LocalSecondaryIndexes: [lsi('unread'), lsi('byId')],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    client.destroy();
+    await expect(ensureInboxTable(dynalite.endpoint, tableName)).rejects.toThrow(
+      `The local table ${tableName} at ${dynalite.endpoint} predates its key (userId HASH, sk RANGE, now userId HASH, id RANGE) and its index timeline, which cannot change on a table: delete the local store`,
+    );
   });
 
   it('answers 503 when the store does not answer', async () => {

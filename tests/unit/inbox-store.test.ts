@@ -9,13 +9,19 @@ import {
   BatchWriteCommand,
   DynamoDBDocumentClient,
   QueryCommand,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ServiceUnavailableError, TransientError, ValidationError } from '../../shared/errors.js';
+import {
+  NotificationNotFoundError,
+  ServiceUnavailableError,
+  TransientError,
+  ValidationError,
+} from '../../shared/errors.js';
 import { decodeCursor, encodeCursor } from '../../shared/inbox/cursor.js';
 import { InboxStore, type RetryOptions } from '../../shared/inbox/store.js';
-import { inboxKeyOf } from '../../shared/inbox/table.js';
+import { inboxKeyOf, timelineOf, toItem } from '../../shared/inbox/table.js';
 import type { InboxNotification, StoredNotification } from '../../shared/inbox/types.js';
 import { createNotification } from '../../shared/models/index.js';
 import { silentLogger } from '../helpers/logger.js';
@@ -71,12 +77,15 @@ const requestsOf = (call: number): PutRequests =>
 const offsetsOf = (requests: PutRequests) => requests.map((r) => r.PutRequest.Item.offset);
 
 /** An item as the consumer writes it: still unread. */
-const itemOf = ({ notification, partition, offset }: StoredNotification) => ({
-  ...inboxKeyOf({ notification, partition, offset }),
-  unread: inboxKeyOf({ notification, partition, offset }).sk,
-  ...notification,
-  partition,
-  offset,
+const itemOf = (stored: StoredNotification) => toItem(stored);
+
+/** The key of a stored notification's item. */
+const keyOf = (stored: StoredNotification) => inboxKeyOf(stored.notification);
+
+/** Its place in the timeline index: what a cursor holds. */
+const positionOf = (stored: StoredNotification) => ({
+  ...keyOf(stored),
+  timeline: timelineOf(stored),
 });
 
 const throttled = () =>
@@ -89,10 +98,10 @@ describe('InboxStore.save', () => {
     const items = storedItems(60);
     expect(await store.save(items)).toEqual({ calls: 4 });
     expect(dynamo.commandCalls(BatchGetCommand)[0]?.args[0].input.RequestItems?.[TABLE]).toEqual({
-      Keys: items.map((i) => inboxKeyOf(i)),
+      Keys: items.map(keyOf),
       ConsistentRead: true,
-      ProjectionExpression: '#pk, #sk',
-      ExpressionAttributeNames: { '#pk': 'userId', '#sk': 'sk' },
+      ProjectionExpression: '#pk, #id',
+      ExpressionAttributeNames: { '#pk': 'userId', '#id': 'id' },
     });
     const sizes = [0, 1, 2].map((i) => requestsOf(i).length);
     expect(sizes.sort()).toEqual([10, 25, 25]);
@@ -100,7 +109,7 @@ describe('InboxStore.save', () => {
     expect(written.sort()).toEqual(items.map((i) => i.offset).sort());
   });
 
-  it('stores the notification fields, its key and its Kafka position', async () => {
+  it('stores the notification fields under its id, its place in the timeline and its Kafka position', async () => {
     const { store } = setup();
     dynamo.on(BatchWriteCommand).resolves({});
     const [item] = storedItems(1);
@@ -111,9 +120,9 @@ describe('InboxStore.save', () => {
         PutRequest: {
           Item: {
             userId: 1,
-            sk: `${item.notification.createdAt}#00002#00009007199254740993`,
-            unread: `${item.notification.createdAt}#00002#00009007199254740993`,
             id: item.notification.id,
+            timeline: `${item.notification.createdAt}#00002#00009007199254740993`,
+            unread: `${item.notification.createdAt}#00002#00009007199254740993`,
             from: { id: 2, name: 'Bruno' },
             to: { id: 1, name: 'Emma' },
             message: 'message 0',
@@ -136,13 +145,41 @@ describe('InboxStore.save', () => {
     expect(offsetsOf(requestsOf(0)).sort()).toEqual(items.map((i) => i.offset).sort());
   });
 
+  it('writes two records of one notification in one batch once: the first, later ones skipped', async () => {
+    const { store } = setup();
+    dynamo.on(BatchWriteCommand).resolves({});
+    const [first, other] = storedItems(2);
+    if (!first || !other) throw new Error('no item');
+    // A client's retry after a 503 in doubt: the same id again, later, at another offset.
+    const retried: StoredNotification = {
+      notification: { ...first.notification, createdAt: new Date(T0 + 5_000).toISOString() },
+      partition: 0,
+      offset: '7',
+    };
+    expect(await store.save([first, other, retried])).toEqual({ calls: 2 });
+    expect(
+      dynamo.commandCalls(BatchGetCommand)[0]?.args[0].input.RequestItems?.[TABLE]?.Keys,
+    ).toEqual([keyOf(first), keyOf(other)]);
+    expect(requestsOf(0).map((r) => r.PutRequest.Item)).toEqual([itemOf(first), itemOf(other)]);
+  });
+
+  it('never writes a record whose notification is stored already, from whichever record', async () => {
+    const { store } = setup();
+    const [first] = storedItems(1);
+    if (!first) throw new Error('no item');
+    dynamo.on(BatchGetCommand).resolves({ Responses: { [TABLE]: [keyOf(first)] } });
+    const retried = { ...first, offset: '99' };
+    expect(await store.save([retried])).toEqual({ calls: 1 });
+    expect(dynamo.commandCalls(BatchWriteCommand)).toHaveLength(0);
+  });
+
   it('never writes again what is stored already, so that a redelivery keeps the read state', async () => {
     const { store } = setup();
     const items = storedItems(4);
     const [first, , third] = items;
     if (!first || !third) throw new Error('no item');
     dynamo.on(BatchGetCommand).resolves({
-      Responses: { [TABLE]: [inboxKeyOf(first), inboxKeyOf(third)] },
+      Responses: { [TABLE]: [keyOf(first), keyOf(third)] },
     });
     dynamo.on(BatchWriteCommand).resolves({});
     expect(await store.save(items)).toEqual({ calls: 2 });
@@ -152,9 +189,7 @@ describe('InboxStore.save', () => {
   it('writes nothing when every record is stored already', async () => {
     const { store } = setup();
     const items = storedItems(3);
-    dynamo
-      .on(BatchGetCommand)
-      .resolves({ Responses: { [TABLE]: items.map((i) => inboxKeyOf(i)) } });
+    dynamo.on(BatchGetCommand).resolves({ Responses: { [TABLE]: items.map(keyOf) } });
     expect(await store.save(items)).toEqual({ calls: 1 });
     expect(dynamo.commandCalls(BatchWriteCommand)).toHaveLength(0);
   });
@@ -271,13 +306,14 @@ describe('InboxStore.list', () => {
   /** Items as DynamoDB returns them, newest first. */
   const newestFirst = (items: readonly StoredNotification[]) => items.map(itemOf).reverse();
 
-  it('queries the user newest first, one more than the limit, and trims to the limit', async () => {
+  it("queries the user's timeline newest first, one more than the limit, and trims to the limit", async () => {
     const { store } = setup();
     const items = storedItems(3);
     dynamo.on(QueryCommand).resolves({ Items: newestFirst(items) });
     const page = await store.list(1, { limit: 2 });
     expect(dynamo.commandCalls(QueryCommand)[0]?.args[0].input).toEqual({
       TableName: TABLE,
+      IndexName: 'timeline',
       KeyConditionExpression: '#pk = :pk',
       ExpressionAttributeNames: { '#pk': 'userId' },
       ExpressionAttributeValues: { ':pk': 1 },
@@ -285,10 +321,10 @@ describe('InboxStore.list', () => {
       Limit: 3,
     });
     expect(page.notifications).toEqual(notificationsOf(items).reverse().slice(0, 2));
-    expect(page.nextCursor).toBe(encodeCursor(inboxKeyOf(nth(items, 1))));
+    expect(page.nextCursor).toBe(encodeCursor(positionOf(nth(items, 1))));
   });
 
-  it('returns exactly the notification fields, without key or Kafka position', async () => {
+  it('returns exactly the notification fields, without timeline or Kafka position', async () => {
     const { store } = setup();
     const items = storedItems(1);
     dynamo.on(QueryCommand).resolves({ Items: newestFirst(items) });
@@ -307,11 +343,11 @@ describe('InboxStore.list', () => {
   it('starts after the cursor and leaves nextCursor out when nothing older remains', async () => {
     const { store } = setup();
     const items = storedItems(3);
-    const cursor = encodeCursor(inboxKeyOf(nth(items, 2)));
+    const cursor = encodeCursor(positionOf(nth(items, 2)));
     dynamo.on(QueryCommand).resolves({ Items: newestFirst(items.slice(0, 2)) });
     const page = await store.list(1, { limit: 2, cursor });
     expect(dynamo.commandCalls(QueryCommand)[0]?.args[0].input.ExclusiveStartKey).toEqual(
-      inboxKeyOf(nth(items, 2)),
+      positionOf(nth(items, 2)),
     );
     expect(page.notifications).toHaveLength(2);
     expect(page).not.toHaveProperty('nextCursor');
@@ -320,7 +356,7 @@ describe('InboxStore.list', () => {
   it("goes on from DynamoDB's LastEvaluatedKey when a page stopped short at 1 MB", async () => {
     const { store } = setup();
     const items = storedItems(3);
-    const last = inboxKeyOf(nth(items, 1));
+    const last = positionOf(nth(items, 1));
     dynamo.on(QueryCommand).resolves({
       Items: newestFirst(items.slice(1)),
       LastEvaluatedKey: { ...last },
@@ -362,8 +398,82 @@ describe('InboxStore.list', () => {
   });
 });
 
+describe('InboxStore.markRead', () => {
+  const id = '3f1c2b0e-5d4a-4e8f-9b7c-1a2d3e4f5a6b';
+  const conditionFailed = () =>
+    Object.assign(new Error('The conditional request failed'), {
+      name: 'ConditionalCheckFailedException',
+    });
+
+  it('updates the item by its key in one call, never creating one, then counts', async () => {
+    const { store } = setup();
+    dynamo.on(UpdateCommand).resolves({ Attributes: { unread: 'x' } });
+    dynamo.on(QueryCommand).resolves({ Count: 2 });
+    expect(await store.markRead(1, id)).toEqual({ ids: [id], unreadCount: 2 });
+    expect(dynamo.commandCalls(UpdateCommand)[0]?.args[0].input).toEqual({
+      TableName: TABLE,
+      Key: { userId: 1, id },
+      UpdateExpression: 'REMOVE #unread SET #readAt = if_not_exists(#readAt, :now)',
+      ConditionExpression: 'attribute_exists(#id)',
+      ExpressionAttributeNames: { '#id': 'id', '#unread': 'unread', '#readAt': 'readAt' },
+      ExpressionAttributeValues: { ':now': expect.any(String) },
+      ReturnValues: 'UPDATED_OLD',
+    });
+    expect(dynamo.commandCalls(QueryCommand)[0]?.args[0].input.IndexName).toBe('unread');
+  });
+
+  it('changes nothing for a notification read already', async () => {
+    const { store } = setup();
+    dynamo.on(UpdateCommand).resolves({});
+    dynamo.on(QueryCommand).resolves({ Count: 0 });
+    expect(await store.markRead(1, id)).toEqual({ ids: [], unreadCount: 0 });
+  });
+
+  it('answers an id the user has no notification with as not found', async () => {
+    const { store } = setup();
+    dynamo.on(UpdateCommand).rejects(conditionFailed());
+    await expect(store.markRead(1, id)).rejects.toBeInstanceOf(NotificationNotFoundError);
+    expect(dynamo.commandCalls(QueryCommand)).toHaveLength(0);
+  });
+
+  it('answers a store that does not answer with ServiceUnavailableError', async () => {
+    const { store } = setup();
+    dynamo.on(UpdateCommand).rejects(throttled());
+    await expect(store.markRead(1, id)).rejects.toBeInstanceOf(ServiceUnavailableError);
+  });
+});
+
+describe('InboxStore.markAllRead', () => {
+  it('marks each unread one by its key and reports those it changed', async () => {
+    const { store } = setup();
+    const [a, b] = storedItems(2).map(keyOf);
+    if (!a || !b) throw new Error('no item');
+    dynamo
+      .on(QueryCommand, { Select: 'COUNT' })
+      .resolves({ Count: 0 })
+      .on(QueryCommand, { Limit: 500 })
+      .resolves({
+        Items: [
+          { ...a, unread: 'x' },
+          { ...b, unread: 'y' },
+        ],
+      });
+    dynamo
+      .on(UpdateCommand, { Key: a })
+      .resolves({ Attributes: { unread: 'x' } })
+      .on(UpdateCommand, { Key: b })
+      .resolves({});
+    expect(await store.markAllRead(1)).toEqual({ ids: [a.id], unreadCount: 0 });
+    expect(dynamo.commandCalls(UpdateCommand).map((c) => c.args[0].input.Key)).toEqual([a, b]);
+  });
+});
+
 describe('cursor', () => {
-  const key = { userId: 1, sk: '2026-11-24T12:00:00.000Z#00002#00000000000000000042' };
+  const key = {
+    userId: 1,
+    id: '3f1c2b0e-5d4a-4e8f-9b7c-1a2d3e4f5a6b',
+    timeline: '2026-11-24T12:00:00.000Z#00002#00000000000000000042',
+  };
   const cursorOf = (value: unknown) =>
     Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
 
@@ -378,11 +488,14 @@ describe('cursor', () => {
     ['not base64url', 'abc+/def'],
     ['padded base64', `${cursorOf(key)}=`],
     ['not JSON', Buffer.from('{userId:1').toString('base64url')],
-    ['JSON of another shape', cursorOf([1, key.sk])],
-    ['a key without sk', cursorOf({ userId: 1 })],
+    ['JSON of another shape', cursorOf([1, key.timeline])],
+    ['a key without timeline', cursorOf({ userId: 1, id: key.id })],
+    ['a key without id', cursorOf({ userId: 1, timeline: key.timeline })],
+    ['a key of the table before ids were its key', cursorOf({ userId: 1, sk: key.timeline })],
     ['a key with an extra field', cursorOf({ ...key, admin: true })],
     ['a user id as text', cursorOf({ ...key, userId: '1' })],
-    ['a sort key of another format', cursorOf({ ...key, sk: '2026-11-24' })],
+    ['an id that is not a UUID', cursorOf({ ...key, id: 'abc' })],
+    ['a timeline of another format', cursorOf({ ...key, timeline: '2026-11-24' })],
     ['something very long', 'A'.repeat(600)],
   ])('refuses %s with a 400 on field cursor', (_, cursor) => {
     let error: unknown;

@@ -5,7 +5,9 @@ import {
   INBOX_TABLE,
   inboxKeyOf,
   inboxTableInput,
-  SORT_KEY_PATTERN,
+  TIMELINE_PATTERN,
+  timelineOf,
+  toItem,
 } from '../../shared/inbox/table.js';
 import type { StoredNotification } from '../../shared/inbox/types.js';
 import { createNotification } from '../../shared/models/index.js';
@@ -39,29 +41,34 @@ describe('inbox table', () => {
     expect(properties).toEqual(definition);
   });
 
-  it('is keyed by recipient id (a number) and a text sort key, billed per request', () => {
-    const lsi = (name: string, sort: string) => ({
+  it('is keyed by recipient id and notification id, listed by a timeline index, billed per request', () => {
+    const lsi = (name: string, sort: string, projection: string) => ({
       IndexName: name,
       KeySchema: [
         { AttributeName: 'userId', KeyType: 'HASH' },
         { AttributeName: sort, KeyType: 'RANGE' },
       ],
-      Projection: { ProjectionType: 'KEYS_ONLY' },
+      Projection: { ProjectionType: projection },
     });
     expect(inboxTableInput('inbox')).toEqual({
       TableName: 'inbox',
       AttributeDefinitions: [
         { AttributeName: 'userId', AttributeType: 'N' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-        { AttributeName: 'unread', AttributeType: 'S' },
         { AttributeName: 'id', AttributeType: 'S' },
+        { AttributeName: 'timeline', AttributeType: 'S' },
+        { AttributeName: 'unread', AttributeType: 'S' },
       ],
+      // One item per notification, however many Kafka records carried it.
       KeySchema: [
         { AttributeName: 'userId', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
+        { AttributeName: 'id', KeyType: 'RANGE' },
       ],
-      // Strongly consistent reads of the read state: local indexes (the unread one is sparse).
-      LocalSecondaryIndexes: [lsi('unread', 'unread'), lsi('byId', 'id')],
+      // Local indexes, for strongly consistent reads: a page is one query of the timeline (every
+      // attribute projected); the unread one is sparse and counted.
+      LocalSecondaryIndexes: [
+        lsi('timeline', 'timeline', 'ALL'),
+        lsi('unread', 'unread', 'KEYS_ONLY'),
+      ],
       BillingMode: 'PAY_PER_REQUEST',
     });
     expect(inboxTableInput('a').KeySchema).not.toBe(INBOX_TABLE.KeySchema);
@@ -69,20 +76,29 @@ describe('inbox table', () => {
 });
 
 describe('inboxKeyOf', () => {
-  it('keys by recipient, creation time and zero-padded Kafka position', () => {
+  it('keys by recipient and notification id, whatever record carried it', () => {
     const item = stored('2026-11-24T12:00:00.000Z', 2, '42');
-    expect(inboxKeyOf(item)).toEqual({
-      userId: 1,
-      sk: '2026-11-24T12:00:00.000Z#00002#00000000000000000042',
-    });
-    expect(inboxKeyOf(item).sk).toMatch(SORT_KEY_PATTERN);
+    expect(inboxKeyOf(item.notification)).toEqual({ userId: 1, id: item.notification.id });
+    const later = { ...item.notification, createdAt: '2026-11-24T12:00:05.000Z' };
+    expect(inboxKeyOf(later)).toEqual(inboxKeyOf(item.notification));
+    expect(toItem({ ...item, notification: later, offset: '43' })).toMatchObject(
+      inboxKeyOf(item.notification),
+    );
+  });
+});
+
+describe('timelineOf', () => {
+  it('places by creation time and zero-padded Kafka position', () => {
+    const item = stored('2026-11-24T12:00:00.000Z', 2, '42');
+    expect(timelineOf(item)).toBe('2026-11-24T12:00:00.000Z#00002#00000000000000000042');
+    expect(timelineOf(item)).toMatch(TIMELINE_PATTERN);
   });
 
-  it('gives a redelivered record the same key, and another record another', () => {
+  it('gives a redelivered record the same place, and another record another', () => {
     const item = stored('2026-11-24T12:00:00.000Z', 0, '7');
     const again = { ...item, notification: { ...item.notification } };
-    expect(inboxKeyOf(again)).toEqual(inboxKeyOf(item));
-    expect(inboxKeyOf({ ...item, offset: '8' })).not.toEqual(inboxKeyOf(item));
+    expect(timelineOf(again)).toEqual(timelineOf(item));
+    expect(timelineOf({ ...item, offset: '8' })).not.toEqual(timelineOf(item));
   });
 
   it('sorts as text in time order, then in offset order within one time', () => {
@@ -93,7 +109,7 @@ describe('inboxKeyOf', () => {
       stored('2026-11-24T12:00:00.001Z', 0, '2'),
       stored('2026-11-25T00:00:00.000Z', 0, '1'),
     ];
-    const keys = chronological.map((s) => inboxKeyOf(s).sk);
+    const keys = chronological.map(timelineOf);
     expect([...keys].sort()).toEqual(keys);
   });
 
@@ -103,7 +119,7 @@ describe('inboxKeyOf', () => {
       ...item,
       notification: { ...item.notification, createdAt: '2026-11-24T12:00:00Z' },
     };
-    expect(inboxKeyOf(seconds).sk.startsWith('2026-11-24T12:00:00.000Z#')).toBe(true);
+    expect(timelineOf(seconds).startsWith('2026-11-24T12:00:00.000Z#')).toBe(true);
   });
 
   it.each([
@@ -112,7 +128,7 @@ describe('inboxKeyOf', () => {
     ['an offset that is not digits', 0, '-1'],
     ['an offset past 20 digits', 0, '1'.repeat(21)],
   ])('refuses %s', (_, partition, offset) => {
-    expect(() => inboxKeyOf(stored('2026-11-24T12:00:00.000Z', partition, offset))).toThrow(
+    expect(() => timelineOf(stored('2026-11-24T12:00:00.000Z', partition, offset))).toThrow(
       RangeError,
     );
   });

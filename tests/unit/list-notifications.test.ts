@@ -36,7 +36,11 @@ const notifications: InboxNotification[] = [
     read: true,
   },
 ];
-const NEXT = encodeCursor({ userId: 1, sk: '2026-11-24T12:00:00.000Z#00000#00000000000000000007' });
+const NEXT = encodeCursor({
+  userId: 1,
+  id: '3f1c2b0e-5d4a-4e8f-9b7c-1a2d3e4f5a6b',
+  timeline: '2026-11-24T12:00:00.000Z#00000#00000000000000000007',
+});
 
 /** Records each call; answers with `page`, checking cursors as the real store does. */
 class FakeInbox implements InboxReader {
