@@ -10,6 +10,7 @@ import {
   parseIdempotencyKey,
   scopedKey,
 } from '../../shared/idempotency/guard.js';
+import { notificationIds } from '../../shared/idempotency/notification-ids.js';
 import {
   type Authenticator,
   type Caller,
@@ -88,9 +89,10 @@ export const createHandler = (deps: SendHandlerDependencies): Handler =>
     const key = parseIdempotencyKey(header(event, IDEMPOTENCY_KEY_HEADER));
     // Publish within the time this invocation has left, so that it answers before it times out.
     const timeoutMs = timeLeftForWork(context);
-    const send = async () => {
+    const send = async (idOf?: (index: number) => string) => {
       const receipts = await sendNotifications(requests, caller, fields, batch, deps, {
         timeoutMs,
+        idOf,
       });
       return batch ? { notifications: receipts } : (receipts[0] ?? null);
     };
@@ -98,9 +100,14 @@ export const createHandler = (deps: SendHandlerDependencies): Handler =>
     if (!deps.idempotency) {
       throw ValidationError.field(IDEMPOTENCY_KEY_HEADER, 'is not supported by this deployment');
     }
+    const scope = scopeOf(caller);
+    const payload = { route: routeOf(event), requests };
+    // The ids derive from the request, so that a retry after a 503 in doubt (which the guard
+    // forgets) publishes the same notifications again, and the inbox stores each once.
+    const idOf = notificationIds({ scope, key, payload });
     const { value, replayed } = await deps.idempotency.once(
-      { key: scopedKey(scopeOf(caller), key), payload: { route: routeOf(event), requests } },
-      send,
+      { key: scopedKey(scope, key), payload },
+      () => send(idOf),
       timeoutMs,
     );
     return json(202, value, replayed ? { 'idempotent-replayed': 'true' } : {});

@@ -24,6 +24,8 @@ export interface PushBatchOutcome {
   readonly failed: number;
   /** Records that are not notifications: skipped here (the storing consumer dead-letters them). */
   readonly skipped: number;
+  /** Records of a notification that an earlier record of this batch carried: pushed once. */
+  readonly repeated: number;
 }
 
 /**
@@ -31,19 +33,33 @@ export interface PushBatchOutcome {
  * recipient. Never fails the batch: a push that fails is logged and counted (the inbox, written
  * by the other consumer group, is the source of truth), so that no connection, dead or slow,
  * ever blocks a partition or makes the event source deliver the batch again.
+ *
+ * A notification that two records carry (a client's retry after a 503 in doubt publishes the
+ * same id again) is pushed once per batch; in two batches, or in a redelivered one, it is pushed
+ * again: pushes are at least once, and clients take a known id for the notification they have
+ * (the page does, web/app.ts), as the inbox does.
  */
 export const pushNotifications = async (
   results: readonly DecodeResult[],
   deps: PushDependencies,
 ): Promise<PushBatchOutcome> => {
   const byRecipient = new Map<number, Notification[]>();
+  const seen = new Set<string>();
   let skipped = 0;
+  let repeated = 0;
   for (const result of results) {
     if (!result.ok) {
       skipped++;
       continue;
     }
-    const { to } = result.notification;
+    const { id, to } = result.notification;
+    // Ids are unique per recipient only in the inbox; here the recipient is part of the key.
+    const key = `${to.id}#${id}`;
+    if (seen.has(key)) {
+      repeated++;
+      continue;
+    }
+    seen.add(key);
     const list = byRecipient.get(to.id) ?? [];
     list.push(result.notification);
     byRecipient.set(to.id, list);
@@ -78,11 +94,12 @@ export const pushNotifications = async (
   if (failed > 0) deps.metrics.add('pushFailed', failed);
   if (removed > 0) deps.metrics.add('goneConnections', removed);
   return {
-    notifications: results.length - skipped,
+    notifications: results.length - skipped - repeated,
     recipients: byRecipient.size,
     sent,
     removed,
     failed,
     skipped,
+    repeated,
   };
 };

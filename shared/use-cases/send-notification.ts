@@ -53,11 +53,15 @@ const senderOf = (request: SendRequest, caller: Caller, field: string): number =
   return caller.userId;
 };
 
+/** The id of the request's notification at `index`. */
+export type NotificationIdOf = (index: number) => string;
+
 /**
  * Turns requests into notifications from `caller`, checking every one before any is published:
  * an over-long message is 413, another sender than the caller 403, an unknown user 404. `fields`
  * names the fields as the client sent them, and `batch` says whether to prefix them with the
- * item's index.
+ * item's index. Ids come from `idOf` when given (a request with an Idempotency-Key), else are
+ * random.
  */
 export const buildNotifications = (
   requests: readonly SendRequest[],
@@ -66,6 +70,7 @@ export const buildNotifications = (
   fields: FieldNames,
   batch: boolean,
   now: Date,
+  idOf?: NotificationIdOf,
 ): Notification[] =>
   requests.map((request, index) => {
     const field = (name: keyof SendRequest) =>
@@ -82,8 +87,15 @@ export const buildNotifications = (
     if (!from) throw new UserNotFoundError(field('fromId'), fromId);
     const to = users.find(request.toId);
     if (!to) throw new UserNotFoundError(field('toId'), request.toId);
-    return createNotification(from, to, request.message, now);
+    return createNotification(from, to, request.message, now, idOf?.(index));
   });
+
+export interface SendOptions {
+  /** Longest the publish may take (the invocation's remaining time, say). */
+  readonly timeoutMs?: number | undefined;
+  /** The notifications' ids, derived from the request's Idempotency-Key; random without one. */
+  readonly idOf?: NotificationIdOf | undefined;
+}
 
 /**
  * Validates and publishes notifications from `caller` together: all are accepted, or none.
@@ -95,7 +107,7 @@ export const sendNotifications = async (
   fields: FieldNames,
   batch: boolean,
   deps: SendDependencies,
-  { timeoutMs }: { readonly timeoutMs?: number | undefined } = {},
+  { timeoutMs, idOf }: SendOptions = {},
 ): Promise<Receipt[]> => {
   const notifications = buildNotifications(
     requests,
@@ -104,6 +116,7 @@ export const sendNotifications = async (
     fields,
     batch,
     deps.now?.() ?? new Date(),
+    idOf,
   );
   deps.metrics.add('requestSize', notifications.length);
   const placements = await deps.publisher.publish(

@@ -5,7 +5,11 @@ import {
   createHandler,
   type SendHandlerDependencies,
 } from '../../functions/send-notification/handler.js';
-import { IdempotencyKeyInUseError, IdempotencyKeyReusedError } from '../../shared/errors.js';
+import {
+  IdempotencyKeyInUseError,
+  IdempotencyKeyReusedError,
+  ServiceUnavailableError,
+} from '../../shared/errors.js';
 import {
   type IdempotencyGuard,
   type IdempotentCall,
@@ -45,12 +49,24 @@ class MemoryGuard implements IdempotencyGuard {
   }
 }
 
-const setup = (guard: IdempotencyGuard | undefined = new MemoryGuard()) => {
+/** A publish that ends as one in doubt does: Kafka wrote it, the deadline passed first. */
+const inDoubt = () =>
+  new ServiceUnavailableError(
+    'Kafka did not confirm the write in time: the notification may or may not have been written.',
+    1,
+  );
+
+const setup = (
+  guard: IdempotencyGuard | undefined = new MemoryGuard(),
+  { failFirst = 0 }: { failFirst?: number } = {},
+) => {
   const published: Notification[][] = [];
+  let failures = 0;
   const deps: SendHandlerDependencies = {
     publisher: {
       publish: async (notifications): Promise<Placement[]> => {
         published.push([...notifications]);
+        if (failures++ < failFirst) throw inDoubt();
         return notifications.map((_, i) => ({
           partition: 0,
           offset: String(published.length * 10 + i),
@@ -143,6 +159,35 @@ describe('Idempotency-Key on POST /notifications', () => {
     expect(response.statusCode).toBe(400);
     expect(JSON.parse(response.body ?? '').error.field).toBe('Idempotency-Key');
     expect(published).toHaveLength(0);
+  });
+
+  it('publishes a retry after a 503 in doubt with the same ids, and answers them', async () => {
+    const { handler, published } = setup(new MemoryGuard(), { failFirst: 1 });
+    const batch = [one, { ...one, toId: 3 }];
+    const first = await handler(post(batch, 'key-7'), context);
+    expect(first.statusCode).toBe(503);
+    const retry = await handler(post(batch, 'key-7'), context);
+    expect(retry.statusCode).toBe(202);
+    const [attempt, again] = published;
+    const ids = attempt?.map((n) => n.id);
+    expect(again?.map((n) => n.id)).toEqual(ids);
+    expect(new Set(ids).size).toBe(2);
+    expect(JSON.parse(retry.body ?? '').notifications.map((r: { id: string }) => r.id)).toEqual(
+      ids,
+    );
+  });
+
+  it('gives requests without a key random ids, and other keys or callers other ids', async () => {
+    const { handler, published } = setup();
+    await handler(post(one), context);
+    await handler(post(one), context);
+    await handler(post(one, 'key-8'), context);
+    await handler(post(one, 'key-9'), context);
+    await handler(asCaller(post({ ...one, fromId: 3 }, 'key-8'), 3), context);
+    const ids = published.map((p) => p[0]?.id ?? '');
+    expect(new Set(ids).size).toBe(5);
+    // Random ids are version 4, derived ones version 8.
+    expect(ids.map((id) => id[14])).toEqual(['4', '4', '8', '8', '8']);
   });
 
   it('validates the body before the key is taken: a bad request leaves the key free', async () => {

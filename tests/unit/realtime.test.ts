@@ -173,6 +173,29 @@ describe('pushNotifications', () => {
     });
     expect(poison.skipped).toBeGreaterThan(0);
   });
+
+  it('pushes a notification that two records of the batch carry once', async () => {
+    const results = decodeEvent(loadEvent('msk-notifications.json'));
+    const first = results.find((r) => r.ok);
+    if (!first?.ok) throw new Error('no notification in the sample');
+    // A client's retry after a 503 in doubt: the same notification again, at a later offset.
+    const again = { ...first, record: { ...first.record, offset: first.record.offset + 1_000 } };
+    const pushed: ServerMessage[] = [];
+    const outcome = await pushNotifications([...results, again], {
+      pusher: {
+        push: async (_, messages) => {
+          pushed.push(...messages);
+          return { connections: 1, sent: messages.length, removed: 0, failed: 0 };
+        },
+      },
+      logger,
+      metrics: { add: () => {}, flush: () => {} },
+    });
+    const ids = pushed.map((m) => (m.type === 'notification' ? m.notification.id : ''));
+    expect(ids.filter((id) => id === first.notification.id)).toHaveLength(1);
+    expect(ids).toHaveLength(results.filter((r) => r.ok).length);
+    expect(outcome).toMatchObject({ repeated: 1, notifications: ids.length });
+  });
 });
 
 describe('$connect', () => {
