@@ -59,9 +59,13 @@ export interface TokenVerifier {
 }
 
 const ALLOWED: ReadonlySet<string> = new Set(TOKEN_ALGORITHMS);
-const USER_ID = /^\d{1,15}$/;
+/**
+ * A user id's digits, written one way only: "01" is another username than "1" (Cognito keeps
+ * both, and an issuer whose users pick their names would let one pick it), so it is no user id.
+ */
+const USER_ID = /^[1-9]\d{0,14}$/;
 
-/** A user id as a claim carries it: a positive integer, or its digits as a string. */
+/** A user id as a claim carries it: a positive integer, or its canonical digits as a string. */
 export const userIdFromClaim = (value: unknown): number | undefined => {
   const id =
     typeof value === 'number'

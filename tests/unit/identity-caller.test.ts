@@ -131,7 +131,7 @@ describe('the caller of a request, on AWS (claims verified by API Gateway)', () 
     });
   });
 
-  it.each([['emma'], ['0'], [''], [undefined]])(
+  it.each([['emma'], ['0'], ['01'], ['007'], [''], [undefined]])(
     'refuses claims whose username is %j',
     async (username) => {
       const error = await onAws

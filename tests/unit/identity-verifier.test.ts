@@ -181,6 +181,10 @@ describe('the token verifier', () => {
       'user',
     ],
     ['with user id 0', () => withClaims((c) => ({ ...c, username: '0' })), 'user'],
+    // Another username than "1" (an issuer whose users pick their names, Cognito's "01"): never
+    // read as user 1.
+    ['with a zero-padded user id', () => withClaims((c) => ({ ...c, username: '01' })), 'user'],
+    ['with a fractional user id', () => withClaims((c) => ({ ...c, username: 1.5 })), 'user'],
   ];
 
   it.each(cases)('refuses a token %s', async (_name, make, problem) => {
