@@ -71,7 +71,8 @@ export const servePage = (path: string, assets: WebAssets, config: PageConfig): 
         'content-type': 'text/html; charset=utf-8',
         'content-security-policy': contentSecurityPolicy(config),
       },
-      body: assets['index.html'].replace('{"__config__": true}', scriptSafeJson(config)),
+      // A function, so that no `$` in a name is read as a replacement pattern (`$'`, say).
+      body: assets['index.html'].replace('{"__config__": true}', () => scriptSafeJson(config)),
     };
   }
   const file = path.replace(/^\/assets\//, '');

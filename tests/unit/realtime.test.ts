@@ -287,6 +287,17 @@ describe('the page', () => {
     expect(page.headers['content-security-policy']).toContain("script-src 'self'");
   });
 
+  it.each([["$'"], ['$`'], ['$&'], ['$$']])(
+    'puts a name with %s in the page as it is (no replacement pattern)',
+    (name) => {
+      const named = { ...config, users: [{ id: 1, name: `Zoë ${name} </script>` }] };
+      const page = servePage('/', assets, named);
+      expect(page.body.match(/<\/script>/g)).toHaveLength(1);
+      const json = page.body.replace(/^.*?>/, '').replace(/<\/script>$/, '');
+      expect(JSON.parse(json)).toEqual(named);
+    },
+  );
+
   it('serves its two assets with their types, and 404 for anything else', () => {
     expect(servePage('/assets/app.js', assets, config).headers['content-type']).toMatch(
       /^text\/javascript/,
