@@ -750,6 +750,20 @@ describe(`sls package --stage ${STAGE} --param demoMode=true`, () => {
   });
 });
 
+describe('sls package --stage local', () => {
+  it('refuses to package: the offline stage has demo mode, local tokens and the local token route', () => {
+    const dir = packageDir('local');
+    try {
+      expect(() => packageStage({ stage: 'local', outDir: dir })).toThrow(
+        /Stage "local" runs offline only.*cannot be packaged or deployed/,
+      );
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('sls print --stage example', () => {
   it('gives the offline emulator the same mapping that AWS gets', () => {
     const service = printStage(STAGE);
