@@ -3,18 +3,22 @@
 
 const { dirname, join } = require('node:path');
 const { pathToFileURL } = require('node:url');
-const { ConcurrencyLimits, invokeAsHttpApi } = require('./limits');
+const { installHttpAnswers, installWebSocketLimits } = require('./gateway');
+const { ConcurrencyLimits, invokeAsAws } = require('./limits');
 
 /**
- * serverless-offline-limits: under `sls offline start`, HTTP API requests are answered as AWS
- * answers them when the function cannot answer: throttled beyond its concurrency limit, failed,
- * or timed out (src/limits.js says what AWS does). serverless-offline 14 honours no concurrency
- * setting and starts a worker thread per waiting request; it answers a failure or a timeout of
- * an HTTP API function with 200 and the error's message, type and stack.
+ * serverless-offline-limits: under `sls offline start`, requests are answered and bounded as AWS
+ * answers and bounds them. src/limits.js: a function that is throttled beyond its concurrency
+ * limit (HTTP and WebSocket APIs alike), fails or times out; serverless-offline 14 honours no
+ * concurrency setting and starts a worker thread per waiting request or message, and answers a
+ * failure or a timeout of an HTTP API function with 200 and the error's message, type and stack.
+ * src/gateway.js: what API Gateway does before any function runs (no route, CORS, unsigned
+ * requests to the signed AWS APIs, WebSocket message limits).
  *
- * serverless-offline offers no hook for this, so the plugin wraps the two methods of its
- * `LambdaFunction` that every invocation goes through (`setEvent`, `runHandler`), in the module
- * instance serverless-offline itself loaded. Options: `custom.serverless-offline-limits`.
+ * serverless-offline offers no hook for this, so the plugin wraps, in the module instances
+ * serverless-offline itself loaded, the two methods of its `LambdaFunction` that every invocation
+ * goes through (`setEvent`, `runHandler`), the `start` of its hapi servers and the
+ * `handleUpgrade` of its ws server. Options: `custom.serverless-offline-limits`.
  */
 
 const OPTIONS_KEY = 'serverless-offline-limits';
@@ -70,13 +74,21 @@ class ServerlessOfflineLimits {
   }
 
   async #install() {
-    // The serverless-offline the service loads (the plugin may live in another folder).
+    // The serverless-offline the service loads (the plugin may live in another folder), and the
+    // hapi and ws it loads.
     const serviceDir = this.#serverless.serviceDir ?? this.#serverless.config?.servicePath;
     const entry = require.resolve('serverless-offline', { paths: [serviceDir] });
     const file = join(dirname(entry), 'lambda', 'LambdaFunction.js');
     const { default: LambdaFunction } = await import(pathToFileURL(file).href);
     const proto = LambdaFunction.prototype;
     if (wrapped.has(proto)) return;
+    const { Server } = require(require.resolve('@hapi/hapi', { paths: [dirname(entry)] }));
+    const { WebSocketServer } = require(require.resolve('ws', { paths: [dirname(entry)] }));
+    installHttpAnswers(
+      { prototype: Object.getPrototypeOf(new Server()) },
+      { cors: this.#serverless.service.provider?.httpApi?.cors },
+    );
+    installWebSocketLimits(WebSocketServer, this.#log);
     if (typeof proto.setEvent !== 'function' || typeof proto.runHandler !== 'function') {
       throw new Error(
         `${OPTIONS_KEY}: this serverless-offline has no LambdaFunction.setEvent/runHandler`,
@@ -91,7 +103,7 @@ class ServerlessOfflineLimits {
       return setEvent.call(this, event);
     };
     proto.runHandler = function () {
-      return invokeAsHttpApi({
+      return invokeAsAws({
         limits,
         name: this.functionName,
         event: events.get(this),

@@ -10,7 +10,9 @@
  * error as an internal error. Lambda refuses an invocation beyond the function's reserved
  * concurrency at once (429 TooManyRequestsException, nothing queued), and an HTTP API answers
  * that, a function that throws and a function that times out alike: 500 with the body
- * `{"message":"Internal Server Error"}`, never the error itself.
+ * `{"message":"Internal Server Error"}`, never the error itself. A WebSocket API's invocations
+ * are capped alike; one that is throttled fails, and API Gateway tells the client of a message
+ * `{"message":"Internal server error",...}` (serverless-offline does the same for a failed one).
  */
 
 /** The body an HTTP API answers when the function gave no answer of its own. */
@@ -35,6 +37,34 @@ const isHttpApiEvent = (event) => {
   );
   return typeof e === 'object' && e !== null && e.version === '2.0' && !!e.requestContext?.http;
 };
+
+/**
+ * Whether `event` is one of a WebSocket API's (`$connect`, a message, `$disconnect`).
+ * @param {unknown} event
+ */
+const isWebSocketEvent = (event) => {
+  const e =
+    /** @type {{ requestContext?: { connectionId?: unknown, eventType?: unknown } } | null} */ (
+      event
+    );
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    typeof e.requestContext?.connectionId === 'string' &&
+    typeof e.requestContext?.eventType === 'string'
+  );
+};
+
+/** Lambda's refusal of an invocation beyond the function's concurrency. */
+class TooManyRequestsError extends Error {
+  /** @override */
+  name = 'TooManyRequestsException';
+
+  /** @param {string} functionName */
+  constructor(functionName) {
+    super(`Rate Exceeded: ${functionName} is at its concurrency limit`);
+  }
+}
 
 /**
  * Counts the invocations running per function and refuses those beyond its limit.
@@ -86,9 +116,10 @@ class ConcurrencyLimits {
 }
 
 /**
- * Runs one invocation as AWS's HTTP API would see it: refused at once beyond the limit, and a
- * failure or a timeout answered with the HTTP API's bare 500. Anything but an HTTP API event
- * runs as is.
+ * Runs one invocation as API Gateway would see it: refused at once beyond the limit; for an HTTP
+ * API, a failure or a timeout answered with the bare 500; for a WebSocket API, a throttled
+ * invocation fails (serverless-offline then answers as API Gateway does). Events of other sources
+ * run as they are.
  * @template T
  * @param {{
  *   limits: ConcurrencyLimits,
@@ -99,7 +130,21 @@ class ConcurrencyLimits {
  * }} invocation
  * @returns {Promise<T | ReturnType<typeof internalServerError>>}
  */
-const invokeAsHttpApi = async ({ limits, name, event, run, log }) => {
+const invokeAsAws = async ({ limits, name, event, run, log }) => {
+  if (isWebSocketEvent(event)) {
+    const release = limits.acquire(name);
+    if (!release) {
+      log.warning(
+        `${name} throttled: ${limits.running(name)} invocations running, its concurrency limit (WebSocket event refused)`,
+      );
+      throw new TooManyRequestsError(name);
+    }
+    try {
+      return await run();
+    } finally {
+      release();
+    }
+  }
   if (!isHttpApiEvent(event)) return run();
   const release = limits.acquire(name);
   if (!release) {
@@ -122,7 +167,9 @@ const invokeAsHttpApi = async ({ limits, name, event, run, log }) => {
 module.exports = {
   ConcurrencyLimits,
   INTERNAL_SERVER_ERROR,
+  TooManyRequestsError,
   internalServerError,
-  invokeAsHttpApi,
+  invokeAsAws,
   isHttpApiEvent,
+  isWebSocketEvent,
 };

@@ -1,8 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { ConcurrencyLimits, INTERNAL_SERVER_ERROR, invokeAsHttpApi } from '../src/limits.js';
+import { corsPolicy } from '../src/gateway.js';
+import {
+  ConcurrencyLimits,
+  INTERNAL_SERVER_ERROR,
+  invokeAsAws,
+  TooManyRequestsError,
+} from '../src/limits.js';
 
 const httpApiEvent = { version: '2.0', requestContext: { http: { method: 'GET' } } };
 const kafkaEvent = { eventSource: 'aws:kafka', records: {} };
+const webSocketEvent = {
+  requestContext: { connectionId: 'c1', eventType: 'MESSAGE', routeKey: 'ping' },
+  body: '{"action":"ping"}',
+};
 const log = { warning: () => {}, error: () => {} };
 
 describe('ConcurrencyLimits', () => {
@@ -25,12 +35,12 @@ describe('ConcurrencyLimits', () => {
   });
 });
 
-describe('invokeAsHttpApi', () => {
+describe('invokeAsAws', () => {
   const run = (
     limits: InstanceType<typeof ConcurrencyLimits>,
     event: unknown,
     work: () => Promise<unknown>,
-  ) => invokeAsHttpApi({ limits, name: 'f', event, run: work, log });
+  ) => invokeAsAws({ limits, name: 'f', event, run: work, log });
 
   it('answers a failed HTTP API invocation as AWS does, with nothing of the error', async () => {
     const result = await run(new ConcurrencyLimits(new Map(), undefined), httpApiEvent, () =>
@@ -53,6 +63,26 @@ describe('invokeAsHttpApi', () => {
     await expect(run(limits, kafkaEvent, async () => 'ran')).resolves.toBe('ran');
   });
 
+  it('throttles a WebSocket event beyond the limit as Lambda does, and lets its errors through', async () => {
+    const limits = new ConcurrencyLimits(new Map([['f', 1]]), undefined);
+    let calls = 0;
+    const release = limits.acquire('f');
+    await expect(
+      run(limits, webSocketEvent, async () => {
+        calls++;
+      }),
+    ).rejects.toBeInstanceOf(TooManyRequestsError);
+    expect(calls).toBe(0);
+    release?.();
+    await expect(run(limits, webSocketEvent, async () => ({ statusCode: 200 }))).resolves.toEqual({
+      statusCode: 200,
+    });
+    await expect(
+      run(limits, webSocketEvent, () => Promise.reject(new Error('boom'))),
+    ).rejects.toThrow('boom');
+    expect(limits.running('f')).toBe(0);
+  });
+
   it('throttles without running the function, and frees the slot after a run', async () => {
     const limits = new ConcurrencyLimits(new Map([['f', 1]]), undefined);
     let calls = 0;
@@ -66,5 +96,19 @@ describe('invokeAsHttpApi', () => {
     release?.();
     expect(await run(limits, httpApiEvent, work)).toEqual({ statusCode: 200 });
     expect(limits.running('f')).toBe(0);
+  });
+});
+
+describe('corsPolicy', () => {
+  it('allows no origin without a CORS configuration, as an HTTP API adds no CORS header', () => {
+    expect(corsPolicy(undefined)('https://example.com')).toBe(false);
+  });
+
+  it('allows the configured origins only, and every origin with true or without a list', () => {
+    const policy = corsPolicy({ allowedOrigins: ['https://app.example.com'] });
+    expect(policy('https://app.example.com')).toBe(true);
+    expect(policy('https://elsewhere.example.com')).toBe(false);
+    expect(corsPolicy(true)('https://elsewhere.example.com')).toBe(true);
+    expect(corsPolicy({ allowedOrigins: ['*'] })('https://elsewhere.example.com')).toBe(true);
   });
 });
