@@ -323,6 +323,26 @@ describe('identity under sls offline start (local stage, demo mode on)', () => {
     }
   });
 
+  it('lets no web page of another origin mint a token or read an inbox (no CORS, as on AWS)', async () => {
+    const origin = 'https://elsewhere.example';
+    const preflight = await fetch(`${BASE}/local/token`, {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': 'POST' },
+    });
+    expect(preflight.status).toBe(404);
+    for (const response of [
+      preflight,
+      await fetch(`${BASE}/notifications/1`, { headers: { origin } }),
+      await fetch(`${BASE}/local/token`, {
+        method: 'POST',
+        headers: { origin, 'content-type': 'application/json' },
+        body: JSON.stringify({ userId: 1 }),
+      }),
+    ]) {
+      expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    }
+  });
+
   it('logs who acted by user id, and never a token', () => {
     const output = offline.output();
     expect(output).toMatch(/"message":"notification published"[^\n]*"callerId":2/);
