@@ -41,20 +41,32 @@ const POLICY_VERSION = '2012-10-17';
 
 /**
  * @typedef {import('./aws.cjs').Settings} Settings
+ * @typedef {Settings['msk']['arns']} MskArns
  * @typedef {{ Sid: string, Effect: 'Allow', Action: string[], Resource: unknown }} Statement
  */
 
 /**
- * Writing to the function's own log group, which the framework creates as `<Function>LogGroup`.
- * @param {string} fn normalized function name, such as `SendNotification`
+ * One statement that allows `actions` on `resource`.
+ * @param {string} sid
+ * @param {readonly string[]} actions
+ * @param {unknown} resource
  * @returns {Statement}
  */
-const ownLogs = (fn) => ({
-  Sid: 'WriteOwnLogs',
+const allow = (sid, actions, resource) => ({
+  Sid: sid,
   Effect: 'Allow',
-  Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-  Resource: { 'Fn::GetAtt': [`${fn}LogGroup`, 'Arn'] },
+  Action: [...actions],
+  Resource: resource,
 });
+
+/**
+ * Writing to the function's own log group, which the framework creates as `<Function>LogGroup`.
+ * @param {string} fn normalized function name, such as `SendNotification`
+ */
+const ownLogs = (fn) =>
+  allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], {
+    'Fn::GetAtt': [`${fn}LogGroup`, 'Arn'],
+  });
 
 /** What Lambda needs to attach a function to the VPC (as in AWSLambdaVPCAccessExecutionRole). */
 const FUNCTION_ENI_ACTIONS = [
@@ -76,16 +88,37 @@ const MAPPING_ENI_ACTIONS = [
   'ec2:DescribeSecurityGroups',
 ];
 
+/** @param {readonly string[]} actions */
+const networkInterfaces = (actions) => allow('ManageNetworkInterfaces', [...new Set(actions)], '*');
+
 /**
- * @param {readonly string[]} actions
- * @returns {Statement}
+ * Finding the brokers of the cluster, as a function that connects itself does.
+ * @param {MskArns} arns
  */
-const networkInterfaces = (actions) => ({
-  Sid: 'ManageNetworkInterfaces',
-  Effect: 'Allow',
-  Action: [...new Set(actions)],
-  Resource: '*',
-});
+const findBrokers = (arns) => allow('FindBrokers', ['kafka:GetBootstrapBrokers'], arns.cluster);
+
+/**
+ * What an MSK event source mapping needs to read the topic in its consumer group
+ * (`with-msk-permissions`), besides its network interfaces.
+ * @param {MskArns} arns
+ * @param {{ groupSid: string, group: string, clusterActions?: readonly string[] }} mapping
+ *   the group's statement id and ARN, and cluster actions its function needs besides
+ */
+const mappingReads = (arns, { groupSid, group, clusterActions = [] }) => [
+  allow('DescribeCluster', ['kafka:DescribeClusterV2', 'kafka:GetBootstrapBrokers'], arns.cluster),
+  allow(
+    'ConnectToCluster',
+    [
+      'kafka-cluster:Connect',
+      // The mapping reads the cluster's configuration with IAM auth (`with-msk-configure`).
+      'kafka-cluster:DescribeClusterDynamicConfiguration',
+      ...clusterActions,
+    ],
+    arns.cluster,
+  ),
+  allow('ReadNotifications', ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'], arns.topic),
+  allow(groupSid, ['kafka-cluster:DescribeGroup', 'kafka-cluster:AlterGroup'], group),
+];
 
 /**
  * @param {string} fn
@@ -122,43 +155,29 @@ const role = (fn, statements) => ({
 const sendNotificationRole = ({ msk: { arns } }) =>
   role('SendNotification', [
     networkInterfaces(FUNCTION_ENI_ACTIONS),
-    {
-      Sid: 'FindBrokers',
-      Effect: 'Allow',
-      Action: ['kafka:GetBootstrapBrokers'],
-      Resource: arns.cluster,
-    },
-    {
-      Sid: 'ConnectToCluster',
-      Effect: 'Allow',
-      // WriteDataIdempotently is a cluster action: MSK accepts no other resource for it.
-      Action: ['kafka-cluster:Connect', 'kafka-cluster:WriteDataIdempotently'],
-      Resource: arns.cluster,
-    },
-    {
-      Sid: 'WriteNotifications',
-      Effect: 'Allow',
-      Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
-      Resource: arns.topic,
-    },
-    {
-      Sid: 'UsePublisherTransactions',
-      Effect: 'Allow',
-      Action: ['kafka-cluster:DescribeTransactionalId', 'kafka-cluster:AlterTransactionalId'],
-      Resource: arns.publisherTransactionalIds,
-    },
-    {
-      // What Powertools' DynamoDB persistence layer calls (its Idempotency docs, IAM permissions).
-      Sid: 'KeepIdempotencyKeys',
-      Effect: 'Allow',
-      Action: [
-        'dynamodb:GetItem',
-        'dynamodb:PutItem',
-        'dynamodb:UpdateItem',
-        'dynamodb:DeleteItem',
-      ],
-      Resource: { 'Fn::GetAtt': [IDEMPOTENCY_TABLE, 'Arn'] },
-    },
+    findBrokers(arns),
+    // WriteDataIdempotently is a cluster action: MSK accepts no other resource for it.
+    allow(
+      'ConnectToCluster',
+      ['kafka-cluster:Connect', 'kafka-cluster:WriteDataIdempotently'],
+      arns.cluster,
+    ),
+    allow(
+      'WriteNotifications',
+      ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
+      arns.topic,
+    ),
+    allow(
+      'UsePublisherTransactions',
+      ['kafka-cluster:DescribeTransactionalId', 'kafka-cluster:AlterTransactionalId'],
+      arns.publisherTransactionalIds,
+    ),
+    // What Powertools' DynamoDB persistence layer calls (its Idempotency docs, IAM permissions).
+    allow(
+      'KeepIdempotencyKeys',
+      ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+      { 'Fn::GetAtt': [IDEMPOTENCY_TABLE, 'Arn'] },
+    ),
   ]);
 
 /**
@@ -170,48 +189,18 @@ const sendNotificationRole = ({ msk: { arns } }) =>
 const processNotificationsRole = ({ msk: { arns } }) =>
   role('ProcessNotifications', [
     networkInterfaces([...MAPPING_ENI_ACTIONS, ...FUNCTION_ENI_ACTIONS]),
-    {
-      Sid: 'DescribeCluster',
-      Effect: 'Allow',
-      Action: ['kafka:DescribeClusterV2', 'kafka:GetBootstrapBrokers'],
-      Resource: arns.cluster,
-    },
-    {
-      Sid: 'ConnectToCluster',
-      Effect: 'Allow',
-      Action: [
-        'kafka-cluster:Connect',
-        // The mapping reads the cluster's configuration with IAM auth (`with-msk-configure`).
-        'kafka-cluster:DescribeClusterDynamicConfiguration',
-        'kafka-cluster:WriteDataIdempotently',
-      ],
-      Resource: arns.cluster,
-    },
-    {
-      Sid: 'ReadNotifications',
-      Effect: 'Allow',
-      Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'],
-      Resource: arns.topic,
-    },
-    {
-      Sid: 'UseConsumerGroup',
-      Effect: 'Allow',
-      Action: ['kafka-cluster:DescribeGroup', 'kafka-cluster:AlterGroup'],
-      Resource: arns.consumerGroup,
-    },
-    {
-      Sid: 'WriteDeadLetters',
-      Effect: 'Allow',
-      Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
-      Resource: arns.deadLetterTopic,
-    },
-    {
-      // BatchGetItem first: what is stored already is never written again (shared/inbox/store.ts).
-      Sid: 'StoreInInbox',
-      Effect: 'Allow',
-      Action: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
-      Resource: INBOX_TABLE_ARN,
-    },
+    ...mappingReads(arns, {
+      groupSid: 'UseConsumerGroup',
+      group: arns.consumerGroup,
+      clusterActions: ['kafka-cluster:WriteDataIdempotently'],
+    }),
+    allow(
+      'WriteDeadLetters',
+      ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
+      arns.deadLetterTopic,
+    ),
+    // BatchGetItem first: what is stored already is never written again (shared/inbox/store.ts).
+    allow('StoreInInbox', ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'], INBOX_TABLE_ARN),
   ]);
 
 /**
@@ -220,12 +209,7 @@ const processNotificationsRole = ({ msk: { arns } }) =>
  */
 const listNotificationsRole = () =>
   role('ListNotifications', [
-    {
-      Sid: 'ReadInbox',
-      Effect: 'Allow',
-      Action: ['dynamodb:Query'],
-      Resource: [inboxIndexArn('timeline'), inboxIndexArn('unread')],
-    },
+    allow('ReadInbox', ['dynamodb:Query'], [inboxIndexArn('timeline'), inboxIndexArn('unread')]),
   ]);
 
 /**
@@ -236,24 +220,13 @@ const listNotificationsRole = () =>
 const provisionTopicsRole = ({ msk: { arns } }) =>
   role('ProvisionTopics', [
     networkInterfaces(FUNCTION_ENI_ACTIONS),
-    {
-      Sid: 'FindBrokers',
-      Effect: 'Allow',
-      Action: ['kafka:GetBootstrapBrokers'],
-      Resource: arns.cluster,
-    },
-    {
-      Sid: 'ConnectToCluster',
-      Effect: 'Allow',
-      Action: ['kafka-cluster:Connect'],
-      Resource: arns.cluster,
-    },
-    {
-      Sid: 'CreateTopics',
-      Effect: 'Allow',
-      Action: ['kafka-cluster:CreateTopic', 'kafka-cluster:DescribeTopic'],
-      Resource: [arns.topic, arns.deadLetterTopic],
-    },
+    findBrokers(arns),
+    allow('ConnectToCluster', ['kafka-cluster:Connect'], arns.cluster),
+    allow(
+      'CreateTopics',
+      ['kafka-cluster:CreateTopic', 'kafka-cluster:DescribeTopic'],
+      [arns.topic, arns.deadLetterTopic],
+    ),
   ]);
 
 /**
@@ -263,18 +236,8 @@ const provisionTopicsRole = ({ msk: { arns } }) =>
  * @returns {Statement[]}
  */
 const pushStatements = (stage) => [
-  {
-    Sid: 'UseConnections',
-    Effect: 'Allow',
-    Action: ['dynamodb:Query', 'dynamodb:DeleteItem'],
-    Resource: CONNECTIONS_TABLE_ARN,
-  },
-  {
-    Sid: 'PostToConnections',
-    Effect: 'Allow',
-    Action: ['execute-api:ManageConnections'],
-    Resource: connectionsArn(stage),
-  },
+  allow('UseConnections', ['dynamodb:Query', 'dynamodb:DeleteItem'], CONNECTIONS_TABLE_ARN),
+  allow('PostToConnections', ['execute-api:ManageConnections'], connectionsArn(stage)),
 ];
 
 /**
@@ -283,18 +246,10 @@ const pushStatements = (stage) => [
  */
 const connectionsRole = () =>
   role('Connections', [
-    {
-      Sid: 'RecordConnections',
-      Effect: 'Allow',
-      Action: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
-      Resource: CONNECTIONS_TABLE_ARN,
-    },
-    {
-      Sid: 'FindConnection',
-      Effect: 'Allow',
-      Action: ['dynamodb:Query'],
-      Resource: { 'Fn::Join': ['', [CONNECTIONS_TABLE_ARN, '/index/byConnection']] },
-    },
+    allow('RecordConnections', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], CONNECTIONS_TABLE_ARN),
+    allow('FindConnection', ['dynamodb:Query'], {
+      'Fn::Join': ['', [CONNECTIONS_TABLE_ARN, '/index/byConnection']],
+    }),
   ]);
 
 /**
@@ -307,30 +262,7 @@ const connectionsRole = () =>
 const pushNotificationsRole = ({ msk: { arns } }, stage) =>
   role('PushNotifications', [
     networkInterfaces(MAPPING_ENI_ACTIONS),
-    {
-      Sid: 'DescribeCluster',
-      Effect: 'Allow',
-      Action: ['kafka:DescribeClusterV2', 'kafka:GetBootstrapBrokers'],
-      Resource: arns.cluster,
-    },
-    {
-      Sid: 'ConnectToCluster',
-      Effect: 'Allow',
-      Action: ['kafka-cluster:Connect', 'kafka-cluster:DescribeClusterDynamicConfiguration'],
-      Resource: arns.cluster,
-    },
-    {
-      Sid: 'ReadNotifications',
-      Effect: 'Allow',
-      Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'],
-      Resource: arns.topic,
-    },
-    {
-      Sid: 'UsePushConsumerGroup',
-      Effect: 'Allow',
-      Action: ['kafka-cluster:DescribeGroup', 'kafka-cluster:AlterGroup'],
-      Resource: arns.pushConsumerGroup,
-    },
+    ...mappingReads(arns, { groupSid: 'UsePushConsumerGroup', group: arns.pushConsumerGroup }),
     ...pushStatements(stage),
   ]);
 
@@ -341,12 +273,11 @@ const pushNotificationsRole = ({ msk: { arns } }, stage) =>
  */
 const readNotificationsRole = (stage) =>
   role('ReadNotifications', [
-    {
-      Sid: 'MarkRead',
-      Effect: 'Allow',
-      Action: ['dynamodb:Query', 'dynamodb:UpdateItem'],
-      Resource: [INBOX_TABLE_ARN, inboxIndexArn('unread')],
-    },
+    allow(
+      'MarkRead',
+      ['dynamodb:Query', 'dynamodb:UpdateItem'],
+      [INBOX_TABLE_ARN, inboxIndexArn('unread')],
+    ),
     ...pushStatements(stage),
   ]);
 
