@@ -137,6 +137,49 @@ const FUNCTION_ENIS = [
   'ec2:AssignPrivateIpAddresses',
   'ec2:UnassignPrivateIpAddresses',
 ];
+/** The network interfaces of an MSK event source mapping. */
+const MAPPING_ENIS = [
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DescribeVpcs',
+  'ec2:DeleteNetworkInterface',
+  'ec2:DescribeSubnets',
+  'ec2:DescribeSecurityGroups',
+];
+/** What an MSK event source mapping needs to read the topic, and `clusterActions` besides. */
+const mappingReads = (clusterActions: string[] = []) => ({
+  DescribeCluster: {
+    Action: ['kafka:DescribeClusterV2', 'kafka:GetBootstrapBrokers'],
+    Resource: ARNS.cluster,
+  },
+  ConnectToCluster: {
+    Action: [
+      'kafka-cluster:Connect',
+      'kafka-cluster:DescribeClusterDynamicConfiguration',
+      ...clusterActions,
+    ],
+    Resource: ARNS.cluster,
+  },
+  ReadNotifications: {
+    Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'],
+    Resource: ARNS.topic,
+  },
+});
+const useGroup = (group: string) => ({
+  Action: ['kafka-cluster:DescribeGroup', 'kafka-cluster:AlterGroup'],
+  Resource: group,
+});
+/** Finding a user's connections, forgetting gone ones, and posting to this stage's only. */
+const PUSH_TO_CONNECTIONS = {
+  UseConnections: {
+    Action: ['dynamodb:Query', 'dynamodb:DeleteItem'],
+    Resource: CONNECTIONS_TABLE_ARN,
+  },
+  PostToConnections: {
+    Action: ['execute-api:ManageConnections'],
+    Resource: MANAGE_CONNECTIONS_ARN,
+  },
+};
 
 beforeAll(() => {
   outDir = packageDir(STAGE);
@@ -432,41 +475,10 @@ describe(`sls package --stage ${STAGE}`, () => {
   it("lets the pushing consumer read the topic in its own group and post to this API's connections only", () => {
     expect(statementsOf('PushNotificationsRole')).toEqual({
       WriteOwnLogs: logs('PushNotifications'),
-      ManageNetworkInterfaces: {
-        Action: [
-          'ec2:CreateNetworkInterface',
-          'ec2:DescribeNetworkInterfaces',
-          'ec2:DescribeVpcs',
-          'ec2:DeleteNetworkInterface',
-          'ec2:DescribeSubnets',
-          'ec2:DescribeSecurityGroups',
-        ],
-        Resource: '*',
-      },
-      DescribeCluster: {
-        Action: ['kafka:DescribeClusterV2', 'kafka:GetBootstrapBrokers'],
-        Resource: ARNS.cluster,
-      },
-      ConnectToCluster: {
-        Action: ['kafka-cluster:Connect', 'kafka-cluster:DescribeClusterDynamicConfiguration'],
-        Resource: ARNS.cluster,
-      },
-      ReadNotifications: {
-        Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'],
-        Resource: ARNS.topic,
-      },
-      UsePushConsumerGroup: {
-        Action: ['kafka-cluster:DescribeGroup', 'kafka-cluster:AlterGroup'],
-        Resource: `${MSK_PREFIX}:group/${CLUSTER}/${PUSH_GROUP}`,
-      },
-      UseConnections: {
-        Action: ['dynamodb:Query', 'dynamodb:DeleteItem'],
-        Resource: CONNECTIONS_TABLE_ARN,
-      },
-      PostToConnections: {
-        Action: ['execute-api:ManageConnections'],
-        Resource: MANAGE_CONNECTIONS_ARN,
-      },
+      ManageNetworkInterfaces: { Action: MAPPING_ENIS, Resource: '*' },
+      ...mappingReads(),
+      UsePushConsumerGroup: useGroup(`${MSK_PREFIX}:group/${CLUSTER}/${PUSH_GROUP}`),
+      ...PUSH_TO_CONNECTIONS,
     });
   });
 
@@ -477,14 +489,7 @@ describe(`sls package --stage ${STAGE}`, () => {
         Action: ['dynamodb:Query', 'dynamodb:UpdateItem'],
         Resource: [INBOX_TABLE_ARN, inboxIndex('unread')],
       },
-      UseConnections: {
-        Action: ['dynamodb:Query', 'dynamodb:DeleteItem'],
-        Resource: CONNECTIONS_TABLE_ARN,
-      },
-      PostToConnections: {
-        Action: ['execute-api:ManageConnections'],
-        Resource: MANAGE_CONNECTIONS_ARN,
-      },
+      ...PUSH_TO_CONNECTIONS,
     });
     expect(statementsOf('WebPageRole')).toEqual({ WriteOwnLogs: logs('WebPage') });
   });
@@ -542,38 +547,11 @@ describe(`sls package --stage ${STAGE}`, () => {
     expect(statementsOf('ProcessNotificationsRole')).toEqual({
       WriteOwnLogs: logs('ProcessNotifications'),
       ManageNetworkInterfaces: {
-        Action: [
-          'ec2:CreateNetworkInterface',
-          'ec2:DescribeNetworkInterfaces',
-          'ec2:DescribeVpcs',
-          'ec2:DeleteNetworkInterface',
-          'ec2:DescribeSubnets',
-          'ec2:DescribeSecurityGroups',
-          'ec2:AssignPrivateIpAddresses',
-          'ec2:UnassignPrivateIpAddresses',
-        ],
+        Action: [...MAPPING_ENIS, 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
         Resource: '*',
       },
-      DescribeCluster: {
-        Action: ['kafka:DescribeClusterV2', 'kafka:GetBootstrapBrokers'],
-        Resource: ARNS.cluster,
-      },
-      ConnectToCluster: {
-        Action: [
-          'kafka-cluster:Connect',
-          'kafka-cluster:DescribeClusterDynamicConfiguration',
-          'kafka-cluster:WriteDataIdempotently',
-        ],
-        Resource: ARNS.cluster,
-      },
-      ReadNotifications: {
-        Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'],
-        Resource: ARNS.topic,
-      },
-      UseConsumerGroup: {
-        Action: ['kafka-cluster:DescribeGroup', 'kafka-cluster:AlterGroup'],
-        Resource: ARNS.group,
-      },
+      ...mappingReads(['kafka-cluster:WriteDataIdempotently']),
+      UseConsumerGroup: useGroup(ARNS.group),
       WriteDeadLetters: {
         Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
         Resource: ARNS.deadLetterTopic,
