@@ -1,15 +1,13 @@
 import { statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InboxStore } from '../../shared/inbox/store.js';
-import type { InboxNotification } from '../../shared/inbox/types.js';
 import { createNotification, DEFAULT_USERS } from '../../shared/models/index.js';
 import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
-import { tokenFor } from '../helpers/caller.js';
+import { inboxOf as inboxAt, sendAs as sendAt } from '../helpers/caller.js';
 import { silentLogger } from '../helpers/logger.js';
 import { type Stack, startStack } from '../helpers/stack.js';
 import { brokers } from '../helpers/test-broker.js';
@@ -41,7 +39,6 @@ describe('the live inbox page in headless Chromium', () => {
   let stack: Stack;
   let emma: TestBrowser;
   let bruno: TestBrowser;
-  let dynamo: DynamoDBDocumentClient;
 
   /** A tab signed in as `name` (the local stage's sign-in: a token from the local-only route). */
   const signedIn = async (browser: TestBrowser, userId: number, name: string): Promise<Page> => {
@@ -58,24 +55,9 @@ describe('the live inbox page in headless Chromium', () => {
   const itemOf = (page: Page, message: string) =>
     page.getByRole('listitem').filter({ hasText: message });
 
-  const inboxOf = async (userId: number) => {
-    const response = await fetch(`${stack.base}/me/notifications?limit=100`, {
-      headers: { authorization: `Bearer ${await tokenFor(userId)}` },
-    });
-    return (await response.json()) as { notifications: InboxNotification[]; unreadCount: number };
-  };
-
-  const sendAs = async (fromId: number, toId: number, message: string) => {
-    const response = await fetch(`${stack.base}/notifications`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        authorization: `Bearer ${await tokenFor(fromId)}`,
-      },
-      body: JSON.stringify({ toId, message }),
-    });
-    expect(response.status).toBe(202);
-  };
+  const inboxOf = (userId: number) => inboxAt(stack.base, userId);
+  const sendAs = (fromId: number, toId: number, message: string) =>
+    sendAt(stack.base, fromId, toId, message);
 
   /** Sends from a page's form, as a person would. */
   const sendFrom = async (page: Page, to: string, message: string) => {
@@ -87,20 +69,12 @@ describe('the live inbox page in headless Chromium', () => {
 
   beforeAll(async () => {
     stack = await startStack({ brokers: brokers(), httpPort: 3400 });
-    dynamo = DynamoDBDocumentClient.from(
-      new DynamoDBClient({
-        endpoint: stack.storeEndpoint,
-        region: 'us-east-1',
-        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      }),
-    );
     [emma, bruno] = await Promise.all([launchBrowser(), launchBrowser()]);
   });
 
   afterAll(async () => {
     await emma?.close();
     await bruno?.close();
-    dynamo?.destroy();
     await stack?.stop();
   });
 
@@ -242,7 +216,7 @@ describe('the live inbox page in headless Chromium', () => {
     const [lena, rick] = [LENA, RICK].map((id) => DEFAULT_USERS.find((u) => u.id === id));
     if (!lena || !rick) throw new Error('the demo users changed');
     const notification = createNotification(lena, rick, 'Stored, never pushed.');
-    await new InboxStore(dynamo, stack.inboxTable, silentLogger()).save([
+    await new InboxStore(stack.dynamo, stack.inboxTable, silentLogger()).save([
       { notification, partition: 0, offset: '0' },
     ]);
     await visible(itemOf(page, 'Stored, never pushed.'));
@@ -251,7 +225,7 @@ describe('the live inbox page in headless Chromium', () => {
   });
 
   const connectionsOf = async (userId: number): Promise<string[]> => {
-    const { Items = [] } = await dynamo.send(
+    const { Items = [] } = await stack.dynamo.send(
       new QueryCommand({
         TableName: stack.connectionsTable,
         KeyConditionExpression: 'userId = :u',

@@ -1,20 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Admin, Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type DynaliteHandle,
-  ensureInboxTable,
-  startDynalite,
-} from '../../scripts/lib/dynalite.js';
 import { LOCAL_ISSUER_PATH } from '../../scripts/lib/paths.js';
 import { LOCAL_ISSUER } from '../../shared/identity/constants.js';
 import type { LocalIssuer } from '../../shared/identity/local-issuer.js';
 import type { Notification } from '../../shared/models/index.js';
 import { unique } from '../helpers/kafka.js';
 import { type Offline, startOffline } from '../helpers/offline.js';
+import { type Stack, startStack } from '../helpers/stack.js';
 import { brokers, testKafka } from '../helpers/test-broker.js';
 import {
   forgerKey,
@@ -82,11 +76,8 @@ const expectRefusedToken = (answer: Answer, where: string) => {
 
 describe('identity under sls offline start (local stage, demo mode on)', () => {
   const kafka: Kafka = testKafka('identity-e2e');
-  const dir = mkdtempSync(join(tmpdir(), 'identity-e2e-'));
-  const topic = unique('identity-notifications');
-  const table = unique('identity-inbox');
   let admin: Admin;
-  let store: DynaliteHandle;
+  let stack: Stack;
   let offline: Offline;
   let issuer: LocalIssuer;
   const tokens: string[] = [];
@@ -99,7 +90,7 @@ describe('identity under sls offline start (local stage, demo mode on)', () => {
 
   /** Every record ever written to the topic: the sum of its partitions' end offsets. */
   const topicEnd = async (): Promise<number> =>
-    (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
+    (await admin.fetchTopicOffsets(stack.topic)).reduce((sum, p) => sum + Number(p.high), 0);
 
   const inbox = async (userId: number): Promise<Notification[]> => {
     const answer = await call(BASE, 'GET', `/notifications/${userId}?limit=100`, {
@@ -114,46 +105,13 @@ describe('identity under sls offline start (local stage, demo mode on)', () => {
     issuer = await projectIssuer();
     admin = kafka.admin();
     await admin.connect();
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        { topic, numPartitions: 3 },
-        { topic: `${topic}.dlq`, numPartitions: 3 },
-      ],
-    });
-    store = await startDynalite({ port: 0, path: join(dir, 'store') });
-    await ensureInboxTable(store.endpoint, table);
-    offline = await startOffline(
-      ROOT,
-      {
-        KAFKA_BROKERS: brokers().join(','),
-        DYNAMODB_ENDPOINT: store.endpoint,
-        INBOX_TABLE: table,
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      },
-      {
-        args: [
-          '--httpPort',
-          String(HTTP_PORT),
-          '--lambdaPort',
-          String(HTTP_PORT + 2),
-          '--param',
-          `topic=${topic}`,
-          '--param',
-          `deadLetterTopic=${topic}.dlq`,
-          '--param',
-          `consumerGroupId=${unique('identity-consumer')}`,
-        ],
-      },
-    );
-    await offline.waitForOutput(/Kafka processNotifications: joined group/, 60_000);
+    stack = await startStack({ brokers: brokers(), httpPort: HTTP_PORT });
+    offline = stack.offline;
   });
 
   afterAll(async () => {
-    await offline?.stop();
+    await stack?.stop();
     await admin?.disconnect();
-    await store?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('lets a user send as themself and read their own inbox, and /me/notifications too', async () => {

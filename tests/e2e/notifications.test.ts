@@ -1,19 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Admin, Kafka, Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type DynaliteHandle,
-  ensureInboxTable,
-  startDynalite,
-} from '../../scripts/lib/dynalite.js';
 import type { LocalIssuer } from '../../shared/identity/local-issuer.js';
 import { DEAD_LETTER_HEADERS } from '../../shared/kafka/dead-letters.js';
 import { createNotification, DEFAULT_USERS, type Notification } from '../../shared/models/index.js';
-import { readRecords, unique } from '../helpers/kafka.js';
-import { type Offline, startOffline } from '../helpers/offline.js';
+import { readRecords } from '../helpers/kafka.js';
+import type { Offline } from '../helpers/offline.js';
+import { type Stack, startStack } from '../helpers/stack.js';
 import { brokers, testKafka } from '../helpers/test-broker.js';
 import { projectIssuer } from '../helpers/tokens.js';
 import { until } from '../helpers/wait.js';
@@ -21,10 +14,10 @@ import { until } from '../helpers/wait.js';
 /**
  * The whole system through a real `sls offline start` of this service: the producer over HTTP,
  * the real broker, the offline Kafka event source, the consumer, dynalite, and the read API.
- * Topics, consumer group and table are fresh for each run; ports differ from `npm start`'s.
+ * Topics, consumer groups and tables are fresh for each run (tests/helpers/stack.ts); ports
+ * differ from `npm start`'s.
  */
 
-const ROOT = join(import.meta.dirname, '../..');
 const HTTP_PORT = 3100;
 const BASE = `http://127.0.0.1:${HTTP_PORT}`;
 const [EMMA, BRUNO, RICK, LENA] = DEFAULT_USERS;
@@ -74,70 +67,23 @@ const listAll = async (userId: number): Promise<Notification[]> => {
 
 describe('notifications end to end under sls offline start', () => {
   const kafka: Kafka = testKafka('notifications-e2e');
-  const dir = mkdtempSync(join(tmpdir(), 'notifications-e2e-'));
-  const topic = unique('e2e-notifications');
-  const deadLetterTopic = `${topic}.dlq`;
-  const table = unique('e2e-inbox');
-  let store: DynaliteHandle;
-  let storePort = 0;
-  let admin: Admin;
+  let stack: Stack;
   let producer: Producer;
   let offline: Offline;
   let issuer: LocalIssuer;
 
-  const startStore = async () => {
-    store = await startDynalite({ port: storePort, path: join(dir, 'store') });
-    storePort = Number(new URL(store.endpoint).port);
-  };
-
   beforeAll(async () => {
     // The project's local issuer, whose keys the functions read (`npm start` makes the same).
     issuer = await projectIssuer();
-    admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        { topic, numPartitions: 3 },
-        { topic: deadLetterTopic, numPartitions: 3 },
-      ],
-    });
     producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
-    await startStore();
-    await ensureInboxTable(store.endpoint, table);
-    offline = await startOffline(
-      ROOT,
-      {
-        KAFKA_BROKERS: brokers().join(','),
-        DYNAMODB_ENDPOINT: store.endpoint,
-        INBOX_TABLE: table,
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      },
-      {
-        args: [
-          '--httpPort',
-          String(HTTP_PORT),
-          '--lambdaPort',
-          String(HTTP_PORT + 2),
-          '--param',
-          `topic=${topic}`,
-          '--param',
-          `deadLetterTopic=${deadLetterTopic}`,
-          '--param',
-          `consumerGroupId=${unique('e2e-consumer')}`,
-        ],
-      },
-    );
-    await offline.waitForOutput(/Kafka processNotifications: joined group/, 60_000);
+    stack = await startStack({ brokers: brokers(), httpPort: HTTP_PORT });
+    offline = stack.offline;
   });
 
   afterAll(async () => {
-    await offline?.stop();
     await producer?.disconnect();
-    await admin?.disconnect();
-    await store?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await stack?.stop();
   });
 
   it('delivers a posted notification to the consumer within about a second', async () => {
@@ -235,7 +181,7 @@ describe('notifications end to end under sls offline start', () => {
       `after the poison ${randomUUID()}`,
     );
     await producer.send({
-      topic,
+      topic: stack.topic,
       acks: -1,
       messages: [
         { key: '4', value: 'this is not JSON', headers: oddHeaders() },
@@ -250,11 +196,11 @@ describe('notifications end to end under sls offline start', () => {
     );
     expect(Date.now() - started).toBeLessThan(5_000);
 
-    const [letter] = await readRecords(kafka, deadLetterTopic, 1);
+    const [letter] = await readRecords(kafka, `${stack.topic}.dlq`, 1);
     const headers = letter?.message.headers ?? {};
     expect(String(letter?.message.key)).toBe('4');
     expect(String(letter?.message.value)).toBe('this is not JSON');
-    expect(String(headers[DEAD_LETTER_HEADERS.topic])).toBe(topic);
+    expect(String(headers[DEAD_LETTER_HEADERS.topic])).toBe(stack.topic);
     expect(String(headers[DEAD_LETTER_HEADERS.reason])).toBe('the value is not UTF-8 JSON');
     expect(Number(String(headers[DEAD_LETTER_HEADERS.offset]))).toBeGreaterThanOrEqual(0);
     expect(String(headers['x-origin'])).toBe('test');
@@ -266,7 +212,7 @@ describe('notifications end to end under sls offline start', () => {
   });
 
   it('retries a batch while the store is down, then stores it once: nothing lost, nothing duplicated', async () => {
-    await store.close();
+    await stack.stopStore();
     const messages = Array.from({ length: 30 }, (_, i) => ({
       fromId: 1,
       toId: 3,
@@ -284,7 +230,7 @@ describe('notifications end to end under sls offline start', () => {
       /Kafka processNotifications \S+ \[\d+(\.\.\d+)?\] \d+ records? \d+ ms failed/,
       30_000,
     );
-    await startStore();
+    await stack.startStore();
     await until(
       async () => (await listAll(3)).filter((n) => ids.includes(n.id)).length === ids.length,
       60_000,

@@ -1,17 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_ISSUER_PATH } from '../../scripts/lib/paths.js';
-import type { InboxNotification } from '../../shared/inbox/types.js';
 import type { NotificationPush, ReadPush, ServerMessage } from '../../shared/realtime/messages.js';
 import { CONNECTION_TTL_S } from '../../shared/realtime/table.js';
-import { tokenFor } from '../helpers/caller.js';
+import { inboxOf, sendAs, tokenFor } from '../helpers/caller.js';
 import { type Stack, startStack } from '../helpers/stack.js';
 import { brokers } from '../helpers/test-broker.js';
 import {
@@ -47,7 +40,6 @@ const isReadOf =
 
 describe('real time under sls offline start', () => {
   let stack: Stack;
-  let dynamo: DynamoDBDocumentClient;
   const sockets: TestSocket[] = [];
 
   const connectAs = async (userId: number) => {
@@ -56,18 +48,8 @@ describe('real time under sls offline start', () => {
     return socket;
   };
 
-  const send = async (fromId: number, toId: number, message: string) => {
-    const response = await fetch(`${stack.base}/notifications`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        authorization: `Bearer ${await tokenFor(fromId)}`,
-      },
-      body: JSON.stringify({ toId, message }),
-    });
-    expect(response.status).toBe(202);
-    return ((await response.json()) as { id: string }).id;
-  };
+  const send = (fromId: number, toId: number, message: string) =>
+    sendAs(stack.base, fromId, toId, message);
 
   const post = async (path: string, userId: number | undefined) =>
     fetch(`${stack.base}${path}`, {
@@ -75,16 +57,10 @@ describe('real time under sls offline start', () => {
       headers: userId === undefined ? {} : { authorization: `Bearer ${await tokenFor(userId)}` },
     });
 
-  const inbox = async (userId: number) => {
-    const response = await fetch(`${stack.base}/me/notifications?limit=100`, {
-      headers: { authorization: `Bearer ${await tokenFor(userId)}` },
-    });
-    expect(response.status).toBe(200);
-    return (await response.json()) as { notifications: InboxNotification[]; unreadCount: number };
-  };
+  const inbox = (userId: number) => inboxOf(stack.base, userId);
 
   const connectionItem = (userId: number, connectionId: string) =>
-    dynamo
+    stack.dynamo
       .send(
         new GetCommand({
           TableName: stack.connectionsTable,
@@ -95,7 +71,7 @@ describe('real time under sls offline start', () => {
       .then((r) => r.Item);
 
   const connectionsOf = async (userId: number): Promise<string[]> => {
-    const { Items = [] } = await dynamo.send(
+    const { Items = [] } = await stack.dynamo.send(
       new QueryCommand({
         TableName: stack.connectionsTable,
         KeyConditionExpression: 'userId = :u',
@@ -108,13 +84,6 @@ describe('real time under sls offline start', () => {
 
   beforeAll(async () => {
     stack = await startStack({ brokers: brokers(), httpPort: 3300 });
-    dynamo = DynamoDBDocumentClient.from(
-      new DynamoDBClient({
-        endpoint: stack.storeEndpoint,
-        region: 'us-east-1',
-        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      }),
-    );
     // Warm both consumers and the functions: the first push pays for starting their workers.
     const warm = await connectAs(RICK);
     const id = await send(EMMA, RICK, 'Warming up.');
@@ -123,7 +92,6 @@ describe('real time under sls offline start', () => {
 
   afterAll(async () => {
     await Promise.all(sockets.map((s) => s.close()));
-    dynamo?.destroy();
     await stack?.stop();
   });
 
@@ -209,7 +177,7 @@ describe('real time under sls offline start', () => {
     // A connection that API Gateway no longer knows: recorded a minute ago, never closed.
     const gone = `gone-${randomUUID()}`;
     const connectedAt = Date.now() - 60_000;
-    await dynamo.send(
+    await stack.dynamo.send(
       new PutCommand({
         TableName: stack.connectionsTable,
         Item: {

@@ -1,19 +1,21 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   type DynaliteHandle,
   ensureConnectionsTable,
   ensureInboxTable,
   startDynalite,
 } from '../../scripts/lib/dynalite.js';
+import { createDocumentClient } from '../../shared/inbox/client.js';
 import { kafkaClient, unique } from './kafka.js';
 import { type Offline, startOffline } from './offline.js';
 import { projectIssuer } from './tokens.js';
 
 /**
  * The whole service under a real `sls offline start` with fresh topics, consumer groups and
- * tables, on ports of its own: for the end-to-end and browser tests of the real-time path.
+ * tables, on ports of its own: for the end-to-end and browser tests.
  */
 export interface Stack {
   /** `http://127.0.0.1:<httpPort>` */
@@ -23,8 +25,15 @@ export interface Stack {
   readonly storeEndpoint: string;
   readonly inboxTable: string;
   readonly connectionsTable: string;
+  /** The notifications topic; its dead-letter topic is `<topic>.dlq`. */
   readonly topic: string;
   readonly offline: Offline;
+  /** A DynamoDB client of the store, for what a test reads or plants there itself. */
+  readonly dynamo: DynamoDBDocumentClient;
+  /** Stops the store, as an outage; its data is kept. */
+  stopStore(): Promise<void>;
+  /** Starts the store again, on the same port, with its data. */
+  startStore(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -65,6 +74,7 @@ export const startStack = async ({
       ],
     });
     store = await startDynalite({ port: 0, path: join(dir, 'store') });
+    const storePort = Number(new URL(store.endpoint).port);
     await ensureInboxTable(store.endpoint, inboxTable);
     await ensureConnectionsTable(store.endpoint, connectionsTable);
     const settings: Record<string, string> = {
@@ -97,7 +107,8 @@ export const startStack = async ({
     );
     await offline.waitForOutput(/Kafka processNotifications: joined group/, 60_000);
     await offline.waitForOutput(/Kafka pushNotifications: joined group/, 60_000);
-    const opened = store;
+    let opened: DynaliteHandle | undefined = store;
+    const dynamo = createDocumentClient({ endpoint: store.endpoint, region: undefined });
     return {
       base: `http://127.0.0.1:${httpPort}`,
       websocketUrl: `ws://127.0.0.1:${httpPort + 1}`,
@@ -106,9 +117,18 @@ export const startStack = async ({
       connectionsTable,
       topic,
       offline,
+      dynamo,
+      stopStore: async () => {
+        await opened?.close();
+        opened = undefined;
+      },
+      startStore: async () => {
+        opened ??= await startDynalite({ port: storePort, path: join(dir, 'store') });
+      },
       stop: async () => {
+        dynamo.destroy();
         await offline.stop();
-        await opened.close();
+        await opened?.close();
         await admin.disconnect();
         rmSync(dir, { recursive: true, force: true });
       },
