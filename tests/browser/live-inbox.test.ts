@@ -1,7 +1,6 @@
 import { statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InboxStore } from '../../shared/inbox/store.js';
@@ -224,15 +223,5 @@ describe('the live inbox page in headless Chromium', () => {
     await page.close();
   });
 
-  const connectionsOf = async (userId: number): Promise<string[]> => {
-    const { Items = [] } = await stack.dynamo.send(
-      new QueryCommand({
-        TableName: stack.connectionsTable,
-        KeyConditionExpression: 'userId = :u',
-        ExpressionAttributeValues: { ':u': userId },
-        ConsistentRead: true,
-      }),
-    );
-    return Items.map((i) => String(i.connectionId));
-  };
+  const connectionsOf = (userId: number) => stack.connectionsOf(userId);
 });

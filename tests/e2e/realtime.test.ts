@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_ISSUER_PATH } from '../../scripts/lib/paths.js';
 import type { NotificationPush, ReadPush, ServerMessage } from '../../shared/realtime/messages.js';
@@ -70,17 +70,7 @@ describe('real time under sls offline start', () => {
       )
       .then((r) => r.Item);
 
-  const connectionsOf = async (userId: number): Promise<string[]> => {
-    const { Items = [] } = await stack.dynamo.send(
-      new QueryCommand({
-        TableName: stack.connectionsTable,
-        KeyConditionExpression: 'userId = :u',
-        ExpressionAttributeValues: { ':u': userId },
-        ConsistentRead: true,
-      }),
-    );
-    return Items.map((i) => String(i.connectionId));
-  };
+  const connectionsOf = (userId: number) => stack.connectionsOf(userId);
 
   beforeAll(async () => {
     stack = await startStack({ brokers: brokers(), httpPort: 3300 });

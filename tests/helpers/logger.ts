@@ -9,23 +9,25 @@ export const silentLogger = (): Logger => new Logger({ serviceName: 'tests', log
 export type LogLine = Readonly<Record<string, unknown>>;
 
 /**
- * A real logger whose JSON lines are kept in `lines` instead of printed: Powertools prints
- * through a `Console` of its own, which is pointed at a stream that collects them.
+ * Points a Powertools utility (Logger, Metrics), which prints through a `Console` of its own, at
+ * a stream that parses each JSON line it prints into `lines` instead.
  */
-export const recordingLogger = (): { logger: Logger; lines: LogLine[] } => {
-  const lines: LogLine[] = [];
+export const collectJsonLines = <L>(powertools: object, lines: L[]): void => {
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
       for (const text of chunk.toString('utf8').split('\n')) {
-        if (text.trim()) lines.push(JSON.parse(text) as LogLine);
+        if (text.trim()) lines.push(JSON.parse(text) as L);
       }
       done();
     },
   });
+  (powertools as { console: Console }).console = new Console({ stdout: sink, stderr: sink });
+};
+
+/** A real logger whose JSON lines are kept in `lines` instead of printed. */
+export const recordingLogger = (): { logger: Logger; lines: LogLine[] } => {
+  const lines: LogLine[] = [];
   const logger = new Logger({ serviceName: 'tests', logLevel: 'DEBUG' });
-  (logger as unknown as { console: Console }).console = new Console({
-    stdout: sink,
-    stderr: sink,
-  });
+  collectJsonLines(logger, lines);
   return { logger, lines };
 };

@@ -1,7 +1,6 @@
-import { Console } from 'node:console';
-import { Writable } from 'node:stream';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { type AppMetrics, EmfMetrics } from '../../shared/metrics.js';
+import { collectJsonLines } from './logger.js';
 
 /** Metrics that record nothing, for tests that do not look at them. */
 export const silentMetrics = (): AppMetrics => ({ add: () => undefined, flush: () => undefined });
@@ -17,28 +16,14 @@ export type EmfLine = Readonly<Record<string, unknown>> & {
   };
 };
 
-/**
- * Real Powertools metrics whose EMF lines are kept in `lines` instead of printed: Powertools
- * prints through a `Console` of its own, which is pointed at a stream that collects them.
- */
+/** Real Powertools metrics whose EMF lines are kept in `lines` instead of printed. */
 export const recordingMetrics = (
   namespace = 'tests',
   serviceName = 'notifications',
 ): { metrics: EmfMetrics; lines: EmfLine[] } => {
   const lines: EmfLine[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const text of chunk.toString('utf8').split('\n')) {
-        if (text.trim()) lines.push(JSON.parse(text) as EmfLine);
-      }
-      done();
-    },
-  });
   const powertools = new Metrics({ namespace, serviceName });
-  (powertools as unknown as { console: Console }).console = new Console({
-    stdout: sink,
-    stderr: sink,
-  });
+  collectJsonLines(powertools, lines);
   return { metrics: new EmfMetrics(powertools), lines };
 };
 

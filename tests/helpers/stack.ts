@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import {
   type DynaliteHandle,
   ensureConnectionsTable,
@@ -30,6 +30,8 @@ export interface Stack {
   readonly offline: Offline;
   /** A DynamoDB client of the store, for what a test reads or plants there itself. */
   readonly dynamo: DynamoDBDocumentClient;
+  /** The ids of the connections the store holds for `userId`. */
+  connectionsOf(userId: number): Promise<string[]>;
   /** Stops the store, as an outage; its data is kept. */
   stopStore(): Promise<void>;
   /** Starts the store again, on the same port, with its data. */
@@ -118,6 +120,17 @@ export const startStack = async ({
       topic,
       offline,
       dynamo,
+      connectionsOf: async (userId) => {
+        const { Items = [] } = await dynamo.send(
+          new QueryCommand({
+            TableName: connectionsTable,
+            KeyConditionExpression: 'userId = :u',
+            ExpressionAttributeValues: { ':u': userId },
+            ConsistentRead: true,
+          }),
+        );
+        return Items.map((i) => String(i.connectionId));
+      },
       stopStore: async () => {
         await opened?.close();
         opened = undefined;
