@@ -148,6 +148,16 @@ const bool = (name, raw) => {
 };
 
 /**
+ * The items of a comma-separated parameter, trimmed, empty ones left out.
+ * @param {string} raw
+ */
+const commaList = (raw) =>
+  raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/**
  * A comma-separated list of ids matching `pattern`.
  * @param {string} name
  * @param {string} raw
@@ -155,10 +165,7 @@ const bool = (name, raw) => {
  * @param {string} example
  */
 const idList = (name, raw, pattern, example) => {
-  const ids = raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const ids = commaList(raw);
   if (ids.some((id) => !pattern.test(id))) {
     throw new ParameterError(name, `a comma-separated list such as ${example}`, raw);
   }
@@ -449,9 +456,11 @@ module.exports = {
   ESM_LIMITS,
   TOPICS_RESOURCE,
   ParameterError,
+  commaList,
   consumerMappingLogicalId,
   extensionsOf,
   mskResources,
+  param,
   readSettings,
 
   /**

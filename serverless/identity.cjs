@@ -1,7 +1,7 @@
 // @ts-check
 'use strict';
 
-const { ParameterError } = require('./aws.cjs');
+const { ParameterError, commaList, param } = require('./aws.cjs');
 
 /**
  * Who may call the HTTP API, derived from the stage parameters. On every stage each route has
@@ -52,22 +52,6 @@ const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]{1,256}$/;
  */
 
 /**
- * @param {ResolveVariable} resolveVariable
- * @param {string} name
- */
-const param = async (resolveVariable, name) => {
-  const value = await resolveVariable(`param:${name}, ''`);
-  return value == null ? '' : String(value).trim();
-};
-
-/** @param {string} raw */
-const list = (raw) =>
-  raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-
-/**
  * Reads and checks the identity parameters of the stage.
  * @param {ResolveVariable} resolveVariable
  * @returns {Promise<IdentitySettings>}
@@ -99,7 +83,7 @@ const readIdentity = async (resolveVariable) => {
     );
   }
   const issuer = issuerRaw === '' ? undefined : issuerRaw;
-  const audiences = list(await get('authAudience'));
+  const audiences = commaList(await get('authAudience'));
   if (issuer && audiences.length === 0) {
     throw new ParameterError(
       'authAudience',
@@ -116,7 +100,7 @@ const readIdentity = async (resolveVariable) => {
   }
 
   const scopesRaw = await get('authScopes');
-  const scopes = scopesRaw === '' ? (issuer ? [] : [COGNITO_SIGN_IN_SCOPE]) : list(scopesRaw);
+  const scopes = scopesRaw === '' ? (issuer ? [] : [COGNITO_SIGN_IN_SCOPE]) : commaList(scopesRaw);
   if (scopes.some((s) => !SCOPE.test(s))) {
     throw new ParameterError('authScopes', 'a comma-separated list of OAuth scopes', scopesRaw);
   }

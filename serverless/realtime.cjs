@@ -10,6 +10,7 @@
  * API's id, known only once CloudFormation creates it.
  */
 
+const { param } = require('./aws.cjs');
 const { USER_POOL, USER_POOL_CLIENT, readIdentity } = require('./identity.cjs');
 
 /** The framework's logical id of the WebSocket API. */
@@ -19,15 +20,6 @@ const WEBSOCKET_API = 'WebsocketsApi';
  * @typedef {(variable: string) => Promise<unknown>} ResolveVariable
  * @typedef {{ resolveVariable: ResolveVariable }} ResolverContext
  */
-
-/**
- * @param {ResolveVariable} resolveVariable
- * @param {string} name
- */
-const param = async (resolveVariable, name) => {
-  const value = await resolveVariable(`param:${name}, ''`);
-  return value == null ? '' : String(value).trim();
-};
 
 /**
  * `<scheme>://<api-id>.execute-api.<region>.<url suffix>/<stage>`, as CloudFormation computes it.
