@@ -42,6 +42,22 @@ export interface HttpResponse {
   readonly body: string;
 }
 
+/** The parts of an HTTP API (payload 2.0) event that name its route. */
+export interface RoutedRequest {
+  readonly routeKey?: string;
+  readonly rawPath?: string;
+  readonly requestContext?: { readonly http?: { readonly method?: string } };
+}
+
+/**
+ * The route a request came by, as `POST /send`: its route key, or its method and path when the
+ * key says nothing (`$default`, or an event built by hand).
+ */
+export const routeOf = (event: RoutedRequest): string =>
+  event.routeKey && event.routeKey !== '$default'
+    ? event.routeKey
+    : `${event.requestContext?.http?.method ?? ''} ${event.rawPath ?? ''}`;
+
 /** A request header by name, whatever its case. */
 export const header = (request: HttpRequest, name: string): string | undefined => {
   const wanted = name.toLowerCase();

@@ -6,7 +6,7 @@ import type {
 } from 'aws-lambda';
 import { config } from '../../shared/config.js';
 import { type FieldIssue, ValidationError } from '../../shared/errors.js';
-import { httpHandler, json } from '../../shared/http.js';
+import { httpHandler, json, routeOf } from '../../shared/http.js';
 import {
   type Authenticator,
   type Caller,
@@ -37,11 +37,6 @@ type Handler = (
 const OWN_INBOX_ROUTE = 'GET /me/notifications';
 /** The demo's route: tokenless requests may use it in demo mode (local stage only). */
 const DEMO_ROUTE = 'GET /notifications/{userId}';
-
-const routeOf = (event: APIGatewayProxyEventV2): string =>
-  event.routeKey && event.routeKey !== '$default'
-    ? event.routeKey
-    : `${event.requestContext?.http?.method ?? ''} ${event.rawPath ?? ''}`;
 
 /**
  * Reads `{userId}` from the path (the caller's own id on `/me/notifications`) and `limit`,

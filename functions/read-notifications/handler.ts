@@ -6,7 +6,7 @@ import type {
 import * as z from 'zod/mini';
 import { config, realtimeEndpoint } from '../../shared/config.js';
 import { ValidationError } from '../../shared/errors.js';
-import { httpHandler, json } from '../../shared/http.js';
+import { httpHandler, json, routeOf } from '../../shared/http.js';
 import { type Authenticator, createAuthenticator } from '../../shared/identity/caller.js';
 import { createDocumentClient } from '../../shared/inbox/client.js';
 import { InboxStore } from '../../shared/inbox/store.js';
@@ -36,11 +36,6 @@ type Handler = (
 export const MARK_ALL_ROUTE = 'POST /notifications/read';
 
 const NotificationIdSchema = z.uuid();
-
-const routeOf = (event: APIGatewayProxyEventV2): string =>
-  event.routeKey && event.routeKey !== '$default'
-    ? event.routeKey
-    : `${event.requestContext?.http?.method ?? ''} ${event.rawPath ?? ''}`;
 
 const targetOf = (event: APIGatewayProxyEventV2): ReadTarget => {
   if (routeOf(event) === MARK_ALL_ROUTE) return { all: true };

@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { config } from '../../shared/config.js';
 import { ValidationError } from '../../shared/errors.js';
-import { header, httpHandler, json, readBody } from '../../shared/http.js';
+import { header, httpHandler, json, readBody, routeOf } from '../../shared/http.js';
 import {
   createIdempotencyClient,
   DynamoDBIdempotency,
@@ -60,11 +60,6 @@ const parseRequests = (event: APIGatewayProxyEventV2, demo: boolean) => {
   const requests: SendRequest[] = Array.isArray(parsed.data) ? parsed.data : [parsed.data];
   return { requests, fields, batch };
 };
-
-const routeOf = (event: APIGatewayProxyEventV2): string =>
-  event.routeKey && event.routeKey !== '$default'
-    ? event.routeKey
-    : `${event.requestContext?.http?.method ?? ''} ${event.rawPath ?? ''}`;
 
 export interface SendHandlerDependencies extends SendDependencies {
   readonly authenticator: Authenticator;

@@ -6,7 +6,7 @@ import {
   UserNotFoundError,
   ValidationError,
 } from '../../shared/errors.js';
-import { errorResponse, MAX_BODY_BYTES, readBody } from '../../shared/http.js';
+import { errorResponse, MAX_BODY_BYTES, readBody, routeOf } from '../../shared/http.js';
 import { silentLogger } from '../helpers/logger.js';
 
 const request = (body: string, contentType?: string, isBase64Encoded = false) => ({
@@ -87,6 +87,15 @@ describe('readBody', () => {
     expect(() =>
       readBody(request('toID=1&toID=2', 'application/x-www-form-urlencoded'), ['form']),
     ).toThrow('toID: must be given once; received it more than once');
+  });
+});
+
+describe('routeOf', () => {
+  it("is the event's route key, or its method and path when the key is $default or missing", () => {
+    expect(routeOf({ routeKey: 'POST /send', rawPath: '/other' })).toBe('POST /send');
+    const http = { requestContext: { http: { method: 'GET' } }, rawPath: '/notifications/1' };
+    expect(routeOf({ ...http, routeKey: '$default' })).toBe('GET /notifications/1');
+    expect(routeOf(http)).toBe('GET /notifications/1');
   });
 });
 
