@@ -19,6 +19,8 @@ const say = (message: string): void => {
 };
 
 const main = async (args: readonly string[]): Promise<void> => {
+  // The SDK's notice that it will need Node 22 from 2027; the lockfile pins what works.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const inMemory = args.includes('--memory');
   const portAt = args.indexOf('--port');
   const port = portAt >= 0 ? Number(args[portAt + 1]) : undefined;

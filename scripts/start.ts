@@ -54,8 +54,6 @@ const serve = async (brokers: readonly string[]): Promise<number> => {
           ...process.env,
           KAFKA_BROKERS: brokers.join(','),
           DYNAMODB_ENDPOINT: store.endpoint,
-          // The SDK's notice that it will need Node 22 from 2027; the lockfile pins what works.
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
         },
       },
     );
@@ -78,6 +76,9 @@ const serve = async (brokers: readonly string[]): Promise<number> => {
 };
 
 const main = async (): Promise<number> => {
+  // The SDK's notice that it will need Node 22 from 2027 (the lockfile pins what works), for the
+  // store's clients here and the functions under sls offline alike.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const broker = await ensureBroker(config().kafka.brokers);
   say(
     `Kafka: ${broker.brokers.join(',')} (${broker.started ? `started, ${broker.mode}` : 'already running'})`,
