@@ -104,6 +104,20 @@ describe('the live inbox page in headless Chromium', () => {
     await brunoTab.close();
   });
 
+  it('shows a message that holds markup as text, live and after a reload, and runs none of it', async () => {
+    const tab = await signedIn(emma, EMMA, 'Emma');
+    const message = `<img src=x onerror="window.__injected=1"><script>window.__injected=2</script> ${Date.now()}`;
+    await sendAs(BRUNO, EMMA, message);
+    await visible(itemOf(tab, message));
+    await tab.reload();
+    await visible(itemOf(tab, message));
+    expect(await tab.locator('#inbox img, #inbox script').count()).toBe(0);
+    expect(
+      await tab.evaluate(() => (globalThis as { __injected?: number }).__injected),
+    ).toBeUndefined();
+    await tab.close();
+  });
+
   it("updates the badge in both of one person's tabs when one marks read, by click or keyboard", async () => {
     const tab1 = await signedIn(emma, EMMA, 'Emma');
     const tab2 = await signedIn(emma, EMMA, 'Emma');
