@@ -1,4 +1,5 @@
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -192,5 +193,29 @@ describe('serverless-offline-limits', () => {
       body: 'forged',
     });
     expect(post.status).toBe(403);
+  });
+
+  it('answers no request for a host name that is not this machine (a page rebound to 127.0.0.1)', async () => {
+    /** GET `path` on `port` with the `Host` header a browser would send for `host`. */
+    const asHost = (port: number, path: string, host: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
+          let body = '';
+          res.on('data', (chunk) => {
+            body += chunk;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await asHost(4200, '/hello', 'rebound.example:4200')).toEqual({
+      status: 403,
+      body: '{"message":"Forbidden"}',
+    });
+    expect(
+      (await asHost(4202, '/2015-03-31/functions/x/invocations', 'rebound.example')).status,
+    ).toBe(403);
+    expect((await asHost(4200, '/hello', 'localhost:4200')).status).toBe(200);
   });
 });

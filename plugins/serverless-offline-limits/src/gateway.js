@@ -1,6 +1,8 @@
 // @ts-check
 'use strict';
 
+const { isIP } = require('node:net');
+
 /**
  * What API Gateway does in front of the functions, where serverless-offline 14 does otherwise:
  * the parts of serverless-offline-limits that act on its servers (hapi) and on its WebSocket
@@ -16,6 +18,11 @@
  *   a web page cannot make; serverless-offline serves both to anyone (the Invoke API with CORS
  *   for every origin). Offline, a request a browser sent (it carries `Origin`) is refused as an
  *   unsigned one is: 403 `{"message":"Missing Authentication Token"}`.
+ * - Host names: API Gateway answers for its own domain names only. serverless-offline answers any
+ *   `Host`, so a web page whose own name was pointed at 127.0.0.1 (DNS rebinding) would be served
+ *   as if it were the API's own origin; offline, a request is answered only when its `Host` is an
+ *   IP address, `localhost` (or a name under `.localhost`), or the host serverless-offline was
+ *   told to listen on, and refused with 403 `{"message":"Forbidden"}` otherwise.
  * - WebSocket messages: API Gateway closes a connection that sends a message over 128 KB with code
  *   1009 (`apigateway-execution-service-websocket-limits-table`), and any malformed frame closes
  *   that connection only. serverless-offline accepts 100 MiB messages, and a malformed frame
@@ -24,6 +31,9 @@
 
 /** The body of an HTTP API's answer when no route matches. */
 const NOT_FOUND = '{"message":"Not Found"}';
+
+/** The body of an answer to a request for a host name that is not the API's. */
+const FORBIDDEN = '{"message":"Forbidden"}';
 
 /** The body of an answer to a request without a signature, where AWS needs one. */
 const MISSING_AUTHENTICATION_TOKEN = '{"message":"Missing Authentication Token"}';
@@ -56,12 +66,36 @@ const corsPolicy = (cors) => {
 };
 
 /**
+ * Whether a `Host` header names this machine as a client of the local API does: an IP address,
+ * `localhost` or a name under `.localhost`, or `listenHost`. A request without one (HTTP/1.0) is
+ * no browser's.
+ * @param {string | undefined} host
+ * @param {string | undefined} listenHost
+ */
+const isLocalHost = (host, listenHost) => {
+  if (host === undefined) return true;
+  let name;
+  try {
+    name = new URL(`http://${host}`).hostname.toLowerCase();
+  } catch {
+    return false;
+  }
+  return (
+    isIP(name.replace(/^\[|\]$/g, '')) !== 0 ||
+    name === 'localhost' ||
+    name.endsWith('.localhost') ||
+    name === listenHost?.toLowerCase()
+  );
+};
+
+/**
  * @typedef {{
  *   method: string,
  *   path: string,
  *   headers: Record<string, string | undefined>,
  *   route: { method: string, path: string, settings: { tags?: string[] } },
  *   info: { cors?: { isOriginMatch: boolean } | null },
+ *   app: { refused?: boolean },
  *   response: any,
  * }} HapiRequest
  * @typedef {{ continue: symbol, response(body: string): any }} HapiToolkit
@@ -82,6 +116,7 @@ const isFunctionRoute = (route) => (route.settings.tags ?? []).includes(FUNCTION
  */
 const answerAsHttpApi = (server, corsAllows, corsConfigured) => {
   server.ext('onPreResponse', (request, h) => {
+    if (request.app.refused) return h.continue;
     const preflight = request.method === 'options' && request.route.method === '_special';
     if (!isFunctionRoute(request.route) && !(preflight && corsConfigured)) {
       // No route of the service: serverless-offline's catch-all, or a preflight without CORS.
@@ -118,16 +153,31 @@ const refuseBrowsers = (server) => {
 };
 
 /**
+ * Any of the servers: refuses a request for a host name that is not this machine's.
+ * @param {HapiServer} server
+ * @param {string | undefined} listenHost
+ */
+const refuseForeignHosts = (server, listenHost) => {
+  server.ext('onRequest', (request, h) => {
+    if (isLocalHost(request.headers.host, listenHost)) return h.continue;
+    request.app.refused = true;
+    return h.response(FORBIDDEN).code(403).type('application/json').takeover();
+  });
+};
+
+/**
  * Makes the hapi servers serverless-offline starts answer as AWS: each is recognised by its
  * routes when it starts (serverless-offline adds them all before).
  * @param {{ prototype: { start: (this: HapiServer) => Promise<void> } }} serverClass hapi's Server, as `{ prototype }`
- * @param {{ cors: unknown }} options the service's `provider.httpApi.cors`
+ * @param {{ cors: unknown, host: string | undefined }} options the service's
+ *   `provider.httpApi.cors`, and the host serverless-offline listens on
  */
-const installHttpAnswers = (serverClass, { cors }) => {
+const installHttpAnswers = (serverClass, { cors, host }) => {
   const proto = serverClass.prototype;
   const { start } = proto;
   const corsAllows = corsPolicy(cors);
   proto.start = function () {
+    refuseForeignHosts(this, host);
     const paths = this.table().map((r) => r.path);
     if (paths.some((p) => SIGNED_API_PATHS.has(p))) refuseBrowsers(this);
     else answerAsHttpApi(this, corsAllows, Boolean(cors));
@@ -170,10 +220,12 @@ const installWebSocketLimits = (webSocketServerClass, log) => {
 };
 
 module.exports = {
+  FORBIDDEN,
   MAX_WEBSOCKET_MESSAGE_BYTES,
   MISSING_AUTHENTICATION_TOKEN,
   NOT_FOUND,
   corsPolicy,
+  isLocalHost,
   installHttpAnswers,
   installWebSocketLimits,
 };

@@ -12,8 +12,8 @@ const { ConcurrencyLimits, invokeAsAws } = require('./limits');
  * limit (HTTP and WebSocket APIs alike), fails or times out; serverless-offline 14 honours no
  * concurrency setting and starts a worker thread per waiting request or message, and answers a
  * failure or a timeout of an HTTP API function with 200 and the error's message, type and stack.
- * src/gateway.js: what API Gateway does before any function runs (no route, CORS, unsigned
- * requests to the signed AWS APIs, WebSocket message limits).
+ * src/gateway.js: what API Gateway does before any function runs (host names, no route, CORS,
+ * unsigned requests to the signed AWS APIs, WebSocket message limits).
  *
  * serverless-offline offers no hook for this, so the plugin wraps, in the module instances
  * serverless-offline itself loaded, the two methods of its `LambdaFunction` that every invocation
@@ -31,16 +31,19 @@ const wrapped = new Set();
 class ServerlessOfflineLimits {
   /** @type {any} */
   #serverless;
+  /** @type {Record<string, unknown>} */
+  #cliOptions;
   /** @type {{ warning(message: string): void, error(message: string): void, notice?(message: string): void }} */
   #log;
 
   /**
    * @param {any} serverless
-   * @param {Record<string, unknown>} _cliOptions
+   * @param {Record<string, unknown>} cliOptions
    * @param {{ log: any }} [utils]
    */
-  constructor(serverless, _cliOptions, utils) {
+  constructor(serverless, cliOptions, utils) {
     this.#serverless = serverless;
+    this.#cliOptions = cliOptions ?? {};
     const log = utils?.log ?? console;
     this.#log = {
       warning: (m) => (log.warning ?? log.warn).call(log, `[offline-limits] ${m}`),
@@ -50,6 +53,13 @@ class ServerlessOfflineLimits {
       'before:offline:start:init': () => this.#install(),
       'before:offline:start': () => this.#install(),
     };
+  }
+
+  /** The host serverless-offline listens on (`--host`, or its `custom` setting), if one is set. */
+  #host() {
+    const host =
+      this.#cliOptions.host ?? this.#serverless.service.custom?.['serverless-offline']?.host;
+    return typeof host === 'string' ? host : undefined;
   }
 
   /** Each function's limit: its `reservedConcurrency`, else `custom...concurrency`. */
@@ -86,7 +96,10 @@ class ServerlessOfflineLimits {
     const { WebSocketServer } = require(require.resolve('ws', { paths: [dirname(entry)] }));
     installHttpAnswers(
       { prototype: Object.getPrototypeOf(new Server()) },
-      { cors: this.#serverless.service.provider?.httpApi?.cors },
+      {
+        cors: this.#serverless.service.provider?.httpApi?.cors,
+        host: this.#host(),
+      },
     );
     installWebSocketLimits(WebSocketServer, this.#log);
     if (typeof proto.setEvent !== 'function' || typeof proto.runHandler !== 'function') {

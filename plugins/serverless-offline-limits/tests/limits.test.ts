@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { corsPolicy } from '../src/gateway.js';
+import { corsPolicy, isLocalHost } from '../src/gateway.js';
 import {
   ConcurrencyLimits,
   INTERNAL_SERVER_ERROR,
@@ -110,5 +110,32 @@ describe('corsPolicy', () => {
     expect(policy('https://elsewhere.example.com')).toBe(false);
     expect(corsPolicy(true)('https://elsewhere.example.com')).toBe(true);
     expect(corsPolicy({ allowedOrigins: ['*'] })('https://elsewhere.example.com')).toBe(true);
+  });
+});
+
+describe('isLocalHost', () => {
+  it.each([
+    ['localhost:3000'],
+    ['127.0.0.1:3000'],
+    ['[::1]:3000'],
+    ['192.168.1.20:3000'],
+    ['app.localhost'],
+    ['LOCALHOST'],
+    [undefined],
+  ])('answers a request for %s', (host) => {
+    expect(isLocalHost(host, undefined)).toBe(true);
+  });
+
+  it.each([
+    ['rebound.example:3000'],
+    ['localhost.example.com'],
+    ['127.0.0.1.nip.example'],
+    ['a b'],
+  ])('refuses a request for %s, a name that is not this machine (DNS rebinding)', (host) => {
+    expect(isLocalHost(host, undefined)).toBe(false);
+  });
+
+  it('answers for the host serverless-offline was told to listen on', () => {
+    expect(isLocalHost('devbox.internal:3000', 'devbox.internal')).toBe(true);
   });
 });
