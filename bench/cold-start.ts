@@ -1,18 +1,27 @@
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { type BuildOptions, build, version as esbuildVersion, type Metafile } from 'esbuild';
-import { handlerEntry, serverlessEsbuildOptions } from '../scripts/lib/bundle.js';
+import {
+  deployedFunctionNames,
+  handlerEntry,
+  serverlessEsbuildOptions,
+} from '../scripts/lib/bundle.js';
 import { defineFigure, runFigure, say } from './lib/figure.js';
 import { fmt, ROOT, type Row, WORK_DIR } from './lib/results.js';
-import { summarize } from './lib/stats.js';
+import { pairedRatios, type Summary, summarize } from './lib/stats.js';
 
 /**
- * Cold start: each function bundled as serverless.yml's `custom.esbuild` bundles it (minified
- * CommonJS for node22, the AWS SDK left to the Lambda runtime), its size raw and gzipped, what
- * fills it (esbuild's metafile), and how long requiring it takes in a fresh Node process with
- * the environment it has on AWS (median over fresh processes).
+ * Cold start: each function bundled as serverless.yml's `custom.esbuild` bundles it, its size
+ * raw and gzipped, what fills it (esbuild's metafile), and the CPU time of requiring it in a
+ * fresh Node process with the environment it has on AWS (nothing connects at init). For the
+ * producer and the consumer also the CPU time of their first invocation, which pays for what
+ * init left to first use.
+ *
+ * `--against <git ref>` builds the same functions from that commit too (its own serverless.yml
+ * options, this checkout's node_modules) and measures both in the same run, in alternating
+ * order: ratios against an earlier build. Without it there is no baseline column.
  */
 
 export const GOAL_PRODUCER_KB = 300;
@@ -23,60 +32,90 @@ const CONSUMER = 'process-notifications';
 const OUT_DIR = join(WORK_DIR, 'bundles');
 const KB = 1024;
 
-/** `custom.esbuild` of serverless.yml, as serverless-esbuild passes it to esbuild. */
-const SERVERLESS_ESBUILD: BuildOptions = {
-  ...serverlessEsbuildOptions(),
-  metafile: true,
-  logLevel: 'warning',
-};
-
 /** What a function sees on AWS (serverless.yml's provider environment); nothing connects at init. */
 const AWS_ENV = {
   NODE_OPTIONS: '--enable-source-maps',
   AWS_REGION: 'us-east-1',
+  // Lambda gives every function its role's credentials in these variables.
+  AWS_ACCESS_KEY_ID: 'ASIAEXAMPLEEXAMPLE00',
+  AWS_SECRET_ACCESS_KEY: 'cold-start-benchmark-not-a-secret',
+  AWS_SESSION_TOKEN: 'cold-start-benchmark-not-a-token',
   SERVICE_NAME: 'kafka-notifications',
   POWERTOOLS_LOG_LEVEL: 'INFO',
+  POWERTOOLS_METRICS_DISABLED: 'false',
   KAFKA_AUTH: 'iam',
   MSK_CLUSTER_ARN:
     'arn:aws:kafka:us-east-1:123456789012:cluster/notifications/0a1b2c3d-4e5f-6789-abcd-ef0123456789-1',
   NOTIFICATIONS_TOPIC: 'notifications',
   NOTIFICATIONS_DLQ_TOPIC: 'notifications.dlq',
   INBOX_TABLE: 'kafka-notifications-prod-inbox',
+  IDEMPOTENCY_TABLE: 'kafka-notifications-prod-idempotency',
+  CONNECTIONS_TABLE: 'kafka-notifications-prod-connections',
+  AUTH_MODE: 'gateway',
+  AUTH_USER_ID_CLAIM: 'username',
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
 
-export const functionNames = (): string[] =>
-  readdirSync(join(ROOT, 'functions')).filter((name) =>
-    statSync(join(ROOT, 'functions', name, 'handler.ts'), { throwIfNoEntry: false })?.isFile(),
-  );
-
-/** Bytes in the bundle per package (or per folder of ours), largest first. */
-export const bytesByPackage = (metafile: Metafile): [string, number][] => {
-  const totals = new Map<string, number>();
-  for (const output of Object.values(metafile.outputs)) {
-    for (const [path, input] of Object.entries(output.inputs)) {
-      const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1] ?? `${path.split('/')[0]}/`;
-      totals.set(pkg, (totals.get(pkg) ?? 0) + input.bytesInOutput);
-    }
-  }
-  return [...totals.entries()].sort((a, b) => b[1] - a[1]);
+/** The functions' own variables on AWS (serverless.yml `functions.<name>.environment`). */
+const FUNCTION_ENV: Record<string, Record<string, string>> = {
+  [CONSUMER]: { PARTIAL_BATCH_RESPONSE: 'true' },
+  'push-notifications': {
+    WEBSOCKET_ENDPOINT: 'https://0a1b2c3d4e.execute-api.us-east-1.amazonaws.com/prod',
+  },
+  'read-notifications': {
+    WEBSOCKET_ENDPOINT: 'https://0a1b2c3d4e.execute-api.us-east-1.amazonaws.com/prod',
+  },
+  connections: {
+    AUTH_ISSUER: 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_0a1b2c3d4',
+    AUTH_AUDIENCE: '0a1b2c3d4e5f6g7h8i9j0k1l2m',
+    AUTH_SCOPES: 'aws.cognito.signin.user.admin',
+    AUTH_JWKS_URL:
+      'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_0a1b2c3d4/.well-known/jwks.json',
+  },
+  'web-page': {
+    WEBSOCKET_URL: 'wss://0a1b2c3d4e.execute-api.us-east-1.amazonaws.com/prod',
+    PAGE_SIGN_IN: 'cognito',
+    PAGE_COGNITO_CLIENT_ID: '0a1b2c3d4e5f6g7h8i9j0k1l2m',
+  },
 };
 
-const bundle = async (name: string, extra: BuildOptions = {}) => {
-  const outfile = join(OUT_DIR, extra.external ? `${name}.variant` : name, 'handler.cjs');
-  const result = await build({
-    ...SERVERLESS_ESBUILD,
-    ...extra,
-    entryPoints: [handlerEntry(name)],
-    outfile,
-  });
-  const code = readFileSync(outfile);
-  return {
-    outfile,
-    bytes: code.length,
-    gzipBytes: gzipSync(code).length,
-    packages: result.metafile ? bytesByPackage(result.metafile) : [],
-  };
+/**
+ * Where the first invocations' AWS calls go: a port nothing listens on (the SDK's
+ * service-specific endpoint variables), so that each fails at once, as it would without network,
+ * and the first invocation's CPU time is the code it runs, not a remote service.
+ */
+const REFUSED = 'http://127.0.0.1:9';
+const FIRST_CALL_ENV = {
+  AWS_ENDPOINT_URL_DYNAMODB: REFUSED,
+  AWS_ENDPOINT_URL_KAFKA: REFUSED,
+  AWS_ENDPOINT_URL_STS: REFUSED,
+  KAFKA_SEND_TIMEOUT_MS: '1500',
+};
+
+/** A function's first invocation: the sample event it gets, and what it is called. */
+interface FirstCall {
+  readonly label: string;
+  readonly event: () => unknown;
+}
+
+const sample = (file: string) => JSON.parse(readFileSync(join(ROOT, 'events', file), 'utf8'));
+
+/** The first invocations measured, per function. */
+const FIRST_CALLS: Record<string, readonly FirstCall[]> = {
+  [PRODUCER]: [
+    { label: 'POST /notifications', event: () => sample('send-json.json') },
+    {
+      label: 'POST /notifications with an Idempotency-Key',
+      event: () => {
+        const event = sample('send-json.json');
+        event.headers['idempotency-key'] = '7f1c2d3e-4b5a-4c6d-8e9f-0a1b2c3d4e5f';
+        return event;
+      },
+    },
+  ],
+  [CONSUMER]: [
+    { label: 'a batch of notifications', event: () => sample('msk-notifications.json') },
+  ],
 };
 
 /**
@@ -89,6 +128,92 @@ const PRODUCER_DEFERRED = [
   '@aws-sdk/credential-providers',
 ] as const;
 
+/** Bytes in the bundle per package (or per folder of ours), largest first. */
+export const bytesByPackage = (metafile: Metafile, root = ROOT): [string, number][] => {
+  const totals = new Map<string, number>();
+  const prefix = relative(ROOT, root);
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const path =
+        prefix && input.startsWith(`${prefix}/`) ? input.slice(prefix.length + 1) : input;
+      const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1] ?? `${path.split('/')[0]}/`;
+      totals.set(pkg, (totals.get(pkg) ?? 0) + bytesInOutput);
+    }
+  }
+  return [...totals.entries()].sort((a, b) => b[1] - a[1]);
+};
+
+/** One function bundled from one checkout. */
+interface Bundle {
+  readonly outfile: string;
+  readonly bytes: number;
+  readonly gzipBytes: number;
+  readonly mapBytes: number;
+  readonly packages: [string, number][];
+  /** The packages outside the bundle (the AWS SDK, from node_modules) that its init requires. */
+  readonly requires: string[];
+}
+
+/** A function's environment on AWS (nothing connects at init). */
+const envOf = (name: string, extra: Record<string, string> = {}): Record<string, string> => ({
+  PATH: process.env.PATH ?? '',
+  ...AWS_ENV,
+  ...FUNCTION_ENV[name],
+  ...extra,
+});
+
+/** Runs `script` (CommonJS, sees `bundle`) in a fresh node beside the bundle; its stdout as JSON. */
+const probe = <T>(name: string, outfile: string, script: string, env = envOf(name)): T => {
+  const out = spawnSync(
+    process.execPath,
+    ['-e', `const bundle=${JSON.stringify(outfile)};${script}`],
+    { cwd: ROOT, env, encoding: 'utf8', timeout: 60_000 },
+  );
+  const last = out.stdout?.trim().split('\n').at(-1) ?? '';
+  if (out.status !== 0 || !last.startsWith('{')) {
+    throw new Error(`requiring ${relative(ROOT, outfile)} failed: ${out.stderr}`);
+  }
+  return JSON.parse(last) as T;
+};
+
+/**
+ * The packages outside the bundle (the AWS SDK) that requiring it loads: what its init pays for
+ * besides its own code. Found once, in a process of its own (not timed).
+ */
+const initRequires = (name: string, outfile: string): string[] =>
+  probe<{ seen: string[] }>(
+    name,
+    outfile,
+    "const M=require('node:module');const seen=new Set();const load=M._load;M._load=function(r,p){if(p&&p.filename===bundle&&!M.isBuiltin(r))seen.add(r);return load.apply(this,arguments)};require(bundle);process.stdout.write(JSON.stringify({seen:[...seen]}))",
+  ).seen;
+
+const bundle = async (
+  root: string,
+  name: string,
+  outfile: string,
+  extra: BuildOptions = {},
+): Promise<Bundle> => {
+  const options = serverlessEsbuildOptions(root);
+  const result = await build({
+    ...options,
+    ...extra,
+    metafile: true,
+    logLevel: 'warning',
+    entryPoints: [handlerEntry(name, root)],
+    outfile,
+  });
+  const code = readFileSync(outfile);
+  const map = `${outfile}.map`;
+  return {
+    outfile,
+    bytes: code.length,
+    gzipBytes: gzipSync(code).length,
+    mapBytes: existsSync(map) ? readFileSync(map).length : 0,
+    packages: result.metafile ? bytesByPackage(result.metafile, root) : [],
+    requires: initRequires(name, outfile),
+  };
+};
+
 interface Init {
   /** Wall time of `require()`, as Lambda's init duration counts it. */
   readonly wallMs: number;
@@ -99,151 +224,303 @@ interface Init {
 }
 
 /** Requiring the bundle in a fresh process, with the function's environment. */
-const initOf = (outfile: string, deferred: readonly string[] = []): Init => {
-  const script = [
-    'const t=process.hrtime.bigint(),c=process.cpuUsage();',
-    `require(${JSON.stringify(outfile)});`,
-    'const w=Number(process.hrtime.bigint()-t)/1e6,u=process.cpuUsage(c),d=process.hrtime.bigint();',
-    `for(const m of ${JSON.stringify(deferred)})require(m);`,
-    'process.stdout.write(JSON.stringify({wallMs:w,cpuMs:(u.user+u.system)/1e3,deferredMs:Number(process.hrtime.bigint()-d)/1e6}))',
-  ].join('');
-  const out = spawnSync(process.execPath, ['-e', script], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...AWS_ENV },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  if (out.status !== 0) {
-    throw new Error(`requiring ${relative(ROOT, outfile)} failed: ${out.stderr}`);
-  }
-  return JSON.parse(out.stdout) as Init;
-};
+const initOf = (name: string, outfile: string, deferred: readonly string[] = []): Init =>
+  probe<Init>(
+    name,
+    outfile,
+    [
+      'const t=process.hrtime.bigint(),c=process.cpuUsage();',
+      'require(bundle);',
+      'const w=Number(process.hrtime.bigint()-t)/1e6,u=process.cpuUsage(c),d=process.hrtime.bigint();',
+      `for(const m of ${JSON.stringify(deferred)})require(m);`,
+      'process.stdout.write(JSON.stringify({wallMs:w,cpuMs:(u.user+u.system)/1e3,deferredMs:Number(process.hrtime.bigint()-d)/1e6}))',
+    ].join(''),
+  );
+
+interface First {
+  /** CPU time of the first invocation, from the call to its answer. */
+  readonly cpuMs: number;
+  /** Its answer's status code, or `error` when it threw (the consumer's failed batch). */
+  readonly outcome: string;
+}
 
 /**
- * The packages outside the bundle (the AWS SDK) that requiring it loads, in order: what its
- * init pays for besides its own code. Measured once, in a process of its own (not timed).
+ * The first invocation after init, in a fresh process: its CPU time. Its AWS calls fail at once
+ * (REFUSED), so it answers 503 (the producer) or fails its batch (the consumer) having run
+ * everything a first call runs up to its first request to AWS: what init left for later.
  */
-const initRequires = (outfile: string): string[] => {
-  const script = `const M=require('node:module');const seen=new Set();const load=M._load;M._load=function(r,p){if(p&&p.filename===${JSON.stringify(outfile)}&&!r.startsWith('node:')&&!require('node:module').isBuiltin(r))seen.add(r);return load.apply(this,arguments)};require(${JSON.stringify(outfile)});process.stdout.write(JSON.stringify([...seen]))`;
-  const out = spawnSync(process.execPath, ['-e', script], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...AWS_ENV },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  if (out.status !== 0)
-    throw new Error(`requiring ${relative(ROOT, outfile)} failed: ${out.stderr}`);
-  return JSON.parse(out.stdout) as string[];
-};
+const firstCallOf = (name: string, outfile: string, call: FirstCall): First =>
+  probe<First>(
+    name,
+    outfile,
+    [
+      `const event=${JSON.stringify(call.event())};`,
+      'const {handler}=require(bundle);',
+      "const context={awsRequestId:'cold-start',getRemainingTimeInMillis:()=>10000};",
+      'const c=process.cpuUsage();',
+      'const done=(outcome)=>{const u=process.cpuUsage(c);process.stdout.write("\\n"+JSON.stringify({cpuMs:(u.user+u.system)/1e3,outcome})+"\\n");process.exit(0)};',
+      "handler(event,context).then((r)=>done(String(r?.statusCode??'ok')),()=>done('error'));",
+    ].join(''),
+    envOf(name, FIRST_CALL_ENV),
+  );
 
-type Bundle = Awaited<ReturnType<typeof bundle>>;
+/** This checkout, or another commit of it extracted beside the bundles (`--against`). */
+interface Build {
+  readonly label: string;
+  readonly bundles: Map<string, Bundle>;
+}
 
-/** Every function bundled as serverless.yml bundles it, and the producer with the signer external. */
-const setup = async () => {
-  rmSync(OUT_DIR, { recursive: true, force: true });
-  const names = functionNames();
+const buildAll = async (label: string, root: string, names: readonly string[], dir: string) => {
   const bundles = new Map<string, Bundle>();
-  const requires = new Map<string, string[]>();
   for (const name of names) {
-    const b = await bundle(name);
+    if (!existsSync(handlerEntry(name, root))) continue;
+    const b = await bundle(root, name, join(dir, name, 'handler.cjs'));
     bundles.set(name, b);
-    requires.set(name, initRequires(b.outfile));
     say(
-      `cold start: ${name} bundle ${fmt(b.bytes / KB)} KB (gzip ${fmt(b.gzipBytes / KB)} KB); its init requires ${requires.get(name)?.join(', ') || 'nothing outside it'}`,
+      `cold start (${label}): ${name} ${fmt(b.bytes / KB)} KB (gzip ${fmt(b.gzipBytes / KB)} KB, source map ${fmt(b.mapBytes / KB)} KB); its init requires ${b.requires.join(', ') || 'nothing outside it'}`,
     );
   }
-  const signerExternal = await bundle(PRODUCER, {
-    external: ['@aws-sdk/*', 'aws-msk-iam-sasl-signer-js'],
-  });
-  return { names, bundles, requires, signerExternal, close: async () => undefined };
+  return { label, bundles };
+};
+
+/** `--against <ref>`: the commit, extracted (git archive) once into the work folder. */
+const checkoutOf = (ref: string): { sha: string; root: string } => {
+  const git = (args: string[]) =>
+    spawnSync('git', args, { cwd: ROOT, encoding: 'buffer', maxBuffer: 1 << 30 });
+  const rev = git(['rev-parse', '--verify', `${ref}^{commit}`]);
+  if (rev.status !== 0) throw new Error(`--against ${ref}: not a commit (${rev.stderr})`);
+  const sha = rev.stdout.toString().trim();
+  const root = join(WORK_DIR, 'against', sha);
+  if (!existsSync(join(root, 'serverless.yml'))) {
+    rmSync(root, { recursive: true, force: true });
+    mkdirSync(root, { recursive: true });
+    const tar = git(['archive', '--format=tar', sha]);
+    const untar = spawnSync('tar', ['-x', '-C', root], { input: tar.stdout });
+    if (tar.status !== 0 || untar.status !== 0) {
+      throw new Error(`--against ${ref}: could not extract ${sha}: ${untar.stderr}`);
+    }
+  }
+  if (!existsSync(join(root, 'node_modules'))) {
+    symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'), 'dir');
+  }
+  return { sha, root };
+};
+
+const againstRef = (): string | undefined => {
+  const at = process.argv.indexOf('--against');
+  return at >= 0 ? process.argv[at + 1] : undefined;
+};
+
+/** Every function bundled as serverless.yml bundles it, from this checkout and `--against`. */
+const setup = async () => {
+  rmSync(OUT_DIR, { recursive: true, force: true });
+  const names = deployedFunctionNames();
+  const ours = await buildAll('this checkout', ROOT, names, join(OUT_DIR, 'ours'));
+  const ref = againstRef();
+  let baseline: Build | undefined;
+  if (ref) {
+    const { sha, root } = checkoutOf(ref);
+    baseline = await buildAll(`${ref} (${sha.slice(0, 7)})`, root, names, join(OUT_DIR, 'against'));
+  }
+  return { names, ours, baseline, close: async () => undefined };
 };
 
 type Bench = Awaited<ReturnType<typeof setup>>;
 
-/** Fresh processes, functions in turn, so that noise hits all of them alike. */
-const drive = async ({ names, bundles }: Bench, { runs }: { runs: number }) => {
-  const inits = new Map<string, Init[]>(names.map((n) => [n, []]));
-  say(`cold start: ${runs} fresh processes per function`);
-  for (let run = 0; run < runs; run++) {
-    for (const name of names) {
-      const b = bundles.get(name);
-      if (b) inits.get(name)?.push(initOf(b.outfile, name === PRODUCER ? PRODUCER_DEFERRED : []));
-    }
+interface Samples {
+  readonly init: Init[];
+  readonly first: Map<string, First[]>;
+}
+
+const measureBuild = (build: Build, name: string, samples: Map<string, Samples>) => {
+  const b = build.bundles.get(name);
+  if (!b) return;
+  let s = samples.get(name);
+  if (!s) {
+    s = { init: [], first: new Map() };
+    samples.set(name, s);
   }
-  return inits;
+  s.init.push(initOf(name, b.outfile, name === PRODUCER ? PRODUCER_DEFERRED : []));
+  for (const call of FIRST_CALLS[name] ?? []) {
+    const list = s.first.get(call.label) ?? [];
+    list.push(firstCallOf(name, b.outfile, call));
+    s.first.set(call.label, list);
+  }
 };
 
-const report = (
-  inits: Map<string, Init[]>,
-  { names, bundles, requires, signerExternal }: Bench,
-  { runs }: { runs: number },
-) => {
+/** Fresh processes, functions in turn and the two builds in alternating order, so that noise hits all alike. */
+const drive = async ({ names, ours, baseline }: Bench, { runs }: { runs: number }) => {
+  const samples = { ours: new Map<string, Samples>(), baseline: new Map<string, Samples>() };
+  say(`cold start: ${runs} fresh processes per function${baseline ? ' and build' : ''}`);
+  for (let run = 0; run < runs; run++) {
+    for (const name of names) {
+      const order =
+        run % 2 === 0 ? (['ours', 'baseline'] as const) : (['baseline', 'ours'] as const);
+      for (const which of order) {
+        const build = which === 'ours' ? ours : baseline;
+        if (build) measureBuild(build, name, samples[which]);
+      }
+    }
+  }
+  return samples;
+};
+
+type Driven = Awaited<ReturnType<typeof drive>>;
+
+/** A row of ours against the baseline build when there is one. */
+const row = (
+  {
+    ours: oursValues,
+    baseline: baselineValues = [],
+    status = 'info',
+    ...rest
+  }: Omit<Row, 'ours' | 'baseline' | 'ratio' | 'ratioSpread' | 'status'> & {
+    ours: readonly number[];
+    baseline?: readonly number[];
+    status?: Row['status'];
+  },
+  baselineLabel: string | undefined,
+): Row => {
+  const ours = summarize(oursValues);
+  if (baselineValues.length === 0 || !baselineLabel) return { ...rest, ours, status };
+  const baseline: Summary = summarize(baselineValues);
+  const perRound = summarize(pairedRatios(oursValues, baselineValues));
+  return {
+    ...rest,
+    ours,
+    baselineLabel,
+    baseline,
+    ratio: ours.median / baseline.median,
+    ratioSpread: { min: perRound.min, max: perRound.max },
+    status,
+  };
+};
+
+const report = (samples: Driven, { names, ours, baseline }: Bench, { runs }: { runs: number }) => {
   const rows: Row[] = [];
+  const figure = 'cold start';
+  const oursLabel = 'this checkout';
+  const baselineLabel = baseline?.label;
   for (const name of names) {
-    const b = bundles.get(name);
+    const b = ours.bundles.get(name);
     if (!b) continue;
     const kb = b.bytes / KB;
-    const producer = name === PRODUCER;
-    rows.push({
-      figure: 'cold start',
-      metric: `${name} bundle (KB, minified; gzip ${fmt(b.gzipBytes / KB)})`,
-      oursLabel: 'serverless.yml custom.esbuild (AWS SDK external)',
-      ours: summarize([kb]),
-      ...(producer
-        ? {
-            goal: `<= ${GOAL_PRODUCER_KB} KB`,
-            status: kb <= GOAL_PRODUCER_KB ? ('met' as const) : ('missed' as const),
-          }
-        : { status: 'info' as const }),
-    });
+    const old = baseline?.bundles.get(name);
+    rows.push(
+      row(
+        {
+          figure,
+          metric: `${name} bundle (KB, minified; gzip ${fmt(b.gzipBytes / KB)}${old ? ` vs ${fmt(old.gzipBytes / KB)}` : ''})`,
+          oursLabel,
+          ours: [kb],
+          ...(old ? { baseline: [old.bytes / KB] } : {}),
+          ...(name === PRODUCER
+            ? {
+                goal: `<= ${GOAL_PRODUCER_KB} KB`,
+                status: kb <= GOAL_PRODUCER_KB ? ('met' as const) : ('missed' as const),
+              }
+            : {}),
+        },
+        baselineLabel,
+      ),
+    );
+  }
+  const cpuOf = (which: Map<string, Samples>, name: string) =>
+    (which.get(name)?.init ?? []).map((i) => i.cpuMs);
+  for (const name of names) {
+    const cpu = cpuOf(samples.ours, name);
+    if (cpu.length === 0) continue;
+    const goal = name === PRODUCER || name === CONSUMER;
+    const min = Math.min(...cpu);
+    rows.push(
+      row(
+        {
+          figure,
+          metric: `${name} module init (CPU ms${goal ? '; goal on the min' : ''})`,
+          oursLabel,
+          ours: cpu,
+          baseline: cpuOf(samples.baseline, name),
+          ...(goal
+            ? {
+                goal: `min <= ${GOAL_INIT_MS} ms`,
+                status: min <= GOAL_INIT_MS ? ('met' as const) : ('missed' as const),
+              }
+            : {}),
+        },
+        baselineLabel,
+      ),
+    );
   }
   for (const name of names) {
-    const init = summarize((inits.get(name) ?? []).map((i) => i.wallMs));
-    const goal = name === PRODUCER || name === CONSUMER;
-    rows.push({
-      figure: 'cold start',
-      metric: `${name} module init (ms)`,
-      oursLabel: `require() in a fresh node ${process.version}, AWS-like env`,
-      ours: init,
-      ...(goal
-        ? {
-            goal: `<= ${GOAL_INIT_MS} ms`,
-            status: init.median <= GOAL_INIT_MS ? ('met' as const) : ('missed' as const),
-          }
-        : { status: 'info' as const }),
-    });
+    for (const call of FIRST_CALLS[name] ?? []) {
+      const firstOf = (which: Map<string, Samples>) => which.get(name)?.first.get(call.label) ?? [];
+      rows.push(
+        row(
+          {
+            figure,
+            metric: `${name} first invocation, ${call.label} (CPU ms)`,
+            oursLabel,
+            ours: firstOf(samples.ours).map((f) => f.cpuMs),
+            baseline: firstOf(samples.baseline).map((f) => f.cpuMs),
+          },
+          baselineLabel,
+        ),
+      );
+    }
   }
-  const deferred = summarize((inits.get(PRODUCER) ?? []).map((i) => i.deferredMs));
-  rows.push({
-    figure: 'cold start',
-    metric: `${PRODUCER} first IAM connection's loads (ms)`,
-    oursLabel: `then requiring ${PRODUCER_DEFERRED.join(', ')}`,
-    ours: deferred,
-    status: 'info',
-  });
-  const cpu = names
-    .map((n) => `${n} ${fmt(summarize((inits.get(n) ?? []).map((i) => i.cpuMs)).median)}`)
-    .join(', ');
-  const top = (bundles.get(PRODUCER)?.packages ?? [])
-    .slice(0, 8)
-    .map(([pkg, bytes]) => `${pkg} ${fmt(bytes / KB)}`)
+  const deferredOf = (which: Map<string, Samples>) =>
+    (which.get(PRODUCER)?.init ?? []).map((i) => i.deferredMs);
+  rows.push(
+    row(
+      {
+        figure,
+        metric: `${PRODUCER} first IAM connection's loads (ms)`,
+        oursLabel: `then requiring ${PRODUCER_DEFERRED.join(', ')}`,
+        ours: deferredOf(samples.ours),
+        baseline: deferredOf(samples.baseline),
+      },
+      baselineLabel,
+    ),
+  );
+
+  const wall = (which: Map<string, Samples>) =>
+    names
+      .filter((n) => which.has(n))
+      .map((n) => `${n} ${fmt(summarize((which.get(n)?.init ?? []).map((i) => i.wallMs)).median)}`)
+      .join(', ');
+  const outcomes = (which: Map<string, Samples>) =>
+    [...which.entries()]
+      .flatMap(([n, s]) =>
+        [...s.first.entries()].map(
+          ([label, list]) => `${n} ${label}: ${[...new Set(list.map((f) => f.outcome))].join('/')}`,
+        ),
+      )
+      .join('; ');
+  const top = (b: Bundle | undefined) =>
+    (b?.packages ?? [])
+      .slice(0, 8)
+      .map(([pkg, bytes]) => `${pkg} ${fmt(bytes / KB)}`)
+      .join(', ');
+  const maps = names
+    .map((n) => `${n} ${fmt((ours.bundles.get(n)?.mapBytes ?? 0) / KB)}`)
     .join(', ');
   return {
     id: 'cold-start',
     title: 'Cold start',
     rows,
     facts: [
-      `Bundles built with esbuild ${esbuildVersion} and serverless.yml's options (bundle, minify, sourcemap in a separate file, cjs, node22, external @aws-sdk/*); KB = 1,024 bytes, source maps not counted. Init: median [min-max] over ${runs} fresh processes each, NODE_OPTIONS=--enable-source-maps as serverless.yml sets it, KAFKA_AUTH=iam with a cluster ARN (nothing connects at init); the AWS SDK is required from node_modules, as the runtime's copy would be.`,
-      `What fills the ${PRODUCER} bundle (KB): ${top}.`,
-      `Init CPU time (median ms; less disturbed than wall time by other load on a shared machine): ${cpu}.`,
-      `What each init requires outside its bundle (the AWS SDK, from node_modules): ${names.map((n) => `${n}: ${requires.get(n)?.join(', ') || 'nothing'}`).join('; ')}. The MSK API client (@aws-sdk/client-kafka, for broker discovery) and the IAM token signer are loaded on first use instead (shared/kafka/client.ts): a function given KAFKA_BROKERS never loads the first, and with IAM auth the first connection loads what it needs (the row "first IAM connection's loads": what that costs it then). The consumer loads kafkajs only to dead-letter a poison record; its init is mostly the DynamoDB client, which its first batch needs.`,
-      `With aws-msk-iam-sasl-signer-js also external (installed into the zip instead of bundled: a serverless.yml change, not made here), the ${PRODUCER} bundle would be ${fmt(signerExternal.bytes / KB)} KB.`,
+      `Bundles built with esbuild ${esbuildVersion} and serverless.yml's \`custom.esbuild\` options (scripts/lib/bundle.ts reads them as serverless-esbuild does); KB = 1,024 bytes, source maps not counted (their sizes, KB: ${maps}). The functions an AWS stage deploys (not the local stage's own).`,
+      `Init: CPU time (user + system) of \`require()\` of the bundle in a fresh node ${process.version} process, median [min-max] over ${runs} processes per function${baseline ? ' and build, the two builds in alternating order' : ''}; the goal is on the min, which a shared machine's load disturbs least. Environment as on AWS: NODE_OPTIONS=--enable-source-maps as serverless.yml sets it, KAFKA_AUTH=iam with a cluster ARN, the stage's variables; what is outside the bundle (the AWS SDK where serverless.yml excludes it) is required from node_modules, as Lambda's runtime requires its own copy.`,
+      `Wall time of init (median ms; Lambda's init duration, but two to three times the CPU time on a loaded machine): ours ${wall(samples.ours)}${baseline ? `; ${baseline.label} ${wall(samples.baseline)}` : ''}.`,
+      `First invocation: CPU time from the call to its answer, in a fresh process right after init, with the sample events (events/send-json.json, with and without an Idempotency-Key; events/msk-notifications.json), AWS credentials in the environment as Lambda gives them, and every AWS endpoint on a port that refuses connections (${REFUSED}): it runs everything a first call runs up to its first AWS request, which then fails at once (outcomes: ${outcomes(samples.ours)}). What init leaves for later shows here.`,
+      `What fills the ${PRODUCER} bundle (KB): ${top(ours.bundles.get(PRODUCER))}${baseline ? `; in ${baseline.label}: ${top(baseline.bundles.get(PRODUCER))}` : ''}. ${CONSUMER}: ${top(ours.bundles.get(CONSUMER))}.`,
+      `What each init requires outside its bundle (from node_modules): ${names.map((n) => `${n}: ${ours.bundles.get(n)?.requires.join(', ') || 'nothing'}`).join('; ')}. The MSK API client (@aws-sdk/client-kafka, for broker discovery) and the IAM token signer are loaded on first use (shared/kafka/client.ts): a function given KAFKA_BROKERS never loads the first, and with IAM auth the first connection loads what it needs (the row "first IAM connection's loads").`,
     ],
   };
 };
 
 export const measureColdStart = defineFigure({
-  sizes: ({ quick }) => ({ runs: quick ? 5 : 15 }),
+  sizes: ({ quick }) => ({ runs: quick ? 5 : 20 }),
   setup,
   drive,
   report,
