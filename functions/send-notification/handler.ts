@@ -3,10 +3,9 @@ import { config } from '../../shared/config.js';
 import { ValidationError } from '../../shared/errors.js';
 import { header, httpHandler, json, readBody, routeOf } from '../../shared/http.js';
 import {
-  createIdempotencyClient,
-  DynamoDBIdempotency,
   IDEMPOTENCY_KEY_HEADER,
   type IdempotencyGuard,
+  lazyGuard,
   parseIdempotencyKey,
   scopedKey,
 } from '../../shared/idempotency/guard.js';
@@ -128,10 +127,16 @@ const warm: Handler = createHandler({
   authenticator: createAuthenticator(settings.identity, { users, logger }),
   logger,
   metrics: createMetrics(settings),
-  idempotency: new DynamoDBIdempotency({
-    tableName: settings.idempotency.tableName,
-    client: createIdempotencyClient(settings.idempotency),
-    keyPrefix: 'send-notification',
+  // Loaded on the first request with an Idempotency-Key, not at init (shared/idempotency/guard.ts).
+  idempotency: lazyGuard(async () => {
+    const { DynamoDBIdempotency, createIdempotencyClient } = await import(
+      '../../shared/idempotency/dynamodb.js'
+    );
+    return new DynamoDBIdempotency({
+      tableName: settings.idempotency.tableName,
+      client: createIdempotencyClient(settings.idempotency),
+      keyPrefix: 'send-notification',
+    });
   }),
 });
 

@@ -1,28 +1,12 @@
-import type { JSONValue } from '@aws-lambda-powertools/commons/types';
-import {
-  IdempotencyAlreadyInProgressError,
-  IdempotencyConfig,
-  IdempotencyUnknownError,
-  IdempotencyValidationError,
-  makeIdempotent,
-} from '@aws-lambda-powertools/idempotency';
-import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { Context } from 'aws-lambda';
-import type { Config } from '../config.js';
-import {
-  IdempotencyKeyInUseError,
-  IdempotencyKeyReusedError,
-  ServiceUnavailableError,
-  ValidationError,
-} from '../errors.js';
+import { ValidationError } from '../errors.js';
 
 /**
  * `Idempotency-Key` on the POST routes (IETF draft `draft-ietf-httpapi-idempotency-key-header`,
  * as Stripe does it): the first request with a key runs and its answer is kept; a retry with the
  * same key and the same request gets that answer again and publishes nothing; the same key with
  * another request is refused (422); a retry while the first still runs is told to wait (409).
- * Powertools' Idempotency keeps the keys in DynamoDB (dynalite offline).
+ * Powertools' Idempotency keeps the keys in DynamoDB (dynalite offline): `./dynamodb.ts`, loaded
+ * by `lazyGuard` on the first request that carries a key.
  */
 
 export const IDEMPOTENCY_DEFAULTS = {
@@ -91,114 +75,21 @@ export const parseIdempotencyKey = (value: string | undefined): string | undefin
   return unquoted;
 };
 
-/** A DynamoDB client for the keys' table, with AWS's endpoint or a local one. */
-export const createIdempotencyClient = (
-  store: Pick<Config['idempotency'], 'endpoint' | 'region'>,
-): DynamoDBClient =>
-  new DynamoDBClient({
-    maxAttempts: IDEMPOTENCY_DEFAULTS.MAX_ATTEMPTS,
-    requestHandler: {
-      connectionTimeout: IDEMPOTENCY_DEFAULTS.CONNECTION_TIMEOUT_MS,
-      requestTimeout: IDEMPOTENCY_DEFAULTS.REQUEST_TIMEOUT_MS,
-    },
-    ...(store.endpoint
-      ? {
-          endpoint: store.endpoint,
-          region: store.region ?? IDEMPOTENCY_DEFAULTS.LOCAL_REGION,
-          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        }
-      : store.region
-        ? { region: store.region }
-        : {}),
-  });
-
-export interface DynamoDBIdempotencyOptions {
-  readonly tableName: string;
-  readonly client: DynamoDBClient;
-  /** Names the keys in the table, so that two routes or functions never share one. */
-  readonly keyPrefix: string;
-  readonly expiresAfterSeconds?: number;
-}
-
-/** What the guarded function returns, and so what the table keeps. */
-interface Kept {
-  readonly replayed: boolean;
-  readonly value: JSONValue;
-}
-
-/** `IdempotencyGuard` on Powertools' Idempotency with its DynamoDB persistence layer. */
-export class DynamoDBIdempotency implements IdempotencyGuard {
-  readonly #config: IdempotencyConfig;
-  readonly #run: (call: IdempotentCall, work: () => Promise<JSONValue>) => Promise<Kept>;
-
-  constructor(options: DynamoDBIdempotencyOptions) {
-    this.#config = new IdempotencyConfig({
-      eventKeyJmesPath: 'key',
-      payloadValidationJmesPath: 'payload',
-      throwOnNoIdempotencyKey: true,
-      expiresAfterSeconds: options.expiresAfterSeconds ?? IDEMPOTENCY_DEFAULTS.EXPIRES_AFTER_S,
-      // A kept answer comes back marked, so that the client can be told it is a replay.
-      responseHook: (response) => ({ ...(response as object), replayed: true }),
-    });
-    this.#run = makeIdempotent(
-      async (_call: IdempotentCall, work: () => Promise<JSONValue>): Promise<Kept> => ({
-        replayed: false,
-        value: await work(),
-      }),
-      {
-        persistenceStore: new DynamoDBPersistenceLayer({
-          tableName: options.tableName,
-          awsSdkV3Client: options.client,
-        }),
-        config: this.#config,
-        keyPrefix: options.keyPrefix,
-        dataIndexArgument: 0,
-      },
-    );
-  }
-
-  /** `work` must resolve with plain JSON data: it is what the table keeps. */
-  async once<T>(
-    call: IdempotentCall,
-    work: () => Promise<T>,
-    remainingMs?: number,
-  ): Promise<Outcome<T>> {
-    if (remainingMs !== undefined) {
-      this.#config.registerLambdaContext({
-        getRemainingTimeInMillis: () => remainingMs,
-      } as Context);
-    }
-    let worked = false;
-    try {
-      const kept = await this.#run(call, () => {
-        worked = true;
-        return work() as Promise<JSONValue>;
+/**
+ * A guard made on the first request with a key, and the same one afterwards. Most requests carry
+ * no Idempotency-Key: loading Powertools' Idempotency and a DynamoDB client at module init made
+ * every cold start pay for them (the producer's init loaded the whole DynamoDB client for it).
+ * A load that fails is tried again on the next request.
+ */
+export const lazyGuard = (load: () => Promise<IdempotencyGuard>): IdempotencyGuard => {
+  let loading: Promise<IdempotencyGuard> | undefined;
+  return {
+    once: async (call, work, remainingMs) => {
+      loading ??= load().catch((error: unknown) => {
+        loading = undefined;
+        throw error;
       });
-      return { value: kept.value as T, replayed: kept.replayed };
-    } catch (error) {
-      throw translate(error, worked);
-    }
-  }
-}
-
-/** Powertools' errors as the client should see them; the work's own errors pass unchanged. */
-const translate = (error: unknown, worked: boolean): unknown => {
-  if (error instanceof IdempotencyValidationError) {
-    return new IdempotencyKeyReusedError({ cause: error });
-  }
-  if (error instanceof IdempotencyAlreadyInProgressError) {
-    return new IdempotencyKeyInUseError(IDEMPOTENCY_DEFAULTS.IN_USE_RETRY_AFTER_S, {
-      cause: error,
-    });
-  }
-  if (error instanceof IdempotencyUnknownError) {
-    return new ServiceUnavailableError(
-      worked
-        ? 'The store of Idempotency-Keys did not answer after the request was processed: it may or may not have been published. Retry with the same Idempotency-Key.'
-        : 'The store of Idempotency-Keys did not answer: nothing was published. Retry with the same Idempotency-Key.',
-      IDEMPOTENCY_DEFAULTS.UNAVAILABLE_RETRY_AFTER_S,
-      { cause: error },
-    );
-  }
-  return error;
+      return (await loading).once(call, work, remainingMs);
+    },
+  };
 };

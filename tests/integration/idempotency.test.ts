@@ -10,7 +10,7 @@ import {
   IdempotencyKeyReusedError,
   ServiceUnavailableError,
 } from '../../shared/errors.js';
-import { createIdempotencyClient, DynamoDBIdempotency } from '../../shared/idempotency/guard.js';
+import { createIdempotencyClient, DynamoDBIdempotency } from '../../shared/idempotency/dynamodb.js';
 
 /** Powertools' Idempotency on a real dynalite, as the send function uses it. */
 

@@ -13,6 +13,7 @@ import {
 import {
   type IdempotencyGuard,
   type IdempotentCall,
+  lazyGuard,
   type Outcome,
   parseIdempotencyKey,
   scopedKey,
@@ -206,6 +207,49 @@ describe('parseIdempotencyKey', () => {
     );
     expect(parseIdempotencyKey('"abc"')).toBe('abc');
     expect(parseIdempotencyKey(undefined)).toBeUndefined();
+  });
+});
+
+describe('lazyGuard', () => {
+  const call = { key: 'user-1:k', payload: { n: 1 } };
+
+  it('loads the guard on the first call that needs it, once, and uses it for every call', async () => {
+    const memory = new MemoryGuard();
+    let loads = 0;
+    const guard = lazyGuard(async () => {
+      loads += 1;
+      return memory;
+    });
+    expect(loads).toBe(0);
+    const [first, second] = await Promise.all([
+      guard.once(call, async () => 'published'),
+      guard.once({ ...call, key: 'user-1:other' }, async () => 'also published'),
+    ]);
+    expect(first).toEqual({ value: 'published', replayed: false });
+    expect(second).toEqual({ value: 'also published', replayed: false });
+    expect(await guard.once(call, async () => 'again')).toEqual({
+      value: 'published',
+      replayed: true,
+    });
+    expect(loads).toBe(1);
+  });
+
+  it('loads again on the next call after a load failed, and runs no work meanwhile', async () => {
+    let loads = 0;
+    const guard = lazyGuard(async () => {
+      loads += 1;
+      if (loads === 1) throw new Error('module not loaded');
+      return new MemoryGuard();
+    });
+    let worked = 0;
+    const work = async () => {
+      worked += 1;
+      return 'published';
+    };
+    await expect(guard.once(call, work)).rejects.toThrow('module not loaded');
+    expect(worked).toBe(0);
+    expect(await guard.once(call, work)).toEqual({ value: 'published', replayed: false });
+    expect(loads).toBe(2);
   });
 });
 
