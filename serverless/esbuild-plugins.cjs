@@ -4,12 +4,14 @@
 const { readFileSync } = require('node:fs');
 const { join } = require('node:path');
 const esbuild = require('esbuild');
+const { initBundle } = require('./esbuild-init.cjs');
 
 /**
  * esbuild plugins of the functions' bundles (serverless-esbuild's `plugins`). `virtual:web-assets`
  * is the page (web/): its HTML and CSS as they are, and its TypeScript bundled for browsers, all
  * as strings the page function serves. Built with the function, so offline and AWS serve the
- * same files.
+ * same files. `initBundle` (./esbuild-init.cjs): what a function's init does not use stays out of
+ * its handler file.
  */
 
 const WEB = join(__dirname, '..', 'web');
@@ -49,4 +51,4 @@ const webAssets = {
   },
 };
 
-module.exports = [webAssets];
+module.exports = [webAssets, initBundle];

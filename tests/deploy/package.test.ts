@@ -647,7 +647,30 @@ const inPackagedFunction = (zipName: string, script: string, env: Record<string,
 const loaded = (packages: readonly string[]) =>
   `${JSON.stringify(packages)}.filter((p)=>Object.keys(require.cache).some((f)=>f.includes('/node_modules/'+p+'/')))`;
 
+/**
+ * What the process has loaded so far from outside the handler file, as a JS expression: the AWS
+ * SDK packages (the runtime's copy) and the files of its own beside the handler
+ * (`handler.<package>.cjs`, serverless/esbuild-init.cjs).
+ */
+const outsideHandler = () =>
+  `{sdk:[...new Set(Object.keys(require.cache).map((f)=>/\\/node_modules\\/(@aws-sdk\\/[^/]+)\\//.exec(f)?.[1]).filter(Boolean))].sort(),files:Object.keys(require.cache).filter((f)=>f!==bundle&&f.startsWith(require('node:path').dirname(bundle)+'/')).map((f)=>require('node:path').basename(f)).sort()}`;
+
+/** Calls the handler with `event` (JSON text) and prints its status (or `error`) and `what`. */
+const invoke = (event: string, what: string) =>
+  `require(bundle).handler(${event},{awsRequestId:'bundle-test',getRemainingTimeInMillis:()=>10000}).then((r)=>r?.statusCode??'ok',()=>'error').then((status)=>{process.stdout.write('\\n'+JSON.stringify({status,loaded:${what}})+'\\n');process.exit(0)})`;
+
 const DEFERRED = ['@aws-sdk/client-kafka', '@aws-sdk/client-sts', '@aws-sdk/credential-providers'];
+
+/** The packaged files of a function (`functions/<name>/...` in its zip). */
+const zipEntries = (zipName: string): string[] => {
+  const listed = run('python3', ['-m', 'zipfile', '-l', join(outDir, `${zipName}.zip`)]);
+  expect(listed.code, listed.stderr).toBe(0);
+  return listed.stdout
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/)[0] ?? '')
+    .filter(Boolean);
+};
 
 describe(`the packaged functions (sls package --stage ${STAGE})`, () => {
   it.each([['sendNotification'], ['processNotifications']])(
@@ -672,6 +695,78 @@ describe(`the packaged functions (sls package --stage ${STAGE})`, () => {
     );
     expect(result).toEqual({ status: 503, loaded: ['@aws-sdk/client-kafka'] });
     expect(output).not.toMatch(/Cannot find module|ERR_REQUIRE|is not a constructor/);
+  });
+
+  it('bundles the DynamoDB client where the init uses it: the consumer loads nothing else at init', () => {
+    const { result } = inPackagedFunction(
+      'processNotifications',
+      `require(bundle);process.stdout.write(JSON.stringify(${outsideHandler()}))`,
+    );
+    expect(result).toEqual({ sdk: [], files: [] });
+  });
+
+  it('builds kafkajs and the signer into files of their own that the consumer loads to dead-letter', () => {
+    expect(zipEntries('processNotifications')).toEqual(
+      expect.arrayContaining([
+        'functions/process-notifications/handler.cjs',
+        'functions/process-notifications/handler.kafkajs.cjs',
+        'functions/process-notifications/handler.aws-msk-iam-sasl-signer-js.cjs',
+      ]),
+    );
+    // Another function's files of its own are not in this zip.
+    expect(zipEntries('listNotifications').filter((f) => /handler\.[^/]+\.cjs$/.test(f))).toEqual(
+      [],
+    );
+    const poison = readFileSync(join(ROOT, 'events/msk-poison.json'), 'utf8');
+    const { result, output } = inPackagedFunction(
+      'processNotifications',
+      invoke(poison, outsideHandler()),
+      // AWS refuses every connection: storing fails (a passing failure, reported per record), and
+      // the dead letters' broker lookup fails once kafkajs is loaded.
+      {
+        AWS_ACCESS_KEY_ID: 'AKIDBUNDLETEST',
+        AWS_SECRET_ACCESS_KEY: 'bundle-test',
+        AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:9',
+        AWS_ENDPOINT_URL_KAFKA: 'http://127.0.0.1:9',
+        PARTIAL_BATCH_RESPONSE: 'true',
+        INBOX_TABLE: EXAMPLE.inboxTable,
+      },
+    );
+    expect(result.loaded).toMatchObject({
+      files: expect.arrayContaining(['handler.kafkajs.cjs']),
+    });
+    expect(output).not.toMatch(/Cannot find module|ERR_REQUIRE|is not a constructor/);
+  });
+
+  it("loads the store of Idempotency-Keys (the runtime's DynamoDB client) only for a request with a key", () => {
+    const plain = readFileSync(join(ROOT, 'events/send-json.json'), 'utf8');
+    const keyed = JSON.parse(plain) as { headers: Record<string, string> };
+    keyed.headers['idempotency-key'] = 'bundle-test-key';
+    const sdkLoaded = (event: string) =>
+      inPackagedFunction(
+        'sendNotification',
+        invoke(event, `${outsideHandler()}.sdk`),
+        // No credentials: the store and the broker lookup fail at once, the request gets a 503.
+        {
+          KAFKA_SEND_TIMEOUT_MS: '1500',
+          AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:9',
+          AWS_ENDPOINT_URL_KAFKA: 'http://127.0.0.1:9',
+          IDEMPOTENCY_TABLE: EXAMPLE.idempotencyTable,
+        },
+      ).result;
+    expect(
+      inPackagedFunction(
+        'sendNotification',
+        `require(bundle);process.stdout.write(JSON.stringify(${outsideHandler()}))`,
+      ).result,
+    ).toEqual({ sdk: [], files: [] });
+    const withoutKey = sdkLoaded(plain);
+    expect(withoutKey.status).toBe(503);
+    expect(withoutKey.loaded).not.toContain('@aws-sdk/client-dynamodb');
+    expect(sdkLoaded(JSON.stringify(keyed))).toMatchObject({
+      status: 503,
+      loaded: expect.arrayContaining(['@aws-sdk/client-dynamodb']),
+    });
   });
 });
 
