@@ -63,6 +63,9 @@ const setup = async () => {
         // A topic nobody writes: the consumer of this instance reads nothing.
         '--param',
         `topic=${unique('bench-auth-unused')}`,
+        // No pushing consumer either: only the HTTP path is measured.
+        '--param',
+        'pushEnabled=false',
       ],
       keepChars: 8_000,
     },

@@ -92,6 +92,9 @@ const setup = async () => {
         `consumerGroupId=${unique('bench-e2e-consumer')}`,
         '--param',
         'consumerBatchingWindow=0',
+        // Pushing is measured by bench/push-latency.ts: its consumer would only add load here.
+        '--param',
+        'pushEnabled=false',
       ],
       listener: (line) => {
         if (/Kafka processNotifications: consuming/.test(line)) consumer.windowLine = line;

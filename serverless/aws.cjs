@@ -86,6 +86,7 @@ class ParameterError extends Error {
  *   partitions: number,
  *   consumerGroupId: string,
  *   pushConsumerGroupId: string,
+ *   pushEnabled: boolean,
  *   pushBatchingWindowS: number | undefined,
  *   batchSize: number,
  *   batchingWindowS: number | undefined,
@@ -332,6 +333,8 @@ const readSettings = async (resolveVariable) => {
     }),
     consumerGroupId,
     pushConsumerGroupId,
+    // Empty: on, as a mapping is unless told otherwise (`Enabled` defaults to true).
+    pushEnabled: (await get('pushEnabled')) === '' || bool('pushEnabled', await get('pushEnabled')),
     // `default` (the CLI cannot pass an empty --param) leaves AWS's default, as empty does.
     pushBatchingWindowS: optionalInt(
       'pushBatchingWindow',
@@ -506,8 +509,8 @@ module.exports = {
   },
 
   /**
-   * The pushing consumer's `msk` event settings: its own group, and its batching window (0 goes
-   * through `extensions`, as for the storing consumer).
+   * The pushing consumer's `msk` event settings: its own group, its batching window (0 goes
+   * through `extensions`, as for the storing consumer), and whether it runs.
    * @param {ResolverContext} ctx
    */
   pushConsumer: async (ctx) => {
@@ -515,6 +518,9 @@ module.exports = {
     return {
       groupId: s.pushConsumerGroupId,
       maximumBatchingWindow: s.pushBatchingWindowS ? s.pushBatchingWindowS : null,
+      // `pushEnabled=false`: the mapping is created disabled (and not run offline); null leaves
+      // the event's `enabled` out, as AWS's default (on).
+      enabled: s.pushEnabled ? null : false,
     };
   },
 

@@ -110,6 +110,7 @@ describe('serverless/aws.cjs', () => {
     expect(await aws.pushConsumer(ctx({ pushConsumerGroupId: 'pushers' }))).toEqual({
       groupId: 'pushers',
       maximumBatchingWindow: null,
+      enabled: null,
     });
     const [, push] = Object.values(await aws.extensions(ctx({ pushBatchingWindow: 0 })));
     expect(push).toEqual({
@@ -121,6 +122,14 @@ describe('serverless/aws.cjs', () => {
       .extensions(ctx({ pushConsumerGroupId: AWS_PARAMS.consumerGroupId ?? '' }))
       .catch((e: unknown) => e);
     expect(String(same)).toContain('a consumer group other than consumerGroupId');
+  });
+
+  it('turns the pushing consumer off with pushEnabled=false, and refuses another value', async () => {
+    expect((await aws.pushConsumer(ctx({ pushEnabled: 'false' }))).enabled).toBe(false);
+    expect((await aws.pushConsumer(ctx({ pushEnabled: 'true' }))).enabled).toBeNull();
+    const wrong = await aws.pushConsumer(ctx({ pushEnabled: 'off' })).catch((e: unknown) => e);
+    expect(String(wrong)).toContain('pushEnabled');
+    expect(String(wrong)).toContain('"true" or "false"');
   });
 
   it('adds nothing to an on-demand mapping but the wait for the topics', async () => {
