@@ -40,7 +40,8 @@ interface Timings {
   readonly sentAt: Map<string, number>;
   readonly pushedAt: Map<string, number>;
   readonly polledAt: Map<string, number>;
-  failures: number;
+  /** Requests not accepted, by what they got (`HTTP 503`, or the fetch error's message). */
+  readonly failures: Map<string, number>;
 }
 
 /** One open-loop run: POST at `ratePerS` for `durationS`, the four users in turn. */
@@ -55,7 +56,7 @@ const drive = async (
     sentAt: new Map(),
     pushedAt: new Map(),
     polledAt: new Map(),
-    failures: 0,
+    failures: new Map(),
   };
   const listeners = [...sockets.values()].map((socket) => {
     const hear = (data: unknown) => {
@@ -108,8 +109,9 @@ const drive = async (
           if (response.status !== 202 || !id) throw new Error(`HTTP ${response.status}`);
           timings.sentAt.set(id, sent);
         })
-        .catch(() => {
-          timings.failures++;
+        .catch((error: unknown) => {
+          const why = error instanceof Error ? error.message : String(error);
+          timings.failures.set(why, (timings.failures.get(why) ?? 0) + 1);
         }),
     );
   }
@@ -130,6 +132,14 @@ const latencies = (timings: Timings, seen: Map<string, number>): number[] =>
     const at = seen.get(id);
     return at === undefined ? [] : [at - sent];
   });
+
+/** `none failed`, or how many failed and why. */
+const failed = ({ failures }: Timings): string =>
+  failures.size === 0
+    ? 'none failed'
+    : `${[...failures.values()].reduce((a, b) => a + b, 0)} failed: ${[...failures]
+        .map(([why, n]) => `${n} ${why}`)
+        .join(', ')}`;
 
 type Samples = { window: string; ratePerS: number; timings: Timings }[];
 
@@ -192,8 +202,8 @@ export const measurePushLatency = defineFigure<Sizes, Bench, Samples>({
         const baseline = percentile(polled, p);
         return {
           figure,
-          metric: `p${p} (ms)`,
-          oursLabel: `POST to WebSocket message, ${ratePerS}/s, ${window}`,
+          metric: `p${p} (ms), ${ratePerS}/s, ${window}`,
+          oursLabel: 'POST to WebSocket message',
           ours: summarize([ours]),
           baselineLabel: `first seen polling GET every ${POLL_INTERVAL_MS} ms`,
           baseline: summarize([baseline]),
@@ -204,7 +214,7 @@ export const measurePushLatency = defineFigure<Sizes, Bench, Samples>({
     });
     const counts = runs.map(
       ({ window, ratePerS, timings }) =>
-        `${window}, ${ratePerS}/s: ${timings.sentAt.size} accepted (${timings.failures} failed), ${latencies(timings, timings.pushedAt).length} pushed, ${latencies(timings, timings.polledAt).length} seen by polls`,
+        `${window}, ${ratePerS}/s: ${timings.sentAt.size} accepted (${failed(timings)}), ${latencies(timings, timings.pushedAt).length} pushed, ${latencies(timings, timings.polledAt).length} seen by polls`,
     );
     return {
       id: 'push-latency',
