@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -8,9 +9,18 @@ import {
   handlerEntry,
   serverlessEsbuildOptions,
 } from '../scripts/lib/bundle.js';
+import { ensureIdempotencyTable, ensureInboxTable } from '../scripts/lib/dynalite.js';
+import {
+  createTopic,
+  deleteTopics,
+  kafkaClient,
+  localBrokers,
+  unique,
+} from '../tests/helpers/kafka.js';
 import { defineFigure, runFigure, say } from './lib/figure.js';
 import { fmt, ROOT, type Row, WORK_DIR } from './lib/results.js';
 import { pairedRatios, type Summary, summarize } from './lib/stats.js';
+import { startStoreProcess } from './lib/store.js';
 
 /**
  * Cold start: each function bundled as serverless.yml's `custom.esbuild` bundles it, its size
@@ -80,17 +90,28 @@ const FUNCTION_ENV: Record<string, Record<string, string>> = {
 };
 
 /**
- * Where the first invocations' AWS calls go: a port nothing listens on (the SDK's
- * service-specific endpoint variables), so that each fails at once, as it would without network,
- * and the first invocation's CPU time is the code it runs, not a remote service.
+ * The first invocation runs against the local broker and a dynalite of its own: the producer
+ * with a broker list (no IAM: no broker lookup, no token signing; the row "first IAM connection's
+ * loads" is what those add), DynamoDB at the SDK's service endpoint variable, credentials from
+ * the environment as Lambda gives them, so that each first call succeeds as on AWS.
  */
-const REFUSED = 'http://127.0.0.1:9';
-const FIRST_CALL_ENV = {
-  AWS_ENDPOINT_URL_DYNAMODB: REFUSED,
-  AWS_ENDPOINT_URL_KAFKA: REFUSED,
-  AWS_ENDPOINT_URL_STS: REFUSED,
-  KAFKA_SEND_TIMEOUT_MS: '1500',
-};
+interface Services {
+  readonly brokers: readonly string[];
+  readonly topic: string;
+  readonly store: string;
+  readonly inboxTable: string;
+  readonly idempotencyTable: string;
+}
+
+const firstCallEnv = (s: Services): Record<string, string> => ({
+  KAFKA_AUTH: 'none',
+  KAFKA_BROKERS: s.brokers.join(','),
+  NOTIFICATIONS_TOPIC: s.topic,
+  NOTIFICATIONS_DLQ_TOPIC: `${s.topic}.dlq`,
+  AWS_ENDPOINT_URL_DYNAMODB: s.store,
+  INBOX_TABLE: s.inboxTable,
+  IDEMPOTENCY_TABLE: s.idempotencyTable,
+});
 
 /** A function's first invocation: the sample event it gets, and what it is called. */
 interface FirstCall {
@@ -108,7 +129,8 @@ const FIRST_CALLS: Record<string, readonly FirstCall[]> = {
       label: 'POST /notifications with an Idempotency-Key',
       event: () => {
         const event = sample('send-json.json');
-        event.headers['idempotency-key'] = '7f1c2d3e-4b5a-4c6d-8e9f-0a1b2c3d4e5f';
+        // A new key each time: a kept one would be answered from the table.
+        event.headers['idempotency-key'] = randomUUID();
         return event;
       },
     },
@@ -245,11 +267,10 @@ interface First {
 }
 
 /**
- * The first invocation after init, in a fresh process: its CPU time. Its AWS calls fail at once
- * (REFUSED), so it answers 503 (the producer) or fails its batch (the consumer) having run
- * everything a first call runs up to its first request to AWS: what init left for later.
+ * The first invocation after init, in a fresh process: its CPU time, from the call to its
+ * answer, all of it (what init left for later, the first connections, the work).
  */
-const firstCallOf = (name: string, outfile: string, call: FirstCall): First =>
+const firstCallOf = (name: string, outfile: string, call: FirstCall, services: Services): First =>
   probe<First>(
     name,
     outfile,
@@ -261,7 +282,7 @@ const firstCallOf = (name: string, outfile: string, call: FirstCall): First =>
       'const done=(outcome)=>{const u=process.cpuUsage(c);process.stdout.write("\\n"+JSON.stringify({cpuMs:(u.user+u.system)/1e3,outcome})+"\\n");process.exit(0)};',
       "handler(event,context).then((r)=>done(String(r?.statusCode??'ok')),()=>done('error'));",
     ].join(''),
-    envOf(name, FIRST_CALL_ENV),
+    envOf(name, firstCallEnv(services)),
   );
 
 /** This checkout, or another commit of it extracted beside the bundles (`--against`). */
@@ -322,7 +343,32 @@ const setup = async () => {
     const { sha, root } = checkoutOf(ref);
     baseline = await buildAll(`${ref} (${sha.slice(0, 7)})`, root, names, join(OUT_DIR, 'against'));
   }
-  return { names, ours, baseline, close: async () => undefined };
+  // What the first invocations talk to.
+  const brokers = await localBrokers();
+  const admin = kafkaClient(brokers, 'bench-cold-start').admin();
+  await admin.connect();
+  const topic = await createTopic(admin, { prefix: 'bench-cold-start' });
+  const store = await startStoreProcess();
+  const services: Services = {
+    brokers,
+    topic,
+    store: store.endpoint,
+    inboxTable: unique('bench-cold-start-inbox'),
+    idempotencyTable: unique('bench-cold-start-keys'),
+  };
+  await ensureInboxTable(store.endpoint, services.inboxTable);
+  await ensureIdempotencyTable(store.endpoint, services.idempotencyTable);
+  return {
+    names,
+    ours,
+    baseline,
+    services,
+    close: async () => {
+      await store.stop();
+      await deleteTopics(admin, [topic]);
+      await admin.disconnect();
+    },
+  };
 };
 
 type Bench = Awaited<ReturnType<typeof setup>>;
@@ -332,7 +378,12 @@ interface Samples {
   readonly first: Map<string, First[]>;
 }
 
-const measureBuild = (build: Build, name: string, samples: Map<string, Samples>) => {
+const measureBuild = (
+  build: Build,
+  name: string,
+  samples: Map<string, Samples>,
+  services: Services,
+) => {
   const b = build.bundles.get(name);
   if (!b) return;
   let s = samples.get(name);
@@ -343,13 +394,13 @@ const measureBuild = (build: Build, name: string, samples: Map<string, Samples>)
   s.init.push(initOf(name, b.outfile, name === PRODUCER ? PRODUCER_DEFERRED : []));
   for (const call of FIRST_CALLS[name] ?? []) {
     const list = s.first.get(call.label) ?? [];
-    list.push(firstCallOf(name, b.outfile, call));
+    list.push(firstCallOf(name, b.outfile, call, services));
     s.first.set(call.label, list);
   }
 };
 
 /** Fresh processes, functions in turn and the two builds in alternating order, so that noise hits all alike. */
-const drive = async ({ names, ours, baseline }: Bench, { runs }: { runs: number }) => {
+const drive = async ({ names, ours, baseline, services }: Bench, { runs }: { runs: number }) => {
   const samples = { ours: new Map<string, Samples>(), baseline: new Map<string, Samples>() };
   say(`cold start: ${runs} fresh processes per function${baseline ? ' and build' : ''}`);
   for (let run = 0; run < runs; run++) {
@@ -358,7 +409,7 @@ const drive = async ({ names, ours, baseline }: Bench, { runs }: { runs: number 
         run % 2 === 0 ? (['ours', 'baseline'] as const) : (['baseline', 'ours'] as const);
       for (const which of order) {
         const build = which === 'ours' ? ours : baseline;
-        if (build) measureBuild(build, name, samples[which]);
+        if (build) measureBuild(build, name, samples[which], services);
       }
     }
   }
@@ -512,7 +563,7 @@ const report = (samples: Driven, { names, ours, baseline }: Bench, { runs }: { r
       `Bundles built with esbuild ${esbuildVersion} and serverless.yml's \`custom.esbuild\` options (scripts/lib/bundle.ts reads them as serverless-esbuild does); KB = 1,024 bytes, source maps not counted (their sizes, KB: ${maps}). The functions an AWS stage deploys (not the local stage's own).`,
       `Init: CPU time (user + system) of \`require()\` of the bundle in a fresh node ${process.version} process, median [min-max] over ${runs} processes per function${baseline ? ' and build, the two builds in alternating order' : ''}; the goal is on the min, which a shared machine's load disturbs least. Environment as on AWS: NODE_OPTIONS=--enable-source-maps as serverless.yml sets it, KAFKA_AUTH=iam with a cluster ARN, the stage's variables; what is outside the bundle (the AWS SDK where serverless.yml excludes it) is required from node_modules, as Lambda's runtime requires its own copy.`,
       `Wall time of init (median ms; Lambda's init duration, but two to three times the CPU time on a loaded machine): ours ${wall(samples.ours)}${baseline ? `; ${baseline.label} ${wall(samples.baseline)}` : ''}.`,
-      `First invocation: CPU time from the call to its answer, in a fresh process right after init, with the sample events (events/send-json.json, with and without an Idempotency-Key; events/msk-notifications.json), AWS credentials in the environment as Lambda gives them, and every AWS endpoint on a port that refuses connections (${REFUSED}): it runs everything a first call runs up to its first AWS request, which then fails at once (outcomes: ${outcomes(samples.ours)}). What init leaves for later shows here.`,
+      `First invocation: CPU time from the call to its answer, in a fresh process right after init, with the sample events (events/send-json.json, with and without an Idempotency-Key, a new key each time; events/msk-notifications.json), against the local broker (a broker list, no IAM) and dynalite in a process of its own (the SDK's AWS_ENDPOINT_URL_DYNAMODB, credentials from the environment as Lambda gives them); outcomes: ${outcomes(samples.ours)}. It includes what init left for first use, the first connections and the request's own work.`,
       `What fills the ${PRODUCER} bundle (KB): ${top(ours.bundles.get(PRODUCER))}${baseline ? `; in ${baseline.label}: ${top(baseline.bundles.get(PRODUCER))}` : ''}. ${CONSUMER}: ${top(ours.bundles.get(CONSUMER))}.`,
       `What each init requires outside its bundle (from node_modules): ${names.map((n) => `${n}: ${ours.bundles.get(n)?.requires.join(', ') || 'nothing'}`).join('; ')}. The MSK API client (@aws-sdk/client-kafka, for broker discovery) and the IAM token signer are loaded on first use (shared/kafka/client.ts): a function given KAFKA_BROKERS never loads the first, and with IAM auth the first connection loads what it needs (the row "first IAM connection's loads").`,
     ],

@@ -42,6 +42,8 @@ interface Timings {
   readonly polledAt: Map<string, number>;
   /** Requests not accepted, by what they got (`HTTP 503`, or the fetch error's message). */
   readonly failures: Map<string, number>;
+  /** Invocations the offline gateway refused past a function's concurrency limit (as Lambda throttles). */
+  throttled: number;
 }
 
 /** One open-loop run: POST at `ratePerS` for `durationS`, the four users in turn. */
@@ -57,7 +59,11 @@ const drive = async (
     pushedAt: new Map(),
     polledAt: new Map(),
     failures: new Map(),
+    throttled: 0,
   };
+  const stopHearing = stack.offline.onLine((line) => {
+    if (/ throttled: /.test(line)) timings.throttled++;
+  });
   const listeners = [...sockets.values()].map((socket) => {
     const hear = (data: unknown) => {
       const message = JSON.parse(String(data)) as ServerMessage;
@@ -124,6 +130,7 @@ const drive = async (
   polling = false;
   await Promise.all(pollers);
   for (const off of listeners) off();
+  stopHearing();
   return timings;
 };
 
@@ -134,12 +141,12 @@ const latencies = (timings: Timings, seen: Map<string, number>): number[] =>
   });
 
 /** `none failed`, or how many failed and why. */
-const failed = ({ failures }: Timings): string =>
+const failed = ({ failures, throttled }: Timings): string =>
   failures.size === 0
     ? 'none failed'
     : `${[...failures.values()].reduce((a, b) => a + b, 0)} failed: ${[...failures]
         .map(([why, n]) => `${n} ${why}`)
-        .join(', ')}`;
+        .join(', ')}; ${throttled} invocations throttled by the offline concurrency limit`;
 
 type Samples = { window: string; ratePerS: number; timings: Timings }[];
 
