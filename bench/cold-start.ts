@@ -1,7 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { type BuildOptions, build, version as esbuildVersion, type Metafile } from 'esbuild';
 import {
@@ -26,8 +34,8 @@ import { startStoreProcess } from './lib/store.js';
  * Cold start: each function bundled as serverless.yml's `custom.esbuild` bundles it, its size
  * raw and gzipped, what fills it (esbuild's metafile), and the CPU time of requiring it in a
  * fresh Node process with the environment it has on AWS (nothing connects at init). For the
- * producer and the consumer also the CPU time of their first invocation, which pays for what
- * init left to first use.
+ * producer and the consumer also the CPU time of their first invocation (against the local broker
+ * and a dynalite of its own), which pays for what init left to first use.
  *
  * `--against <git ref>` builds the same functions from that commit too (its own serverless.yml
  * options, this checkout's node_modules) and measures both in the same run, in alternating
@@ -142,13 +150,21 @@ const FIRST_CALLS: Record<string, readonly FirstCall[]> = {
 
 /**
  * What the producer with IAM auth loads on its first connection instead of at init: the MSK API
- * client (broker discovery without KAFKA_BROKERS) and the token signer's SDK packages.
+ * client (broker discovery without KAFKA_BROKERS) and the token signer's SDK packages (the
+ * runtime's copy), and the signer's own file beside the handler where the build has one.
  */
 const PRODUCER_DEFERRED = [
   '@aws-sdk/client-kafka',
   '@aws-sdk/client-sts',
   '@aws-sdk/credential-providers',
 ] as const;
+const SIGNER_FILE = 'handler.aws-msk-iam-sasl-signer-js.cjs';
+
+/** PRODUCER_DEFERRED, and the signer's file beside `outfile` if there is one. */
+const producerDeferred = (outfile: string): string[] => {
+  const signer = join(dirname(outfile), SIGNER_FILE);
+  return [...PRODUCER_DEFERRED, ...(existsSync(signer) ? [signer] : [])];
+};
 
 /** Bytes in the bundle per package (or per folder of ours), largest first. */
 export const bytesByPackage = (metafile: Metafile, root = ROOT): [string, number][] => {
@@ -174,6 +190,8 @@ interface Bundle {
   readonly packages: [string, number][];
   /** The packages outside the bundle (the AWS SDK, from node_modules) that its init requires. */
   readonly requires: string[];
+  /** The files of their own beside the handler (serverless/esbuild-init.cjs), loaded on first use, with their sizes. */
+  readonly ownFiles: [string, number][];
 }
 
 /** A function's environment on AWS (nothing connects at init). */
@@ -233,6 +251,9 @@ const bundle = async (
     mapBytes: existsSync(map) ? readFileSync(map).length : 0,
     packages: result.metafile ? bytesByPackage(result.metafile, root) : [],
     requires: initRequires(name, outfile),
+    ownFiles: readdirSync(dirname(outfile))
+      .filter((f) => f !== basename(outfile) && f.endsWith('.cjs'))
+      .map((f): [string, number] => [f, statSync(join(dirname(outfile), f)).size]),
   };
 };
 
@@ -241,7 +262,7 @@ interface Init {
   readonly wallMs: number;
   /** CPU time of it: what a shared machine's load disturbs least. */
   readonly cpuMs: number;
-  /** Wall time of then requiring `deferred` (what the first use loads). */
+  /** CPU time of then requiring `deferred` (what the first use loads). */
   readonly deferredMs: number;
 }
 
@@ -253,9 +274,10 @@ const initOf = (name: string, outfile: string, deferred: readonly string[] = [])
     [
       'const t=process.hrtime.bigint(),c=process.cpuUsage();',
       'require(bundle);',
-      'const w=Number(process.hrtime.bigint()-t)/1e6,u=process.cpuUsage(c),d=process.hrtime.bigint();',
+      'const w=Number(process.hrtime.bigint()-t)/1e6,u=process.cpuUsage(c),d=process.cpuUsage();',
       `for(const m of ${JSON.stringify(deferred)})require(m);`,
-      'process.stdout.write(JSON.stringify({wallMs:w,cpuMs:(u.user+u.system)/1e3,deferredMs:Number(process.hrtime.bigint()-d)/1e6}))',
+      'const v=process.cpuUsage(d);',
+      'process.stdout.write(JSON.stringify({wallMs:w,cpuMs:(u.user+u.system)/1e3,deferredMs:(v.user+v.system)/1e3}))',
     ].join(''),
   );
 
@@ -391,7 +413,7 @@ const measureBuild = (
     s = { init: [], first: new Map() };
     samples.set(name, s);
   }
-  s.init.push(initOf(name, b.outfile, name === PRODUCER ? PRODUCER_DEFERRED : []));
+  s.init.push(initOf(name, b.outfile, name === PRODUCER ? producerDeferred(b.outfile) : []));
   for (const call of FIRST_CALLS[name] ?? []) {
     const list = s.first.get(call.label) ?? [];
     list.push(firstCallOf(name, b.outfile, call, services));
@@ -525,8 +547,8 @@ const report = (samples: Driven, { names, ours, baseline }: Bench, { runs }: { r
     row(
       {
         figure,
-        metric: `${PRODUCER} first IAM connection's loads (ms)`,
-        oursLabel: `then requiring ${PRODUCER_DEFERRED.join(', ')}`,
+        metric: `${PRODUCER} first IAM connection's loads (CPU ms)`,
+        oursLabel: `then requiring ${PRODUCER_DEFERRED.join(', ')} and the signer`,
         ours: deferredOf(samples.ours),
         baseline: deferredOf(samples.baseline),
       },
@@ -561,10 +583,19 @@ const report = (samples: Driven, { names, ours, baseline }: Bench, { runs }: { r
     rows,
     facts: [
       `Bundles built with esbuild ${esbuildVersion} and serverless.yml's \`custom.esbuild\` options (scripts/lib/bundle.ts reads them as serverless-esbuild does); KB = 1,024 bytes, source maps not counted (their sizes, KB: ${maps}). The functions an AWS stage deploys (not the local stage's own).`,
-      `Init: CPU time (user + system) of \`require()\` of the bundle in a fresh node ${process.version} process, median [min-max] over ${runs} processes per function${baseline ? ' and build, the two builds in alternating order' : ''}; the goal is on the min, which a shared machine's load disturbs least. Environment as on AWS: NODE_OPTIONS=--enable-source-maps as serverless.yml sets it, KAFKA_AUTH=iam with a cluster ARN, the stage's variables; what is outside the bundle (the AWS SDK where serverless.yml excludes it) is required from node_modules, as Lambda's runtime requires its own copy.`,
+      `Init: CPU time (user + system) of \`require()\` of the bundle in a fresh node ${process.version} process, median [min-max] over ${runs} processes per function${baseline ? ' and build, the two builds in alternating order' : ''}; the goal is on the min, which a shared machine's load disturbs least. Environment as on AWS: NODE_OPTIONS=--enable-source-maps as serverless.yml sets it, KAFKA_AUTH=iam with a cluster ARN, the stage's variables; what is outside the handler file (the AWS SDK clients a function loads on first use) is required from node_modules, as Lambda's runtime requires its own copy.`,
       `Wall time of init (median ms; Lambda's init duration, but two to three times the CPU time on a loaded machine): ours ${wall(samples.ours)}${baseline ? `; ${baseline.label} ${wall(samples.baseline)}` : ''}.`,
       `First invocation: CPU time from the call to its answer, in a fresh process right after init, with the sample events (events/send-json.json, with and without an Idempotency-Key, a new key each time; events/msk-notifications.json), against the local broker (a broker list, no IAM) and dynalite in a process of its own (the SDK's AWS_ENDPOINT_URL_DYNAMODB, credentials from the environment as Lambda gives them); outcomes: ${outcomes(samples.ours)}. It includes what init left for first use, the first connections and the request's own work.`,
       `What fills the ${PRODUCER} bundle (KB): ${top(ours.bundles.get(PRODUCER))}${baseline ? `; in ${baseline.label}: ${top(baseline.bundles.get(PRODUCER))}` : ''}. ${CONSUMER}: ${top(ours.bundles.get(CONSUMER))}.`,
+      `Files of their own beside the handler, loaded on first use (serverless/esbuild-init.cjs), KB: ${
+        names
+          .flatMap((n) =>
+            (ours.bundles.get(n)?.ownFiles ?? []).map(
+              ([f, bytes]) => `${n} ${f} ${fmt(bytes / KB)}`,
+            ),
+          )
+          .join(', ') || 'none'
+      }.`,
       `What each init requires outside its bundle (from node_modules): ${names.map((n) => `${n}: ${ours.bundles.get(n)?.requires.join(', ') || 'nothing'}`).join('; ')}. The MSK API client (@aws-sdk/client-kafka, for broker discovery) and the IAM token signer are loaded on first use (shared/kafka/client.ts): a function given KAFKA_BROKERS never loads the first, and with IAM auth the first connection loads what it needs (the row "first IAM connection's loads").`,
     ],
   };
