@@ -9,6 +9,7 @@ import {
   statSync,
   symlinkSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { type BuildOptions, build, version as esbuildVersion, type Metafile } from 'esbuild';
@@ -326,14 +327,18 @@ const buildAll = async (label: string, root: string, names: readonly string[], d
   return { label, bundles };
 };
 
-/** `--against <ref>`: the commit, extracted (git archive) once into the work folder. */
+/**
+ * `--against <ref>`: the commit, extracted (git archive) once into the system's temporary folder,
+ * outside the project: a copy inside it (with its `node_modules` link) is walked by every later
+ * `sls offline start` of this project, which then took seconds longer to answer.
+ */
 const checkoutOf = (ref: string): { sha: string; root: string } => {
   const git = (args: string[]) =>
     spawnSync('git', args, { cwd: ROOT, encoding: 'buffer', maxBuffer: 1 << 30 });
   const rev = git(['rev-parse', '--verify', `${ref}^{commit}`]);
   if (rev.status !== 0) throw new Error(`--against ${ref}: not a commit (${rev.stderr})`);
   const sha = rev.stdout.toString().trim();
-  const root = join(WORK_DIR, 'against', sha);
+  const root = join(tmpdir(), 'kafka-notifications-against', sha);
   if (!existsSync(join(root, 'serverless.yml'))) {
     rmSync(root, { recursive: true, force: true });
     mkdirSync(root, { recursive: true });
