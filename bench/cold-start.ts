@@ -509,19 +509,19 @@ const report = (samples: Driven, { names, ours, baseline }: Bench, { runs }: { r
     const cpu = cpuOf(samples.ours, name);
     if (cpu.length === 0) continue;
     const goal = name === PRODUCER || name === CONSUMER;
-    const min = Math.min(...cpu);
+    const typical = summarize(cpu).median;
     rows.push(
       row(
         {
           figure,
-          metric: `${name} module init (CPU ms${goal ? '; goal on the min' : ''})`,
+          metric: `${name} module init (CPU ms${goal ? '; goal on the median' : ''})`,
           oursLabel,
           ours: cpu,
           baseline: cpuOf(samples.baseline, name),
           ...(goal
             ? {
-                goal: `min <= ${GOAL_INIT_MS} ms`,
-                status: min <= GOAL_INIT_MS ? ('met' as const) : ('missed' as const),
+                goal: `median <= ${GOAL_INIT_MS} ms`,
+                status: typical <= GOAL_INIT_MS ? ('met' as const) : ('missed' as const),
               }
             : {}),
         },
@@ -588,7 +588,7 @@ const report = (samples: Driven, { names, ours, baseline }: Bench, { runs }: { r
     rows,
     facts: [
       `Bundles built with esbuild ${esbuildVersion} and serverless.yml's \`custom.esbuild\` options (scripts/lib/bundle.ts reads them as serverless-esbuild does); KB = 1,024 bytes, source maps not counted (their sizes, KB: ${maps}). The functions an AWS stage deploys (not the local stage's own).`,
-      `Init: CPU time (user + system) of \`require()\` of the bundle in a fresh node ${process.version} process, median [min-max] over ${runs} processes per function${baseline ? ' and build, the two builds in alternating order' : ''}; the goal is on the min, which a shared machine's load disturbs least. Environment as on AWS: NODE_OPTIONS=--enable-source-maps as serverless.yml sets it, KAFKA_AUTH=iam with a cluster ARN, the stage's variables; what is outside the handler file (the AWS SDK clients a function loads on first use) is required from node_modules, as Lambda's runtime requires its own copy.`,
+      `Init: CPU time (user + system) of \`require()\` of the bundle in a fresh node ${process.version} process, median [min-max] over ${runs} processes per function${baseline ? ' and build, the two builds in alternating order' : ''}; the goal is on the median (a cold start is a typical one, not the luckiest of twenty). Environment as on AWS: NODE_OPTIONS=--enable-source-maps as serverless.yml sets it, KAFKA_AUTH=iam with a cluster ARN, the stage's variables; what is outside the handler file (the AWS SDK clients a function loads on first use) is required from node_modules, as Lambda's runtime requires its own copy.`,
       `Wall time of init (median ms; Lambda's init duration, but two to three times the CPU time on a loaded machine): ours ${wall(samples.ours)}${baseline ? `; ${baseline.label} ${wall(samples.baseline)}` : ''}.`,
       `First invocation: CPU time from the call to its answer, in a fresh process right after init, with the sample events (events/send-json.json, with and without an Idempotency-Key, a new key each time; events/msk-notifications.json), against the local broker (a broker list, no IAM) and dynalite in a process of its own (the SDK's AWS_ENDPOINT_URL_DYNAMODB, credentials from the environment as Lambda gives them); outcomes: ${outcomes(samples.ours)}. It includes what init left for first use, the first connections and the request's own work.`,
       `What fills the ${PRODUCER} bundle (KB): ${top(ours.bundles.get(PRODUCER))}${baseline ? `; in ${baseline.label}: ${top(baseline.bundles.get(PRODUCER))}` : ''}. ${CONSUMER}: ${top(ours.bundles.get(CONSUMER))}.`,

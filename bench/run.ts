@@ -182,7 +182,7 @@ const report = (
     '',
     `Measured ${started.toISOString().replace('T', ' ').slice(0, 16)} UTC${quick ? ' with `--quick` (smoke-test sizes: not figures to quote)' : ''}, on the local broker, each of our paths beside its baseline in the same run, in alternating rounds. Medians, with the min-max over rounds in brackets; ratios are ours / baseline (median over median; brackets: the per-round ratios). Goals are those of the issue; timings are never asserted in tests.`,
     '',
-    `Machine: ${before.cores} cores (\`nproc\`), ${before.model}, ${before.memoryGb} GB; shared and noisy. Load average ${before.load} before, ${after.load} after. Other processes (not this run's, not the broker) using 5% of a core or more in 1-s samples before, between and after the figures: ${others.length ? others.join(', ') : 'none'}.`,
+    `Machine: ${before.cores} cores (\`nproc\`), ${before.model}, ${before.memoryGb} GB. Load average ${before.load} before, ${after.load} after. Other processes (not this run's, not the broker) using 5% of a core or more in 1-s samples before, between and after the figures: ${others.length ? others.join(', ') : 'none'}.`,
     '',
     `Software: Node ${process.version}, Apache Kafka ${KAFKA_VERSION} (KRaft, one broker), kafkajs ${versionOf('kafkajs')}, esbuild ${versionOf('esbuild')}, serverless-offline ${versionOf('serverless-offline')}.`,
     '',
