@@ -17,6 +17,7 @@ import {
   deployedFunctionNames,
   handlerEntry,
   serverlessEsbuildOptions,
+  serviceNodeOptions,
 } from '../scripts/lib/bundle.js';
 import { ensureIdempotencyTable, ensureInboxTable } from '../scripts/lib/dynalite.js';
 import {
@@ -53,7 +54,6 @@ const KB = 1024;
 
 /** What a function sees on AWS (serverless.yml's provider environment); nothing connects at init. */
 const AWS_ENV = {
-  NODE_OPTIONS: '--enable-source-maps',
   AWS_REGION: 'us-east-1',
   // Lambda gives every function its role's credentials in these variables.
   AWS_ACCESS_KEY_ID: 'ASIAEXAMPLEEXAMPLE00',
@@ -268,7 +268,7 @@ interface Init {
 }
 
 /** Requiring the bundle in a fresh process, with the function's environment. */
-const initOf = (name: string, outfile: string, deferred: readonly string[] = []): Init =>
+const initOf = (name: string, build: Build, outfile: string, deferred: readonly string[] = []) =>
   probe<Init>(
     name,
     outfile,
@@ -280,6 +280,7 @@ const initOf = (name: string, outfile: string, deferred: readonly string[] = [])
       'const v=process.cpuUsage(d);',
       'process.stdout.write(JSON.stringify({wallMs:w,cpuMs:(u.user+u.system)/1e3,deferredMs:(v.user+v.system)/1e3}))',
     ].join(''),
+    envOf(name, build.env),
   );
 
 interface First {
@@ -293,7 +294,13 @@ interface First {
  * The first invocation after init, in a fresh process: its CPU time, from the call to its
  * answer, all of it (what init left for later, the first connections, the work).
  */
-const firstCallOf = (name: string, outfile: string, call: FirstCall, services: Services): First =>
+const firstCallOf = (
+  name: string,
+  build: Build,
+  outfile: string,
+  call: FirstCall,
+  services: Services,
+): First =>
   probe<First>(
     name,
     outfile,
@@ -305,13 +312,15 @@ const firstCallOf = (name: string, outfile: string, call: FirstCall, services: S
       'const done=(outcome)=>{const u=process.cpuUsage(c);process.stdout.write("\\n"+JSON.stringify({cpuMs:(u.user+u.system)/1e3,outcome})+"\\n");process.exit(0)};',
       "handler(event,context).then((r)=>done(String(r?.statusCode??'ok')),()=>done('error'));",
     ].join(''),
-    envOf(name, firstCallEnv(services)),
+    envOf(name, { ...firstCallEnv(services), ...build.env }),
   );
 
 /** This checkout, or another commit of it extracted beside the bundles (`--against`). */
 interface Build {
   readonly label: string;
   readonly bundles: Map<string, Bundle>;
+  /** What its serverless.yml adds to every function's environment that matters here. */
+  readonly env: Record<string, string>;
 }
 
 const buildAll = async (label: string, root: string, names: readonly string[], dir: string) => {
@@ -324,7 +333,9 @@ const buildAll = async (label: string, root: string, names: readonly string[], d
       `cold start (${label}): ${name} ${fmt(b.bytes / KB)} KB (gzip ${fmt(b.gzipBytes / KB)} KB, source map ${fmt(b.mapBytes / KB)} KB); its init requires ${b.requires.join(', ') || 'nothing outside it'}`,
     );
   }
-  return { label, bundles };
+  const nodeOptions = serviceNodeOptions(root);
+  const env: Record<string, string> = nodeOptions ? { NODE_OPTIONS: nodeOptions } : {};
+  return { label, bundles, env };
 };
 
 /**
@@ -418,10 +429,10 @@ const measureBuild = (
     s = { init: [], first: new Map() };
     samples.set(name, s);
   }
-  s.init.push(initOf(name, b.outfile, name === PRODUCER ? producerDeferred(b.outfile) : []));
+  s.init.push(initOf(name, build, b.outfile, name === PRODUCER ? producerDeferred(b.outfile) : []));
   for (const call of FIRST_CALLS[name] ?? []) {
     const list = s.first.get(call.label) ?? [];
-    list.push(firstCallOf(name, b.outfile, call, services));
+    list.push(firstCallOf(name, build, b.outfile, call, services));
     s.first.set(call.label, list);
   }
 };
@@ -588,7 +599,7 @@ const report = (samples: Driven, { names, ours, baseline }: Bench, { runs }: { r
     rows,
     facts: [
       `Bundles built with esbuild ${esbuildVersion} and serverless.yml's \`custom.esbuild\` options (scripts/lib/bundle.ts reads them as serverless-esbuild does); KB = 1,024 bytes, source maps not counted (their sizes, KB: ${maps}). The functions an AWS stage deploys (not the local stage's own).`,
-      `Init: CPU time (user + system) of \`require()\` of the bundle in a fresh node ${process.version} process, median [min-max] over ${runs} processes per function${baseline ? ' and build, the two builds in alternating order' : ''}; the goal is on the median (a cold start is a typical one, not the luckiest of twenty). Environment as on AWS: NODE_OPTIONS=--enable-source-maps as serverless.yml sets it, KAFKA_AUTH=iam with a cluster ARN, the stage's variables; what is outside the handler file (the AWS SDK clients a function loads on first use) is required from node_modules, as Lambda's runtime requires its own copy.`,
+      `Init: CPU time (user + system) of \`require()\` of the bundle in a fresh node ${process.version} process, median [min-max] over ${runs} processes per function${baseline ? ' and build, the two builds in alternating order' : ''}; the goal is on the median (a cold start is a typical one, not the luckiest of twenty). Environment as on AWS: NODE_OPTIONS as each build's serverless.yml sets it, KAFKA_AUTH=iam with a cluster ARN, the stage's variables; what is outside the handler file (the AWS SDK clients a function loads on first use) is required from node_modules, as Lambda's runtime requires its own copy.`,
       `Wall time of init (median ms; Lambda's init duration, but two to three times the CPU time on a loaded machine): ours ${wall(samples.ours)}${baseline ? `; ${baseline.label} ${wall(samples.baseline)}` : ''}.`,
       `First invocation: CPU time from the call to its answer, in a fresh process right after init, with the sample events (events/send-json.json, with and without an Idempotency-Key, a new key each time; events/msk-notifications.json), against the local broker (a broker list, no IAM) and dynalite in a process of its own (the SDK's AWS_ENDPOINT_URL_DYNAMODB, credentials from the environment as Lambda gives them); outcomes: ${outcomes(samples.ours)}. It includes what init left for first use, the first connections and the request's own work.`,
       `What fills the ${PRODUCER} bundle (KB): ${top(ours.bundles.get(PRODUCER))}${baseline ? `; in ${baseline.label}: ${top(baseline.bundles.get(PRODUCER))}` : ''}. ${CONSUMER}: ${top(ours.bundles.get(CONSUMER))}.`,

@@ -6,8 +6,8 @@ const esbuild = require('esbuild');
 
 /**
  * An esbuild plugin that sorts what goes into a function's bundle by when the function needs it
- * (issue 13, cold start). Node compiles the whole handler file at init, and with
- * `--enable-source-maps` reads its source map too, even the code that only runs on first use:
+ * (issue 13, cold start). Node compiles the whole handler file at init, even the code that only
+ * runs on first use:
  *
  * - The AWS SDK packages that a function's init uses are bundled, tree-shaken from the SDK's ES
  *   modules (`mainFields`): AWS advises bundling and minifying the SDK v3 clients instead of
@@ -20,14 +20,15 @@ const esbuild = require('esbuild');
  * - kafkajs and the MSK IAM signer, where a function only loads them on first use (the consumer
  *   dead-letters with kafkajs), are built into a file of their own beside the handler,
  *   `handler.<package>.cjs`, which the `import()` requires then. serverless-esbuild zips the
- *   files named after a function's handler with that function only.
+ *   files named after a function's handler with that function only. So is `source-map-support`,
+ *   which every function requires only when it first formats a stack (serverless/source-maps.cjs).
  *
  * "Used by the init" is read from the function's import graph: a package imported by a static
  * `import` from a module that the handler reaches through static imports only.
  */
 
 /** Packages built into a file of their own where a function only loads them on first use. */
-const OWN_FILE = new Set(['kafkajs', 'aws-msk-iam-sasl-signer-js']);
+const OWN_FILE = new Set(['kafkajs', 'aws-msk-iam-sasl-signer-js', 'source-map-support']);
 
 const STATIC_KINDS = new Set(['import-statement', 'require-call']);
 
@@ -146,6 +147,7 @@ const initBundle = {
           outfile: _f,
           metafile: _m,
           plugins: _p,
+          inject: _i,
           ...rest
         } = options;
         ownFiles.set(

@@ -49,6 +49,7 @@ const pluginsFrom = (root: string, path: string): Plugin[] => {
 };
 
 interface Service {
+  readonly provider?: { readonly environment?: Record<string, unknown> };
   readonly functions: Record<string, { readonly handler: string }>;
   readonly custom: {
     readonly esbuild: Record<string, unknown>;
@@ -72,10 +73,18 @@ export const serverlessEsbuildOptions = (root = ROOT): BuildOptions => {
   const extension = custom.outputFileExtension as string | undefined;
   return {
     ...options,
+    // Paths in the options (`inject`) are the service's, as serverless-esbuild runs from it.
+    absWorkingDir: root,
     ...(typeof custom.plugins === 'string' ? { plugins: pluginsFrom(root, custom.plugins) } : {}),
     external: [...(options.external ?? []), ...exclude.filter((e) => e !== '*')],
     ...(extension && extension !== '.js' ? { outExtension: { '.js': extension } } : {}),
   };
+};
+
+/** The functions' `NODE_OPTIONS` (serverless.yml `provider.environment`), if it sets them. */
+export const serviceNodeOptions = (root = ROOT): string | undefined => {
+  const value = readService(root).provider?.environment?.NODE_OPTIONS;
+  return typeof value === 'string' ? value : undefined;
 };
 
 /** The handler file of each function (`functions/<name>/handler.ts`). */

@@ -624,7 +624,6 @@ const inPackagedFunction = (zipName: string, script: string, env: Record<string,
       env: {
         PATH: process.env.PATH ?? '',
         NODE_PATH: join(ROOT, 'node_modules'),
-        NODE_OPTIONS: '--enable-source-maps',
         AWS_REGION: 'us-east-1',
         AWS_EC2_METADATA_DISABLED: 'true',
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -697,6 +696,29 @@ describe(`the packaged functions (sls package --stage ${STAGE})`, () => {
     expect(output).not.toMatch(/Cannot find module|ERR_REQUIRE|is not a constructor/);
   });
 
+  it('names the TypeScript file and line in stack traces, reading the source map only then', () => {
+    // Every source map the process reads, before and after the first stack is formatted.
+    const { result } = inPackagedFunction(
+      'processNotifications',
+      [
+        "const fs=require('node:fs');const read=fs.readFileSync;const maps=[];",
+        "fs.readFileSync=function(p,...a){if(String(p).endsWith('.map'))maps.push(require('node:path').basename(String(p)));return read.call(this,p,...a)};",
+        `const {handler}=require(bundle);const atInit=[...maps];const filesAtInit=${outsideHandler()}.files;`,
+        // Not a Kafka event: the handler throws from the event's decoder.
+        "Promise.resolve().then(()=>handler(null,{awsRequestId:'bundle-test',getRemainingTimeInMillis:()=>10000}))",
+        '.then(()=>null,(e)=>String(e.stack))',
+        `.then((stack)=>{process.stdout.write('\\n'+JSON.stringify({stack,atInit,filesAtInit,after:maps,filesAfter:${outsideHandler()}.files})+'\\n');process.exit(0)})`,
+      ].join(''),
+    );
+    expect(result.atInit).toEqual([]);
+    expect(result.filesAtInit).toEqual([]);
+    expect(result.stack).toMatch(/^InvalidEventError: not a Kafka event/);
+    expect(result.stack).toMatch(/\/shared\/kafka\/codec\.ts:\d+:\d+\)/);
+    expect(result.stack).toMatch(/\/functions\/process-notifications\/handler\.ts:\d+:\d+\)/);
+    expect(result.after).toContain('handler.cjs.map');
+    expect(result.filesAfter).toEqual(['handler.source-map-support.cjs']);
+  });
+
   it('bundles the DynamoDB client where the init uses it: the consumer loads nothing else at init', () => {
     const { result } = inPackagedFunction(
       'processNotifications',
@@ -713,10 +735,11 @@ describe(`the packaged functions (sls package --stage ${STAGE})`, () => {
         'functions/process-notifications/handler.aws-msk-iam-sasl-signer-js.cjs',
       ]),
     );
-    // Another function's files of its own are not in this zip.
-    expect(zipEntries('listNotifications').filter((f) => /handler\.[^/]+\.cjs$/.test(f))).toEqual(
-      [],
-    );
+    // Another function's files of its own are not in this zip: only the source map support that
+    // every function has.
+    expect(zipEntries('listNotifications').filter((f) => /handler\.[^/]+\.cjs$/.test(f))).toEqual([
+      'functions/list-notifications/handler.source-map-support.cjs',
+    ]);
     const poison = readFileSync(join(ROOT, 'events/msk-poison.json'), 'utf8');
     const { result, output } = inPackagedFunction(
       'processNotifications',
