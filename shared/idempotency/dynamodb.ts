@@ -7,9 +7,10 @@ import {
   makeIdempotent,
 } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import type { Config } from '../config.js';
+import { createDynamoDbClient } from '../dynamodb.js';
 import {
   IdempotencyKeyInUseError,
   IdempotencyKeyReusedError,
@@ -31,23 +32,7 @@ import {
 /** A DynamoDB client for the keys' table, with AWS's endpoint or a local one. */
 export const createIdempotencyClient = (
   store: Pick<Config['idempotency'], 'endpoint' | 'region'>,
-): DynamoDBClient =>
-  new DynamoDBClient({
-    maxAttempts: IDEMPOTENCY_DEFAULTS.MAX_ATTEMPTS,
-    requestHandler: {
-      connectionTimeout: IDEMPOTENCY_DEFAULTS.CONNECTION_TIMEOUT_MS,
-      requestTimeout: IDEMPOTENCY_DEFAULTS.REQUEST_TIMEOUT_MS,
-    },
-    ...(store.endpoint
-      ? {
-          endpoint: store.endpoint,
-          region: store.region ?? IDEMPOTENCY_DEFAULTS.LOCAL_REGION,
-          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        }
-      : store.region
-        ? { region: store.region }
-        : {}),
-  });
+): DynamoDBClient => createDynamoDbClient(store, IDEMPOTENCY_DEFAULTS);
 
 export interface DynamoDBIdempotencyOptions {
   readonly tableName: string;

@@ -1,6 +1,6 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../config.js';
+import { createDynamoDbClient } from '../dynamodb.js';
 import { DYNAMODB_CLIENT_DEFAULTS } from './limits.js';
 
 /**
@@ -14,22 +14,7 @@ import { DYNAMODB_CLIENT_DEFAULTS } from './limits.js';
 export const createDocumentClient = (
   inbox: Pick<Config['inbox'], 'endpoint' | 'region'>,
 ): DynamoDBDocumentClient => {
-  const client = new DynamoDBClient({
-    maxAttempts: DYNAMODB_CLIENT_DEFAULTS.MAX_ATTEMPTS,
-    requestHandler: {
-      connectionTimeout: DYNAMODB_CLIENT_DEFAULTS.CONNECTION_TIMEOUT_MS,
-      requestTimeout: DYNAMODB_CLIENT_DEFAULTS.REQUEST_TIMEOUT_MS,
-    },
-    ...(inbox.endpoint
-      ? {
-          endpoint: inbox.endpoint,
-          region: inbox.region ?? DYNAMODB_CLIENT_DEFAULTS.LOCAL_REGION,
-          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        }
-      : inbox.region
-        ? { region: inbox.region }
-        : {}),
-  });
+  const client = createDynamoDbClient(inbox, DYNAMODB_CLIENT_DEFAULTS);
   return DynamoDBDocumentClient.from(client, {
     marshallOptions: { removeUndefinedValues: true },
   });
