@@ -6,7 +6,7 @@ const { join } = require('node:path');
 const { envelopeBytes } = require('./event');
 const { failureMessage } = require('./destination');
 const { withDecoder } = require('./records');
-const { Poller, describe } = require('./worker');
+const { Poller, describe, offsetRanges } = require('./worker');
 
 /**
  * The event source of one mapping: a kafkajs consumer in the mapping's group (one event poller)
@@ -375,9 +375,7 @@ class KafkaEventSource {
    */
   async #giveUp(records, condition, invokeCount, error) {
     const { mapping, log, bootstrapServers, functionArn, kafka } = this.#options;
-    const first = records[0];
-    const last = records[records.length - 1];
-    const where = `${mapping.topic}-${first?.partition} [${first?.offset}..${last?.offset}]`;
+    const where = offsetRanges(mapping.topic, records);
     const destination = mapping.errorHandling.onFailure;
     if (!destination) {
       if (condition !== 'MaximumPayloadSizeExceeded') {

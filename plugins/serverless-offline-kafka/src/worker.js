@@ -81,6 +81,30 @@ const { takeFrom } = require('./batcher');
  *   an event still holds, and the records that outer bisection steps have yet to deliver.
  */
 
+/**
+ * `topic-0 [3..7] topic-2 [9]`: each partition's lowest and highest offset among `records`.
+ * @param {string} topic
+ * @param {readonly LambdaKafkaRecord[]} records
+ */
+const offsetRanges = (topic, records) => {
+  /** @type {Map<number, { first: number, last: number }>} */
+  const byPartition = new Map();
+  for (const r of records) {
+    const range = byPartition.get(r.partition);
+    if (!range) byPartition.set(r.partition, { first: r.offset, last: r.offset });
+    else {
+      range.first = Math.min(range.first, r.offset);
+      range.last = Math.max(range.last, r.offset);
+    }
+  }
+  return [...byPartition]
+    .map(
+      ([p, { first, last }]) =>
+        `${topic}-${p} ${first === last ? `[${first}]` : `[${first}..${last}]`}`,
+    )
+    .join(' ');
+};
+
 /** Stop fetching a partition while this many records wait, resume below half of it. */
 const QUEUE_HIGH_WATER_RECORDS = 20_000;
 const QUEUE_HIGH_WATER_BYTES = 4 * MAX_EVENT_BYTES;
@@ -98,8 +122,8 @@ class Poller {
   #timer;
   #timerAt = Number.POSITIVE_INFINITY;
   #dispatchQueued = false;
-  /** @type {(() => void) | undefined} */
-  #wakeSleepers;
+  /** @type {Set<() => void>} Wakes each retry sleep in progress (`stop`). */
+  #sleepers = new Set();
   /** @type {WorkerHost} */
   #host;
   /** @type {() => number} */
@@ -176,7 +200,7 @@ class Poller {
   stop() {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    this.#wakeSleepers?.();
+    for (const wake of [...this.#sleepers]) wake();
   }
 
   /** Settles once stopped and every event in flight and every commit has settled. */
@@ -565,7 +589,7 @@ class Poller {
     if (outcome.kind === 'ok') log.notice(`${head} ok${tries}`);
     else if (outcome.kind === 'partial')
       log.warning(
-        `${head} partial failure${tries}: ${outcome.failed.length} failed, ${this.#ranges(outcome.failed)}`,
+        `${head} partial failure${tries}: ${outcome.failed.length} failed, ${offsetRanges(this.#host.mapping.topic, outcome.failed)}`,
       );
     else log.warning(`${head} failed${tries}: ${outcome.error}`);
     return outcome;
@@ -613,18 +637,13 @@ class Poller {
   async #sleepFor(ms) {
     if (this.#stopped) return false;
     await new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const previous = this.#wakeSleepers;
-      const self = this;
-      function done() {
+      const wake = () => {
         clearTimeout(timer);
+        this.#sleepers.delete(wake);
         resolve(undefined);
-      }
-      this.#wakeSleepers = () => {
-        previous?.();
-        done();
-        self.#wakeSleepers = undefined;
       };
+      const timer = setTimeout(wake, ms);
+      this.#sleepers.add(wake);
     });
     return !this.#stopped;
   }
@@ -633,27 +652,7 @@ class Poller {
   /** @param {readonly LambdaKafkaRecord[]} records */
   #label(records) {
     const { mapping } = this.#host;
-    return `Kafka ${mapping.functionKey} ${this.#ranges(records) || mapping.topic}`;
-  }
-
-  /** @param {readonly LambdaKafkaRecord[]} records */
-  #ranges(records) {
-    /** @type {Map<number, { first: number, last: number }>} */
-    const byPartition = new Map();
-    for (const r of records) {
-      const range = byPartition.get(r.partition);
-      if (!range) byPartition.set(r.partition, { first: r.offset, last: r.offset });
-      else {
-        range.first = Math.min(range.first, r.offset);
-        range.last = Math.max(range.last, r.offset);
-      }
-    }
-    return [...byPartition]
-      .map(
-        ([p, { first, last }]) =>
-          `${this.#host.mapping.topic}-${p} ${first === last ? `[${first}]` : `[${first}..${last}]`}`,
-      )
-      .join(' ');
+    return `Kafka ${mapping.functionKey} ${offsetRanges(mapping.topic, records) || mapping.topic}`;
   }
 }
 
@@ -701,4 +700,4 @@ const describe = (error) => {
   return String(error);
 };
 
-module.exports = { Poller, describe, partialOutcome };
+module.exports = { Poller, describe, offsetRanges, partialOutcome };
