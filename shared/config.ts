@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import * as z from 'zod/mini';
 import { ConfigError } from './errors.js';
-import { LOCAL_ISSUER, LOCAL_ISSUER_DIR } from './identity/constants.js';
+import { LOCAL_ISSUER, LOCAL_ISSUER_DIR, LOCAL_ISSUER_FILES } from './identity/constants.js';
 import { describeIssues } from './models/issues.js';
 import { DEFAULT_USERS, type User, UserDirectorySchema } from './models/user.js';
 import type { PageConfig } from './web/page.js';
@@ -15,29 +15,38 @@ const positiveInt = (fallback: number) =>
   z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
 const text = (fallback: string) => z._default(z.string().check(z.minLength(1)), fallback);
 
-const brokerList = z.pipe(
-  z.transform((s: string) =>
-    s
-      .split(',')
-      .map((b) => b.trim())
-      .filter(Boolean),
-  ),
-  z
-    .array(z.string().check(z.regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')))
-    .check(z.minLength(1, 'expected at least one host:port')),
-);
-
-const commaList = z.pipe(
+/** A comma-separated list, each item trimmed, empty items dropped. */
+const splitList = () =>
   z.transform((s: string) =>
     s
       .split(',')
       .map((v) => v.trim())
       .filter(Boolean),
-  ),
-  z.array(z.string()),
+  );
+
+const brokerList = z.pipe(
+  splitList(),
+  z
+    .array(z.string().check(z.regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')))
+    .check(z.minLength(1, 'expected at least one host:port')),
 );
 
+const commaList = z.pipe(splitList(), z.array(z.string()));
+
 const flag = z._default(z.enum(['true', 'false']), 'false');
+
+const tableName = (fallback: string) =>
+  z._default(
+    z
+      .string()
+      .check(
+        z.regex(
+          /^[A-Za-z0-9_.-]{3,255}$/,
+          'expected a DynamoDB table name: 3 to 255 letters, digits, _, . or -',
+        ),
+      ),
+    fallback,
+  );
 
 const userDirectory = z.pipe(
   z.transform((input: string, ctx) => {
@@ -83,29 +92,9 @@ const EnvSchema = z.object({
   /** JSON array of `{"id", "name"}` replacing the demo's four users. */
   USERS: z.optional(z.pipe(z.string(), userDirectory)),
   /** The DynamoDB table holding each user's received notifications. */
-  INBOX_TABLE: z._default(
-    z
-      .string()
-      .check(
-        z.regex(
-          /^[A-Za-z0-9_.-]{3,255}$/,
-          'expected a DynamoDB table name: 3 to 255 letters, digits, _, . or -',
-        ),
-      ),
-    'notifications-inbox',
-  ),
+  INBOX_TABLE: tableName('notifications-inbox'),
   /** The DynamoDB table of open WebSocket connections. */
-  CONNECTIONS_TABLE: z._default(
-    z
-      .string()
-      .check(
-        z.regex(
-          /^[A-Za-z0-9_.-]{3,255}$/,
-          'expected a DynamoDB table name: 3 to 255 letters, digits, _, . or -',
-        ),
-      ),
-    'notifications-connections',
-  ),
+  CONNECTIONS_TABLE: tableName('notifications-connections'),
   /**
    * The WebSocket API's `@connections` endpoint: `https://<api-id>.execute-api.<region>.amazonaws.com/<stage>`
    * on AWS, serverless-offline's `http://127.0.0.1:3001` offline. Needed by the functions that push.
@@ -125,21 +114,11 @@ const EnvSchema = z.object({
   /** The Cognito app client the page signs in with (`PAGE_SIGN_IN=cognito`). */
   PAGE_COGNITO_CLIENT_ID: z.optional(z.string().check(z.regex(/^[A-Za-z0-9+]{1,128}$/))),
   /** The DynamoDB table of Idempotency-Keys (Powertools Idempotency). */
-  IDEMPOTENCY_TABLE: z._default(
-    z
-      .string()
-      .check(
-        z.regex(
-          /^[A-Za-z0-9_.-]{3,255}$/,
-          'expected a DynamoDB table name: 3 to 255 letters, digits, _, . or -',
-        ),
-      ),
-    'notifications-idempotency',
-  ),
+  IDEMPOTENCY_TABLE: tableName('notifications-idempotency'),
   /** Set to `true` by `sls invoke local`. */
-  IS_LOCAL: z._default(z.enum(['true', 'false']), 'false'),
+  IS_LOCAL: flag,
   /** `true` when the consumer's mapping has `FunctionResponseTypes: [ReportBatchItemFailures]`. */
-  PARTIAL_BATCH_RESPONSE: z._default(z.enum(['true', 'false']), 'false'),
+  PARTIAL_BATCH_RESPONSE: flag,
   /**
    * Who vouches for the caller. `gateway` (AWS stages): API Gateway's JWT authorizer verified the
    * token and the function reads its claims. `local` (the local stage): the function verifies the
@@ -329,7 +308,7 @@ export const loadConfig = (env: Env = process.env): Config => {
       issuer: e.AUTH_ISSUER ?? LOCAL_ISSUER.ISSUER,
       audiences: e.AUTH_AUDIENCE ?? [LOCAL_ISSUER.CLIENT_ID],
       requiredScopes: e.AUTH_SCOPES ?? [],
-      keySetFile: resolve(e.AUTH_JWKS_FILE ?? `${LOCAL_ISSUER_DIR}/jwks.json`),
+      keySetFile: resolve(e.AUTH_JWKS_FILE ?? `${LOCAL_ISSUER_DIR}/${LOCAL_ISSUER_FILES.keySet}`),
       keySetUrl: e.AUTH_JWKS_URL,
       demo: e.DEMO_MODE === 'true',
     },

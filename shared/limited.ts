@@ -1,6 +1,7 @@
 /**
- * Runs `work` on every item, at most `concurrency` at once, in order of start. Every call in
- * flight settles before the first failure is thrown: nothing keeps running after it returns.
+ * Runs `work` on every item, at most `concurrency` at once, in order of start. After a failure no
+ * new item is started, and every call in flight settles before the first failure is thrown:
+ * nothing keeps running after it returns.
  */
 export const forEachLimited = async <T>(
   items: readonly T[],
@@ -8,10 +9,16 @@ export const forEachLimited = async <T>(
   work: (item: T) => Promise<void>,
 ): Promise<void> => {
   let next = 0;
+  let failed = false;
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
+    while (!failed && next < items.length) {
       const item = items[next++] as T;
-      await work(item);
+      try {
+        await work(item);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
     }
   };
   const outcomes = await Promise.allSettled(

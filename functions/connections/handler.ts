@@ -1,7 +1,7 @@
 import type { Context } from 'aws-lambda';
 import { config } from '../../shared/config.js';
 import { ValidationError } from '../../shared/errors.js';
-import { errorResponse } from '../../shared/http.js';
+import { errorResponse, header } from '../../shared/http.js';
 import { createDocumentClient } from '../../shared/inbox/client.js';
 import { withRequestContext } from '../../shared/lambda.js';
 import { createLogger } from '../../shared/logger.js';
@@ -48,9 +48,6 @@ type Handler = (
   event: WebSocketEvent,
   context: Pick<Context, 'awsRequestId'>,
 ) => Promise<WebSocketResult>;
-
-const header = (event: WebSocketEvent, name: string): string | undefined =>
-  Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === name)?.[1];
 
 const message = (body: PongMessage | ErrorMessage): WebSocketResult => ({
   statusCode: 200,

@@ -3,7 +3,6 @@ import type {
   APIGatewayProxyStructuredResultV2,
   Context,
 } from 'aws-lambda';
-import * as z from 'zod/mini';
 import { config, realtimeEndpoint } from '../../shared/config.js';
 import { ValidationError } from '../../shared/errors.js';
 import { httpHandler, json, routeOf } from '../../shared/http.js';
@@ -12,7 +11,7 @@ import { createDocumentClient } from '../../shared/inbox/client.js';
 import { InboxStore } from '../../shared/inbox/store.js';
 import type { Telemetry } from '../../shared/lambda.js';
 import { createLogger } from '../../shared/logger.js';
-import { UserDirectory } from '../../shared/models/index.js';
+import { NotificationIdSchema, UserDirectory } from '../../shared/models/index.js';
 import { ConnectionStore } from '../../shared/realtime/connections.js';
 import { ApiGatewayConnections } from '../../shared/realtime/gateway.js';
 import { Pusher } from '../../shared/realtime/pusher.js';
@@ -34,8 +33,6 @@ type Handler = (
 
 /** The route that marks all read; the other one names an id. */
 export const MARK_ALL_ROUTE = 'POST /notifications/read';
-
-const NotificationIdSchema = z.uuid();
 
 const targetOf = (event: APIGatewayProxyEventV2): ReadTarget => {
   if (routeOf(event) === MARK_ALL_ROUTE) return { all: true };

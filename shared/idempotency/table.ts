@@ -12,9 +12,6 @@ export const IDEMPOTENCY_TABLE = {
   BillingMode: 'PAY_PER_REQUEST',
 } as const;
 
-/** The attribute DynamoDB's time to live reads (Powertools' default `expiryAttr`). */
-export const IDEMPOTENCY_EXPIRY_ATTRIBUTE = 'expiration';
-
 /** The `CreateTable` input for an idempotency table named `tableName`. */
 export const idempotencyTableInput = (tableName: string): CreateTableCommandInput => ({
   TableName: tableName,

@@ -1,4 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { JWTVerifyGetKey } from 'jose';
 import type { IdentitySettings } from '../config.js';
 import {
   ForbiddenError,
@@ -8,7 +9,7 @@ import {
 } from '../errors.js';
 import type { UserDirectory } from '../models/index.js';
 import { fileKeySet } from './key-set.js';
-import { createTokenVerifier, type TokenVerifier, userIdFromClaim } from './verifier.js';
+import { createTokenVerifier, type TokenVerifier, userIdOfClaims } from './verifier.js';
 
 /**
  * Who is calling: the one answer every handler needs before it does anything. A user known by a
@@ -83,14 +84,20 @@ export interface AuthenticatorDependencies {
   readonly verifier?: TokenVerifier;
 }
 
-/** The verifier of `settings`: the configured issuer, audiences and scopes, the JWKS on disk. */
-export const verifierOf = (settings: IdentitySettings): TokenVerifier =>
+/**
+ * The verifier of `settings`: the configured issuer, audiences and scopes, with `keys` (by
+ * default the JWKS on disk).
+ */
+export const verifierOf = (
+  settings: IdentitySettings,
+  keys: JWTVerifyGetKey = fileKeySet(settings.keySetFile),
+): TokenVerifier =>
   createTokenVerifier({
     issuer: settings.issuer,
     audiences: settings.audiences,
     userIdClaim: settings.userIdClaim,
     requiredScopes: settings.requiredScopes,
-    keys: fileKeySet(settings.keySetFile),
+    keys,
   });
 
 export const createAuthenticator = (
@@ -137,14 +144,7 @@ export const createAuthenticator = (
       // A token without claims: the route has no authorizer. Refuse rather than trust it.
       throw new InvalidTokenError('malformed', 'the token was not verified by an authorizer');
     }
-    const userId = userIdFromClaim(claims[settings.userIdClaim]);
-    if (userId === undefined) {
-      throw new InvalidTokenError(
-        'user',
-        `the token's ${settings.userIdClaim} claim is not a user id (a positive whole number)`,
-      );
-    }
-    return { kind: 'user', userId: known(userId) };
+    return { kind: 'user', userId: known(userIdOfClaims(claims, settings.userIdClaim)) };
   };
   return {
     userOfToken,

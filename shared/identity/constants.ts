@@ -19,3 +19,11 @@ export const LOCAL_ISSUER = {
 
 /** The local issuer's folder, relative to the project root (`.local/` is never committed). */
 export const LOCAL_ISSUER_DIR = '.local/identity';
+
+/** File names under the issuer's folder. */
+export const LOCAL_ISSUER_FILES = {
+  /** The private key (JWK, with its kid), readable by its owner only. */
+  signingKey: 'signing-key.json',
+  /** The public key set (JWKS): what verifiers read. */
+  keySet: 'jwks.json',
+} as const;

@@ -10,9 +10,9 @@ import {
   type JWK,
   SignJWT,
 } from 'jose';
-import { LOCAL_ISSUER } from './constants.js';
+import { LOCAL_ISSUER, LOCAL_ISSUER_FILES } from './constants.js';
 
-export { LOCAL_ISSUER };
+export { LOCAL_ISSUER_FILES };
 
 /**
  * The local issuer: what stands in for the Cognito user pool offline. It keeps one RSA key pair
@@ -20,14 +20,6 @@ export { LOCAL_ISSUER };
  * the verifier reads as it would read an issuer's `jwks_uri`, and signs tokens shaped like the
  * Cognito access tokens that the AWS stages accept, so that one set of rules judges both.
  */
-
-/** File names under the issuer's folder. */
-export const LOCAL_ISSUER_FILES = {
-  /** The private key (JWK, with its kid), readable by its owner only. */
-  signingKey: 'signing-key.json',
-  /** The public key set (JWKS): what verifiers read. */
-  keySet: 'jwks.json',
-} as const;
 
 export interface IssueOptions {
   /** Lifetime in seconds (default one hour, at most a day). */

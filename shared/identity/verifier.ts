@@ -76,6 +76,21 @@ export const userIdFromClaim = (value: unknown): number | undefined => {
   return Number.isSafeInteger(id) && id > 0 ? id : undefined;
 };
 
+/** The user id in the claim `claimName` of `claims`; a token without one is refused. */
+export const userIdOfClaims = (
+  claims: Readonly<Record<string, unknown>>,
+  claimName: string,
+): number => {
+  const userId = userIdFromClaim(claims[claimName]);
+  if (userId === undefined) {
+    throw new InvalidTokenError(
+      'user',
+      `the token's ${claimName} claim is not a user id (a positive whole number)`,
+    );
+  }
+  return userId;
+};
+
 /** The scopes of `scope` (a space-separated string) or `scp` (a list or a string). */
 export const scopesOf = (claims: Readonly<Record<string, unknown>>): string[] => {
   const raw = claims.scope ?? claims.scp;
@@ -179,13 +194,7 @@ export const createTokenVerifier = (options: VerifierOptions): TokenVerifier => 
       ) {
         throw new InsufficientScopeError(options.requiredScopes);
       }
-      const userId = userIdFromClaim(claims[options.userIdClaim]);
-      if (userId === undefined) {
-        throw new InvalidTokenError(
-          'user',
-          `the token's ${options.userIdClaim} claim is not a user id (a positive whole number)`,
-        );
-      }
+      const userId = userIdOfClaims(claims, options.userIdClaim);
       return { userId, scopes, tokenId: typeof claims.jti === 'string' ? claims.jti : undefined };
     },
   };

@@ -122,25 +122,12 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
     }
 
     let calls = 0;
-    let next = 0;
-    let failed = false;
-    const worker = async (): Promise<void> => {
-      for (let chunk = chunks[next++]; chunk && !failed; chunk = chunks[next++]) {
-        try {
-          // Not `calls += await ...`: that reads `calls` before the other workers add theirs.
-          const made = await this.#writeChunk(chunk);
-          calls += made;
-        } catch (error) {
-          failed = true;
-          throw error;
-        }
-      }
-    };
-    const workers = Math.min(INBOX_WRITE_DEFAULTS.CONCURRENCY, chunks.length);
-    // Settle every call in flight before failing: nothing keeps writing after we return.
-    const outcomes = await Promise.allSettled(Array.from({ length: workers }, worker));
-    const failure = outcomes.find((o) => o.status === 'rejected');
-    if (failure) throw failure.reason;
+    // Settles every call in flight before failing: nothing keeps writing after we return.
+    await forEachLimited(chunks, INBOX_WRITE_DEFAULTS.CONCURRENCY, async (chunk) => {
+      // Not `calls += await ...`: that reads `calls` before the other workers add theirs.
+      const made = await this.#writeChunk(chunk);
+      calls += made;
+    });
     return { calls: reads + calls };
   }
 

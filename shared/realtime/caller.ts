@@ -1,8 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { createRemoteJWKSet } from 'jose';
 import type { IdentitySettings } from '../config.js';
-import { type Authenticator, createAuthenticator } from '../identity/caller.js';
-import { createTokenVerifier } from '../identity/verifier.js';
+import { type Authenticator, createAuthenticator, verifierOf } from '../identity/caller.js';
 import type { UserDirectory } from '../models/index.js';
 
 /**
@@ -20,13 +19,7 @@ export const connectAuthenticator = (
     ...deps,
     ...(settings.keySetUrl
       ? {
-          verifier: createTokenVerifier({
-            issuer: settings.issuer,
-            audiences: settings.audiences,
-            userIdClaim: settings.userIdClaim,
-            requiredScopes: settings.requiredScopes,
-            keys: createRemoteJWKSet(new URL(settings.keySetUrl)),
-          }),
+          verifier: verifierOf(settings, createRemoteJWKSet(new URL(settings.keySetUrl))),
         }
       : {}),
   });

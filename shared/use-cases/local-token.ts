@@ -1,4 +1,5 @@
 import { UserNotFoundError } from '../errors.js';
+import { LOCAL_ISSUER } from '../identity/constants.js';
 import type { LocalIssuer } from '../identity/local-issuer.js';
 import type { UserDirectory } from '../models/index.js';
 
@@ -8,7 +9,7 @@ export interface LocalTokenDependencies {
 }
 
 /** Lifetime of a token the page gets, in seconds (the local issuer's default). */
-export const PAGE_TOKEN_TTL_S = 3_600;
+export const PAGE_TOKEN_TTL_S = LOCAL_ISSUER.DEFAULT_TTL_S;
 
 /**
  * A token of the local issuer for a user of the directory: what the page signs in with on the
