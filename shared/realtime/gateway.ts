@@ -3,6 +3,7 @@ import {
   ApiGatewayManagementApiClient,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
+import { awsClientOptions } from '../aws-client.js';
 import type { ServerMessage } from './messages.js';
 
 /**
@@ -49,19 +50,7 @@ export class ApiGatewayConnections implements ConnectionGateway {
     const local = new URL(endpoint).protocol === 'http:';
     this.#client = new ApiGatewayManagementApiClient({
       endpoint,
-      maxAttempts: GATEWAY_DEFAULTS.MAX_ATTEMPTS,
-      requestHandler: {
-        connectionTimeout: GATEWAY_DEFAULTS.CONNECTION_TIMEOUT_MS,
-        requestTimeout: GATEWAY_DEFAULTS.REQUEST_TIMEOUT_MS,
-      },
-      ...(local
-        ? {
-            region: region ?? GATEWAY_DEFAULTS.LOCAL_REGION,
-            credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-          }
-        : region
-          ? { region }
-          : {}),
+      ...awsClientOptions(GATEWAY_DEFAULTS, { region, local }),
     });
     this.#logger = logger;
   }

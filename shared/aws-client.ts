@@ -1,0 +1,31 @@
+/** The bounds a caller puts on every call of an AWS client, so that no answer costs seconds. */
+export interface AwsClientBounds {
+  readonly CONNECTION_TIMEOUT_MS: number;
+  readonly REQUEST_TIMEOUT_MS: number;
+  readonly MAX_ATTEMPTS: number;
+  /** Region of a local endpoint when `AWS_REGION` is unset (the SDK needs one to sign). */
+  readonly LOCAL_REGION: string;
+}
+
+/**
+ * The options every AWS SDK client of ours gets: `bounds`, and either AWS in `region` or a local
+ * emulator (dynalite, serverless-offline), signed with dummy credentials.
+ */
+export const awsClientOptions = (
+  bounds: AwsClientBounds,
+  { region, local }: { readonly region?: string | undefined; readonly local: boolean },
+) => ({
+  maxAttempts: bounds.MAX_ATTEMPTS,
+  requestHandler: {
+    connectionTimeout: bounds.CONNECTION_TIMEOUT_MS,
+    requestTimeout: bounds.REQUEST_TIMEOUT_MS,
+  },
+  ...(local
+    ? {
+        region: region ?? bounds.LOCAL_REGION,
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      }
+    : region
+      ? { region }
+      : {}),
+});
