@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kafka } from 'kafkajs';
 import { INTERNAL_SERVER_ERROR } from '../plugins/serverless-offline-limits/src/limits.js';
 import { loadConfig } from '../shared/config.js';
 import { DEFAULT_USERS } from '../shared/models/index.js';
@@ -90,7 +91,12 @@ const rssMb = (pid: number | undefined): number => {
   }
 };
 
-const measure = async (stack: FaultStack, fault: Fault, earlier: Outcome[]): Promise<Row> => {
+const measure = async (
+  kafka: Kafka,
+  stack: FaultStack,
+  fault: Fault,
+  earlier: Outcome[],
+): Promise<Row> => {
   say(
     `${fault.name}: ${PHASE_S.before} s before, ${PHASE_S.fault} s of fault, ${PHASE_S.after} s after, ${RATE_PER_SECOND} requests/s`,
   );
@@ -118,7 +124,6 @@ const measure = async (stack: FaultStack, fault: Fault, earlier: Outcome[]): Pro
   earlier.push(...outcomes);
 
   // Wait (bounded) for the consumer to store every acknowledged notification.
-  const kafka = kafkaClient(await localBrokers(), 'bench-reliability');
   const accepted = earlier.filter((o) => o.status === 202).length;
   let result = audit(earlier, [], []);
   await until(
@@ -202,7 +207,7 @@ const main = async () => {
     await sleep(PHASE_S.warmup * 1000);
     warm = true;
     all.push(...(await warmup.finished));
-    for (const fault of FAULTS) rows.push(await measure(stack, fault, all));
+    for (const fault of FAULTS) rows.push(await measure(kafka, stack, fault, all));
   } finally {
     await stack.close();
   }

@@ -174,6 +174,18 @@ const idList = (name, raw, pattern, example) => {
 };
 
 /**
+ * A consumer group id as the event source mapping accepts it.
+ * @param {string} name
+ * @param {string} raw
+ */
+const groupId = (name, raw) => {
+  if (!/^[A-Za-z0-9/*:_+=.@-]{1,200}$/.test(raw)) {
+    throw new ParameterError(name, '1 to 200 letters, digits or any of - / * : _ + = . @', raw);
+  }
+  return raw;
+};
+
+/**
  * @param {string} name
  * @param {string} raw
  */
@@ -192,12 +204,12 @@ const topicName = (name, raw) => {
  * The ARNs of the cluster's Kafka resources as MSK's IAM access control names them
  * (MSK developer guide, `kafka-actions`: `topic/<cluster>/<uuid>/<topic>` and so on).
  * @param {string} clusterArn
- * @param {{ topic: string, deadLetterTopic: string, consumerGroupId: string, pushConsumerGroupId?: string }} names
+ * @param {{ topic: string, deadLetterTopic: string, consumerGroupId: string, pushConsumerGroupId: string }} names
  * @returns {MskResources}
  */
 const mskResources = (
   clusterArn,
-  { topic, deadLetterTopic, consumerGroupId, pushConsumerGroupId = `${consumerGroupId}-push` },
+  { topic, deadLetterTopic, consumerGroupId, pushConsumerGroupId },
 ) => {
   const match = CLUSTER_ARN.exec(clusterArn);
   if (!match) {
@@ -246,23 +258,12 @@ const readSettings = async (resolveVariable) => {
   if (deadLetterTopic === topic) {
     throw new ParameterError('deadLetterTopic', `a topic other than "${topic}"`, deadLetterTopic);
   }
-  const consumerGroupId = await get('consumerGroupId');
-  if (!/^[A-Za-z0-9/*:_+=.@-]{1,200}$/.test(consumerGroupId)) {
-    throw new ParameterError(
-      'consumerGroupId',
-      '1 to 200 letters, digits or any of - / * : _ + = . @',
-      consumerGroupId,
-    );
-  }
+  const consumerGroupId = groupId('consumerGroupId', await get('consumerGroupId'));
   // Empty: the storing group's id with `-push`, so that the two never share a group.
-  const pushConsumerGroupId = (await get('pushConsumerGroupId')) || `${consumerGroupId}-push`;
-  if (!/^[A-Za-z0-9/*:_+=.@-]{1,200}$/.test(pushConsumerGroupId)) {
-    throw new ParameterError(
-      'pushConsumerGroupId',
-      '1 to 200 letters, digits or any of - / * : _ + = . @',
-      pushConsumerGroupId,
-    );
-  }
+  const pushConsumerGroupId = groupId(
+    'pushConsumerGroupId',
+    (await get('pushConsumerGroupId')) || `${consumerGroupId}-push`,
+  );
   if (pushConsumerGroupId === consumerGroupId) {
     // One group would split the records between storing and pushing.
     throw new ParameterError(
@@ -319,6 +320,7 @@ const readSettings = async (resolveVariable) => {
     await get('consumerMaximumPollers'),
     ESM_LIMITS.MAXIMUM_POLLERS,
   );
+  const pushEnabled = await get('pushEnabled');
   const settings = {
     auth,
     clusterArn,
@@ -334,7 +336,7 @@ const readSettings = async (resolveVariable) => {
     consumerGroupId,
     pushConsumerGroupId,
     // Empty: on, as a mapping is unless told otherwise (`Enabled` defaults to true).
-    pushEnabled: (await get('pushEnabled')) === '' || bool('pushEnabled', await get('pushEnabled')),
+    pushEnabled: pushEnabled === '' || bool('pushEnabled', pushEnabled),
     // `default` (the CLI cannot pass an empty --param) leaves AWS's default, as empty does.
     pushBatchingWindowS: optionalInt(
       'pushBatchingWindow',

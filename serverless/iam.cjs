@@ -27,13 +27,14 @@ const CONNECTIONS_TABLE = 'ConnectionsTable';
 const CONNECTIONS_TABLE_ARN = { 'Fn::GetAtt': [CONNECTIONS_TABLE, 'Arn'] };
 
 /**
- * One index of the inbox table (`<table arn>/index/<name>`): a query of an index is authorized
- * on the index's ARN, not the table's (DynamoDB developer guide, `specifying-conditions`).
+ * One index of a table (`<table arn>/index/<name>`): a query of an index is authorized on the
+ * index's ARN, not the table's (DynamoDB developer guide, `specifying-conditions`).
+ * @param {unknown} tableArn
  * @param {string} name
  */
-const inboxIndexArn = (name) => ({
-  'Fn::Join': ['', [{ 'Fn::GetAtt': [INBOX_TABLE, 'Arn'] }, `/index/${name}`]],
-});
+const indexArn = (tableArn, name) => ({ 'Fn::Join': ['', [tableArn, `/index/${name}`]] });
+/** @param {string} name */
+const inboxIndexArn = (name) => indexArn(INBOX_TABLE_ARN, name);
 /** The Idempotency-Keys' table (serverless/resources/idempotency-table.json). */
 const IDEMPOTENCY_TABLE = 'IdempotencyTable';
 
@@ -247,9 +248,7 @@ const pushStatements = (stage) => [
 const connectionsRole = () =>
   role('Connections', [
     allow('RecordConnections', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], CONNECTIONS_TABLE_ARN),
-    allow('FindConnection', ['dynamodb:Query'], {
-      'Fn::Join': ['', [CONNECTIONS_TABLE_ARN, '/index/byConnection']],
-    }),
+    allow('FindConnection', ['dynamodb:Query'], indexArn(CONNECTIONS_TABLE_ARN, 'byConnection')),
   ]);
 
 /**

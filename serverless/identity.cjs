@@ -166,12 +166,18 @@ const cognitoResources = () => ({
   },
 });
 
+/** The `iss` of the stack's user pool's tokens (the issuer URL the authorizer trusts). */
+const cognitoIssuer = () => ({
+  'Fn::Sub': `https://cognito-idp.\${AWS::Region}.\${AWS::URLSuffix}/\${${USER_POOL}}`,
+});
+
 module.exports = {
   AUTHORIZER,
   COGNITO_SIGN_IN_SCOPE,
   LOCAL_STAGE,
   USER_POOL,
   USER_POOL_CLIENT,
+  cognitoIssuer,
   readIdentity,
 
   /**
@@ -183,9 +189,7 @@ module.exports = {
     return {
       type: 'jwt',
       identitySource: '$request.header.Authorization',
-      issuerUrl: s.issuer ?? {
-        'Fn::Sub': `https://cognito-idp.\${AWS::Region}.\${AWS::URLSuffix}/\${${USER_POOL}}`,
-      },
+      issuerUrl: s.issuer ?? cognitoIssuer(),
       audience: s.issuer ? s.audiences : [{ Ref: USER_POOL_CLIENT }],
     };
   },

@@ -12,7 +12,7 @@
  *   Deployed under that name, an AWS stack would carry all three.
  */
 
-const LOCAL_STAGE = 'local';
+const { LOCAL_STAGE } = require('./identity.cjs');
 
 /** Refused on the local stage: every way a package is built or sent to AWS. */
 const PACKAGING_HOOKS = [

@@ -11,7 +11,7 @@
  */
 
 const { param } = require('./aws.cjs');
-const { USER_POOL, USER_POOL_CLIENT, readIdentity } = require('./identity.cjs');
+const { USER_POOL_CLIENT, cognitoIssuer, readIdentity } = require('./identity.cjs');
 
 /** The framework's logical id of the WebSocket API. */
 const WEBSOCKET_API = 'WebsocketsApi';
@@ -77,9 +77,7 @@ const stageOf = async (resolveVariable) => String(await resolveVariable('sls:sta
 const connectEnvironment = async ({ resolveVariable }) => {
   const identity = await readIdentity(resolveVariable);
   if (identity.local) return {};
-  const issuer = identity.issuer ?? {
-    'Fn::Sub': `https://cognito-idp.\${AWS::Region}.\${AWS::URLSuffix}/\${${USER_POOL}}`,
-  };
+  const issuer = identity.issuer ?? cognitoIssuer();
   return {
     AUTH_ISSUER: issuer,
     AUTH_AUDIENCE: identity.issuer ? identity.audiences.join(',') : { Ref: USER_POOL_CLIENT },

@@ -66,7 +66,16 @@ export const issuerKey = async (issuer: LocalIssuer, dir: string) => {
   return { privateKey: (await importJWK(jwk, 'RS256')) as SigningKey, kid: issuer.keyId };
 };
 
-/** The project's local issuer (`.local/identity`), as `npm start` and `npm run token` use it. */
-export const projectIssuer = () => ensureLocalIssuer(LOCAL_ISSUER_PATH);
+let project: Promise<LocalIssuer> | undefined;
+
+/**
+ * The project's local issuer (`.local/identity`), as `npm start` and `npm run token` use it:
+ * made or read once per process (not its files rewritten for every token).
+ */
+export const projectIssuer = (): Promise<LocalIssuer> =>
+  (project ??= ensureLocalIssuer(LOCAL_ISSUER_PATH).catch((error: unknown) => {
+    project = undefined;
+    throw error;
+  }));
 
 export const nowS = (): number => Math.floor(Date.now() / 1000);
