@@ -58,8 +58,6 @@ const setup = async () => {
       args: [
         '--httpPort',
         String(HTTP_PORT),
-        '--lambdaPort',
-        String(HTTP_PORT + 2),
         // A topic nobody writes: the consumer of this instance reads nothing.
         '--param',
         `topic=${unique('bench-auth-unused')}`,

@@ -82,8 +82,6 @@ const setup = async () => {
       args: [
         '--httpPort',
         String(HTTP_PORT),
-        '--lambdaPort',
-        String(HTTP_PORT + 2),
         '--param',
         `topic=${topic}`,
         '--param',

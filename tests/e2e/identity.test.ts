@@ -324,8 +324,6 @@ describe('identity under sls offline start with demo mode off', () => {
         args: [
           '--httpPort',
           String(DEMO_OFF_PORT),
-          '--lambdaPort',
-          String(DEMO_OFF_PORT + 2),
           // A topic nobody writes: this instance's consumer must read nothing of anyone's.
           '--param',
           `topic=${unique('identity-demo-off')}`,

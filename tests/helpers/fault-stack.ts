@@ -122,8 +122,6 @@ export const startFaultStack = async ({
         args: [
           '--httpPort',
           String(httpPort),
-          '--lambdaPort',
-          String(httpPort + 2),
           '--param',
           `topic=${topic}`,
           '--param',

@@ -42,14 +42,19 @@ export interface OfflineOptions {
 }
 
 /**
- * `args`, plus `--websocketPort <httpPort + 1>` when an HTTP port is given and no WebSocket port:
- * a service with WebSocket routes would otherwise take serverless-offline's default, 3001, the
- * port of `npm start`, whatever HTTP port the test chose.
+ * `args`, plus `--websocketPort <httpPort + 1>` and `--lambdaPort <httpPort + 2>` when an HTTP
+ * port is given and they are not: they would otherwise take serverless-offline's defaults (3001,
+ * 3002), the ports of `npm start`, whatever HTTP port the test chose.
  */
 const withPorts = (args: readonly string[]): string[] => {
   const http = args.indexOf('--httpPort');
-  if (http < 0 || args.includes('--websocketPort')) return [...args];
-  return [...args, '--websocketPort', String(Number(args[http + 1]) + 1)];
+  if (http < 0) return [...args];
+  const port = Number(args[http + 1]);
+  return [
+    ...args,
+    ...(args.includes('--websocketPort') ? [] : ['--websocketPort', String(port + 1)]),
+    ...(args.includes('--lambdaPort') ? [] : ['--lambdaPort', String(port + 2)]),
+  ];
 };
 
 /** Starts `sls offline start` in `cwd` with `env` added to this process's environment. */

@@ -99,10 +99,6 @@ export const startStack = async ({
         args: [
           '--httpPort',
           String(httpPort),
-          '--websocketPort',
-          String(httpPort + 1),
-          '--lambdaPort',
-          String(httpPort + 2),
           ...Object.entries(settings).flatMap(([k, v]) => ['--param', `${k}=${v}`]),
         ],
       },
