@@ -1,10 +1,13 @@
 /**
  * Every error the application throws for a condition it knows, in one place (as kafkajs keeps
- * its own in `src/errors.js`). Each sets `name` and a stable `code`, chains `cause`, and says
- * whether trying again later may succeed (`retriable`). Those a client can act on are
- * `HttpError`s and carry the status to answer with; the one place that turns them into HTTP
- * responses is `shared/http.ts`. Any other error reaching a response is a 500 that reveals
- * nothing internal.
+ * its own in `src/errors.js`). Each sets `name` and a stable `code`, chains `cause`, and says what
+ * it means rather than how to answer it: whether trying again later may succeed (`retriable`, as
+ * kafkajs marks its errors, with `retryAfterSeconds` when the wait is known), and, for an error a
+ * client can act on (`HttpError`), the status to answer with. A dependency's passing fault is a
+ * `RetriableError` whoever meets it: the consumer fails its batch so that it is delivered again,
+ * an HTTP route answers 503. The one place that turns errors into HTTP responses is
+ * `shared/http.ts` (as middy's `http-error-handler` does); any other error reaching a response is
+ * a 500 that reveals nothing internal.
  */
 
 /** One problem with one field of a request. `field` is a path such as `toId` or `[3].message`. */
@@ -20,12 +23,68 @@ export abstract class AppError extends Error {
   abstract readonly code: string;
   /** Whether trying the same thing again later may succeed. */
   readonly retriable: boolean = false;
+  /** How long to wait before trying again, when the error knows. */
+  declare readonly retryAfterSeconds?: number;
 }
 
 /** An error a client can act on: answered with its `status` and its message. */
 export abstract class HttpError extends AppError {
   /** HTTP status to answer with. */
   abstract readonly status: number;
+}
+
+/**
+ * Where a field is in a request: names and item indexes from its root, as zod paths are
+ * (`['toId']`, `[3, 'message']`).
+ */
+export type FieldPath = readonly (string | number)[];
+
+/** A field's path as clients read it: `toId`, `[3].toId`, `a.b`, or `body` for the root. */
+export const fieldPath = (path: readonly PropertyKey[]): string => {
+  let out = '';
+  for (const part of path) {
+    out += typeof part === 'number' ? `[${part}]` : out ? `.${String(part)}` : String(part);
+  }
+  return out || 'body';
+};
+
+/**
+ * An error about one field of a request: `field` names it as the response does, and the message
+ * starts with it. A use case names a field in its own words (`[0, 'fromId']`); the adapter that
+ * knows what its clients sent renames it with `at`.
+ */
+export abstract class FieldError extends HttpError {
+  /** The field's path, as given. */
+  readonly path: FieldPath;
+  /** The field at fault: `toId`, `[3].message`, `Idempotency-Key`. */
+  readonly field: string;
+
+  constructor(
+    at: string | FieldPath,
+    /** What is wrong with the field, without its name. */
+    readonly problem: string,
+    options?: ErrorOptions,
+  ) {
+    const path = typeof at === 'string' ? [at] : at;
+    const field = fieldPath(path);
+    super(`${field}: ${problem}`, options);
+    this.path = path;
+    this.field = field;
+  }
+
+  /** This error (same class, problem and cause) about the field at `path` instead. */
+  at(path: FieldPath): this {
+    const moved = Object.create(
+      Object.getPrototypeOf(this),
+      Object.getOwnPropertyDescriptors(this),
+    ) as this;
+    const field = fieldPath(path);
+    return Object.defineProperties(moved, {
+      path: { value: path },
+      field: { value: field },
+      message: { value: `${field}: ${this.problem}` },
+    });
+  }
 }
 
 /** 400: the request is malformed; `issues` names every field at fault. */
@@ -48,46 +107,48 @@ export class ValidationError extends HttpError {
 }
 
 /** 404: a user id that is not in the directory. */
-export class UserNotFoundError extends HttpError {
+export class UserNotFoundError extends FieldError {
   override readonly name = 'UserNotFoundError';
   readonly status = 404;
   readonly code = 'user_not_found';
 
   constructor(
-    readonly field: string,
+    at: string | FieldPath,
     readonly userId: number,
   ) {
-    super(`${field}: no user has id ${userId}.`);
+    super(at, `no user has id ${userId}.`);
   }
+}
+
+/**
+ * 400: a field that this request must carry is missing (the demo's tokenless client must name its
+ * sender).
+ */
+export class MissingFieldError extends FieldError {
+  override readonly name = 'MissingFieldError';
+  readonly status = 400;
+  readonly code = 'invalid_request';
 }
 
 /**
  * 404: no notification with this id among the caller's own. Another user's notification gets the
  * same answer, so that an id never reveals that it exists.
  */
-export class NotificationNotFoundError extends HttpError {
+export class NotificationNotFoundError extends FieldError {
   override readonly name = 'NotificationNotFoundError';
   readonly status = 404;
   readonly code = 'notification_not_found';
-  readonly field = 'id';
 
   constructor(readonly notificationId: string) {
-    super(`id: you have no notification with id "${notificationId}".`);
+    super('id', `you have no notification with id "${notificationId}".`);
   }
 }
 
 /** 413: the body or one of its messages is larger than allowed. */
-export class PayloadTooLargeError extends HttpError {
+export class PayloadTooLargeError extends FieldError {
   override readonly name = 'PayloadTooLargeError';
   readonly status = 413;
   readonly code = 'payload_too_large';
-
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
-  }
 }
 
 /** 415: a content type the endpoint does not read. */
@@ -103,22 +164,6 @@ export class UnsupportedMediaTypeError extends HttpError {
   }
 }
 
-/** 503: a dependency (Kafka, the store) did not answer in time. Retry after `retryAfterSeconds`. */
-export class ServiceUnavailableError extends HttpError {
-  override readonly name = 'ServiceUnavailableError';
-  readonly status = 503;
-  readonly code = 'service_unavailable';
-  override readonly retriable = true;
-
-  constructor(
-    message: string,
-    readonly retryAfterSeconds: number,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
-
 /**
  * 409: a request with the same Idempotency-Key is still being processed. Retry after
  * `retryAfterSeconds`: the retry then gets that request's answer.
@@ -130,7 +175,7 @@ export class IdempotencyKeyInUseError extends HttpError {
   override readonly retriable = true;
 
   constructor(
-    readonly retryAfterSeconds: number,
+    override readonly retryAfterSeconds: number,
     options?: ErrorOptions,
   ) {
     super(
@@ -144,29 +189,41 @@ export class IdempotencyKeyInUseError extends HttpError {
  * 422: the Idempotency-Key was already used for a request with another body. A new notification
  * needs a new key (IETF draft `draft-ietf-httpapi-idempotency-key-header`).
  */
-export class IdempotencyKeyReusedError extends HttpError {
+export class IdempotencyKeyReusedError extends FieldError {
   override readonly name = 'IdempotencyKeyReusedError';
   readonly status = 422;
   readonly code = 'idempotency_key_reused';
-  readonly field = 'Idempotency-Key';
 
   constructor(options?: ErrorOptions) {
     super(
-      'Idempotency-Key: was already used for a different request; send a new key with a new notification.',
+      'Idempotency-Key',
+      'was already used for a different request; send a new key with a new notification.',
       options,
     );
   }
 }
 
+export interface RetriableErrorOptions extends ErrorOptions {
+  /** How long to wait before trying again, when known: an HTTP answer's `Retry-After`. */
+  readonly retryAfterSeconds?: number | undefined;
+}
+
 /**
- * A passing fault of a dependency (throttling, a 5xx, a timeout) met while processing a Kafka
- * batch. It fails the invocation so that the event source delivers the batch again.
+ * A passing fault of a dependency (throttling, a 5xx, a timeout, a broker away): trying again
+ * later may succeed. A Kafka batch that meets one fails its invocation, so that the event source
+ * delivers it again; an HTTP request is answered 503, with `Retry-After` when
+ * `retryAfterSeconds` is known (shared/http.ts).
  */
-export class TransientError extends HttpError {
-  override readonly name = 'TransientError';
-  readonly status = 503;
+export class RetriableError extends AppError {
+  override readonly name = 'RetriableError';
   readonly code = 'service_unavailable';
   override readonly retriable = true;
+  override readonly retryAfterSeconds: number | undefined;
+
+  constructor(message: string, { retryAfterSeconds, ...options }: RetriableErrorOptions = {}) {
+    super(message, options);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
 }
 
 /** The environment is not valid; the message names every variable at fault. */
@@ -327,18 +384,21 @@ export class InsufficientScopeError extends HttpError {
   }
 }
 
-/** 403: the caller is known, but may not do this (act as another user, read another's inbox). */
+/** 403: the token's user is known to the issuer, but is not a user of this service. */
 export class ForbiddenError extends HttpError {
   override readonly name = 'ForbiddenError';
   readonly status = 403;
   readonly code = 'forbidden';
+}
 
-  constructor(
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-  }
+/**
+ * 403: a field names another user where only the caller may stand (sending as another, reading
+ * another's inbox).
+ */
+export class OtherUserError extends FieldError {
+  override readonly name = 'OtherUserError';
+  readonly status = 403;
+  readonly code = 'forbidden';
 }
 
 export const isAppError = (error: unknown): error is AppError => error instanceof AppError;

@@ -1,13 +1,14 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import {
-  type HttpError,
-  IdempotencyKeyInUseError,
+  type AppError,
+  FieldError,
+  fieldPath,
   InsufficientScopeError,
   InvalidTokenError,
+  isAppError,
   isHttpError,
   MissingTokenError,
   PayloadTooLargeError,
-  ServiceUnavailableError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from './errors.js';
@@ -18,7 +19,6 @@ import {
   type Telemetry,
   withRequestContext,
 } from './lambda.js';
-import { fieldPath } from './models/api.js';
 
 /** Largest request body accepted, in bytes (after base64 decoding). */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -161,12 +161,19 @@ export interface ErrorBody {
   };
 }
 
-const fieldOf = (error: HttpError): string | undefined =>
-  error instanceof ValidationError
-    ? error.issues[0]?.field
-    : 'field' in error && typeof error.field === 'string'
-      ? error.field
+const fieldOf = (error: AppError): string | undefined =>
+  error instanceof FieldError
+    ? error.field
+    : error instanceof ValidationError
+      ? error.issues[0]?.field
       : undefined;
+
+/**
+ * What an error means to an HTTP client: a client error keeps its status, a passing fault
+ * (`retriable`) is a 503; `undefined` for an error that is not ours to explain (a 500).
+ */
+const statusOf = (error: unknown): number | undefined =>
+  isHttpError(error) ? error.status : isAppError(error) && error.retriable ? 503 : undefined;
 
 /** Printable ASCII without `"` and `\`: safe inside a quoted header parameter. */
 const quotable = (text: string): string => text.replace(/[^\x20-\x7e]|["\\]/g, "'");
@@ -176,7 +183,7 @@ const quotable = (text: string): string => text.replace(/[^\x20-\x7e]|["\\]/g, "
  * sends (`Bearer scope="" error="invalid_token" error_description="..."`, API Gateway developer
  * guide, `http-api-troubleshooting-jwt`). `undefined` for errors that are not about the token.
  */
-export const challengeOf = (error: HttpError): string | undefined => {
+export const challengeOf = (error: AppError): string | undefined => {
   if (error instanceof MissingTokenError) return 'Bearer';
   if (error instanceof InvalidTokenError) {
     return `Bearer scope="" error="invalid_token" error_description="${quotable(error.description)}"`;
@@ -188,7 +195,7 @@ export const challengeOf = (error: HttpError): string | undefined => {
 };
 
 /** The gateway's own `message` for the refusals it makes on AWS. */
-const gatewayMessageOf = (error: HttpError): string | undefined =>
+const gatewayMessageOf = (error: AppError): string | undefined =>
   error instanceof MissingTokenError || error instanceof InvalidTokenError
     ? 'Unauthorized'
     : error instanceof InsufficientScopeError
@@ -196,13 +203,14 @@ const gatewayMessageOf = (error: HttpError): string | undefined =>
       : undefined;
 
 /**
- * The one mapping from errors to HTTP responses. `HttpError`s keep their status and message;
- * anything else is logged and answered with a 500 that reveals nothing internal.
+ * The one mapping from errors to HTTP responses. `HttpError`s keep their status and message, a
+ * `retriable` error is a 503 with its message; either says `Retry-After` when it knows how long
+ * to wait. Anything else is logged and answered with a 500 that reveals nothing internal.
  */
 export const errorResponse = (error: unknown, logger: Logger, requestId?: string): HttpResponse => {
-  if (isHttpError(error)) {
-    if (error.status >= 500)
-      logger.warn('request failed', { status: error.status, requestId, error });
+  const status = statusOf(error);
+  if (status !== undefined && isAppError(error)) {
+    if (status >= 500) logger.warn('request failed', { status, requestId, error });
     const field = fieldOf(error);
     const gatewayMessage = gatewayMessageOf(error);
     const body: ErrorBody = {
@@ -219,12 +227,12 @@ export const errorResponse = (error: unknown, logger: Logger, requestId?: string
     };
     const challenge = challengeOf(error);
     const headers: Record<string, string> =
-      error instanceof ServiceUnavailableError || error instanceof IdempotencyKeyInUseError
+      error.retryAfterSeconds !== undefined
         ? { 'retry-after': String(error.retryAfterSeconds) }
         : challenge
           ? { 'www-authenticate': challenge }
           : {};
-    return json(error.status, body, headers);
+    return json(status, body, headers);
   }
   logger.error('unexpected error', { requestId, error });
   const body: ErrorBody = {

@@ -11,11 +11,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import type { Config } from '../config.js';
 import { createDynamoDbClient } from '../dynamodb.js';
-import {
-  IdempotencyKeyInUseError,
-  IdempotencyKeyReusedError,
-  ServiceUnavailableError,
-} from '../errors.js';
+import { IdempotencyKeyInUseError, IdempotencyKeyReusedError, RetriableError } from '../errors.js';
 import {
   IDEMPOTENCY_DEFAULTS,
   type IdempotencyGuard,
@@ -114,12 +110,11 @@ const translate = (error: unknown, worked: boolean): unknown => {
     });
   }
   if (error instanceof IdempotencyUnknownError) {
-    return new ServiceUnavailableError(
+    return new RetriableError(
       worked
         ? 'The store of Idempotency-Keys did not answer after the request was processed: it may or may not have been published. Retry with the same Idempotency-Key.'
         : 'The store of Idempotency-Keys did not answer: nothing was published. Retry with the same Idempotency-Key.',
-      IDEMPOTENCY_DEFAULTS.UNAVAILABLE_RETRY_AFTER_S,
-      { cause: error },
+      { retryAfterSeconds: IDEMPOTENCY_DEFAULTS.UNAVAILABLE_RETRY_AFTER_S, cause: error },
     );
   }
   return error;

@@ -48,7 +48,7 @@ export interface IdempotencyGuard {
    * Runs `work` unless a request with `call.key` already ran; then resolves with its result.
    * @param remainingMs how long this invocation may still run: a key whose request was cut
    *   short by a timeout is free again after that (Powertools' in-progress expiry)
-   * @throws IdempotencyKeyReusedError, IdempotencyKeyInUseError, ServiceUnavailableError
+   * @throws IdempotencyKeyReusedError, IdempotencyKeyInUseError, RetriableError
    */
   once<T>(call: IdempotentCall, work: () => Promise<T>, remainingMs?: number): Promise<Outcome<T>>;
 }

@@ -9,7 +9,7 @@ import {
   type QueryCommandOutput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { NotificationNotFoundError, ServiceUnavailableError, TransientError } from '../errors.js';
+import { NotificationNotFoundError, RetriableError } from '../errors.js';
 import { forEachLimited } from '../limited.js';
 import { isTransientStoreError } from './client.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
@@ -99,7 +99,7 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
    * the calls. Unprocessed items and keys are retried with exponential backoff and full jitter.
    * Resolves with the number of calls made, reads included.
    *
-   * @throws TransientError when the store throttles, fails or does not answer, or items remain
+   * @throws RetriableError when the store throttles, fails or does not answer, or items remain
    * unprocessed after the last attempt: the Kafka batch should be delivered again.
    */
   async save(items: readonly StoredNotification[]): Promise<{ calls: number }> {
@@ -149,7 +149,7 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
       };
       for (let attempt = 1; pending?.Keys?.length; attempt++) {
         if (attempt > this.#retry.maxAttempts) {
-          throw new TransientError(
+          throw new RetriableError(
             `${pending.Keys.length} inbox keys were still unprocessed after ${attempt - 1} BatchGetItem calls; the table is throttling reads.`,
           );
         }
@@ -192,7 +192,7 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
           table: this.#tableName,
           unprocessed: pending.length,
         });
-        throw new TransientError(message);
+        throw new RetriableError(message);
       }
       await this.#retry.sleep(this.#backoffMs(attempt));
     }
@@ -207,13 +207,12 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
     return Math.floor(random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)));
   }
 
+  /** A failed write, as `#failure` reads it; a passing fault is logged with the table's name. */
   #writeFailure(error: unknown): unknown {
-    if (!isTransientStoreError(error)) return error;
-    this.#logger.warn('inbox write failed', { table: this.#tableName, error });
-    return new TransientError(
-      'The inbox store throttled or did not answer the write; the batch must be delivered again.',
-      { cause: error },
-    );
+    const failure = this.#failure(error);
+    if (failure !== error)
+      this.#logger.warn('inbox write failed', { table: this.#tableName, error });
+    return failure;
   }
 
   /**
@@ -221,7 +220,7 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
    * notifications remain.
    *
    * @throws ValidationError on field `cursor` for a cursor this store did not issue for `userId`.
-   * @throws ServiceUnavailableError when the store does not answer.
+   * @throws RetriableError when the store does not answer.
    */
   async list(userId: number, options: ListOptions): Promise<InboxPage> {
     const { limit } = options;
@@ -250,7 +249,7 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
       // includes every unread one the page holds (two queries in parallel could miss one).
       unreadCount = await this.#unreadCount(userId);
     } catch (error) {
-      throw this.#readFailure(error);
+      throw this.#failure(error);
     }
     const items = output.Items ?? [];
     const page = items.slice(0, limit);
@@ -291,7 +290,7 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
    * changes nothing).
    * @throws NotificationNotFoundError when `userId` has no notification `id` (another user's
    * included: it is not in this user's partition).
-   * @throws ServiceUnavailableError when the store does not answer.
+   * @throws RetriableError when the store does not answer.
    */
   async markRead(userId: number, id: string): Promise<MarkReadResult> {
     try {
@@ -299,14 +298,14 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
       if (changed === undefined) throw new NotificationNotFoundError(id);
       return { ids: changed ? [id] : [], unreadCount: await this.#unreadCount(userId) };
     } catch (error) {
-      throw this.#readFailure(error);
+      throw this.#failure(error);
     }
   }
 
   /**
    * Marks read every notification of `userId` that is unread, up to `MARK_ALL_MAX` of them (the
    * answer's `unreadCount` tells whether more are left).
-   * @throws ServiceUnavailableError when the store does not answer.
+   * @throws RetriableError when the store does not answer.
    */
   async markAllRead(userId: number): Promise<MarkReadResult> {
     try {
@@ -328,7 +327,7 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
       });
       return { ids, unreadCount: await this.#unreadCount(userId) };
     } catch (error) {
-      throw this.#readFailure(error);
+      throw this.#failure(error);
     }
   }
 
@@ -365,12 +364,16 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
     }
   }
 
-  #readFailure(error: unknown): unknown {
+  /**
+   * The store's one reading of a failure, for reads and writes alike: a passing fault (throttling,
+   * a 5xx, a timeout) is a `RetriableError` (a read is answered 503 with a retry delay, a write
+   * fails the Kafka batch, which is delivered again); anything else, a bug of ours, passes as it is.
+   */
+  #failure(error: unknown): unknown {
     if (!isTransientStoreError(error)) return error;
-    return new ServiceUnavailableError(
-      'The notification store is unavailable. Try again shortly.',
-      INBOX_RETRY_AFTER_SECONDS,
-      { cause: error },
-    );
+    return new RetriableError('The notification store is unavailable. Try again shortly.', {
+      retryAfterSeconds: INBOX_RETRY_AFTER_SECONDS,
+      cause: error,
+    });
   }
 }

@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { IHeaders, Message } from 'kafkajs';
-import { TransientError } from '../errors.js';
+import { RetriableError } from '../errors.js';
 import type { KafkaSource } from './client.js';
 import type { DecodedRecord, RecordPosition } from './codec.js';
 import { SerialProducer } from './producer.js';
@@ -77,7 +77,7 @@ export class KafkaDeadLetterPublisher implements DeadLetterSink {
     }));
   }
 
-  /** @throws TransientError when Kafka does not take them: the batch must be delivered again. */
+  /** @throws RetriableError when Kafka does not take them: the batch must be delivered again. */
   async publish(records: readonly PoisonRecord[]): Promise<void> {
     if (records.length === 0) return;
     const now = new Date();
@@ -92,7 +92,7 @@ export class KafkaDeadLetterPublisher implements DeadLetterSink {
         topic: this.#options.topic,
         error,
       });
-      throw new TransientError(`Could not write to the dead-letter topic ${this.#options.topic}`, {
+      throw new RetriableError(`Could not write to the dead-letter topic ${this.#options.topic}`, {
         cause: error,
       });
     }

@@ -12,7 +12,7 @@ import {
   DeadlineExceededError,
   IncompleteAcknowledgementError,
   KafkaSendError,
-  ServiceUnavailableError,
+  RetriableError,
 } from '../errors.js';
 import type { Notification } from '../models/index.js';
 import type { KafkaSource } from './client.js';
@@ -196,17 +196,16 @@ export class KafkaPublisher implements NotificationPublisher {
   }
 
   /** Any failure to publish is a broker fault: a 503 that says whether it may have been written. */
-  #unavailable(error: unknown): ServiceUnavailableError {
+  #unavailable(error: unknown): RetriableError {
     const inDoubt = !(error instanceof KafkaSendError) || error.inDoubt;
     if (!(error instanceof KafkaSendError && error.reason === 'reconnecting')) {
       this.#options.logger.warn('Kafka publish failed', { error });
     }
-    return new ServiceUnavailableError(
+    return new RetriableError(
       inDoubt
         ? 'Kafka did not confirm the write in time: the notification may or may not have been written. Retry with the same Idempotency-Key.'
         : 'Kafka cannot be reached right now: nothing was written. Retry with the same Idempotency-Key.',
-      PUBLISH_RETRY_AFTER_SECONDS,
-      { cause: error },
+      { retryAfterSeconds: PUBLISH_RETRY_AFTER_SECONDS, cause: error },
     );
   }
 }

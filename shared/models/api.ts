@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import type { FieldIssue } from '../errors.js';
+import { type FieldIssue, fieldPath } from '../errors.js';
 
 /** Most notifications accepted in one `POST /notifications` request. */
 export const MAX_BATCH_SIZE = 500;
@@ -92,15 +92,6 @@ export type ListRequest = z.output<typeof ListPathSchema> & z.output<typeof List
 export type FieldNames = Readonly<Record<keyof SendRequest, string>>;
 export const SEND_FIELDS: FieldNames = { fromId: 'fromId', toId: 'toId', message: 'message' };
 export const DEMO_SEND_FIELDS: FieldNames = { fromId: 'fromID', toId: 'toID', message: 'message' };
-
-/** Formats a zod path as `toId`, `[3].toId`, or `body` for the root. */
-export const fieldPath = (path: readonly PropertyKey[]): string => {
-  let out = '';
-  for (const part of path) {
-    out += typeof part === 'number' ? `[${part}]` : out ? `.${String(part)}` : String(part);
-  }
-  return out || 'body';
-};
 
 const describe = (value: unknown): string => {
   if (value === undefined) return 'nothing';

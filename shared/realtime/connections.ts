@@ -5,7 +5,7 @@ import {
   PutCommand,
   QueryCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { TransientError } from '../errors.js';
+import { RetriableError } from '../errors.js';
 import { isTransientStoreError } from '../inbox/client.js';
 import { describeIssues } from '../models/index.js';
 import {
@@ -130,7 +130,7 @@ export class ConnectionStore implements ConnectionRegistry {
       return await call();
     } catch (error) {
       if (!isTransientStoreError(error)) throw error;
-      throw new TransientError('The connections store throttled or did not answer.', {
+      throw new RetriableError('The connections store throttled or did not answer.', {
         cause: error,
       });
     }

@@ -1,4 +1,4 @@
-import { ForbiddenError, UserNotFoundError } from '../errors.js';
+import { OtherUserError, UserNotFoundError } from '../errors.js';
 import type { Caller } from '../identity/caller.js';
 import type { InboxPage, InboxReader } from '../inbox/types.js';
 import type { ListRequest, UserDirectory } from '../models/index.js';
@@ -19,9 +19,9 @@ export const listNotifications = async (
   deps: ListDependencies,
 ): Promise<InboxPage> => {
   if (caller.kind === 'user' && request.userId !== caller.userId) {
-    throw new ForbiddenError(
-      `userId: you may read your own inbox only (user ${caller.userId}); received ${request.userId}.`,
+    throw new OtherUserError(
       'userId',
+      `you may read your own inbox only (user ${caller.userId}); received ${request.userId}.`,
     );
   }
   if (!deps.users.find(request.userId)) throw new UserNotFoundError('userId', request.userId);

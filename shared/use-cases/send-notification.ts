@@ -1,7 +1,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import {
-  ForbiddenError,
+  fieldPath,
   IncompleteAcknowledgementError,
+  OtherUserError,
   PayloadTooLargeError,
   UserNotFoundError,
   ValidationError,
@@ -13,7 +14,6 @@ import {
   characterCount,
   createNotification,
   type FieldNames,
-  fieldPath,
   MAX_MESSAGE_CHARS,
   type Notification,
   type SendRequest,
@@ -45,9 +45,9 @@ const senderOf = (request: SendRequest, caller: Caller, field: string): number =
     return request.fromId;
   }
   if (request.fromId !== undefined && request.fromId !== caller.userId) {
-    throw new ForbiddenError(
-      `${field}: you may send as yourself only (user ${caller.userId}); received ${request.fromId}.`,
+    throw new OtherUserError(
       field,
+      `you may send as yourself only (user ${caller.userId}); received ${request.fromId}.`,
     );
   }
   return caller.userId;

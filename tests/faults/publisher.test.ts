@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
-import { ServiceUnavailableError } from '../../shared/errors.js';
+import { RetriableError } from '../../shared/errors.js';
 import { createKafka } from '../../shared/kafka/client.js';
 import {
   KafkaPublisher,
@@ -139,9 +139,7 @@ describe('the publisher while the broker is cut and restored under load', () => 
       at.set(`${record.partition}/${record.offset}`, record.id);
     }
 
-    const unexpected = outcomes.filter(
-      (o) => o.error && !(o.error instanceof ServiceUnavailableError),
-    );
+    const unexpected = outcomes.filter((o) => o.error && !(o.error instanceof RetriableError));
 
     const lost: string[] = [];
     const misplaced: string[] = [];
@@ -170,7 +168,7 @@ describe('the publisher while the broker is cut and restored under load', () => 
     }).toEqual({ notServiceUnavailable: [], lost: [], misplaced: [], duplicated: [] });
     // The faults did bite: some sends were under way when their answers were lost.
     const inDoubt = outcomes.filter(
-      (o) => o.error instanceof ServiceUnavailableError && /may or may not/.test(o.error.message),
+      (o) => o.error instanceof RetriableError && /may or may not/.test(o.error.message),
     );
     expect(inDoubt.length).toBeGreaterThan(0);
     const writtenAnyway = inDoubt.filter((o) => o.notifications.some((n) => byId.has(n.id)));

@@ -8,7 +8,7 @@ import {
 import {
   IdempotencyKeyInUseError,
   IdempotencyKeyReusedError,
-  ServiceUnavailableError,
+  RetriableError,
 } from '../../shared/errors.js';
 import { createIdempotencyClient, DynamoDBIdempotency } from '../../shared/idempotency/dynamodb.js';
 
@@ -105,7 +105,7 @@ describe('DynamoDBIdempotency on dynalite', () => {
         ran = true;
       })
       .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ServiceUnavailableError);
+    expect(error).toBeInstanceOf(RetriableError);
     expect((error as Error).message).toMatch(/nothing was published/);
     expect(ran).toBe(false);
   });

@@ -6,11 +6,7 @@ import {
   ensureInboxTable,
   startDynalite,
 } from '../../scripts/lib/dynalite.js';
-import {
-  NotificationNotFoundError,
-  ServiceUnavailableError,
-  ValidationError,
-} from '../../shared/errors.js';
+import { NotificationNotFoundError, RetriableError, ValidationError } from '../../shared/errors.js';
 import { createDocumentClient } from '../../shared/inbox/client.js';
 import { InboxStore } from '../../shared/inbox/store.js';
 import type { InboxNotification, StoredNotification } from '../../shared/inbox/types.js';
@@ -267,6 +263,6 @@ describe('InboxStore on dynalite', () => {
       'inbox-away',
       silentLogger(),
     );
-    await expect(away.list(1, { limit: 1 })).rejects.toBeInstanceOf(ServiceUnavailableError);
+    await expect(away.list(1, { limit: 1 })).rejects.toBeInstanceOf(RetriableError);
   });
 });

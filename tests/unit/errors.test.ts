@@ -11,8 +11,7 @@ const classes = Object.entries(errors as Record<string, unknown>).filter(
   (entry): entry is [string, AnyError] =>
     typeof entry[1] === 'function' &&
     /^[A-Z]\w*Error$/.test(entry[0]) &&
-    entry[0] !== 'AppError' &&
-    entry[0] !== 'HttpError',
+    !['AppError', 'HttpError', 'FieldError'].includes(entry[0]),
 );
 
 describe('the error hierarchy', () => {

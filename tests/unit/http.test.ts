@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   PayloadTooLargeError,
-  ServiceUnavailableError,
+  RetriableError,
   UnsupportedMediaTypeError,
   UserNotFoundError,
   ValidationError,
@@ -131,7 +131,10 @@ describe('errorResponse', () => {
   });
 
   it('answers 503 with Retry-After', () => {
-    const response = errorResponse(new ServiceUnavailableError('Kafka is away', 5), logger);
+    const response = errorResponse(
+      new RetriableError('Kafka is away', { retryAfterSeconds: 5 }),
+      logger,
+    );
     expect(response.statusCode).toBe(503);
     expect(response.headers['retry-after']).toBe('5');
   });

@@ -8,7 +8,7 @@ import {
 import {
   IdempotencyKeyInUseError,
   IdempotencyKeyReusedError,
-  ServiceUnavailableError,
+  RetriableError,
 } from '../../shared/errors.js';
 import {
   type IdempotencyGuard,
@@ -52,9 +52,9 @@ class MemoryGuard implements IdempotencyGuard {
 
 /** A publish that ends as one in doubt does: Kafka wrote it, the deadline passed first. */
 const inDoubt = () =>
-  new ServiceUnavailableError(
+  new RetriableError(
     'Kafka did not confirm the write in time: the notification may or may not have been written.',
-    1,
+    { retryAfterSeconds: 1 },
   );
 
 const setup = (

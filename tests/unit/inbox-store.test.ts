@@ -13,12 +13,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  NotificationNotFoundError,
-  ServiceUnavailableError,
-  TransientError,
-  ValidationError,
-} from '../../shared/errors.js';
+import { NotificationNotFoundError, RetriableError, ValidationError } from '../../shared/errors.js';
+import { errorResponse } from '../../shared/http.js';
 import { decodeCursor, encodeCursor } from '../../shared/inbox/cursor.js';
 import { InboxStore, type RetryOptions } from '../../shared/inbox/store.js';
 import { inboxKeyOf, timelineOf, toItem } from '../../shared/inbox/table.js';
@@ -220,7 +216,7 @@ describe('InboxStore.save', () => {
     expect(delays).toEqual([25, 50]);
   });
 
-  it('gives up after 8 calls with a TransientError, delays capped at 2 s', async () => {
+  it('gives up after 8 calls with a RetriableError, delays capped at 2 s', async () => {
     const { store, delays } = setup();
     const [item] = storedItems(1);
     if (!item) throw new Error('no item');
@@ -228,7 +224,7 @@ describe('InboxStore.save', () => {
       .on(BatchWriteCommand)
       .resolves({ UnprocessedItems: { [TABLE]: [{ PutRequest: { Item: itemOf(item) } }] } });
     const saving = store.save([item]);
-    await expect(saving).rejects.toThrow(TransientError);
+    await expect(saving).rejects.toThrow(RetriableError);
     await expect(saving).rejects.toThrow('1 of 1 notifications were still unprocessed after 8');
     expect(dynamo.commandCalls(BatchWriteCommand)).toHaveLength(8);
     expect(delays).toEqual([25, 50, 100, 200, 400, 800, 1000]);
@@ -241,7 +237,7 @@ describe('InboxStore.save', () => {
     dynamo
       .on(BatchWriteCommand)
       .resolves({ UnprocessedItems: { [TABLE]: [{ PutRequest: { Item: itemOf(item) } }] } });
-    await expect(store.save([item])).rejects.toBeInstanceOf(TransientError);
+    await expect(store.save([item])).rejects.toBeInstanceOf(RetriableError);
     expect(dynamo.commandCalls(BatchWriteCommand)).toHaveLength(2);
     expect(delays).toEqual([9]);
   });
@@ -272,12 +268,15 @@ describe('InboxStore.save', () => {
       'a timeout',
       Object.assign(new Error('Connection timed out after 1000 ms'), { name: 'TimeoutError' }),
     ],
-  ])('fails the batch with a retriable TransientError on %s', async (_, error) => {
+  ])('fails the batch with a retriable RetriableError on %s', async (_, error) => {
     const { store } = setup();
     dynamo.on(BatchWriteCommand).rejects(error);
     const saving = store.save(storedItems(30));
-    await expect(saving).rejects.toBeInstanceOf(TransientError);
-    await expect(saving).rejects.toMatchObject({ retriable: true, status: 503, cause: error });
+    await expect(saving).rejects.toBeInstanceOf(RetriableError);
+    await expect(saving).rejects.toMatchObject({ retriable: true, cause: error });
+    // What it means to an HTTP client: a 503.
+    const failure = await saving.catch((e: unknown) => e);
+    expect(errorResponse(failure, silentLogger()).statusCode).toBe(503);
   });
 
   it('lets a validation error (a bug, not a passing fault) through as it is', async () => {
@@ -294,7 +293,7 @@ describe('InboxStore.save', () => {
   it('stops taking chunks once one has failed, and waits for those in flight', async () => {
     const { store } = setup();
     dynamo.on(BatchWriteCommand).rejectsOnce(throttled()).resolves({});
-    await expect(store.save(storedItems(25 * 10))).rejects.toBeInstanceOf(TransientError);
+    await expect(store.save(storedItems(25 * 10))).rejects.toBeInstanceOf(RetriableError);
     // 4 chunks were in flight together; none was started after the failure.
     expect(dynamo.commandCalls(BatchWriteCommand)).toHaveLength(4);
   });
@@ -381,11 +380,11 @@ describe('InboxStore.list', () => {
     ],
     ['throttling', throttled()],
     ['a timeout', Object.assign(new Error('socket hang up'), { name: 'TimeoutError' })],
-  ])('answers %s with ServiceUnavailableError and a retry delay', async (_, error) => {
+  ])('answers %s with RetriableError and a retry delay', async (_, error) => {
     const { store } = setup();
     dynamo.on(QueryCommand).rejects(error);
     const listing = store.list(1, { limit: 1 });
-    await expect(listing).rejects.toBeInstanceOf(ServiceUnavailableError);
+    await expect(listing).rejects.toBeInstanceOf(RetriableError);
     await expect(listing).rejects.toMatchObject({ retryAfterSeconds: 1, cause: error });
   });
 
@@ -436,10 +435,10 @@ describe('InboxStore.markRead', () => {
     expect(dynamo.commandCalls(QueryCommand)).toHaveLength(0);
   });
 
-  it('answers a store that does not answer with ServiceUnavailableError', async () => {
+  it('answers a store that does not answer with RetriableError', async () => {
     const { store } = setup();
     dynamo.on(UpdateCommand).rejects(throttled());
-    await expect(store.markRead(1, id)).rejects.toBeInstanceOf(ServiceUnavailableError);
+    await expect(store.markRead(1, id)).rejects.toBeInstanceOf(RetriableError);
   });
 });
 

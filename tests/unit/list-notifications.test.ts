@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/list-notifications/handler.js';
-import { ServiceUnavailableError } from '../../shared/errors.js';
+import { RetriableError } from '../../shared/errors.js';
 import { decodeCursor, encodeCursor } from '../../shared/inbox/cursor.js';
 import type {
   InboxNotification,
@@ -280,7 +280,9 @@ describe('list-notifications handler', () => {
 
   it('answers 503 with Retry-After when the store is unavailable', async () => {
     const { inbox, handler } = setup();
-    inbox.failure = new ServiceUnavailableError('The notification store did not answer.', 1);
+    inbox.failure = new RetriableError('The notification store did not answer.', {
+      retryAfterSeconds: 1,
+    });
     const response = await handler(loadEvent('list-notifications.json'), context);
     expect(response.statusCode).toBe(503);
     expect(response.headers?.['retry-after']).toBe('1');

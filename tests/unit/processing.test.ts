@@ -1,7 +1,7 @@
 import type { MSKEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/process-notifications/handler.js';
-import { TransientError } from '../../shared/errors.js';
+import { RetriableError } from '../../shared/errors.js';
 import type { StoredNotification } from '../../shared/inbox/types.js';
 import {
   DEAD_LETTER_HEADERS,
@@ -81,14 +81,14 @@ describe('process-notifications handler', () => {
 
   it('fails the invocation when the store is unavailable, so the batch is delivered again', async () => {
     const { inbox, deadLetters, handler } = setup();
-    inbox.failure = new TransientError('store down');
+    inbox.failure = new RetriableError('store down');
     await expect(handler(loadEvent('msk-poison.json'), context)).rejects.toThrow('store down');
     expect(deadLetters.published).toHaveLength(0);
   });
 
   it('fails the invocation when the dead-letter topic cannot be written', async () => {
     const { deadLetters, handler } = setup();
-    deadLetters.failure = new TransientError('broker down');
+    deadLetters.failure = new RetriableError('broker down');
     await expect(handler(loadEvent('msk-poison.json'), context)).rejects.toThrow('broker down');
   });
 
@@ -101,7 +101,7 @@ describe('process-notifications handler', () => {
 
   it('reports the records it could not store in a partial batch response', async () => {
     const { inbox, handler } = setup(true);
-    inbox.failure = new TransientError('store down');
+    inbox.failure = new RetriableError('store down');
     const response = await handler(loadEvent('msk-notifications.json'), context);
     expect(response?.batchItemFailures).toEqual([
       { itemIdentifier: { partition: 'notifications-0', offset: 41 } },
@@ -228,14 +228,14 @@ describe('process-notifications metrics', () => {
 
   it('still writes the batch size when the store fails the invocation, and nothing stored', async () => {
     const { inbox, handler, emf } = setup();
-    inbox.failure = new TransientError('store down');
+    inbox.failure = new RetriableError('store down');
     await expect(handler(loadEvent('msk-poison.json'), context)).rejects.toThrow('store down');
     expect(emf.map(valuesOf)).toEqual([{ RecordsPerBatch: 5 }]);
   });
 
   it('counts nothing stored for records reported in a partial batch response', async () => {
     const { inbox, handler, emf } = setup(true);
-    inbox.failure = new TransientError('store down');
+    inbox.failure = new RetriableError('store down');
     await handler(loadEvent('msk-notifications.json'), context);
     expect(emf.map(valuesOf)).toEqual([{ RecordsPerBatch: 4, NotificationsDeadLettered: 0 }]);
   });

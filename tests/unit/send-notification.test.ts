@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/send-notification/handler.js';
-import { ServiceUnavailableError } from '../../shared/errors.js';
+import { RetriableError } from '../../shared/errors.js';
 import type { NotificationPublisher, Placement } from '../../shared/kafka/publisher.js';
 import { ANSWER_MARGIN_MS } from '../../shared/lambda.js';
 import { DEFAULT_USERS, type Notification, UserDirectory } from '../../shared/models/index.js';
@@ -215,7 +215,7 @@ describe('send-notification handler', () => {
 
   it('answers 503 with Retry-After when Kafka is unavailable', async () => {
     const { publisher, handler } = setup();
-    publisher.failure = new ServiceUnavailableError('Kafka is away', 5);
+    publisher.failure = new RetriableError('Kafka is away', { retryAfterSeconds: 5 });
     const response = await handler(loadEvent('send-json.json'), context);
     expect(response.statusCode).toBe(503);
     expect(response.headers?.['retry-after']).toBe('5');
@@ -260,7 +260,7 @@ describe('send-notification metrics', () => {
 
   it('counts a valid request Kafka did not take, but nothing as published', async () => {
     const { publisher, handler, emf } = setup();
-    publisher.failure = new ServiceUnavailableError('Kafka is away', 5);
+    publisher.failure = new RetriableError('Kafka is away', { retryAfterSeconds: 5 });
     await handler(httpEvent('POST /notifications', batch), context);
     expect(emf.map(valuesOf)).toEqual([{ NotificationsPerRequest: 3 }]);
   });
