@@ -1,14 +1,16 @@
-import { resolve } from 'node:path';
 import * as z from 'zod/mini';
+import type { DynamoDbEndpoint } from './aws/dynamodb-client.js';
 import { ConfigError } from './errors.js';
-import { LOCAL_ISSUER, LOCAL_ISSUER_DIR, LOCAL_ISSUER_FILES } from './identity/constants.js';
+import { type IdentitySettings, identitySettings } from './identity/settings.js';
 import { describeIssues } from './models/issues.js';
 import { DEFAULT_USERS, type User, UserDirectorySchema } from './models/user.js';
 import type { PageConfig } from './web/page.js';
 
 /**
  * Configuration, read from the environment once and validated. Nothing else reads
- * `process.env`. A bad value fails fast with the variable's name and what is expected.
+ * `process.env`. A bad value fails fast with the variable's name and what is expected. What the
+ * values mean to a part of the service that has defaults of its own is that part's to say (the
+ * identity's: `identitySettings`): its settings live with it, and it never imports this module.
  */
 
 const positiveInt = (fallback: number) =>
@@ -175,17 +177,13 @@ export interface Config {
     readonly deadLetter: string;
   };
   readonly users: readonly User[];
+  /** Where every table lives: `DYNAMODB_ENDPOINT`, or `undefined` for AWS's endpoint in `region`. */
+  readonly dynamodb: DynamoDbEndpoint;
   readonly inbox: {
     readonly tableName: string;
-    /** `DYNAMODB_ENDPOINT`, or `undefined` for AWS's endpoint in `region`. */
-    readonly endpoint: string | undefined;
-    readonly region: string | undefined;
   };
   readonly idempotency: {
     readonly tableName: string;
-    /** The DynamoDB endpoint, as the inbox's (`DYNAMODB_ENDPOINT`). */
-    readonly endpoint: string | undefined;
-    readonly region: string | undefined;
   };
   readonly page: {
     readonly websocketUrl: string | undefined;
@@ -208,28 +206,6 @@ export interface Config {
     readonly partialBatchResponse: boolean;
   };
   readonly identity: IdentitySettings;
-}
-
-/** How a request's caller is known (shared/identity/caller.ts). */
-export interface IdentitySettings {
-  readonly mode: 'gateway' | 'local';
-  /**
-   * Where the caller is read from: `authorizer`, the verified claims API Gateway puts in
-   * `requestContext.authorizer.jwt` (on AWS, and under `sls invoke local`, whose sample events
-   * carry them as API Gateway would); `token`, the `Authorization` header, verified here
-   * (serverless-offline, which passes on claims it never verified).
-   */
-  readonly source: 'authorizer' | 'token';
-  readonly userIdClaim: string;
-  readonly issuer: string;
-  readonly audiences: readonly string[];
-  readonly requiredScopes: readonly string[];
-  /** Absolute path of the local issuer's JWKS document. */
-  readonly keySetFile: string;
-  /** The issuer's JWKS URL, where a function verifies tokens itself on AWS (WebSocket `$connect`). */
-  readonly keySetUrl: string | undefined;
-  /** Tokenless requests on the demo's two routes are let in (never on AWS stages). */
-  readonly demo: boolean;
 }
 
 /**
@@ -276,11 +252,8 @@ export const loadConfig = (env: Env = process.env): Config => {
       deadLetter: e.NOTIFICATIONS_DLQ_TOPIC,
     },
     users: e.USERS ?? DEFAULT_USERS,
-    inbox: {
-      tableName: e.INBOX_TABLE,
-      endpoint: e.DYNAMODB_ENDPOINT,
-      region: e.AWS_REGION,
-    },
+    dynamodb: { endpoint: e.DYNAMODB_ENDPOINT, region: e.AWS_REGION },
+    inbox: { tableName: e.INBOX_TABLE },
     page: {
       websocketUrl: e.WEBSOCKET_URL,
       signIn: e.PAGE_SIGN_IN,
@@ -291,27 +264,21 @@ export const loadConfig = (env: Env = process.env): Config => {
       endpoint: e.WEBSOCKET_ENDPOINT,
       region: e.AWS_REGION,
     },
-    idempotency: {
-      tableName: e.IDEMPOTENCY_TABLE,
-      endpoint: e.DYNAMODB_ENDPOINT,
-      region: e.AWS_REGION,
-    },
+    idempotency: { tableName: e.IDEMPOTENCY_TABLE },
     invokeLocal: e.IS_LOCAL === 'true',
     consumer: { partialBatchResponse: e.PARTIAL_BATCH_RESPONSE === 'true' },
-    identity: {
+    identity: identitySettings({
       mode: e.AUTH_MODE,
-      source:
-        e.AUTH_MODE === 'gateway' || (e.IS_LOCAL === 'true' && e.IS_OFFLINE !== 'true')
-          ? 'authorizer'
-          : 'token',
       userIdClaim: e.AUTH_USER_ID_CLAIM,
-      issuer: e.AUTH_ISSUER ?? LOCAL_ISSUER.ISSUER,
-      audiences: e.AUTH_AUDIENCE ?? [LOCAL_ISSUER.CLIENT_ID],
-      requiredScopes: e.AUTH_SCOPES ?? [],
-      keySetFile: resolve(e.AUTH_JWKS_FILE ?? `${LOCAL_ISSUER_DIR}/${LOCAL_ISSUER_FILES.keySet}`),
+      issuer: e.AUTH_ISSUER,
+      audiences: e.AUTH_AUDIENCE,
+      requiredScopes: e.AUTH_SCOPES,
+      keySetFile: e.AUTH_JWKS_FILE,
       keySetUrl: e.AUTH_JWKS_URL,
       demo: e.DEMO_MODE === 'true',
-    },
+      invokeLocal: e.IS_LOCAL === 'true',
+      offline: e.IS_OFFLINE === 'true',
+    }),
   });
 };
 

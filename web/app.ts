@@ -4,7 +4,7 @@
  * marks read on click (or Enter), reconnects after a dropped connection and then fetches what it
  * missed, and sends notifications.
  */
-import type { InboxNotification } from '../shared/inbox/types.js';
+import type { InboxNotification } from '../shared/models/index.js';
 import {
   PING_ACTION,
   PUSH_PROTOCOL,

@@ -1,8 +1,8 @@
 import type { Context } from 'aws-lambda';
+import { createDocumentClient } from '../../shared/aws/dynamodb-client.js';
 import { config } from '../../shared/config.js';
 import { ValidationError } from '../../shared/errors.js';
 import { errorResponse, header } from '../../shared/http.js';
-import { createDocumentClient } from '../../shared/inbox/client.js';
 import { withRequestContext } from '../../shared/lambda.js';
 import { createLogger } from '../../shared/logger.js';
 import { UserDirectory } from '../../shared/models/index.js';
@@ -96,7 +96,7 @@ const logger = createLogger(settings.serviceName);
 
 export const handler: Handler = createHandler({
   connections: new ConnectionStore(
-    createDocumentClient(settings.inbox),
+    createDocumentClient(settings.dynamodb),
     settings.realtime.connectionsTable,
     logger,
   ),

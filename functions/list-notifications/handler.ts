@@ -4,6 +4,7 @@ import type {
   APIGatewayProxyStructuredResultV2,
   Context,
 } from 'aws-lambda';
+import { createDocumentClient } from '../../shared/aws/dynamodb-client.js';
 import { config } from '../../shared/config.js';
 import { type FieldIssue, ValidationError } from '../../shared/errors.js';
 import { httpHandler, json, routeOf } from '../../shared/http.js';
@@ -12,7 +13,6 @@ import {
   type Caller,
   createAuthenticator,
 } from '../../shared/identity/caller.js';
-import { createDocumentClient } from '../../shared/inbox/client.js';
 import { InboxStore } from '../../shared/inbox/store.js';
 import { createLogger } from '../../shared/logger.js';
 import {
@@ -86,7 +86,7 @@ const logger = createLogger(settings.serviceName);
 const users = new UserDirectory(settings.users);
 
 export const handler: Handler = createHandler({
-  inbox: new InboxStore(createDocumentClient(settings.inbox), settings.inbox.tableName, logger),
+  inbox: new InboxStore(createDocumentClient(settings.dynamodb), settings.inbox.tableName, logger),
   users,
   authenticator: createAuthenticator(settings.identity, { users, logger }),
   logger,

@@ -1,6 +1,6 @@
 import type { Context, MSKEvent, SelfManagedKafkaEvent } from 'aws-lambda';
+import { createDocumentClient } from '../../shared/aws/dynamodb-client.js';
 import { config } from '../../shared/config.js';
-import { createDocumentClient } from '../../shared/inbox/client.js';
 import { InboxStore } from '../../shared/inbox/store.js';
 import { createKafka } from '../../shared/kafka/client.js';
 import { decodeEvent } from '../../shared/kafka/codec.js';
@@ -56,7 +56,11 @@ const deadLetters = new KafkaDeadLetterPublisher(createKafka(settings.kafka, log
 
 const warm: Handler = createHandler(
   {
-    inbox: new InboxStore(createDocumentClient(settings.inbox), settings.inbox.tableName, logger),
+    inbox: new InboxStore(
+      createDocumentClient(settings.dynamodb),
+      settings.inbox.tableName,
+      logger,
+    ),
     deadLetters,
     users: new UserDirectory(settings.users),
     logger,

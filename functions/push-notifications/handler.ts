@@ -1,6 +1,6 @@
 import type { Context, MSKEvent, SelfManagedKafkaEvent } from 'aws-lambda';
+import { createDocumentClient } from '../../shared/aws/dynamodb-client.js';
 import { config, realtimeEndpoint } from '../../shared/config.js';
-import { createDocumentClient } from '../../shared/inbox/client.js';
 import { decodeEvent } from '../../shared/kafka/codec.js';
 import { withRequestContext } from '../../shared/lambda.js';
 import { createLogger } from '../../shared/logger.js';
@@ -38,7 +38,7 @@ const logger = createLogger(settings.serviceName);
 export const handler: Handler = createHandler({
   pusher: new Pusher(
     new ConnectionStore(
-      createDocumentClient(settings.inbox),
+      createDocumentClient(settings.dynamodb),
       settings.realtime.connectionsTable,
       logger,
     ),

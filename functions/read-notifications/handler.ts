@@ -3,11 +3,11 @@ import type {
   APIGatewayProxyStructuredResultV2,
   Context,
 } from 'aws-lambda';
+import { createDocumentClient } from '../../shared/aws/dynamodb-client.js';
 import { config, realtimeEndpoint } from '../../shared/config.js';
 import { ValidationError } from '../../shared/errors.js';
 import { httpHandler, json, routeOf } from '../../shared/http.js';
 import { type Authenticator, createAuthenticator } from '../../shared/identity/caller.js';
-import { createDocumentClient } from '../../shared/inbox/client.js';
 import { InboxStore } from '../../shared/inbox/store.js';
 import type { Telemetry } from '../../shared/lambda.js';
 import { createLogger } from '../../shared/logger.js';
@@ -72,7 +72,7 @@ export const createHandler = (deps: ReadHandlerDependencies): Handler =>
 // Created once per container and reused by warm invocations.
 const settings = config();
 const logger = createLogger(settings.serviceName);
-const dynamo = createDocumentClient(settings.inbox);
+const dynamo = createDocumentClient(settings.dynamodb);
 
 export const handler: Handler = createHandler({
   inbox: new InboxStore(dynamo, settings.inbox.tableName, logger),

@@ -134,7 +134,7 @@ const warm: Handler = createHandler({
     );
     return new DynamoDBIdempotency({
       tableName: settings.idempotency.tableName,
-      client: createIdempotencyClient(settings.idempotency),
+      client: createIdempotencyClient(settings.dynamodb),
       keyPrefix: 'send-notification',
     });
   }),

@@ -9,8 +9,7 @@ import {
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
-import type { Config } from '../config.js';
-import { createDynamoDbClient } from '../dynamodb.js';
+import { createDynamoDbClient, type DynamoDbEndpoint } from '../aws/dynamodb-client.js';
 import { IdempotencyKeyInUseError, IdempotencyKeyReusedError, RetriableError } from '../errors.js';
 import {
   IDEMPOTENCY_DEFAULTS,
@@ -26,9 +25,8 @@ import {
  */
 
 /** A DynamoDB client for the keys' table, with AWS's endpoint or a local one. */
-export const createIdempotencyClient = (
-  store: Pick<Config['idempotency'], 'endpoint' | 'region'>,
-): DynamoDBClient => createDynamoDbClient(store, IDEMPOTENCY_DEFAULTS);
+export const createIdempotencyClient = (at: DynamoDbEndpoint): DynamoDBClient =>
+  createDynamoDbClient(at, IDEMPOTENCY_DEFAULTS);
 
 export interface DynamoDBIdempotencyOptions {
   readonly tableName: string;

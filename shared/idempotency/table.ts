@@ -1,4 +1,5 @@
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import { tableInput } from '../aws/table-input.js';
 
 /**
  * The idempotency table of Powertools' DynamoDB persistence layer: one item per Idempotency-Key
@@ -13,9 +14,5 @@ export const IDEMPOTENCY_TABLE = {
 } as const;
 
 /** The `CreateTable` input for an idempotency table named `tableName`. */
-export const idempotencyTableInput = (tableName: string): CreateTableCommandInput => ({
-  TableName: tableName,
-  AttributeDefinitions: IDEMPOTENCY_TABLE.AttributeDefinitions.map((a) => ({ ...a })),
-  KeySchema: IDEMPOTENCY_TABLE.KeySchema.map((k) => ({ ...k })),
-  BillingMode: IDEMPOTENCY_TABLE.BillingMode,
-});
+export const idempotencyTableInput = (tableName: string): CreateTableCommandInput =>
+  tableInput(tableName, IDEMPOTENCY_TABLE);

@@ -1,6 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { JWTVerifyGetKey } from 'jose';
-import type { IdentitySettings } from '../config.js';
 import {
   ForbiddenError,
   InsufficientScopeError,
@@ -9,6 +8,7 @@ import {
 } from '../errors.js';
 import type { UserDirectory } from '../models/index.js';
 import { fileKeySet } from './key-set.js';
+import type { IdentitySettings } from './settings.js';
 import { createTokenVerifier, type TokenVerifier, userIdOfClaims } from './verifier.js';
 
 /**

@@ -1,4 +1,4 @@
-/** Bounds of the inbox's writes and reads, and of the DynamoDB client under them. */
+/** Bounds of the inbox's writes and reads (the client's own: shared/aws/dynamodb-client.ts). */
 
 /** Bounds of the retries of unprocessed writes. */
 export const INBOX_WRITE_DEFAULTS = {
@@ -17,15 +17,6 @@ export const INBOX_RETRY_AFTER_SECONDS = 1;
 
 /** Longest cursor accepted, in characters; real ones are about 160. */
 export const MAX_CURSOR_CHARS = 512;
-
-/** Timeouts and retries of the DynamoDB client, keeping a request within a few seconds. */
-export const DYNAMODB_CLIENT_DEFAULTS = {
-  CONNECTION_TIMEOUT_MS: 1_000,
-  REQUEST_TIMEOUT_MS: 3_000,
-  MAX_ATTEMPTS: 3,
-  /** Region of a local endpoint when `AWS_REGION` is unset (the SDK needs one to sign). */
-  LOCAL_REGION: 'us-east-1',
-} as const;
 
 /** Bounds of the read state. */
 export const READ_STATE_LIMITS = {

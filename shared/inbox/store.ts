@@ -9,9 +9,9 @@ import {
   type QueryCommandOutput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { isTransientAwsError } from '../aws/transient-error.js';
 import { NotificationNotFoundError, RetriableError } from '../errors.js';
 import { forEachLimited } from '../limited.js';
-import { isTransientStoreError } from './client.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { INBOX_RETRY_AFTER_SECONDS, INBOX_WRITE_DEFAULTS, READ_STATE_LIMITS } from './limits.js';
 import {
@@ -370,7 +370,7 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
    * fails the Kafka batch, which is delivered again); anything else, a bug of ours, passes as it is.
    */
   #failure(error: unknown): unknown {
-    if (!isTransientStoreError(error)) return error;
+    if (!isTransientAwsError(error)) return error;
     return new RetriableError('The notification store is unavailable. Try again shortly.', {
       retryAfterSeconds: INBOX_RETRY_AFTER_SECONDS,
       cause: error,

@@ -1,14 +1,16 @@
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod/mini';
+import { tableInput } from '../aws/table-input.js';
 import { InvalidInboxItemError } from '../errors.js';
 import {
   describeIssues,
+  type InboxNotification,
   type Notification,
   NotificationIdSchema,
   NotificationSchema,
   UserIdSchema,
 } from '../models/index.js';
-import type { InboxNotification, StoredNotification } from './types.js';
+import type { StoredNotification } from './types.js';
 
 /**
  * The inbox table: one item per notification, whatever number of Kafka records carried it. The
@@ -70,17 +72,8 @@ export const INBOX_TABLE = {
 } as const;
 
 /** The `CreateTable` input for an inbox table named `tableName`. */
-export const inboxTableInput = (tableName: string): CreateTableCommandInput => ({
-  TableName: tableName,
-  AttributeDefinitions: INBOX_TABLE.AttributeDefinitions.map((a) => ({ ...a })),
-  KeySchema: INBOX_TABLE.KeySchema.map((k) => ({ ...k })),
-  LocalSecondaryIndexes: INBOX_TABLE.LocalSecondaryIndexes.map((i) => ({
-    IndexName: i.IndexName,
-    KeySchema: i.KeySchema.map((k) => ({ ...k })),
-    Projection: { ...i.Projection },
-  })),
-  BillingMode: INBOX_TABLE.BillingMode,
-});
+export const inboxTableInput = (tableName: string): CreateTableCommandInput =>
+  tableInput(tableName, INBOX_TABLE);
 
 /** The key of one item: whose notification, and which. */
 export interface InboxKey {

@@ -1,4 +1,4 @@
-import type { Notification } from '../models/index.js';
+import type { InboxNotification, Notification } from '../models/index.js';
 
 /** A notification as read from Kafka: the record's position identifies it. */
 export interface StoredNotification {
@@ -7,9 +7,6 @@ export interface StoredNotification {
   /** Kafka offsets are 64-bit: a string of digits. */
   offset: string;
 }
-
-/** A notification as its recipient reads it back: with its read flag. */
-export type InboxNotification = Notification & { readonly read: boolean };
 
 export interface ListOptions {
   /** Most notifications in the page, at least 1. */

@@ -42,6 +42,12 @@ export const NotificationSchema = z.object({
 export type Notification = z.infer<typeof NotificationSchema>;
 
 /**
+ * A notification as its recipient reads it: with its read flag (a page of the inbox, a push over
+ * the WebSocket).
+ */
+export type InboxNotification = Notification & { readonly read: boolean };
+
+/**
  * Creates a notification at `now`, with `id` when given (derived from an Idempotency-Key), else
  * a fresh random one.
  */

@@ -1,7 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { createRemoteJWKSet } from 'jose';
-import type { IdentitySettings } from '../config.js';
 import { type Authenticator, createAuthenticator, verifierOf } from '../identity/caller.js';
+import type { IdentitySettings } from '../identity/settings.js';
 import type { UserDirectory } from '../models/index.js';
 
 /**

@@ -5,8 +5,8 @@ import {
   PutCommand,
   QueryCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { isTransientAwsError } from '../aws/transient-error.js';
 import { RetriableError } from '../errors.js';
-import { isTransientStoreError } from '../inbox/client.js';
 import { describeIssues } from '../models/index.js';
 import {
   CONNECTION_ATTRIBUTE,
@@ -129,7 +129,7 @@ export class ConnectionStore implements ConnectionRegistry {
     try {
       return await call();
     } catch (error) {
-      if (!isTransientStoreError(error)) throw error;
+      if (!isTransientAwsError(error)) throw error;
       throw new RetriableError('The connections store throttled or did not answer.', {
         cause: error,
       });

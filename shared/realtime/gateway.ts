@@ -3,7 +3,7 @@ import {
   ApiGatewayManagementApiClient,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
-import { awsClientOptions } from '../aws-client.js';
+import { awsClientOptions } from '../aws/client-options.js';
 import type { ServerMessage } from './messages.js';
 
 /**

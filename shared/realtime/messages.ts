@@ -2,7 +2,7 @@
  * The WebSocket contract: what a client sends, what the server pushes. Types only, so that the
  * page (web/) imports them without bundling anything.
  */
-import type { InboxNotification } from '../inbox/types.js';
+import type { InboxNotification } from '../models/index.js';
 
 /**
  * The subprotocol a client must offer, and the server selects. The token travels as a second

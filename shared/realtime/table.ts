@@ -1,5 +1,6 @@
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod/mini';
+import { tableInput } from '../aws/table-input.js';
 import { UserIdSchema } from '../models/index.js';
 
 /**
@@ -53,17 +54,8 @@ export const CONNECTIONS_TABLE = {
 } as const;
 
 /** The `CreateTable` input for a connections table named `tableName` (no TTL: a separate call). */
-export const connectionsTableInput = (tableName: string): CreateTableCommandInput => ({
-  TableName: tableName,
-  AttributeDefinitions: CONNECTIONS_TABLE.AttributeDefinitions.map((a) => ({ ...a })),
-  KeySchema: CONNECTIONS_TABLE.KeySchema.map((k) => ({ ...k })),
-  GlobalSecondaryIndexes: CONNECTIONS_TABLE.GlobalSecondaryIndexes.map((i) => ({
-    IndexName: i.IndexName,
-    KeySchema: i.KeySchema.map((k) => ({ ...k })),
-    Projection: { ...i.Projection },
-  })),
-  BillingMode: CONNECTIONS_TABLE.BillingMode,
-});
+export const connectionsTableInput = (tableName: string): CreateTableCommandInput =>
+  tableInput(tableName, CONNECTIONS_TABLE);
 
 /**
  * A connection id as API Gateway makes them (`L0SM9cOFvHcCIhw=`) or serverless-offline does (a

@@ -1,4 +1,4 @@
-import type { InboxNotification } from '../../shared/inbox/types.js';
+import type { InboxNotification } from '../../shared/models/index.js';
 import { projectIssuer } from './tokens.js';
 
 /**

@@ -8,7 +8,7 @@ import {
   ensureInboxTable,
   startDynalite,
 } from '../../scripts/lib/dynalite.js';
-import { createDocumentClient } from '../../shared/inbox/client.js';
+import { createDocumentClient } from '../../shared/aws/dynamodb-client.js';
 import { kafkaClient, unique } from './kafka.js';
 import { type Offline, startOffline } from './offline.js';
 import { projectIssuer } from './tokens.js';

@@ -6,11 +6,11 @@ import {
   ensureInboxTable,
   startDynalite,
 } from '../../scripts/lib/dynalite.js';
+import { createDocumentClient } from '../../shared/aws/dynamodb-client.js';
 import { NotificationNotFoundError, RetriableError, ValidationError } from '../../shared/errors.js';
-import { createDocumentClient } from '../../shared/inbox/client.js';
 import { InboxStore } from '../../shared/inbox/store.js';
-import type { InboxNotification, StoredNotification } from '../../shared/inbox/types.js';
-import { createNotification } from '../../shared/models/index.js';
+import type { StoredNotification } from '../../shared/inbox/types.js';
+import { createNotification, type InboxNotification } from '../../shared/models/index.js';
 import { silentLogger } from '../helpers/logger.js';
 
 const emma = { id: 1, name: 'Emma' };

@@ -13,11 +13,8 @@ describe('loadConfig', () => {
       deadLetter: 'notifications.dlq',
     });
     expect(config.users).toEqual(DEFAULT_USERS);
-    expect(config.inbox).toEqual({
-      tableName: 'notifications-inbox',
-      endpoint: undefined,
-      region: undefined,
-    });
+    expect(config.inbox).toEqual({ tableName: 'notifications-inbox' });
+    expect(config.dynamodb).toEqual({ endpoint: undefined, region: undefined });
   });
 
   it('reads the inbox table, a local DynamoDB endpoint and the region', () => {
@@ -26,15 +23,12 @@ describe('loadConfig', () => {
       DYNAMODB_ENDPOINT: 'http://127.0.0.1:8000',
       AWS_REGION: 'eu-west-1',
     });
-    expect(config.inbox).toEqual({
-      tableName: 'kafka-notifications-dev-inbox',
-      endpoint: 'http://127.0.0.1:8000',
-      region: 'eu-west-1',
-    });
+    expect(config.inbox).toEqual({ tableName: 'kafka-notifications-dev-inbox' });
+    expect(config.dynamodb).toEqual({ endpoint: 'http://127.0.0.1:8000', region: 'eu-west-1' });
   });
 
   it('takes an empty DYNAMODB_ENDPOINT as unset, as serverless.yml exports it on AWS', () => {
-    expect(loadConfig({ DYNAMODB_ENDPOINT: '' }).inbox.endpoint).toBeUndefined();
+    expect(loadConfig({ DYNAMODB_ENDPOINT: '' }).dynamodb.endpoint).toBeUndefined();
   });
 
   it('reads a broker list and a user directory', () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IdentitySettings, loadConfig } from '../../shared/config.js';
+import { loadConfig } from '../../shared/config.js';
 import { ForbiddenError, InvalidTokenError, MissingTokenError } from '../../shared/errors.js';
 import { challengeOf } from '../../shared/http.js';
 import {
@@ -15,6 +15,7 @@ import {
   LOCAL_ISSUER_FILES,
   type LocalIssuer,
 } from '../../shared/identity/local-issuer.js';
+import type { IdentitySettings } from '../../shared/identity/settings.js';
 import { DEFAULT_USERS, UserDirectory } from '../../shared/models/index.js';
 
 /**

@@ -18,8 +18,8 @@ import { errorResponse } from '../../shared/http.js';
 import { decodeCursor, encodeCursor } from '../../shared/inbox/cursor.js';
 import { InboxStore, type RetryOptions } from '../../shared/inbox/store.js';
 import { inboxKeyOf, timelineOf, toItem } from '../../shared/inbox/table.js';
-import type { InboxNotification, StoredNotification } from '../../shared/inbox/types.js';
-import { createNotification } from '../../shared/models/index.js';
+import type { StoredNotification } from '../../shared/inbox/types.js';
+import { createNotification, type InboxNotification } from '../../shared/models/index.js';
 import { silentLogger } from '../helpers/logger.js';
 
 const TABLE = 'inbox-test';

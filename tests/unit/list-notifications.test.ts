@@ -3,13 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/list-notifications/handler.js';
 import { RetriableError } from '../../shared/errors.js';
 import { decodeCursor, encodeCursor } from '../../shared/inbox/cursor.js';
-import type {
-  InboxNotification,
-  InboxPage,
-  InboxReader,
-  ListOptions,
-} from '../../shared/inbox/types.js';
-import { createNotification, DEFAULT_USERS, UserDirectory } from '../../shared/models/index.js';
+import type { InboxPage, InboxReader, ListOptions } from '../../shared/inbox/types.js';
+import {
+  createNotification,
+  DEFAULT_USERS,
+  type InboxNotification,
+  UserDirectory,
+} from '../../shared/models/index.js';
 import { asCaller, context, loadEvent, withoutToken } from '../helpers/events.js';
 import { invokeLocal, onAws } from '../helpers/identity.js';
 import { recordingLogger, silentLogger } from '../helpers/logger.js';

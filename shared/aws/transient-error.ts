@@ -1,24 +1,4 @@
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { Config } from '../config.js';
-import { createDynamoDbClient } from '../dynamodb.js';
-import { DYNAMODB_CLIENT_DEFAULTS } from './limits.js';
-
-/**
- * The DynamoDB client under the inbox: how it is made, and which of its failures are passing.
- */
-
-/**
- * A DynamoDB document client for `inbox`: AWS's endpoint in its region, or `endpoint` when set
- * (dynalite offline), signed with dummy credentials. Timeouts keep every call within seconds.
- */
-export const createDocumentClient = (
-  inbox: Pick<Config['inbox'], 'endpoint' | 'region'>,
-): DynamoDBDocumentClient => {
-  const client = createDynamoDbClient(inbox, DYNAMODB_CLIENT_DEFAULTS);
-  return DynamoDBDocumentClient.from(client, {
-    marshallOptions: { removeUndefinedValues: true },
-  });
-};
+/** Which failures of an AWS SDK call are passing, whatever the service. */
 
 const THROTTLING_ERRORS = new Set([
   'ProvisionedThroughputExceededException',
@@ -41,7 +21,7 @@ const NETWORK_ERROR_CODES = new Set([
  * Whether trying again later may succeed: throttling, a 5xx, a timeout or a network failure, as
  * left after the SDK's own retries. A validation error (a bug of ours) is not.
  */
-export const isTransientStoreError = (error: unknown): boolean => {
+export const isTransientAwsError = (error: unknown): boolean => {
   if (!(error instanceof Error)) return false;
   const e = error as Error & {
     code?: unknown;
