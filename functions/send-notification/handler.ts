@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { config } from '../../shared/config.js';
-import { ValidationError } from '../../shared/errors.js';
+import { FieldError, ValidationError } from '../../shared/errors.js';
 import { header, httpHandler, json, readBody, routeOf } from '../../shared/http.js';
 import {
   IDEMPOTENCY_KEY_HEADER,
@@ -27,6 +27,7 @@ import { createMetrics } from '../../shared/metrics.js';
 import {
   DEMO_SEND_FIELDS,
   DemoSendRequestSchema,
+  type FieldNames,
   SEND_FIELDS,
   SendBodySchema,
   type SendRequest,
@@ -34,6 +35,7 @@ import {
   UserDirectory,
 } from '../../shared/models/index.js';
 import {
+  type NotificationIdOf,
   type SendDependencies,
   sendNotifications,
 } from '../../shared/use-cases/send-notification.js';
@@ -46,7 +48,10 @@ type Handler = (
 /** The demo's route: tokenless requests may use it in demo mode (local stage only). */
 const DEMO_ROUTE = 'POST /send';
 
-/** Parses the body of `POST /notifications` (JSON) or the demo's `POST /send` (form or JSON). */
+/**
+ * Parses the body of `POST /notifications` (JSON) or the demo's `POST /send` (form or JSON): the
+ * requests, the names the route's clients give their fields, and whether the body was a batch.
+ */
 const parseRequests = (event: APIGatewayProxyEventV2, demo: boolean) => {
   const body = readBody(event, demo ? ['form', 'json'] : ['json']);
   const schema = demo ? DemoSendRequestSchema : SendBodySchema;
@@ -58,6 +63,21 @@ const parseRequests = (event: APIGatewayProxyEventV2, demo: boolean) => {
   const batch = Array.isArray(parsed.data);
   const requests: SendRequest[] = Array.isArray(parsed.data) ? parsed.data : [parsed.data];
   return { requests, fields, batch };
+};
+
+/**
+ * The one place where the use case's fields (`[index, 'fromId']`) get the names this route's
+ * clients sent: `fromID` on the demo's `/send`, `fromId` on `/notifications`, behind the item's
+ * index in a batch only (`[3].toId`).
+ */
+const asSent = (error: unknown, fields: FieldNames, batch: boolean): unknown => {
+  if (!(error instanceof FieldError)) return error;
+  const [index, name] = error.path;
+  if (typeof index !== 'number' || typeof name !== 'string' || !Object.hasOwn(fields, name)) {
+    return error;
+  }
+  const sent = fields[name as keyof FieldNames];
+  return error.at(batch ? [index, sent] : [sent]);
 };
 
 export interface SendHandlerDependencies extends SendDependencies {
@@ -83,11 +103,12 @@ export const createHandler = (deps: SendHandlerDependencies): Handler =>
     const key = parseIdempotencyKey(header(event, IDEMPOTENCY_KEY_HEADER));
     // Publish within the time this invocation has left, so that it answers before it times out.
     const timeoutMs = timeLeftForWork(context);
-    const send = async (idOf?: (index: number) => string) => {
-      const receipts = await sendNotifications(requests, caller, fields, batch, deps, {
-        timeoutMs,
-        idOf,
-      });
+    const send = async (idOf?: NotificationIdOf) => {
+      const receipts = await sendNotifications({ caller, requests, timeoutMs, idOf }, deps).catch(
+        (error: unknown) => {
+          throw asSent(error, fields, batch);
+        },
+      );
       return batch ? { notifications: receipts } : (receipts[0] ?? null);
     };
     if (key === undefined) return json(202, await send());

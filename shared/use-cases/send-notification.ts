@@ -1,11 +1,11 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import {
-  fieldPath,
+  type FieldPath,
   IncompleteAcknowledgementError,
+  MissingFieldError,
   OtherUserError,
   PayloadTooLargeError,
   UserNotFoundError,
-  ValidationError,
 } from '../errors.js';
 import type { Caller } from '../identity/caller.js';
 import type { NotificationPublisher, Placement } from '../kafka/publisher.js';
@@ -13,7 +13,6 @@ import type { AppMetrics } from '../metrics.js';
 import {
   characterCount,
   createNotification,
-  type FieldNames,
   MAX_MESSAGE_CHARS,
   type Notification,
   type SendRequest,
@@ -33,14 +32,28 @@ export interface SendDependencies {
   readonly now?: () => Date;
 }
 
+/** The id of the command's notification at `index`. */
+export type NotificationIdOf = (index: number) => string;
+
+/** What the use case is asked: to send `requests` from `caller`, all of them or none. */
+export interface SendCommand {
+  readonly caller: Caller;
+  /** The notifications to send, in order: an error names one by its index here. */
+  readonly requests: readonly SendRequest[];
+  /** Longest the publish may take (the invocation's remaining time, say). */
+  readonly timeoutMs?: number | undefined;
+  /** The notifications' ids, derived from the request's Idempotency-Key; random without one. */
+  readonly idOf?: NotificationIdOf | undefined;
+}
+
 /**
  * The sender of a request: the caller. A user sends as themself (`fromId` left out, or theirs;
  * another is 403). The demo's tokenless client names its sender, as the demo did.
  */
-const senderOf = (request: SendRequest, caller: Caller, field: string): number => {
+const senderOf = (request: SendRequest, caller: Caller, field: FieldPath): number => {
   if (caller.kind === 'demo') {
     if (request.fromId === undefined) {
-      throw ValidationError.field(field, 'is required without a token; expected a user id');
+      throw new MissingFieldError(field, 'is required without a token; expected a user id');
     }
     return request.fromId;
   }
@@ -53,28 +66,19 @@ const senderOf = (request: SendRequest, caller: Caller, field: string): number =
   return caller.userId;
 };
 
-/** The id of the request's notification at `index`. */
-export type NotificationIdOf = (index: number) => string;
-
 /**
- * Turns requests into notifications from `caller`, checking every one before any is published:
- * an over-long message is 413, another sender than the caller 403, an unknown user 404. `fields`
- * names the fields as the client sent them, and `batch` says whether to prefix them with the
- * item's index. Ids come from `idOf` when given (a request with an Idempotency-Key), else are
- * random.
+ * Turns the command's requests into notifications, checking every one before any is published:
+ * an over-long message is 413, another sender than the caller 403, an unknown user 404. Errors
+ * name the field in the use case's words: the request's index and the field of `SendRequest`
+ * (`[1, 'toId']`).
  */
-export const buildNotifications = (
-  requests: readonly SendRequest[],
-  caller: Caller,
+const buildNotifications = (
+  { caller, requests, idOf }: SendCommand,
   users: UserDirectory,
-  fields: FieldNames,
-  batch: boolean,
   now: Date,
-  idOf?: NotificationIdOf,
 ): Notification[] =>
   requests.map((request, index) => {
-    const field = (name: keyof SendRequest) =>
-      fieldPath(batch ? [index, fields[name]] : [fields[name]]);
+    const field = (name: keyof SendRequest): FieldPath => [index, name];
     const length = characterCount(request.message);
     if (length > MAX_MESSAGE_CHARS) {
       throw new PayloadTooLargeError(
@@ -90,35 +94,18 @@ export const buildNotifications = (
     return createNotification(from, to, request.message, now, idOf?.(index));
   });
 
-export interface SendOptions {
-  /** Longest the publish may take (the invocation's remaining time, say). */
-  readonly timeoutMs?: number | undefined;
-  /** The notifications' ids, derived from the request's Idempotency-Key; random without one. */
-  readonly idOf?: NotificationIdOf | undefined;
-}
-
 /**
- * Validates and publishes notifications from `caller` together: all are accepted, or none.
+ * Validates and publishes the command's notifications together: all are accepted, or none.
  * Records the request's size once it is valid, and what it published once Kafka confirmed it.
+ * @throws FieldError naming the field at fault as `[index, name of the SendRequest field]`
  */
 export const sendNotifications = async (
-  requests: readonly SendRequest[],
-  caller: Caller,
-  fields: FieldNames,
-  batch: boolean,
+  command: SendCommand,
   deps: SendDependencies,
-  { timeoutMs, idOf }: SendOptions = {},
 ): Promise<Receipt[]> => {
-  const notifications = buildNotifications(
-    requests,
-    caller,
-    deps.users,
-    fields,
-    batch,
-    deps.now?.() ?? new Date(),
-    idOf,
-  );
+  const notifications = buildNotifications(command, deps.users, deps.now?.() ?? new Date());
   deps.metrics.add('requestSize', notifications.length);
+  const { timeoutMs } = command;
   const placements = await deps.publisher.publish(
     notifications,
     timeoutMs === undefined ? {} : { timeoutMs },
