@@ -2,7 +2,7 @@ import { decodeJwt } from 'jose';
 import { ensureInboxTable } from '../scripts/lib/dynalite.js';
 import { ROOT } from '../scripts/lib/paths.js';
 import { loadConfig } from '../shared/config.js';
-import { verifierOf } from '../shared/identity/caller.js';
+import { verifierOf } from '../shared/identity/authenticator.js';
 import { LOCAL_ISSUER } from '../shared/identity/constants.js';
 import { localBrokers, unique } from '../tests/helpers/kafka.js';
 import { startOffline } from '../tests/helpers/offline.js';
@@ -10,7 +10,7 @@ import { projectIssuer } from '../tests/helpers/tokens.js';
 import { defineFigure, interleave, runFigure, say } from './lib/figure.js';
 import { compareRow } from './lib/results.js';
 import { median, msSince } from './lib/stats.js';
-import { startStoreProcess } from './lib/store.js';
+import { startStoreProcess } from './lib/store-process.js';
 
 /**
  * The cost of verifying the caller's token, per warm request.

@@ -30,7 +30,7 @@ import {
 import { defineFigure, runFigure, say } from './lib/figure.js';
 import { fmt, ROOT, type Row, WORK_DIR } from './lib/results.js';
 import { pairedRatios, type Summary, summarize } from './lib/stats.js';
-import { startStoreProcess } from './lib/store.js';
+import { startStoreProcess } from './lib/store-process.js';
 
 /**
  * Cold start: each function bundled as serverless.yml's `custom.esbuild` bundles it, its size

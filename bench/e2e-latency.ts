@@ -11,7 +11,7 @@ import { startOffline } from '../tests/helpers/offline.js';
 import { defineFigure, runFigure, say } from './lib/figure.js';
 import { fmt, ROOT, type Row } from './lib/results.js';
 import { median, percentile, summarize } from './lib/stats.js';
-import { startStoreProcess } from './lib/store.js';
+import { startStoreProcess } from './lib/store-process.js';
 
 /**
  * End-to-end latency: the whole service under `sls offline start` (producer over HTTP, the real

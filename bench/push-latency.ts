@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_USERS } from '../shared/models/index.js';
 import type { ServerMessage } from '../shared/realtime/messages.js';
-import { tokenFor } from '../tests/helpers/caller.js';
+import { tokenFor } from '../tests/helpers/api-client.js';
 import { localBrokers } from '../tests/helpers/kafka.js';
 import { type Stack, startStack } from '../tests/helpers/stack.js';
 import { openSocket, protocolsFor, type TestSocket } from '../tests/helpers/websocket.js';

@@ -6,15 +6,15 @@ import { errorResponse, header } from '../../shared/http.js';
 import { withRequestContext } from '../../shared/lambda.js';
 import { createLogger } from '../../shared/logger.js';
 import { UserDirectory } from '../../shared/models/index.js';
-import { connectAuthenticator } from '../../shared/realtime/caller.js';
-import { ConnectionStore } from '../../shared/realtime/connections.js';
+import { connectAuthenticator } from '../../shared/realtime/connect-authenticator.js';
+import { ConnectionStore } from '../../shared/realtime/connection-store.js';
+import { ConnectionIdSchema } from '../../shared/realtime/connections-table.js';
 import {
   type ErrorMessage,
   PING_ACTION,
   type PongMessage,
   PUSH_PROTOCOL,
 } from '../../shared/realtime/messages.js';
-import { ConnectionIdSchema } from '../../shared/realtime/table.js';
 import {
   type ConnectionDependencies,
   connect,

@@ -12,7 +12,7 @@ import {
   type Authenticator,
   type Caller,
   createAuthenticator,
-} from '../../shared/identity/caller.js';
+} from '../../shared/identity/authenticator.js';
 import { InboxStore } from '../../shared/inbox/store.js';
 import { createLogger } from '../../shared/logger.js';
 import {

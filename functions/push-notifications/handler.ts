@@ -5,7 +5,7 @@ import { decodeEvent } from '../../shared/kafka/codec.js';
 import { withRequestContext } from '../../shared/lambda.js';
 import { createLogger } from '../../shared/logger.js';
 import { createMetrics } from '../../shared/metrics.js';
-import { ConnectionStore } from '../../shared/realtime/connections.js';
+import { ConnectionStore } from '../../shared/realtime/connection-store.js';
 import { ApiGatewayConnections } from '../../shared/realtime/gateway.js';
 import { Pusher } from '../../shared/realtime/pusher.js';
 import {

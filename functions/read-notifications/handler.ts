@@ -7,12 +7,12 @@ import { createDocumentClient } from '../../shared/aws/dynamodb-client.js';
 import { config, realtimeEndpoint } from '../../shared/config.js';
 import { ValidationError } from '../../shared/errors.js';
 import { httpHandler, json, routeOf } from '../../shared/http.js';
-import { type Authenticator, createAuthenticator } from '../../shared/identity/caller.js';
+import { type Authenticator, createAuthenticator } from '../../shared/identity/authenticator.js';
 import { InboxStore } from '../../shared/inbox/store.js';
 import type { Telemetry } from '../../shared/lambda.js';
 import { createLogger } from '../../shared/logger.js';
 import { NotificationIdSchema, UserDirectory } from '../../shared/models/index.js';
-import { ConnectionStore } from '../../shared/realtime/connections.js';
+import { ConnectionStore } from '../../shared/realtime/connection-store.js';
 import { ApiGatewayConnections } from '../../shared/realtime/gateway.js';
 import { Pusher } from '../../shared/realtime/pusher.js';
 import {

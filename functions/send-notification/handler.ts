@@ -14,7 +14,7 @@ import {
   type Authenticator,
   type Caller,
   createAuthenticator,
-} from '../../shared/identity/caller.js';
+} from '../../shared/identity/authenticator.js';
 import { createKafka } from '../../shared/kafka/client.js';
 import { KafkaPublisher, PUBLISHER_CLIENT_RETRY } from '../../shared/kafka/publisher.js';
 import {
@@ -151,7 +151,7 @@ const warm: Handler = createHandler({
   // Loaded on the first request with an Idempotency-Key, not at init (shared/idempotency/guard.ts).
   idempotency: lazyGuard(async () => {
     const { DynamoDBIdempotency, createIdempotencyClient } = await import(
-      '../../shared/idempotency/dynamodb.js'
+      '../../shared/idempotency/dynamodb-guard.js'
     );
     return new DynamoDBIdempotency({
       tableName: settings.idempotency.tableName,

@@ -12,9 +12,9 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
-import { idempotencyTableInput } from '../../shared/idempotency/table.js';
-import { inboxTableInput } from '../../shared/inbox/table.js';
-import { connectionsTableInput } from '../../shared/realtime/table.js';
+import { idempotencyTableInput } from '../../shared/idempotency/idempotency-table.js';
+import { inboxTableInput } from '../../shared/inbox/inbox-table.js';
+import { connectionsTableInput } from '../../shared/realtime/connections-table.js';
 import { LOCAL_DIR } from './paths.js';
 
 /**

@@ -5,7 +5,7 @@ import { ValidationError } from '../errors.js';
  * as Stripe does it): the first request with a key runs and its answer is kept; a retry with the
  * same key and the same request gets that answer again and publishes nothing; the same key with
  * another request is refused (422); a retry while the first still runs is told to wait (409).
- * Powertools' Idempotency keeps the keys in DynamoDB (dynalite offline): `./dynamodb.ts`, loaded
+ * Powertools' Idempotency keeps the keys in DynamoDB (dynalite offline): `./dynamodb-guard.ts`, loaded
  * by `lazyGuard` on the first request that carries a key.
  */
 

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
  *
  * Why: the keys' table (guard.ts) remembers only requests answered 202. A publish that ended in a
  * 503 in doubt (Kafka may have written it after the deadline) leaves the key free, and the retry
- * publishes again. With the same ids, the inbox, keyed by id (shared/inbox/table.ts), stores the
+ * publishes again. With the same ids, the inbox, keyed by id (shared/inbox/inbox-table.ts), stores the
  * second record as the same notification: the recipient sees it once, and the retry's 202 names
  * the ids the first attempt may have written.
  *

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { LOCAL_ISSUER, LOCAL_ISSUER_DIR, LOCAL_ISSUER_FILES } from './constants.js';
 
-/** How a request's caller is known (shared/identity/caller.ts). */
+/** How a request's caller is known (shared/identity/authenticator.ts). */
 export interface IdentitySettings {
   readonly mode: 'gateway' | 'local';
   /**

@@ -1,6 +1,6 @@
 import { ValidationError } from '../errors.js';
+import { type TimelinePosition, TimelinePositionSchema } from './inbox-table.js';
 import { MAX_CURSOR_CHARS } from './limits.js';
-import { type TimelinePosition, TimelinePositionSchema } from './table.js';
 
 /**
  * The cursor of a page of an inbox: opaque to clients, the base64url of the JSON of the place in

@@ -13,7 +13,6 @@ import { isTransientAwsError } from '../aws/transient-error.js';
 import { NotificationNotFoundError, RetriableError } from '../errors.js';
 import { forEachLimited } from '../limited.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
-import { INBOX_RETRY_AFTER_SECONDS, INBOX_WRITE_DEFAULTS, READ_STATE_LIMITS } from './limits.js';
 import {
   INBOX_INDEX,
   INBOX_KEY,
@@ -23,7 +22,8 @@ import {
   positionOfItem,
   toItem,
   toNotification,
-} from './table.js';
+} from './inbox-table.js';
+import { INBOX_RETRY_AFTER_SECONDS, INBOX_WRITE_DEFAULTS, READ_STATE_LIMITS } from './limits.js';
 import type {
   InboxMarker,
   InboxPage,
@@ -61,7 +61,7 @@ const keyString = (key: InboxKey): string => `${key.userId}#${key.id}`;
  * The inbox in DynamoDB: idempotent batched writes for the consumer, paged reads with the unread
  * count for `GET /notifications/{userId}`, and the read state. One item per notification, keyed
  * by recipient and notification id, holding the notification's fields, its place in the
- * timeline, the Kafka position it was stored from, and `unread` while it is unread (table.ts:
+ * timeline, the Kafka position it was stored from, and `unread` while it is unread (inbox-table.ts:
  * the indexes).
  */
 export class InboxStore implements InboxReader, InboxWriter, InboxMarker {

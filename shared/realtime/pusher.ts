@@ -1,9 +1,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { forEachLimited } from '../limited.js';
-import type { ConnectionRegistry } from './connections.js';
+import type { ConnectionRegistry } from './connection-store.js';
+import type { Connection } from './connections-table.js';
 import type { ConnectionGateway } from './gateway.js';
 import type { ServerMessage } from './messages.js';
-import type { Connection } from './table.js';
 
 /** Bounds of one push. */
 export const PUSH_DEFAULTS = {

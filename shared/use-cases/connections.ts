@@ -1,7 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MissingTokenError, ValidationError } from '../errors.js';
-import type { Authenticator } from '../identity/caller.js';
-import type { ConnectionRegistry } from '../realtime/connections.js';
+import type { Authenticator } from '../identity/authenticator.js';
+import type { ConnectionRegistry } from '../realtime/connection-store.js';
 import { PUSH_PROTOCOL, TOKEN_PROTOCOL_PREFIX } from '../realtime/messages.js';
 
 export interface ConnectionDependencies {

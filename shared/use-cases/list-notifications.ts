@@ -1,5 +1,5 @@
 import { OtherUserError, UserNotFoundError } from '../errors.js';
-import type { Caller } from '../identity/caller.js';
+import type { Caller } from '../identity/authenticator.js';
 import type { InboxPage, InboxReader } from '../inbox/types.js';
 import type { ListRequest, UserDirectory } from '../models/index.js';
 

@@ -7,7 +7,7 @@ import {
   PayloadTooLargeError,
   UserNotFoundError,
 } from '../errors.js';
-import type { Caller } from '../identity/caller.js';
+import type { Caller } from '../identity/authenticator.js';
 import type { NotificationPublisher, Placement } from '../kafka/publisher.js';
 import type { AppMetrics } from '../metrics.js';
 import {

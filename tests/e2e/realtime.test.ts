@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_ISSUER_PATH } from '../../scripts/lib/paths.js';
+import { CONNECTION_TTL_S } from '../../shared/realtime/connections-table.js';
 import type { NotificationPush, ReadPush, ServerMessage } from '../../shared/realtime/messages.js';
-import { CONNECTION_TTL_S } from '../../shared/realtime/table.js';
-import { inboxOf, sendAs, tokenFor } from '../helpers/caller.js';
+import { inboxOf, sendAs, tokenFor } from '../helpers/api-client.js';
 import { type Stack, startStack } from '../helpers/stack.js';
 import { brokers } from '../helpers/test-broker.js';
 import {

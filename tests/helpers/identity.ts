@@ -1,5 +1,5 @@
 import { loadConfig } from '../../shared/config.js';
-import { type Authenticator, createAuthenticator } from '../../shared/identity/caller.js';
+import { type Authenticator, createAuthenticator } from '../../shared/identity/authenticator.js';
 import { DEFAULT_USERS, UserDirectory } from '../../shared/models/index.js';
 
 /**

@@ -10,7 +10,10 @@ import {
   IdempotencyKeyReusedError,
   RetriableError,
 } from '../../shared/errors.js';
-import { createIdempotencyClient, DynamoDBIdempotency } from '../../shared/idempotency/dynamodb.js';
+import {
+  createIdempotencyClient,
+  DynamoDBIdempotency,
+} from '../../shared/idempotency/dynamodb-guard.js';
 
 /** Powertools' Idempotency on a real dynalite, as the send function uses it. */
 

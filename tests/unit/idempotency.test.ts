@@ -18,7 +18,7 @@ import {
   parseIdempotencyKey,
   scopedKey,
 } from '../../shared/idempotency/guard.js';
-import { idempotencyTableInput } from '../../shared/idempotency/table.js';
+import { idempotencyTableInput } from '../../shared/idempotency/idempotency-table.js';
 import type { Placement } from '../../shared/kafka/publisher.js';
 import { DEFAULT_USERS, type Notification, UserDirectory } from '../../shared/models/index.js';
 import { asCaller, context, httpEvent } from '../helpers/events.js';

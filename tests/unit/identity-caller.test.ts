@@ -9,7 +9,7 @@ import {
   bearerToken,
   type CallerRequest,
   createAuthenticator,
-} from '../../shared/identity/caller.js';
+} from '../../shared/identity/authenticator.js';
 import {
   ensureLocalIssuer,
   LOCAL_ISSUER_FILES,

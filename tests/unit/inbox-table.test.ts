@@ -8,7 +8,7 @@ import {
   TIMELINE_PATTERN,
   timelineOf,
   toItem,
-} from '../../shared/inbox/table.js';
+} from '../../shared/inbox/inbox-table.js';
 import type { StoredNotification } from '../../shared/inbox/types.js';
 import { createNotification } from '../../shared/models/index.js';
 

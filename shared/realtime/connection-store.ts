@@ -14,7 +14,7 @@ import {
   CONNECTION_TTL_S,
   type Connection,
   ConnectionSchema,
-} from './table.js';
+} from './connections-table.js';
 
 /** Where connections are kept; the use cases depend on this, tests pass a fake. */
 export interface ConnectionRegistry {
@@ -28,7 +28,7 @@ export interface ConnectionRegistry {
   of(userId: number, now?: Date): Promise<Connection[]>;
 }
 
-/** Connections in DynamoDB (shared/realtime/table.ts: the table and its index). */
+/** Connections in DynamoDB (shared/realtime/connections-table.ts: the table and its index). */
 export class ConnectionStore implements ConnectionRegistry {
   readonly #client: DynamoDBDocumentClient;
   readonly #tableName: string;

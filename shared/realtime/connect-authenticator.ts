@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { createRemoteJWKSet } from 'jose';
-import { type Authenticator, createAuthenticator, verifierOf } from '../identity/caller.js';
+import { type Authenticator, createAuthenticator, verifierOf } from '../identity/authenticator.js';
 import type { IdentitySettings } from '../identity/settings.js';
 import type { UserDirectory } from '../models/index.js';
 
