@@ -485,22 +485,26 @@ const row = (
   };
 };
 
-const report = (samples: Driven, { names, ours, baseline }: Bench, { runs }: { runs: number }) => {
-  const rows: Row[] = [];
-  const figure = 'cold start';
-  const oursLabel = 'this checkout';
-  const baselineLabel = baseline?.label;
-  for (const name of names) {
+const FIGURE = 'cold start';
+const OURS_LABEL = 'this checkout';
+
+/** The CPU times of `name`'s inits in one build's samples. */
+const initCpuOf = (which: Map<string, Samples>, name: string) =>
+  (which.get(name)?.init ?? []).map((i) => i.cpuMs);
+
+/** Each function's bundle size, against the baseline build's; the producer's against its goal. */
+const bundleRows = ({ names, ours, baseline }: Bench): Row[] =>
+  names.flatMap((name) => {
     const b = ours.bundles.get(name);
-    if (!b) continue;
+    if (!b) return [];
     const kb = b.bytes / KB;
     const old = baseline?.bundles.get(name);
-    rows.push(
+    return [
       row(
         {
-          figure,
+          figure: FIGURE,
           metric: `${name} bundle (KB, minified; gzip ${fmt(b.gzipBytes / KB)}${old ? ` vs ${fmt(old.gzipBytes / KB)}` : ''})`,
-          oursLabel,
+          oursLabel: OURS_LABEL,
           ours: [kb],
           ...(old ? { baseline: [old.bytes / KB] } : {}),
           ...(name === PRODUCER
@@ -510,25 +514,26 @@ const report = (samples: Driven, { names, ours, baseline }: Bench, { runs }: { r
               }
             : {}),
         },
-        baselineLabel,
+        baseline?.label,
       ),
-    );
-  }
-  const cpuOf = (which: Map<string, Samples>, name: string) =>
-    (which.get(name)?.init ?? []).map((i) => i.cpuMs);
-  for (const name of names) {
-    const cpu = cpuOf(samples.ours, name);
-    if (cpu.length === 0) continue;
+    ];
+  });
+
+/** Each function's module init in CPU time; the producer's and the consumer's against the goal. */
+const initRows = (samples: Driven, { names, baseline }: Bench): Row[] =>
+  names.flatMap((name) => {
+    const cpu = initCpuOf(samples.ours, name);
+    if (cpu.length === 0) return [];
     const goal = name === PRODUCER || name === CONSUMER;
     const typical = summarize(cpu).median;
-    rows.push(
+    return [
       row(
         {
-          figure,
+          figure: FIGURE,
           metric: `${name} module init (CPU ms${goal ? '; goal on the median' : ''})`,
-          oursLabel,
+          oursLabel: OURS_LABEL,
           ours: cpu,
-          baseline: cpuOf(samples.baseline, name),
+          baseline: initCpuOf(samples.baseline, name),
           ...(goal
             ? {
                 goal: `median <= ${GOAL_INIT_MS} ms`,
@@ -536,42 +541,45 @@ const report = (samples: Driven, { names, ours, baseline }: Bench, { runs }: { r
               }
             : {}),
         },
-        baselineLabel,
+        baseline?.label,
       ),
-    );
-  }
-  for (const name of names) {
-    for (const call of FIRST_CALLS[name] ?? []) {
+    ];
+  });
+
+/** The first invocations' CPU time, and what the producer's first IAM connection loads. */
+const firstUseRows = (samples: Driven, { names, baseline }: Bench): Row[] => {
+  const calls = names.flatMap((name) =>
+    (FIRST_CALLS[name] ?? []).map((call) => {
       const firstOf = (which: Map<string, Samples>) => which.get(name)?.first.get(call.label) ?? [];
-      rows.push(
-        row(
-          {
-            figure,
-            metric: `${name} first invocation, ${call.label} (CPU ms)`,
-            oursLabel,
-            ours: firstOf(samples.ours).map((f) => f.cpuMs),
-            baseline: firstOf(samples.baseline).map((f) => f.cpuMs),
-          },
-          baselineLabel,
-        ),
+      return row(
+        {
+          figure: FIGURE,
+          metric: `${name} first invocation, ${call.label} (CPU ms)`,
+          oursLabel: OURS_LABEL,
+          ours: firstOf(samples.ours).map((f) => f.cpuMs),
+          baseline: firstOf(samples.baseline).map((f) => f.cpuMs),
+        },
+        baseline?.label,
       );
-    }
-  }
+    }),
+  );
   const deferredOf = (which: Map<string, Samples>) =>
     (which.get(PRODUCER)?.init ?? []).map((i) => i.deferredMs);
-  rows.push(
-    row(
-      {
-        figure,
-        metric: `${PRODUCER} first IAM connection's loads (CPU ms)`,
-        oursLabel: `then requiring ${PRODUCER_DEFERRED.join(', ')} and the signer`,
-        ours: deferredOf(samples.ours),
-        baseline: deferredOf(samples.baseline),
-      },
-      baselineLabel,
-    ),
+  const deferred = row(
+    {
+      figure: FIGURE,
+      metric: `${PRODUCER} first IAM connection's loads (CPU ms)`,
+      oursLabel: `then requiring ${PRODUCER_DEFERRED.join(', ')} and the signer`,
+      ours: deferredOf(samples.ours),
+      baseline: deferredOf(samples.baseline),
+    },
+    baseline?.label,
   );
+  return [...calls, deferred];
+};
 
+/** The conditions of the figure, and what the rows leave out (wall times, what fills a bundle). */
+const facts = (samples: Driven, { names, ours, baseline }: Bench, runs: number): string[] => {
   const wall = (which: Map<string, Samples>) =>
     names
       .filter((n) => which.has(n))
@@ -593,29 +601,30 @@ const report = (samples: Driven, { names, ours, baseline }: Bench, { runs }: { r
   const maps = names
     .map((n) => `${n} ${fmt((ours.bundles.get(n)?.mapBytes ?? 0) / KB)}`)
     .join(', ');
-  return {
-    id: 'cold-start',
-    title: 'Cold start',
-    rows,
-    facts: [
-      `Bundles built with esbuild ${esbuildVersion} and serverless.yml's \`custom.esbuild\` options (scripts/lib/bundle.ts reads them as serverless-esbuild does); KB = 1,024 bytes, source maps not counted (their sizes, KB: ${maps}). The functions an AWS stage deploys (not the local stage's own).`,
-      `Init: CPU time (user + system) of \`require()\` of the bundle in a fresh node ${process.version} process, median [min-max] over ${runs} processes per function${baseline ? ' and build, the two builds in alternating order' : ''}; the goal is on the median (a cold start is a typical one, not the luckiest of twenty). Environment as on AWS: NODE_OPTIONS as each build's serverless.yml sets it, KAFKA_AUTH=iam with a cluster ARN, the stage's variables; what is outside the handler file (the AWS SDK clients a function loads on first use) is required from node_modules, as Lambda's runtime requires its own copy.`,
-      `Wall time of init (median ms; Lambda's init duration, but two to three times the CPU time on a loaded machine): ours ${wall(samples.ours)}${baseline ? `; ${baseline.label} ${wall(samples.baseline)}` : ''}.`,
-      `First invocation: CPU time from the call to its answer, in a fresh process right after init, with the sample events (events/send-json.json, with and without an Idempotency-Key, a new key each time; events/msk-notifications.json), against the local broker (a broker list, no IAM) and dynalite in a process of its own (the SDK's AWS_ENDPOINT_URL_DYNAMODB, credentials from the environment as Lambda gives them); outcomes: ${outcomes(samples.ours)}. It includes what init left for first use, the first connections and the request's own work.`,
-      `What fills the ${PRODUCER} bundle (KB): ${top(ours.bundles.get(PRODUCER))}${baseline ? `; in ${baseline.label}: ${top(baseline.bundles.get(PRODUCER))}` : ''}. ${CONSUMER}: ${top(ours.bundles.get(CONSUMER))}.`,
-      `Files of their own beside the handler, loaded on first use (serverless/esbuild-init.cjs), KB: ${
-        names
-          .flatMap((n) =>
-            (ours.bundles.get(n)?.ownFiles ?? []).map(
-              ([f, bytes]) => `${n} ${f} ${fmt(bytes / KB)}`,
-            ),
-          )
-          .join(', ') || 'none'
-      }.`,
-      `What each init requires outside its bundle (from node_modules): ${names.map((n) => `${n}: ${ours.bundles.get(n)?.requires.join(', ') || 'nothing'}`).join('; ')}. The MSK API client (@aws-sdk/client-kafka, for broker discovery) and the IAM token signer are loaded on first use (shared/kafka/client.ts): a function given KAFKA_BROKERS never loads the first, and with IAM auth the first connection loads what it needs (the row "first IAM connection's loads").`,
-    ],
-  };
+  return [
+    `Bundles built with esbuild ${esbuildVersion} and serverless.yml's \`custom.esbuild\` options (scripts/lib/bundle.ts reads them as serverless-esbuild does); KB = 1,024 bytes, source maps not counted (their sizes, KB: ${maps}). The functions an AWS stage deploys (not the local stage's own).`,
+    `Init: CPU time (user + system) of \`require()\` of the bundle in a fresh node ${process.version} process, median [min-max] over ${runs} processes per function${baseline ? ' and build, the two builds in alternating order' : ''}; the goal is on the median (a cold start is a typical one, not the luckiest of twenty). Environment as on AWS: NODE_OPTIONS as each build's serverless.yml sets it, KAFKA_AUTH=iam with a cluster ARN, the stage's variables; what is outside the handler file (the AWS SDK clients a function loads on first use) is required from node_modules, as Lambda's runtime requires its own copy.`,
+    `Wall time of init (median ms; Lambda's init duration, but two to three times the CPU time on a loaded machine): ours ${wall(samples.ours)}${baseline ? `; ${baseline.label} ${wall(samples.baseline)}` : ''}.`,
+    `First invocation: CPU time from the call to its answer, in a fresh process right after init, with the sample events (events/send-json.json, with and without an Idempotency-Key, a new key each time; events/msk-notifications.json), against the local broker (a broker list, no IAM) and dynalite in a process of its own (the SDK's AWS_ENDPOINT_URL_DYNAMODB, credentials from the environment as Lambda gives them); outcomes: ${outcomes(samples.ours)}. It includes what init left for first use, the first connections and the request's own work.`,
+    `What fills the ${PRODUCER} bundle (KB): ${top(ours.bundles.get(PRODUCER))}${baseline ? `; in ${baseline.label}: ${top(baseline.bundles.get(PRODUCER))}` : ''}. ${CONSUMER}: ${top(ours.bundles.get(CONSUMER))}.`,
+    `Files of their own beside the handler, loaded on first use (serverless/esbuild-init.cjs), KB: ${
+      names
+        .flatMap((n) =>
+          (ours.bundles.get(n)?.ownFiles ?? []).map(([f, bytes]) => `${n} ${f} ${fmt(bytes / KB)}`),
+        )
+        .join(', ') || 'none'
+    }.`,
+    `What each init requires outside its bundle (from node_modules): ${names.map((n) => `${n}: ${ours.bundles.get(n)?.requires.join(', ') || 'nothing'}`).join('; ')}. The MSK API client (@aws-sdk/client-kafka, for broker discovery) and the IAM token signer are loaded on first use (shared/kafka/client.ts): a function given KAFKA_BROKERS never loads the first, and with IAM auth the first connection loads what it needs (the row "first IAM connection's loads").`,
+  ];
 };
+
+/** The rows in the report's order: sizes, inits, first uses; then the facts. */
+const report = (samples: Driven, bench: Bench, { runs }: { runs: number }) => ({
+  id: 'cold-start',
+  title: 'Cold start',
+  rows: [...bundleRows(bench), ...initRows(samples, bench), ...firstUseRows(samples, bench)],
+  facts: facts(samples, bench, runs),
+});
 
 export const measureColdStart = defineFigure({
   sizes: ({ quick }) => ({ runs: quick ? 5 : 20 }),

@@ -12,9 +12,9 @@ import {
   unique,
 } from '../tests/helpers/kafka.js';
 import { startOffline } from '../tests/helpers/offline.js';
-import { interleave, runFigure, say } from './lib/figure.js';
-import { compareRow, ROOT } from './lib/results.js';
-import { median, msSince } from './lib/stats.js';
+import { defineFigure, interleave, runFigure, say } from './lib/figure.js';
+import { compareRow, ROOT, type Row } from './lib/results.js';
+import { median } from './lib/stats.js';
 
 /**
  * Emulator delivery throughput: the offline Kafka event source, run by a real
@@ -47,19 +47,13 @@ interface Run {
   readonly invocations: number;
 }
 
-/** Our path: `sls offline start` delivering the whole topic to the no-op function. */
-const runOurs = async (
-  admin: Admin,
+/** The no-op service under `sls offline start`, reading `topic` in `groupId`; `listener` sees its lines. */
+const startNoop = (
   brokers: readonly string[],
-  topic: string,
-  count: number,
-  batchSize: number,
-): Promise<Run> => {
-  const groupId = unique(`bench-noop-${batchSize}`);
-  let firstStart = Number.POSITIVE_INFINITY;
-  let invocations = 0;
-  let delivered = 0;
-  const offline = await startOffline(
+  { topic, groupId, batchSize }: { topic: string; groupId: string; batchSize: number },
+  listener: (line: string, at: number) => void,
+) =>
+  startOffline(
     FIXTURE,
     {
       KAFKA_BROKERS: brokers.join(','),
@@ -72,31 +66,48 @@ const runOurs = async (
       keepChars: 8_000,
       // For CPU profiles of the emulator: BENCH_OFFLINE_NODE_ARGS='--cpu-prof --cpu-prof-dir=...'.
       nodeArgs: process.env.BENCH_OFFLINE_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
-      listener: (line, at) => {
-        const match = INVOCATION.exec(line);
-        if (!match) return;
-        invocations += 1;
-        delivered += Number(match[1]);
-        firstStart = Math.min(firstStart, at - Number(match[2]));
-      },
+      listener,
     },
   );
+
+/** When `groupId`'s committed offsets on `topic` reached `count` (polled every `POLL_MS`). */
+const committedAll = async (
+  admin: Admin,
+  { topic, groupId, count }: { topic: string; groupId: string; count: number },
+  output: () => string,
+): Promise<number> => {
+  const deadline = Date.now() + 300_000;
+  while ((await committedTotal(admin, groupId, topic)) < count) {
+    if (Date.now() > deadline) {
+      throw new Error(`the emulator committed fewer than ${count} records in 300 s:\n${output()}`);
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+  return performance.now();
+};
+
+/** Our path: `sls offline start` delivering the whole topic to the no-op function. */
+const runOurs = async (
+  admin: Admin,
+  brokers: readonly string[],
+  topic: string,
+  count: number,
+  batchSize: number,
+): Promise<Run> => {
+  const groupId = unique(`bench-noop-${batchSize}`);
+  let firstStart = Number.POSITIVE_INFINITY;
+  let invocations = 0;
+  let delivered = 0;
+  const offline = await startNoop(brokers, { topic, groupId, batchSize }, (line, at) => {
+    const match = INVOCATION.exec(line);
+    if (!match) return;
+    invocations += 1;
+    delivered += Number(match[1]);
+    firstStart = Math.min(firstStart, at - Number(match[2]));
+  });
   try {
     const joinedAt = await offline.waitForLine(/^Kafka noop: joined group/, 120_000);
-    const deadline = Date.now() + 300_000;
-    let done = 0;
-    for (;;) {
-      if ((await committedTotal(admin, groupId, topic)) >= count) {
-        done = performance.now();
-        break;
-      }
-      if (Date.now() > deadline) {
-        throw new Error(
-          `the emulator committed fewer than ${count} records in 300 s:\n${offline.output()}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, POLL_MS));
-    }
+    const done = await committedAll(admin, { topic, groupId, count }, () => offline.output());
     if (delivered < count) {
       // Invocation lines can trail the commit of their batch by a moment.
       await new Promise((r) => setTimeout(r, 200));
@@ -126,22 +137,10 @@ const latencyOurs = async (
   const producer = kafka.producer();
   await producer.connect();
   let delivered: (() => void) | undefined;
-  const offline = await startOffline(
-    FIXTURE,
-    {
-      KAFKA_BROKERS: brokers.join(','),
-      BENCH_TOPIC: topic,
-      BENCH_GROUP: unique('bench-noop-latency'),
-      BENCH_BATCH_SIZE: '100',
-    },
-    {
-      ready: null,
-      keepChars: 8_000,
-      listener: (line) => {
-        if (INVOCATION.test(line)) delivered?.();
-      },
-    },
-  );
+  const groupId = unique('bench-noop-latency');
+  const offline = await startNoop(brokers, { topic, groupId, batchSize: 100 }, (line) => {
+    if (INVOCATION.test(line)) delivered?.();
+  });
   try {
     await offline.waitForLine(/^Kafka noop: joined group/, 120_000);
     return await sampleLatency(producer, topic, samples, (done) => {
@@ -255,19 +254,24 @@ const runBaseline = async (kafka: Kafka, topic: string, count: number): Promise<
   }
 };
 
-export const measureEmulatorThroughput = async ({ quick }: { quick: boolean }) => {
-  const startedAt = new Date();
-  const t0 = process.hrtime.bigint();
-  const count = quick ? 10_000 : 100_000;
-  const rounds = quick ? 1 : 3;
-  const samples = quick ? 5 : 20;
+type Codec = (typeof CODECS)[number];
+type Sizes = { readonly count: number; readonly rounds: number; readonly samples: number };
 
+/**
+ * The broker's topics: `topic` loaded by kafkajs, and one per codec loaded by Kafka's Java
+ * producer (uncompressed, lz4, zstd), all with the same `count` records.
+ */
+const setup = async ({ count }: Sizes) => {
   const brokers = await localBrokers();
   const kafka = kafkaClient(brokers, 'bench');
   const admin = kafka.admin();
   await admin.connect();
   const topic = await createTopic(admin, { prefix: 'bench-emulator' });
-  const javaTopics: Partial<Record<(typeof CODECS)[number], string>> = {};
+  const javaTopics: Partial<Record<Codec, string>> = {};
+  const close = async () => {
+    await deleteTopics(admin, [topic, ...Object.values(javaTopics)]);
+    await admin.disconnect();
+  };
   try {
     say(`emulator throughput: loading ${count.toLocaleString('en-US')} records into ${topic}`);
     await preload(kafka, topic, count);
@@ -284,100 +288,131 @@ export const measureEmulatorThroughput = async ({ quick }: { quick: boolean }) =
         await producer.close();
       }
     }
-    const javaTopic = (codec: (typeof CODECS)[number]) => javaTopics[codec] ?? '';
-    const results = await interleave(
-      rounds,
-      {
-        b100: () => runOurs(admin, brokers, topic, count, 100),
-        b1000: () => runOurs(admin, brokers, topic, count, 1_000),
-        raw: () => runBaseline(kafka, topic, count),
-      },
-      (round, r) =>
-        say(
-          `emulator throughput round ${round + 1}/${rounds}: batch 100 ${r.b100.perSecond.toFixed(0)}/s (${r.b100.invocations} invocations), batch 1000 ${r.b1000.perSecond.toFixed(0)}/s (${r.b1000.invocations}), raw eachBatch ${r.raw.perSecond.toFixed(0)}/s (${r.raw.invocations} batches)`,
-        ),
-    );
-    const compression = await interleave(
-      rounds,
-      {
-        none: () => runOurs(admin, brokers, javaTopic('none'), count, 100),
-        lz4: () => runOurs(admin, brokers, javaTopic('lz4'), count, 100),
-        zstd: () => runOurs(admin, brokers, javaTopic('zstd'), count, 100),
-      },
-      (round, r) =>
-        say(
-          `emulator compressed batches round ${round + 1}/${rounds}: uncompressed ${r.none.perSecond.toFixed(0)}/s, lz4 ${r.lz4.perSecond.toFixed(0)}/s, zstd ${r.zstd.perSecond.toFixed(0)}/s (batch 100)`,
-        ),
-    );
-    const latency = await interleave(
-      rounds,
-      {
-        ours: () => latencyOurs(kafka, admin, brokers, samples),
-        raw: () => latencyBaseline(kafka, admin, samples),
-      },
-      (round, r) =>
-        say(
-          `emulator first-record latency round ${round + 1}/${rounds}: ${r.ours.toFixed(1)} ms, raw ${r.raw.toFixed(1)} ms`,
-        ),
-    );
-    const perSecond = (runs: readonly Run[]) => runs.map((r) => r.perSecond);
-    const fromJoin = (runs: readonly Run[]) => runs.map((r) => r.perSecondFromJoin);
-    const rows = [
-      { size: 100, runs: results.b100 },
-      { size: 1_000, runs: results.b1000 },
-    ].map(({ size, runs }) =>
-      compareRow({
-        figure: 'emulator delivery throughput',
-        metric: `records/s, batch size ${size.toLocaleString('en-US')}`,
-        oursLabel: 'sls offline + serverless-offline-kafka, no-op function',
-        baselineLabel: 'raw kafkajs consumer group, eachBatch',
-        ours: perSecond(runs),
-        baseline: perSecond(results.raw),
-        goal: { atLeast: GOAL_RATIO },
-      }),
-    );
-    rows.push(
-      compareRow({
-        figure: 'emulator first-record latency',
-        metric: 'ms from send to invocation, batching window 0 (median per round)',
-        oursLabel: 'sls offline + serverless-offline-kafka, no-op function',
-        baselineLabel: 'raw kafkajs consumer group, eachBatch, same fetch wait (500 ms)',
-        ours: latency.ours,
-        baseline: latency.raw,
-      }),
-    );
-    for (const codec of ['lz4', 'zstd'] as const) {
-      rows.push(
-        compareRow({
-          figure: 'emulator delivery throughput, compressed batches',
-          metric: `records/s, batch size 100, ${codec} batches`,
-          oursLabel: `sls offline + serverless-offline-kafka, ${codec} batches from Kafka's Java producer`,
-          baselineLabel: 'the same, uncompressed batches from the same Java producer',
-          ours: perSecond(compression[codec]),
-          baseline: perSecond(compression.none),
-          goal: { atLeast: COMPRESSION_GOAL_RATIO },
-        }),
-      );
-    }
-    const invocations = (runs: readonly Run[]) => median(runs.map((r) => r.invocations));
-    return {
-      id: 'emulator-throughput',
-      title: 'Emulator delivery throughput',
-      startedAt: startedAt.toISOString(),
-      durationMs: msSince(t0),
-      rows,
-      facts: [
-        `${count.toLocaleString('en-US')} records of 200-byte values pre-loaded into ${topic} (3 partitions, keys of 1-3 digits, no headers); ${rounds} round(s), each a fresh sls offline start (and group) per batch size and a fresh raw consumer group.`,
-        `Ours: from the start of the first invocation to the group's committed offsets reaching ${count.toLocaleString('en-US')} (polled every ${POLL_MS} ms), batching window 0 (resources.extensions), ${invocations(results.b100)} and ${invocations(results.b1000)} invocations. Baseline: from its first eachBatch to the last record seen (${invocations(results.raw)} batches).`,
-        `First-record latency: ${samples} records per round, one at a time ${LATENCY_GAP_MS} ms apart on a fresh 3-partition topic, from the send (acks all) to the plugin's invocation line (ours) or the eachBatch call (baseline).`,
-        `Compressed batches: the same ${count.toLocaleString('en-US')} records written by Kafka's Java producer (tests/fixtures/JavaProducer.java, batch.size 1 MB) uncompressed, with lz4 and with zstd into three more topics, each delivered at batch size 100 by a fresh sls offline start; decompression is the plugin's (lz4 by hand, zstd by ${typeof (zlib as { zstdDecompressSync?: unknown }).zstdDecompressSync === 'function' ? "Node's zlib" : 'fzstd'}).`,
-        `Counting from the group join instead (first fetch and the function's cold start included): batch 100 ${median(fromJoin(results.b100)).toFixed(0)}/s, batch 1,000 ${median(fromJoin(results.b1000)).toFixed(0)}/s, raw ${median(fromJoin(results.raw)).toFixed(0)}/s (medians).`,
-      ],
-    };
-  } finally {
-    await deleteTopics(admin, [topic, ...Object.values(javaTopics)]);
-    await admin.disconnect();
+  } catch (error) {
+    await close();
+    throw error;
   }
+  const javaTopic = (codec: Codec) => javaTopics[codec] ?? '';
+  return { brokers, kafka, admin, topic, javaTopic, close };
 };
+
+type Bench = Awaited<ReturnType<typeof setup>>;
+
+/**
+ * Three comparisons, each in interleaved rounds: throughput at batch size 100 and 1,000 against
+ * the raw consumer group, compressed batches against uncompressed ones, and first-record latency.
+ */
+const drive = async (
+  { brokers, kafka, admin, topic, javaTopic }: Bench,
+  { count, rounds, samples }: Sizes,
+) => {
+  const throughput = await interleave(
+    rounds,
+    {
+      b100: () => runOurs(admin, brokers, topic, count, 100),
+      b1000: () => runOurs(admin, brokers, topic, count, 1_000),
+      raw: () => runBaseline(kafka, topic, count),
+    },
+    (round, r) =>
+      say(
+        `emulator throughput round ${round + 1}/${rounds}: batch 100 ${r.b100.perSecond.toFixed(0)}/s (${r.b100.invocations} invocations), batch 1000 ${r.b1000.perSecond.toFixed(0)}/s (${r.b1000.invocations}), raw eachBatch ${r.raw.perSecond.toFixed(0)}/s (${r.raw.invocations} batches)`,
+      ),
+  );
+  const compression = await interleave(
+    rounds,
+    {
+      none: () => runOurs(admin, brokers, javaTopic('none'), count, 100),
+      lz4: () => runOurs(admin, brokers, javaTopic('lz4'), count, 100),
+      zstd: () => runOurs(admin, brokers, javaTopic('zstd'), count, 100),
+    },
+    (round, r) =>
+      say(
+        `emulator compressed batches round ${round + 1}/${rounds}: uncompressed ${r.none.perSecond.toFixed(0)}/s, lz4 ${r.lz4.perSecond.toFixed(0)}/s, zstd ${r.zstd.perSecond.toFixed(0)}/s (batch 100)`,
+      ),
+  );
+  const latency = await interleave(
+    rounds,
+    {
+      ours: () => latencyOurs(kafka, admin, brokers, samples),
+      raw: () => latencyBaseline(kafka, admin, samples),
+    },
+    (round, r) =>
+      say(
+        `emulator first-record latency round ${round + 1}/${rounds}: ${r.ours.toFixed(1)} ms, raw ${r.raw.toFixed(1)} ms`,
+      ),
+  );
+  return { throughput, compression, latency };
+};
+
+type Driven = Awaited<ReturnType<typeof drive>>;
+
+const OURS_LABEL = 'sls offline + serverless-offline-kafka, no-op function';
+const perSecond = (runs: readonly Run[]) => runs.map((r) => r.perSecond);
+const fromJoin = (runs: readonly Run[]) => runs.map((r) => r.perSecondFromJoin);
+const invocations = (runs: readonly Run[]) => median(runs.map((r) => r.invocations));
+
+/** Throughput per batch size, first-record latency, then compressed batches. */
+const rows = ({ throughput, compression, latency }: Driven): Row[] => [
+  ...[
+    { size: 100, runs: throughput.b100 },
+    { size: 1_000, runs: throughput.b1000 },
+  ].map(({ size, runs }) =>
+    compareRow({
+      figure: 'emulator delivery throughput',
+      metric: `records/s, batch size ${size.toLocaleString('en-US')}`,
+      oursLabel: OURS_LABEL,
+      baselineLabel: 'raw kafkajs consumer group, eachBatch',
+      ours: perSecond(runs),
+      baseline: perSecond(throughput.raw),
+      goal: { atLeast: GOAL_RATIO },
+    }),
+  ),
+  compareRow({
+    figure: 'emulator first-record latency',
+    metric: 'ms from send to invocation, batching window 0 (median per round)',
+    oursLabel: OURS_LABEL,
+    baselineLabel: 'raw kafkajs consumer group, eachBatch, same fetch wait (500 ms)',
+    ours: latency.ours,
+    baseline: latency.raw,
+  }),
+  ...(['lz4', 'zstd'] as const).map((codec) =>
+    compareRow({
+      figure: 'emulator delivery throughput, compressed batches',
+      metric: `records/s, batch size 100, ${codec} batches`,
+      oursLabel: `sls offline + serverless-offline-kafka, ${codec} batches from Kafka's Java producer`,
+      baselineLabel: 'the same, uncompressed batches from the same Java producer',
+      ours: perSecond(compression[codec]),
+      baseline: perSecond(compression.none),
+      goal: { atLeast: COMPRESSION_GOAL_RATIO },
+    }),
+  ),
+];
+
+const report = (driven: Driven, { topic }: Bench, { count, rounds, samples }: Sizes) => {
+  const { throughput } = driven;
+  return {
+    id: 'emulator-throughput',
+    title: 'Emulator delivery throughput',
+    rows: rows(driven),
+    facts: [
+      `${count.toLocaleString('en-US')} records of 200-byte values pre-loaded into ${topic} (3 partitions, keys of 1-3 digits, no headers); ${rounds} round(s), each a fresh sls offline start (and group) per batch size and a fresh raw consumer group.`,
+      `Ours: from the start of the first invocation to the group's committed offsets reaching ${count.toLocaleString('en-US')} (polled every ${POLL_MS} ms), batching window 0 (resources.extensions), ${invocations(throughput.b100)} and ${invocations(throughput.b1000)} invocations. Baseline: from its first eachBatch to the last record seen (${invocations(throughput.raw)} batches).`,
+      `First-record latency: ${samples} records per round, one at a time ${LATENCY_GAP_MS} ms apart on a fresh 3-partition topic, from the send (acks all) to the plugin's invocation line (ours) or the eachBatch call (baseline).`,
+      `Compressed batches: the same ${count.toLocaleString('en-US')} records written by Kafka's Java producer (tests/fixtures/JavaProducer.java, batch.size 1 MB) uncompressed, with lz4 and with zstd into three more topics, each delivered at batch size 100 by a fresh sls offline start; decompression is the plugin's (lz4 by hand, zstd by ${typeof (zlib as { zstdDecompressSync?: unknown }).zstdDecompressSync === 'function' ? "Node's zlib" : 'fzstd'}).`,
+      `Counting from the group join instead (first fetch and the function's cold start included): batch 100 ${median(fromJoin(throughput.b100)).toFixed(0)}/s, batch 1,000 ${median(fromJoin(throughput.b1000)).toFixed(0)}/s, raw ${median(fromJoin(throughput.raw)).toFixed(0)}/s (medians).`,
+    ],
+  };
+};
+
+export const measureEmulatorThroughput = defineFigure({
+  sizes: ({ quick }): Sizes => ({
+    count: quick ? 10_000 : 100_000,
+    rounds: quick ? 1 : 3,
+    samples: quick ? 5 : 20,
+  }),
+  setup,
+  drive,
+  report,
+});
 
 await runFigure(import.meta.url, measureEmulatorThroughput);
