@@ -35,6 +35,8 @@ export default defineConfig({
           // `sls package` for an AWS stage, linted by cfn-lint: no broker, no AWS account.
           name: 'deploy',
           include: ['tests/deploy/**/*.test.ts'],
+          // `sls package --stage example` once, for every file that reads the package.
+          globalSetup: ['tests/setup/example-package.ts'],
           env,
           // After the other projects, so that packaging never competes with timed e2e tests.
           sequence: { groupOrder: 2 },
