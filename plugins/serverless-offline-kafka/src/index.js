@@ -9,7 +9,7 @@ const { Kafka, logLevel } = require('kafkajs');
 const { mappingsOf } = require('./definition');
 const { Invoker } = require('./invoker');
 const { KafkaEventSource } = require('./source');
-const { describe } = require('./worker');
+const { describe } = require('./util');
 
 /**
  * serverless-offline-kafka: runs the `msk` and `kafka` events of a service under
@@ -48,7 +48,7 @@ class ServerlessOfflineKafka {
   #serverless;
   /** @type {Record<string, unknown>} */
   #cliOptions;
-  /** @type {import('./worker').Log} */
+  /** @type {import('./util').Log} */
   #log;
   /** @type {InstanceType<typeof KafkaEventSource>[]} */
   #sources = [];
@@ -223,9 +223,9 @@ class ServerlessOfflineKafka {
 /**
  * The mapping's system logs at its `LoggingConfig.SystemLogLevel` (esm-logging): WARN keeps
  * warnings and errors, INFO adds each invocation, DEBUG adds kafkajs's own messages.
- * @param {import('./worker').Log} log
+ * @param {import('./util').Log} log
  * @param {'DEBUG' | 'INFO' | 'WARN'} level
- * @returns {import('./worker').Log}
+ * @returns {import('./util').Log}
  */
 const levelled = (log, level) => ({
   notice: level === 'WARN' ? () => undefined : (m) => log.notice(m),

@@ -6,7 +6,8 @@ const { join } = require('node:path');
 const { envelopeBytes } = require('./event');
 const { failureMessage } = require('./destination');
 const { withDecoder } = require('./records');
-const { Poller, describe, offsetRanges } = require('./worker');
+const { Poller } = require('./poller');
+const { describe, offsetRanges, withTimeout } = require('./util');
 
 /**
  * The event source of one mapping: a kafkajs consumer in the mapping's group (one event poller)
@@ -32,8 +33,8 @@ const SLOW_JOIN_NOTICE_MS = 2_000;
  * @typedef {import('kafkajs').Consumer} Consumer
  * @typedef {import('kafkajs').Producer} Producer
  * @typedef {import('./definition').Mapping} Mapping
- * @typedef {import('./worker').Log} Log
- * @typedef {import('./worker').FailureCondition} FailureCondition
+ * @typedef {import('./util').Log} Log
+ * @typedef {import('./delivery').FailureCondition} FailureCondition
  * @typedef {import('./event').LambdaKafkaEvent} LambdaKafkaEvent
  * @typedef {import('./event').LambdaKafkaRecord} LambdaKafkaRecord
  * @typedef {{
@@ -462,22 +463,4 @@ class KafkaEventSource {
   }
 }
 
-/**
- * @template T, F
- * @param {Promise<T>} promise
- * @param {number} ms
- * @param {F} fallback
- * @returns {Promise<T | F>}
- */
-const withTimeout = (promise, ms, fallback) => {
-  /** @type {NodeJS.Timeout | undefined} */
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((resolve) => {
-      timer = setTimeout(() => resolve(fallback), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-};
-
-module.exports = { KafkaEventSource, withTimeout };
+module.exports = { KafkaEventSource };

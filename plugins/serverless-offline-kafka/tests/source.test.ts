@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LambdaKafkaEvent } from '../src/event.js';
 import { KafkaEventSource } from '../src/source.js';
-import type { Log } from '../src/worker.js';
+import type { Log } from '../src/util.js';
 import { message, testMapping, until, within } from './support.js';
 
 /**

@@ -1,6 +1,7 @@
 import type { ErrorHandling, Mapping } from '../src/definition.js';
 import type { KafkaMessageLike, LambdaKafkaEvent, LambdaKafkaRecord } from '../src/event.js';
-import type { Log, WorkerHost } from '../src/worker.js';
+import type { PollerHost } from '../src/poller.js';
+import type { Log } from '../src/util.js';
 
 /** Base64 of a value as a producer would write it: objects as JSON, strings as UTF-8 text. */
 export const b64 = (value: unknown): string =>
@@ -125,7 +126,7 @@ type GiveUp = {
 };
 
 /**
- * A worker host with no Kafka: records every invocation, commit, pause, resume and give-up;
+ * A poller host with no Kafka: records every invocation, commit, pause, resume and give-up;
  * `history` holds invocations, commits and give-ups in the order they happened. `respond` decides each invocation's outcome (its result, or a throw).
  */
 export const fakeHost = (
@@ -151,7 +152,7 @@ export const fakeHost = (
     debug: (m) => logged.push({ level: 'debug', message: m }),
   };
   const respond = options.respond ?? (() => null);
-  const host: WorkerHost = {
+  const host: PollerHost = {
     mapping: options.mapping ?? testMapping(),
     bootstrapServers: ['127.0.0.1:9092'],
     envelopeBytes: 300,
