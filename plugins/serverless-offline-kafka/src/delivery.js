@@ -26,19 +26,21 @@ const { describe, offsetRanges, recordsLabel } = require('./util');
  * @typedef {import('./util').Log} Log
  * @typedef {InstanceType<typeof import('./partition-queue').PartitionQueue>} PartitionQueue
  * @typedef {InstanceType<typeof import('./committer').Committer>} Committer
- * @typedef {'RetriesExhausted' | 'RecordAgeExceeded' | 'MaximumPayloadSizeExceeded'} FailureCondition
+ * @typedef {import('./destination').Failure} Failure
+ * @typedef {Pick<InstanceType<typeof import('./destination').Destination>, 'send'>} Destination
  * @typedef {import('./batcher').Share & { queue: PartitionQueue, committer: Committer }} Share
  *   One partition's share of an event: the records taken from its queue, and its committer.
  * @typedef {{
  *   mapping: Mapping,
  *   bootstrapServers: readonly string[],
  *   invoke: (event: LambdaKafkaEvent) => Promise<unknown>,
- *   giveUp: (records: LambdaKafkaRecord[], condition: FailureCondition, invokeCount: number, error: string | undefined) => Promise<void>,
+ *   destination: Destination,
  *   retryDelayMs: (attempt: number) => number,
  *   log: Log,
  *   now: () => number,
  *   freed: () => void,
- * }} DeliveryHost `freed`: partitions of an event are free to take their next batch.
+ * }} DeliveryHost `destination`: where records given up on go; `freed`: partitions of an event
+ *   are free to take their next batch.
  * @typedef {{ kind: 'ok' } | { kind: 'partial', failed: LambdaKafkaRecord[] } | { kind: 'failed', error: string }} Outcome
  * @typedef {{ shares: ReadonlyMap<number, Share>, held: Set<Share>, later: readonly LambdaKafkaRecord[] }} EventProgress
  *   The event's shares by partition, those it still holds, and the records that outer bisection
@@ -49,6 +51,8 @@ class Delivery {
   /** @type {DeliveryHost} */
   #host;
   #stopped = false;
+  /** Aborted by `stop`: a destination that cannot be written then gives up. */
+  #stopping = new AbortController();
   /** @type {Set<() => void>} Wakes each retry sleep in progress (`stop`). */
   #sleepers = new Set();
   /** Invocations and failed invocations since start (MetricsConfig EventCount, ErrorCount). */
@@ -62,6 +66,7 @@ class Delivery {
   /** Ends each event at its next retry, uncommitted (its records will come again). */
   stop() {
     this.#stopped = true;
+    this.#stopping.abort();
     for (const wake of [...this.#sleepers]) wake();
   }
 
@@ -109,7 +114,11 @@ class Delivery {
       log.error(
         `${recordsLabel(mapping, [record])}: record at offset ${record.offset} makes the event larger than 6 MB; Lambda never delivers such a record${mapping.errorHandling.onFailure ? ': it goes to the on-failure destination (MaximumPayloadSizeExceeded)' : ', so it is skipped'}`,
       );
-      await this.#host.giveUp([record], 'MaximumPayloadSizeExceeded', 0, undefined);
+      await this.#giveUp([record], {
+        condition: 'MaximumPayloadSizeExceeded',
+        invokeCount: 0,
+        error: undefined,
+      });
     }
     share.committer.commit(share.lastOffset + 1n);
     progress.held.delete(share);
@@ -161,7 +170,7 @@ class Delivery {
         await this.#finishSettled(progress, pending);
       }
       if (policy.maxRetries >= 0 && attempt > policy.maxRetries) {
-        await this.#host.giveUp(pending, 'RetriesExhausted', attempt, error);
+        await this.#giveUp(pending, { condition: 'RetriesExhausted', invokeCount: attempt, error });
         return true;
       }
       if (policy.bisect && outcome.kind === 'failed' && pending.length > 1) {
@@ -196,7 +205,11 @@ class Delivery {
     const oldest = this.#host.now() - maxAge;
     const expired = records.filter((r) => r.timestamp < oldest);
     if (expired.length === 0) return records;
-    await this.#host.giveUp(expired, 'RecordAgeExceeded', attempts, undefined);
+    await this.#giveUp(expired, {
+      condition: 'RecordAgeExceeded',
+      invokeCount: attempts,
+      error: undefined,
+    });
     return records.filter((r) => r.timestamp >= oldest);
   }
 
@@ -232,6 +245,15 @@ class Delivery {
       );
     else log.warning(`${head} failed${tries}: ${outcome.error}`);
     return outcome;
+  }
+
+  /**
+   * Lambda gives `records` up: they go to the on-failure destination (which may only log them).
+   * @param {LambdaKafkaRecord[]} records
+   * @param {Failure} failure
+   */
+  #giveUp(records, failure) {
+    return this.#host.destination.send(records, failure, this.#stopping.signal);
   }
 
   /** @param {number} ms @returns {Promise<boolean>} false when stopped meanwhile */

@@ -7,6 +7,7 @@ const { resolve } = require('node:path');
 const decoder = require('./records').install();
 const { Kafka, logLevel } = require('kafkajs');
 const { mappingsOf } = require('./definition');
+const { Destination } = require('./destination');
 const { Invoker } = require('./invoker');
 const { KafkaEventSource } = require('./source');
 const { describe } = require('./util');
@@ -153,20 +154,30 @@ class ServerlessOfflineKafka {
       });
       const provider = this.#serverless.getProvider('aws');
       const invoker = this.#invoker;
+      /** @param {number} attempt */
+      const retryDelayMs = (attempt) =>
+        Math.min(
+          options.retryMaxDelayMs,
+          options.retryInitialDelayMs * 2 ** Math.max(0, attempt - 1),
+        );
       for (const mapping of mappings) {
+        const log = levelled(this.#log, mapping.logLevel);
+        const destination = new Destination(mapping, {
+          kafka,
+          bootstrapServers: options.brokers,
+          functionArn: `arn:aws:lambda:${provider.getRegion()}:000000000000:function:${mapping.functionName}`,
+          destinationsDir: options.destinationsDir,
+          retryDelayMs,
+          log,
+        });
         const source = new KafkaEventSource({
           mapping,
           kafka,
           bootstrapServers: options.brokers,
           invoke: (event) => invoker.invoke(mapping.functionKey, event),
-          functionArn: `arn:aws:lambda:${provider.getRegion()}:000000000000:function:${mapping.functionName}`,
-          retryDelayMs: (attempt) =>
-            Math.min(
-              options.retryMaxDelayMs,
-              options.retryInitialDelayMs * 2 ** Math.max(0, attempt - 1),
-            ),
-          destinationsDir: options.destinationsDir,
-          log: levelled(this.#log, mapping.logLevel),
+          destination,
+          retryDelayMs,
+          log,
         });
         this.#sources.push(source);
         source.start();

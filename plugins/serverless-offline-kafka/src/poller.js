@@ -24,12 +24,11 @@ const { PartitionQueue } = require('./partition-queue');
  * - a partition revoked while its batch is in flight, then assigned back, takes no new batch
  *   until that one has ended, so that one batch per partition holds across rebalances.
  *
- * @typedef {import('./event').LambdaKafkaRecord} LambdaKafkaRecord
  * @typedef {import('./event').LambdaKafkaEvent} LambdaKafkaEvent
  * @typedef {import('./event').KafkaMessageLike} KafkaMessageLike
  * @typedef {import('./definition').Mapping} Mapping
  * @typedef {import('./util').Log} Log
- * @typedef {import('./delivery').FailureCondition} FailureCondition
+ * @typedef {import('./delivery').Destination} Destination
  * @typedef {import('./delivery').Share} Share
  * @typedef {{
  *   mapping: Mapping,
@@ -39,11 +38,12 @@ const { PartitionQueue } = require('./partition-queue');
  *   commit: (partition: number, offset: bigint) => Promise<void>,
  *   pause: (partition: number) => void,
  *   resume: (partition: number) => void,
- *   giveUp: (records: LambdaKafkaRecord[], condition: FailureCondition, invokeCount: number, error: string | undefined) => Promise<void>,
+ *   destination: Destination,
  *   retryDelayMs: (attempt: number) => number,
  *   log: Log,
  *   now?: () => number,
- * }} PollerHost `envelopeBytes`: the event's bytes without records or group keys.
+ * }} PollerHost `envelopeBytes`: the event's bytes without records or group keys; `destination`:
+ *   the mapping's on-failure destination, where records Lambda gives up on go.
  * @typedef {{
  *   queue: InstanceType<typeof PartitionQueue>,
  *   committer: InstanceType<typeof Committer>,
@@ -80,7 +80,7 @@ class Poller {
       mapping: host.mapping,
       bootstrapServers: host.bootstrapServers,
       invoke: host.invoke,
-      giveUp: host.giveUp,
+      destination: host.destination,
       retryDelayMs: host.retryDelayMs,
       log: host.log,
       now: this.#now,

@@ -1,14 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Committer } from '../src/committer.js';
-import type { Log } from '../src/util.js';
-import { deferred, until } from './support.js';
-
-const silent: Log = {
-  notice: () => undefined,
-  warning: () => undefined,
-  error: () => undefined,
-  debug: () => undefined,
-};
+import { deferred, silent, until } from './support.js';
 
 /** A committer whose broker answers each commit when the test says so. */
 const held = () => {

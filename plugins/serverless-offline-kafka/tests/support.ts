@@ -1,4 +1,5 @@
 import type { ErrorHandling, Mapping } from '../src/definition.js';
+import type { Failure } from '../src/destination.js';
 import type { KafkaMessageLike, LambdaKafkaEvent, LambdaKafkaRecord } from '../src/event.js';
 import type { PollerHost } from '../src/poller.js';
 import type { Log } from '../src/util.js';
@@ -36,6 +37,14 @@ export const offsetsOf = (event: LambdaKafkaEvent): number[] =>
 
 export const offsets = (records: readonly LambdaKafkaRecord[]): number[] =>
   records.map((r) => r.offset);
+
+/** A log that drops every line. */
+export const silent: Log = {
+  notice: () => undefined,
+  warning: () => undefined,
+  error: () => undefined,
+  debug: () => undefined,
+};
 
 /** Polls `condition` until it holds; fails with `what` after `timeoutMs`. */
 export const until = async (
@@ -118,16 +127,13 @@ export const testMapping = (
   };
 };
 
-type GiveUp = {
-  records: LambdaKafkaRecord[];
-  condition: 'RetriesExhausted' | 'RecordAgeExceeded' | 'MaximumPayloadSizeExceeded';
-  invokeCount: number;
-  error: string | undefined;
-};
+type GiveUp = Failure & { records: LambdaKafkaRecord[] };
 
 /**
- * A poller host with no Kafka: records every invocation, commit, pause, resume and give-up;
- * `history` holds invocations, commits and give-ups in the order they happened. `respond` decides each invocation's outcome (its result, or a throw).
+ * A poller host with no Kafka: records every invocation, commit, pause, resume and give-up (the
+ * records sent to its destination, unless a test brings its own `destination`); `history` holds
+ * invocations, commits and give-ups in the order they happened. `respond` decides each
+ * invocation's outcome (its result, or a throw).
  */
 export const fakeHost = (
   options: {
@@ -135,6 +141,7 @@ export const fakeHost = (
     respond?: (event: LambdaKafkaEvent, call: number) => unknown;
     retryDelayMs?: (attempt: number) => number;
     now?: () => number;
+    destination?: PollerHost['destination'];
   } = {},
 ) => {
   const invocations: LambdaKafkaEvent[] = [];
@@ -172,9 +179,11 @@ export const fakeHost = (
     resume: (partition) => {
       resumes.push(partition);
     },
-    giveUp: async (records, condition, invokeCount, error) => {
-      givenUp.push({ records, condition, invokeCount, error });
-      history.push(`giveUp ${offsets(records).join(',')}`);
+    destination: options.destination ?? {
+      send: async (records, failure) => {
+        givenUp.push({ records, ...failure });
+        history.push(`giveUp ${offsets(records).join(',')}`);
+      },
     },
     retryDelayMs: options.retryDelayMs ?? (() => 1),
     log,
