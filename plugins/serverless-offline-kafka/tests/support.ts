@@ -1,8 +1,17 @@
+import { createRequire } from 'node:module';
 import type { ErrorHandling, Mapping } from '../src/definition.js';
 import type { Failure } from '../src/destination.js';
 import type { KafkaMessageLike, LambdaKafkaEvent, LambdaKafkaRecord } from '../src/event.js';
 import type { PollerHost } from '../src/poller.js';
 import type { Log } from '../src/util.js';
+
+/**
+ * The plugin's error classes as its own modules `require` them: an ES import of errors.js would
+ * load a second copy, whose classes no error thrown by the plugin is an instance of.
+ */
+export const pluginErrors = createRequire(import.meta.url)(
+  '../src/errors.js',
+) as typeof import('../src/errors.js');
 
 /** Base64 of a value as a producer would write it: objects as JSON, strings as UTF-8 text. */
 export const b64 = (value: unknown): string =>
