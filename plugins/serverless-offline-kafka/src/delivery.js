@@ -1,6 +1,8 @@
 // @ts-check
 'use strict';
 
+const { setMaxListeners } = require('node:events');
+const { setTimeout: sleep } = require('node:timers/promises');
 const { buildEvent } = require('./event');
 const { describe, offsetRanges, recordsLabel } = require('./util');
 
@@ -50,24 +52,23 @@ const { describe, offsetRanges, recordsLabel } = require('./util');
 class Delivery {
   /** @type {DeliveryHost} */
   #host;
-  #stopped = false;
-  /** Aborted by `stop`: a destination that cannot be written then gives up. */
+  /**
+   * Aborted by `stop`: it wakes the retry sleeps (one listener per event in flight, so without
+   * a listener limit), and a destination that cannot be written gives up.
+   */
   #stopping = new AbortController();
-  /** @type {Set<() => void>} Wakes each retry sleep in progress (`stop`). */
-  #sleepers = new Set();
   /** Invocations and failed invocations since start (MetricsConfig EventCount, ErrorCount). */
   metrics = { events: 0, errors: 0, records: 0 };
 
   /** @param {DeliveryHost} host */
   constructor(host) {
     this.#host = host;
+    setMaxListeners(0, this.#stopping.signal);
   }
 
   /** Ends each event at its next retry, uncommitted (its records will come again). */
   stop() {
-    this.#stopped = true;
     this.#stopping.abort();
-    for (const wake of [...this.#sleepers]) wake();
   }
 
   /**
@@ -82,20 +83,15 @@ class Delivery {
       held: new Set(shares),
       later: [],
     };
+    const records = shares.flatMap((s) => s.records);
     let consumed = false;
     try {
-      const records = shares.flatMap((s) => s.records);
       consumed = records.length === 0 || (await this.#deliver(records, 0, progress));
       if (consumed) for (const share of [...progress.held]) await this.#finish(share, progress);
     } catch (error) {
       // Only a destination that cannot be written while stopping gets here.
       consumed = false;
-      this.#host.log.error(
-        `${recordsLabel(
-          this.#host.mapping,
-          shares.flatMap((s) => s.records),
-        )}: ${describe(error)}`,
-      );
+      this.#host.log.error(`${recordsLabel(this.#host.mapping, records)}: ${describe(error)}`);
     } finally {
       for (const share of progress.held) share.queue.batchEnded(share.taken, consumed);
       this.#host.freed();
@@ -155,7 +151,7 @@ class Delivery {
     let pending = records;
     let attempt = attempts;
     for (;;) {
-      if (this.#stopped && attempt > attempts) return false;
+      if (this.#stopping.signal.aborted && attempt > attempts) return false;
       pending = await this.#dropExpired(pending, attempt);
       if (pending.length === 0) return true;
       const outcome = await this.#invokeOnce(pending, attempt + 1);
@@ -258,17 +254,10 @@ class Delivery {
 
   /** @param {number} ms @returns {Promise<boolean>} false when stopped meanwhile */
   async #sleepFor(ms) {
-    if (this.#stopped) return false;
-    await new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.#sleepers.delete(wake);
-        resolve(undefined);
-      };
-      const timer = setTimeout(wake, ms);
-      this.#sleepers.add(wake);
-    });
-    return !this.#stopped;
+    const { signal } = this.#stopping;
+    if (signal.aborted) return false;
+    await sleep(ms, undefined, { signal }).catch(() => undefined);
+    return !signal.aborted;
   }
 }
 
