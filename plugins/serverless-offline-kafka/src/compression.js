@@ -3,6 +3,8 @@
 
 const zlib = require('node:zlib');
 const { promisify } = require('node:util');
+const { CompressionError } = require('./errors');
+const { messageOf } = require('./util');
 
 /**
  * Decompression of Kafka record batches: gzip, snappy, lz4 and zstd, the codecs a record batch's
@@ -19,11 +21,6 @@ const MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024;
 
 const CODECS = /** @type {const} */ (['none', 'gzip', 'snappy', 'lz4', 'zstd']);
 
-class CompressionError extends Error {
-  /** @override */
-  name = 'CompressionError';
-}
-
 const gunzip = promisify(zlib.gunzip);
 
 /**
@@ -34,7 +31,7 @@ const gzip = async (input) => {
   try {
     return await gunzip(input, { maxOutputLength: MAX_DECOMPRESSED_BYTES });
   } catch (error) {
-    throw new CompressionError(`gzip: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CompressionError(`gzip: ${messageOf(error)}`, { cause: error });
   }
 };
 
@@ -282,11 +279,13 @@ const zstd = (input) => {
     const { decompress } = require('fzstd');
     const out = decompress(input);
     if (out.length > MAX_DECOMPRESSED_BYTES)
-      throw new Error(`decompressed batch larger than ${MAX_DECOMPRESSED_BYTES} bytes`);
+      throw new CompressionError(
+        `zstd: decompressed batch larger than ${MAX_DECOMPRESSED_BYTES} bytes`,
+      );
     return Buffer.from(out.buffer, out.byteOffset, out.length);
   } catch (error) {
     if (error instanceof CompressionError) throw error;
-    throw new CompressionError(`zstd: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CompressionError(`zstd: ${messageOf(error)}`, { cause: error });
   }
 };
 
@@ -313,7 +312,6 @@ const decompress = async (codec, input) => {
 
 module.exports = {
   CODECS,
-  CompressionError,
   MAX_DECOMPRESSED_BYTES,
   decompress,
   lz4,

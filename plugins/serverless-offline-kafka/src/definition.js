@@ -2,7 +2,9 @@
 'use strict';
 
 const { createHash } = require('node:crypto');
+const { MappingError } = require('./errors');
 const { MAX_FILTERS, compileFilters } = require('./filter');
+const { isObject, messageOf } = require('./util');
 
 /**
  * Turns a function's `msk` and `kafka` events into event source mappings, the way the framework
@@ -62,18 +64,6 @@ const DEFAULTS = /** @type {const} */ ({
  *   extension: Record<string, unknown> | undefined,
  * }} EventContext
  */
-
-/** Thrown for a mapping AWS would refuse; the mapping is not started. */
-class MappingError extends Error {
-  /** @override */
-  name = 'MappingError';
-}
-
-/**
- * @param {unknown} v
- * @returns {v is Record<string, unknown>}
- */
-const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * Deep-merges `extra` over `base`, as CloudFormation extensions do.
@@ -351,9 +341,7 @@ const mappingOf = (ctx) => {
   try {
     filter = compileFilters(filters);
   } catch (error) {
-    throw new MappingError(
-      `invalid filterPatterns: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    throw new MappingError(`invalid filterPatterns: ${messageOf(error)}`, { cause: error });
   }
   if (ctx.functionTimeoutS > DEFAULTS.MAX_FUNCTION_TIMEOUT_S) {
     throw new MappingError(
@@ -478,7 +466,7 @@ const mappingsOf = (serverless, onInvalid) => {
           mappings.push(mapping);
         }
       } catch (error) {
-        onInvalid(functionKey, error instanceof Error ? error.message : String(error));
+        onInvalid(functionKey, messageOf(error));
       }
     });
   }
@@ -495,4 +483,4 @@ const clusterToken = (arn) => {
   return 'cluster';
 };
 
-module.exports = { DEFAULTS, MappingError, compiledProperties, mappingOf, mappingsOf };
+module.exports = { DEFAULTS, compiledProperties, mappingOf, mappingsOf };

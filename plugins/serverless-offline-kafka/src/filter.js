@@ -20,21 +20,13 @@
  * Numbers compare as EventBridge does: within ±5e9, to 6 decimal places (5 equals 5.0).
  */
 
+const { FilterError } = require('./errors');
+const { isObject } = require('./util');
+
 /** AWS's limit without a quota raise. */
 const MAX_FILTERS = 5;
 const NUMERIC_LIMIT = 5e9;
 const OPERATORS = new Set(['=', '<', '<=', '>', '>=']);
-
-class FilterError extends Error {
-  /** @override */
-  name = 'FilterError';
-}
-
-/**
- * @param {unknown} v
- * @returns {v is Record<string, unknown>}
- */
-const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** @param {number} n */
 const numeric = (n) => Math.round(n * 1e6);
@@ -356,8 +348,10 @@ const compileFilters = (patterns) => {
     if (typeof p === 'string') {
       try {
         pattern = JSON.parse(p);
-      } catch {
-        throw new FilterError(`filter ${i + 1} is not valid JSON: ${p.slice(0, 200)}`);
+      } catch (error) {
+        throw new FilterError(`filter ${i + 1} is not valid JSON: ${p.slice(0, 200)}`, {
+          cause: error,
+        });
       }
     }
     const where = `filter ${i + 1} (${JSON.stringify(pattern).slice(0, 200)})`;
@@ -382,4 +376,4 @@ const compileFilters = (patterns) => {
   };
 };
 
-module.exports = { FilterError, MAX_FILTERS, compileFilters, filterData, matches };
+module.exports = { MAX_FILTERS, compileFilters, filterData, matches };

@@ -7,9 +7,10 @@ const { resolve } = require('node:path');
 const decoder = require('./records').install();
 const { Kafka, logLevel } = require('kafkajs');
 const { mappingsOf } = require('./definition');
+const { Destination } = require('./destination');
 const { Invoker } = require('./invoker');
 const { KafkaEventSource } = require('./source');
-const { describe } = require('./worker');
+const { describe } = require('./util');
 
 /**
  * serverless-offline-kafka: runs the `msk` and `kafka` events of a service under
@@ -48,7 +49,7 @@ class ServerlessOfflineKafka {
   #serverless;
   /** @type {Record<string, unknown>} */
   #cliOptions;
-  /** @type {import('./worker').Log} */
+  /** @type {import('./util').Log} */
   #log;
   /** @type {InstanceType<typeof KafkaEventSource>[]} */
   #sources = [];
@@ -153,20 +154,30 @@ class ServerlessOfflineKafka {
       });
       const provider = this.#serverless.getProvider('aws');
       const invoker = this.#invoker;
+      /** @param {number} attempt */
+      const retryDelayMs = (attempt) =>
+        Math.min(
+          options.retryMaxDelayMs,
+          options.retryInitialDelayMs * 2 ** Math.max(0, attempt - 1),
+        );
       for (const mapping of mappings) {
+        const log = levelled(this.#log, mapping.logLevel);
+        const destination = new Destination(mapping, {
+          kafka,
+          bootstrapServers: options.brokers,
+          functionArn: `arn:aws:lambda:${provider.getRegion()}:000000000000:function:${mapping.functionName}`,
+          destinationsDir: options.destinationsDir,
+          retryDelayMs,
+          log,
+        });
         const source = new KafkaEventSource({
           mapping,
           kafka,
           bootstrapServers: options.brokers,
           invoke: (event) => invoker.invoke(mapping.functionKey, event),
-          functionArn: `arn:aws:lambda:${provider.getRegion()}:000000000000:function:${mapping.functionName}`,
-          retryDelayMs: (attempt) =>
-            Math.min(
-              options.retryMaxDelayMs,
-              options.retryInitialDelayMs * 2 ** Math.max(0, attempt - 1),
-            ),
-          destinationsDir: options.destinationsDir,
-          log: levelled(this.#log, mapping.logLevel),
+          destination,
+          retryDelayMs,
+          log,
         });
         this.#sources.push(source);
         source.start();
@@ -223,9 +234,9 @@ class ServerlessOfflineKafka {
 /**
  * The mapping's system logs at its `LoggingConfig.SystemLogLevel` (esm-logging): WARN keeps
  * warnings and errors, INFO adds each invocation, DEBUG adds kafkajs's own messages.
- * @param {import('./worker').Log} log
+ * @param {import('./util').Log} log
  * @param {'DEBUG' | 'INFO' | 'WARN'} level
- * @returns {import('./worker').Log}
+ * @returns {import('./util').Log}
  */
 const levelled = (log, level) => ({
   notice: level === 'WARN' ? () => undefined : (m) => log.notice(m),

@@ -1,7 +1,7 @@
 // @ts-check
 'use strict';
 
-const { withTimeout } = require('./source');
+const { withTimeout } = require('./util');
 
 /**
  * Invokes functions through serverless-offline's own Lambda pool (`serverless-offline/lambda`),

@@ -3,6 +3,8 @@
 
 const { AsyncLocalStorage } = require('node:async_hooks');
 const { CODECS, decompress } = require('./compression');
+const { RecordBatchError } = require('./errors');
+const { messageOf } = require('./util');
 
 /**
  * Decodes Kafka record batches (message format v2) from a fetch response, for the emulator's
@@ -59,19 +61,19 @@ class Reader {
     let value = 0;
     let factor = 1;
     for (let i = 0; i < 10; i++) {
-      if (this.offset >= this.end) throw new RangeError('record ends inside a varint');
+      if (this.offset >= this.end) throw new RecordBatchError('record ends inside a varint');
       const b = /** @type {number} */ (this.buffer[this.offset++]);
       value += (b & 0x7f) * factor;
       if (b < 0x80) return value % 2 === 0 ? value / 2 : -(value + 1) / 2;
       factor *= 128;
     }
-    throw new RangeError('varint longer than 10 bytes');
+    throw new RecordBatchError('varint longer than 10 bytes');
   }
 
   /** @param {number} length */
   bytes(length) {
     if (length < 0) return null;
-    if (this.offset + length > this.end) throw new RangeError('record ends inside a field');
+    if (this.offset + length > this.end) throw new RecordBatchError('record ends inside a field');
     const out = this.buffer.subarray(this.offset, this.offset + length);
     this.offset += length;
     return out;
@@ -111,7 +113,7 @@ const decodeRecords = (buffer, start, end, count, batch) => {
   for (let i = 0; i < count; i++) {
     const length = reader.varint();
     const recordEnd = reader.offset + length;
-    if (length < 0 || recordEnd > end) throw new RangeError(`record ${i} overruns its batch`);
+    if (length < 0 || recordEnd > end) throw new RecordBatchError(`record ${i} overruns its batch`);
     // The record's fields are read within its own bounds.
     const r = reader;
     r.end = recordEnd;
@@ -193,7 +195,7 @@ const decodeBatch = async (fetchDecoder, PartialError) => {
     context,
   };
   try {
-    if (count < 0) throw new RangeError(`negative record count ${count}`);
+    if (count < 0) throw new RecordBatchError(`negative record count ${count}`);
     const records =
       codec === 0
         ? decodeRecords(buffer, start + RECORDS_START, end, count, batch)
@@ -203,7 +205,7 @@ const decodeBatch = async (fetchDecoder, PartialError) => {
           })();
     return { ...context, records };
   } catch (error) {
-    const why = `${CODECS[codec] ?? `codec ${codec}`} batch at offsets ${baseOffset}..${baseOffset + lastOffsetDelta} cannot be decoded: ${error instanceof Error ? error.message : String(error)}`;
+    const why = `${CODECS[codec] ?? `codec ${codec}`} batch at offsets ${baseOffset}..${baseOffset + lastOffsetDelta} cannot be decoded: ${messageOf(error)}`;
     /** @type {DecodedRecord} */
     const marker = {
       magicByte: 2,

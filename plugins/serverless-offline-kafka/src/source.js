@@ -1,12 +1,10 @@
 // @ts-check
 'use strict';
 
-const { mkdir, writeFile } = require('node:fs/promises');
-const { join } = require('node:path');
 const { envelopeBytes } = require('./event');
-const { failureMessage } = require('./destination');
 const { withDecoder } = require('./records');
-const { Poller, describe, offsetRanges } = require('./worker');
+const { Poller } = require('./poller');
+const { describe, withTimeout } = require('./util');
 
 /**
  * The event source of one mapping: a kafkajs consumer in the mapping's group (one event poller)
@@ -30,22 +28,19 @@ const SLOW_JOIN_NOTICE_MS = 2_000;
 /**
  * @typedef {import('kafkajs').Kafka} Kafka
  * @typedef {import('kafkajs').Consumer} Consumer
- * @typedef {import('kafkajs').Producer} Producer
  * @typedef {import('./definition').Mapping} Mapping
- * @typedef {import('./worker').Log} Log
- * @typedef {import('./worker').FailureCondition} FailureCondition
+ * @typedef {import('./util').Log} Log
  * @typedef {import('./event').LambdaKafkaEvent} LambdaKafkaEvent
- * @typedef {import('./event').LambdaKafkaRecord} LambdaKafkaRecord
  * @typedef {{
  *   mapping: Mapping,
  *   kafka: Kafka,
  *   bootstrapServers: readonly string[],
  *   invoke: (event: LambdaKafkaEvent) => Promise<unknown>,
- *   functionArn: string,
+ *   destination: Pick<InstanceType<typeof import('./destination').Destination>, 'send' | 'close'>,
  *   retryDelayMs: (attempt: number) => number,
- *   destinationsDir: string,
  *   log: Log,
- * }} SourceOptions
+ * }} SourceOptions `destination`: the mapping's on-failure destination, handed to the poller;
+ *   closed on stop.
  */
 
 class KafkaEventSource {
@@ -53,8 +48,6 @@ class KafkaEventSource {
   #options;
   /** @type {Consumer | undefined} */
   #consumer;
-  /** @type {Producer | undefined} */
-  #destination;
   /** @type {InstanceType<typeof Poller>} */
   #poller;
   #stopping = false;
@@ -92,7 +85,8 @@ class KafkaEventSource {
 
   /**
    * Stops fetching, lets in-flight invocations finish and commit (up to `timeoutMs`), then
-   * leaves the group. Records not yet delivered are delivered again on the next start.
+   * leaves the group and closes the destination. Records not yet delivered are delivered again
+   * on the next start.
    * @param {number} timeoutMs
    */
   async stop(timeoutMs) {
@@ -120,25 +114,22 @@ class KafkaEventSource {
     await withTimeout(this.#consumer?.disconnect() ?? Promise.resolve(), 10_000, undefined).catch(
       () => undefined,
     );
-    await withTimeout(this.#destination?.disconnect() ?? Promise.resolve(), 5_000, undefined).catch(
-      () => undefined,
-    );
+    await withTimeout(this.#options.destination.close(), 5_000, undefined).catch(() => undefined);
   }
 
   #newPoller() {
-    const { mapping, bootstrapServers, invoke, log, retryDelayMs } = this.#options;
+    const { mapping, bootstrapServers, invoke, destination, log, retryDelayMs } = this.#options;
     return new Poller({
       mapping,
       bootstrapServers,
       envelopeBytes: envelopeBytes(mapping.source, bootstrapServers, mapping.topic, 0),
       invoke,
+      destination,
       retryDelayMs,
       log,
       commit: (p, offset) => this.#commit(p, offset),
       pause: (p) => this.#pause(p, 'backlog'),
       resume: (p) => this.#resume(p, 'backlog'),
-      giveUp: (records, condition, invokeCount, error) =>
-        this.#giveUp(records, condition, invokeCount, error),
     });
   }
 
@@ -361,123 +352,6 @@ class KafkaEventSource {
       { topic: this.#options.mapping.topic, partition, offset: offset.toString() },
     ]);
   }
-
-  /**
-   * Records Lambda gave up on (retries or age exhausted in provisioned mode, or a record too
-   * large for any event) go to the on-failure destination: a Kafka topic through the broker;
-   * SQS, SNS and S3 as JSON files under `destinationsDir` (one file per record, named by time and
-   * request id), since there is no AWS offline. Without a destination they are logged and
-   * dropped, as Lambda discards them.
-   * @param {LambdaKafkaRecord[]} records
-   * @param {FailureCondition} condition
-   * @param {number} invokeCount
-   * @param {string | undefined} error
-   */
-  async #giveUp(records, condition, invokeCount, error) {
-    const { mapping, log, bootstrapServers, functionArn, kafka } = this.#options;
-    const where = offsetRanges(mapping.topic, records);
-    const destination = mapping.errorHandling.onFailure;
-    if (!destination) {
-      if (condition !== 'MaximumPayloadSizeExceeded') {
-        log.error(
-          `Kafka ${mapping.functionKey} ${where}: ${condition}; ${records.length} record(s) discarded (no on-failure destination)`,
-        );
-      }
-      return;
-    }
-    const messages = records.map((record) =>
-      failureMessage({
-        mapping,
-        record,
-        bootstrapServers,
-        condition,
-        invokeCount,
-        functionArn,
-        error,
-        withPayload: destination.kind === 'kafka' || destination.kind === 's3',
-      }),
-    );
-    if (destination.kind !== 'kafka') {
-      const dir = join(this.#options.destinationsDir, destination.kind, destination.name);
-      await this.#untilWritten(
-        `the ${destination.kind} destination ${destination.name}`,
-        async () => {
-          await mkdir(dir, { recursive: true });
-          for (const m of messages) {
-            const context = /** @type {{ requestId: string }} */ (m.envelope.requestContext);
-            const stamp = String(m.envelope.timestamp).replace(/[:.]/g, '-');
-            await writeFile(join(dir, `${stamp}-${context.requestId}.json`), `${m.value}\n`);
-          }
-        },
-      );
-      log.warning(
-        `Kafka ${mapping.functionKey} ${where}: ${condition}; ${records.length} record(s) written to the ${destination.kind} destination ${destination.name} (${dir})`,
-      );
-      return;
-    }
-    await this.#untilWritten(`kafka://${destination.topic}`, async () => {
-      if (!this.#destination) {
-        const producer = kafka.producer({
-          idempotent: true,
-          maxInFlightRequests: 1,
-          allowAutoTopicCreation: false,
-        });
-        await producer.connect();
-        this.#destination = producer;
-      }
-      await this.#destination.send({
-        topic: destination.topic,
-        acks: -1,
-        messages: messages.map(({ key, value }) => ({ key, value })),
-      });
-    });
-    log.warning(
-      `Kafka ${mapping.functionKey} ${where}: ${condition}; ${records.length} record(s) sent to kafka://${destination.topic}`,
-    );
-  }
-
-  /**
-   * Runs `write` until it succeeds, with backoff: records given up on are committed only once
-   * their destination holds them. Throws only when the source stops meanwhile (the records are
-   * then delivered again on the next start).
-   * @param {string} what
-   * @param {() => Promise<void>} write
-   */
-  async #untilWritten(what, write) {
-    const { mapping, log } = this.#options;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await write();
-        return;
-      } catch (error) {
-        if (this.#stopping) throw error;
-        const delay = this.#options.retryDelayMs(attempt);
-        log.error(
-          `Kafka ${mapping.functionKey}: cannot write to ${what}: ${describe(error)}; retrying in ${(delay / 1000).toFixed(1)} s`,
-        );
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        if (this.#stopping) throw error;
-      }
-    }
-  }
 }
 
-/**
- * @template T, F
- * @param {Promise<T>} promise
- * @param {number} ms
- * @param {F} fallback
- * @returns {Promise<T | F>}
- */
-const withTimeout = (promise, ms, fallback) => {
-  /** @type {NodeJS.Timeout | undefined} */
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((resolve) => {
-      timer = setTimeout(() => resolve(fallback), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-};
-
-module.exports = { KafkaEventSource, withTimeout };
+module.exports = { KafkaEventSource };

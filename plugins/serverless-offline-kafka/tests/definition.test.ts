@@ -8,11 +8,12 @@ import {
   DEFAULTS,
   type EventContext,
   type Mapping,
-  MappingError,
   mappingOf,
   mappingsOf,
 } from '../src/definition.js';
-import { b64 } from './support.js';
+import { b64, pluginErrors } from './support.js';
+
+const { MappingError } = pluginErrors;
 
 const CLUSTER_ARN = 'arn:aws:kafka:eu-west-1:123456789012:cluster/demo/0a1b2c3d-1';
 const LOGICAL_ID = 'ConsumerEventSourceMappingMSKDemoNotifications';
@@ -340,6 +341,16 @@ describe('mappingOf', () => {
       const ctx = extended({ FilterCriteria: { Filters: [{ Pattern: '{ not json' }] } });
       expect(() => mappingOf(ctx)).toThrow(MappingError);
       expect(() => mappingOf(ctx)).toThrow(/invalid filterPatterns/);
+    });
+
+    it('keeps the filter’s own error as the MappingError’s cause', () => {
+      const ctx = extended({ FilterCriteria: { Filters: [{ Pattern: { other: ['x'] } }] } });
+      expect(() => mappingOf(ctx)).toThrow(
+        expect.objectContaining({
+          name: 'MappingError',
+          cause: expect.objectContaining({ name: 'FilterError' }),
+        }),
+      );
     });
   });
 

@@ -1,16 +1,11 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LambdaKafkaEvent } from '../src/event.js';
 import { KafkaEventSource } from '../src/source.js';
-import type { Log } from '../src/worker.js';
-import { message, testMapping, until, within } from './support.js';
+import { message, silent, testMapping, until, within } from './support.js';
 
 /**
  * The event source against a fake kafkajs (the boundary it does not test): what it asks the
- * consumer (pause, resume, commit) when partitions are assigned, revoked or undecodable, and how
- * it writes file destinations.
+ * consumer (pause, resume, commit) when partitions are assigned, revoked or undecodable.
  */
 
 type Handler = (event: { payload: unknown }) => void;
@@ -63,23 +58,14 @@ const fakeKafka = () => {
   };
 };
 
-const silent: Log = {
-  notice: () => undefined,
-  warning: () => undefined,
-  error: () => undefined,
-  debug: () => undefined,
-};
-
 const undecodable = (offset: number) => ({
   ...message(offset),
   undecodable: `lz4 batch at offsets ${offset}..${offset} cannot be decoded`,
 });
 
 const sources: InstanceType<typeof KafkaEventSource>[] = [];
-const dirs: string[] = [];
 afterEach(async () => {
   for (const source of sources.splice(0)) await within(source.stop(1_000), 5_000, 'stop');
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
 const startSource = (
@@ -87,7 +73,6 @@ const startSource = (
   options: {
     invoke?: (event: LambdaKafkaEvent) => Promise<unknown>;
     mapping?: ReturnType<typeof testMapping>;
-    destinationsDir?: string;
   } = {},
 ) => {
   const source = new KafkaEventSource({
@@ -95,9 +80,8 @@ const startSource = (
     kafka: fake.kafka as never,
     bootstrapServers: ['127.0.0.1:9092'],
     invoke: options.invoke ?? (async () => null),
-    functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:svc-dev-consumer',
+    destination: { send: async () => undefined, close: async () => undefined },
     retryDelayMs: () => 60_000,
-    destinationsDir: options.destinationsDir ?? tmpdir(),
     log: silent,
   });
   sources.push(source);
@@ -123,47 +107,5 @@ describe('KafkaEventSource', () => {
     expect(fake.calls).toEqual(['pause 1']);
     fake.join([0]);
     expect(fake.calls).toEqual(['pause 1', 'resume 1']);
-  });
-
-  it('keeps retrying a file destination it cannot write, and commits only once it is written', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'destinations-'));
-    dirs.push(dir);
-    // A file where the sqs folder should be: mkdir fails until it is removed.
-    writeFileSync(join(dir, 'sqs'), 'in the way');
-    const fake = fakeKafka();
-    const errors: string[] = [];
-    const source = new KafkaEventSource({
-      mapping: testMapping({
-        errorHandling: {
-          provisioned: true,
-          maxRetries: 0,
-          onFailure: {
-            kind: 'sqs',
-            name: 'dlq',
-            arn: 'arn:aws:sqs:us-east-1:123456789012:dlq',
-          },
-        },
-      }),
-      kafka: fake.kafka as never,
-      bootstrapServers: ['127.0.0.1:9092'],
-      invoke: async () => {
-        throw new Error('boom');
-      },
-      functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:svc-dev-consumer',
-      retryDelayMs: () => 5,
-      destinationsDir: dir,
-      log: { ...silent, error: (m) => errors.push(m) },
-    });
-    sources.push(source);
-    source.start();
-    await fake.fetched(0, [message(0)]);
-    const failedWrites = () =>
-      errors.filter((e) => e.includes('cannot write to the sqs destination dlq')).length;
-    await until(() => failedWrites() >= 3, 'a few failed writes');
-    // Nothing is committed while the destination does not hold the record.
-    expect(fake.calls.filter((c) => c.startsWith('commit'))).toEqual([]);
-    rmSync(join(dir, 'sqs'));
-    await until(() => fake.calls.includes('commit 0@1'), 'the commit after the write', 5_000);
-    expect(readdirSync(join(dir, 'sqs', 'dlq'))).toHaveLength(1);
   });
 });

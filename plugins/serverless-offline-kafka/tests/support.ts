@@ -1,6 +1,17 @@
+import { createRequire } from 'node:module';
 import type { ErrorHandling, Mapping } from '../src/definition.js';
+import type { Failure } from '../src/destination.js';
 import type { KafkaMessageLike, LambdaKafkaEvent, LambdaKafkaRecord } from '../src/event.js';
-import type { Log, WorkerHost } from '../src/worker.js';
+import type { PollerHost } from '../src/poller.js';
+import type { Log } from '../src/util.js';
+
+/**
+ * The plugin's error classes as its own modules `require` them: an ES import of errors.js would
+ * load a second copy, whose classes no error thrown by the plugin is an instance of.
+ */
+export const pluginErrors = createRequire(import.meta.url)(
+  '../src/errors.js',
+) as typeof import('../src/errors.js');
 
 /** Base64 of a value as a producer would write it: objects as JSON, strings as UTF-8 text. */
 export const b64 = (value: unknown): string =>
@@ -35,6 +46,14 @@ export const offsetsOf = (event: LambdaKafkaEvent): number[] =>
 
 export const offsets = (records: readonly LambdaKafkaRecord[]): number[] =>
   records.map((r) => r.offset);
+
+/** A log that drops every line. */
+export const silent: Log = {
+  notice: () => undefined,
+  warning: () => undefined,
+  error: () => undefined,
+  debug: () => undefined,
+};
 
 /** Polls `condition` until it holds; fails with `what` after `timeoutMs`. */
 export const until = async (
@@ -117,16 +136,13 @@ export const testMapping = (
   };
 };
 
-type GiveUp = {
-  records: LambdaKafkaRecord[];
-  condition: 'RetriesExhausted' | 'RecordAgeExceeded' | 'MaximumPayloadSizeExceeded';
-  invokeCount: number;
-  error: string | undefined;
-};
+type GiveUp = Failure & { records: LambdaKafkaRecord[] };
 
 /**
- * A worker host with no Kafka: records every invocation, commit, pause, resume and give-up;
- * `history` holds invocations, commits and give-ups in the order they happened. `respond` decides each invocation's outcome (its result, or a throw).
+ * A poller host with no Kafka: records every invocation, commit, pause, resume and give-up (the
+ * records sent to its destination, unless a test brings its own `destination`); `history` holds
+ * invocations, commits and give-ups in the order they happened. `respond` decides each
+ * invocation's outcome (its result, or a throw).
  */
 export const fakeHost = (
   options: {
@@ -134,6 +150,7 @@ export const fakeHost = (
     respond?: (event: LambdaKafkaEvent, call: number) => unknown;
     retryDelayMs?: (attempt: number) => number;
     now?: () => number;
+    destination?: PollerHost['destination'];
   } = {},
 ) => {
   const invocations: LambdaKafkaEvent[] = [];
@@ -151,7 +168,7 @@ export const fakeHost = (
     debug: (m) => logged.push({ level: 'debug', message: m }),
   };
   const respond = options.respond ?? (() => null);
-  const host: WorkerHost = {
+  const host: PollerHost = {
     mapping: options.mapping ?? testMapping(),
     bootstrapServers: ['127.0.0.1:9092'],
     envelopeBytes: 300,
@@ -171,9 +188,11 @@ export const fakeHost = (
     resume: (partition) => {
       resumes.push(partition);
     },
-    giveUp: async (records, condition, invokeCount, error) => {
-      givenUp.push({ records, condition, invokeCount, error });
-      history.push(`giveUp ${offsets(records).join(',')}`);
+    destination: options.destination ?? {
+      send: async (records, failure) => {
+        givenUp.push({ records, ...failure });
+        history.push(`giveUp ${offsets(records).join(',')}`);
+      },
     },
     retryDelayMs: options.retryDelayMs ?? (() => 1),
     log,

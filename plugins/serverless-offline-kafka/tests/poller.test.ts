@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type LambdaKafkaEvent, type LambdaKafkaRecord, toLambdaRecord } from '../src/event.js';
+import type { LambdaKafkaEvent } from '../src/event.js';
 import { compileFilters } from '../src/filter.js';
-import { Poller, partialOutcome } from '../src/worker.js';
+import { Poller } from '../src/poller.js';
 import {
   b64,
   deferred,
@@ -46,89 +46,10 @@ const start = (host: ReturnType<typeof fakeHost>['host']) => {
 };
 
 afterEach(async () => {
-  for (const worker of started.splice(0)) {
-    worker.stop();
-    await within(worker.done, 2_000, 'a worker stopping after its test');
+  for (const poller of started.splice(0)) {
+    poller.stop();
+    await within(poller.done, 2_000, 'a poller stopping after its test');
   }
-});
-
-describe('partialOutcome', () => {
-  const records: LambdaKafkaRecord[] = [40, 41, 42, 43].map((o) =>
-    toLambdaRecord('notifications', PARTITION, message(o)),
-  );
-
-  it.each([
-    ['null', null],
-    ['undefined', undefined],
-    ['an empty object', {}],
-    ['batchItemFailures: null', { batchItemFailures: null }],
-    ['an empty batchItemFailures list', { batchItemFailures: [] }],
-    ['an empty array', []],
-  ])('reads %s as success', (_, result) => {
-    expect(partialOutcome(result, records)).toEqual({ kind: 'ok' });
-  });
-
-  it.each([
-    ['a string', 'failed'],
-    ['a number', 42],
-    ['true', true],
-  ])('fails the whole batch for a response that is %s', (_, result) => {
-    expect(partialOutcome(result, records)).toEqual({
-      kind: 'failed',
-      error: 'invalid partial batch response (not an object)',
-    });
-  });
-
-  it.each([
-    ['a string', 'all'],
-    ['an object', { itemIdentifier: { partition: 'notifications-3', offset: 41 } }],
-  ])('fails the whole batch when batchItemFailures is %s', (_, batchItemFailures) => {
-    expect(partialOutcome({ batchItemFailures }, records)).toMatchObject({
-      kind: 'failed',
-      error: expect.stringMatching(/batchItemFailures is not a list/),
-    });
-  });
-
-  it.each([
-    ['an offset not in the batch', { partition: 'notifications-3', offset: 44 }],
-    ['another partition', { partition: 'notifications-4', offset: 41 }],
-    ['a bare partition number', { partition: 3, offset: 41 }],
-    ['no offset', { partition: 'notifications-3' }],
-  ])('fails the whole batch for an identifier with %s', (_, itemIdentifier) => {
-    const outcome = partialOutcome({ batchItemFailures: [{ itemIdentifier }] }, records);
-    expect(outcome).toMatchObject({
-      kind: 'failed',
-      error: expect.stringMatching(/names a record not in the batch/),
-    });
-  });
-
-  it.each([
-    ['a failure without itemIdentifier', [{}]],
-    ['a null failure', [null]],
-    [
-      'one unknown identifier among known ones',
-      [
-        { itemIdentifier: { partition: 'notifications-3', offset: 41 } },
-        { itemIdentifier: { partition: 'notifications-3', offset: 99 } },
-      ],
-    ],
-  ])('fails the whole batch for %s', (_, batchItemFailures) => {
-    expect(partialOutcome({ batchItemFailures }, records).kind).toBe('failed');
-  });
-
-  it('names the failed records, in the batch’s order', () => {
-    const outcome = partialOutcome(failures(43, 41), records);
-    expect(outcome.kind).toBe('partial');
-    expect(outcome.kind === 'partial' && offsets(outcome.failed)).toEqual([41, 43]);
-  });
-
-  it('accepts an offset given as a string', () => {
-    const result = {
-      batchItemFailures: [{ itemIdentifier: { partition: 'notifications-3', offset: '42' } }],
-    };
-    const outcome = partialOutcome(result, records);
-    expect(outcome.kind === 'partial' && offsets(outcome.failed)).toEqual([42]);
-  });
 });
 
 describe('Poller', () => {
@@ -136,10 +57,10 @@ describe('Poller', () => {
     it('waits for the batching window, then invokes once with every queued record', async () => {
       const windowMs = 40;
       const fake = fakeHost({ mapping: testMapping({ windowMs }) });
-      const worker = start(fake.host);
+      const poller = start(fake.host);
       const enqueuedAt = Date.now();
-      worker.enqueue(messages(0, 2));
-      worker.enqueue(messages(3, 4));
+      poller.enqueue(messages(0, 2));
+      poller.enqueue(messages(3, 4));
       await until(() => fake.commits.length >= 1, 'the first commit');
       expect(fake.invocations).toHaveLength(1);
       expect(fake.invocations.map(offsetsOf)).toEqual([[0, 1, 2, 3, 4]]);
@@ -149,8 +70,8 @@ describe('Poller', () => {
 
     it('invokes at once when BatchSize records are ready, without waiting for the window', async () => {
       const fake = fakeHost({ mapping: testMapping({ windowMs: 60_000, batchSize: 3 }) });
-      const worker = start(fake.host);
-      worker.enqueue(messages(0, 3));
+      const poller = start(fake.host);
+      poller.enqueue(messages(0, 3));
       await until(() => fake.commits.length >= 1, 'the full batch');
       expect(fake.invocations.map(offsetsOf)).toEqual([[0, 1, 2]]);
       // The fourth record waits for its window (a minute), so nothing else is invoked.
@@ -159,8 +80,8 @@ describe('Poller', () => {
 
     it('splits the queue into consecutive batches of BatchSize in offset order', async () => {
       const fake = fakeHost({ mapping: testMapping({ batchSize: 2 }) });
-      const worker = start(fake.host);
-      worker.enqueue(messages(0, 4));
+      const poller = start(fake.host);
+      poller.enqueue(messages(0, 4));
       await until(() => fake.commits.length >= 3, 'three commits');
       expect(fake.history).toEqual([
         'invoke 0,1',
@@ -174,8 +95,8 @@ describe('Poller', () => {
 
     it('builds the Lambda event of the mapping’s source for this partition', async () => {
       const fake = fakeHost();
-      const worker = start(fake.host);
-      worker.enqueue([message(7, { key: null, value: null, headers: { lang: 'ë' } })]);
+      const poller = start(fake.host);
+      poller.enqueue([message(7, { key: null, value: null, headers: { lang: 'ë' } })]);
       await until(() => fake.invocations.length === 1, 'an invocation');
       expect(fake.invocations[0]).toEqual({
         eventSource: 'aws:kafka',
@@ -199,11 +120,11 @@ describe('Poller', () => {
 
     it('ignores records at or below the last enqueued offset', async () => {
       const fake = fakeHost({ mapping: testMapping({ windowMs: 20 }) });
-      const worker = start(fake.host);
-      worker.enqueue(messages(0, 2));
-      worker.enqueue(messages(1, 3));
+      const poller = start(fake.host);
+      poller.enqueue(messages(0, 2));
+      poller.enqueue(messages(1, 3));
       await until(() => fake.commits.length >= 1, 'the first commit');
-      worker.enqueue(messages(2, 4));
+      poller.enqueue(messages(2, 4));
       await until(() => fake.commits.length >= 2, 'the second commit');
       expect(fake.invocations.map(offsetsOf)).toEqual([[0, 1, 2, 3], [4]]);
       expect(fake.commits).toEqual([4n, 5n]);
@@ -212,8 +133,8 @@ describe('Poller', () => {
     it('commits filtered-out records without invoking when none is to be delivered', async () => {
       const filter = compileFilters([{ value: { kind: ['follow'] } }]);
       const fake = fakeHost({ mapping: testMapping({ filter }) });
-      const worker = start(fake.host);
-      worker.enqueue(messages(0, 2));
+      const poller = start(fake.host);
+      poller.enqueue(messages(0, 2));
       await until(() => fake.commits.length >= 1, 'a commit');
       expect(fake.invocations).toEqual([]);
       expect(fake.commits).toEqual([3n]);
@@ -224,8 +145,8 @@ describe('Poller', () => {
       const follow = (offset: number) =>
         message(offset, { value: Buffer.from(JSON.stringify({ kind: 'follow', n: offset })) });
       const fake = fakeHost({ mapping: testMapping({ filter, windowMs: 20 }) });
-      const worker = start(fake.host);
-      worker.enqueue([message(0), follow(1), message(2), follow(3), message(4)]);
+      const poller = start(fake.host);
+      poller.enqueue([message(0), follow(1), message(2), follow(3), message(4)]);
       await until(() => fake.commits.length >= 1, 'a commit');
       expect(fake.invocations.map(offsetsOf)).toEqual([[1, 3]]);
       expect(fake.commits).toEqual([5n]);
@@ -234,8 +155,8 @@ describe('Poller', () => {
     it('gives up on a record over 6 MB (MaximumPayloadSizeExceeded) after delivering the ones before it, and says so', async () => {
       const huge = Buffer.alloc(5 * 1024 * 1024, 1);
       const fake = fakeHost({ mapping: testMapping({ windowMs: 20 }) });
-      const worker = start(fake.host);
-      worker.enqueue([message(0), message(1, { value: huge }), message(2)]);
+      const poller = start(fake.host);
+      poller.enqueue([message(0), message(1, { value: huge }), message(2)]);
       await until(() => fake.commits.length >= 3, 'three commits');
       expect(fake.history).toEqual([
         'invoke 0',
@@ -253,8 +174,8 @@ describe('Poller', () => {
 
     it('pauses fetching while 20,000 records wait and resumes once the queue drains', async () => {
       const fake = fakeHost({ mapping: testMapping({ batchSize: 10_000 }) });
-      const worker = start(fake.host);
-      worker.enqueue(messages(0, 19_999));
+      const poller = start(fake.host);
+      poller.enqueue(messages(0, 19_999));
       expect(fake.pauses).toEqual([PARTITION]);
       await until(() => fake.resumes.length === 1, 'resume', 10_000);
       expect(fake.resumes).toEqual([PARTITION]);
@@ -266,8 +187,8 @@ describe('Poller', () => {
     it('commits the last offset + 1 only after the invocation succeeds', async () => {
       const inFlight = deferred();
       const fake = fakeHost({ respond: () => inFlight.promise });
-      const worker = start(fake.host);
-      worker.enqueue(messages(10, 12));
+      const poller = start(fake.host);
+      poller.enqueue(messages(10, 12));
       await until(() => fake.invocations.length === 1, 'an invocation');
       expect(fake.commits).toEqual([]);
       inFlight.resolve(null);
@@ -282,8 +203,8 @@ describe('Poller', () => {
           return null;
         },
       });
-      const worker = start(fake.host);
-      worker.enqueue(messages(0, 2));
+      const poller = start(fake.host);
+      poller.enqueue(messages(0, 2));
       await until(() => fake.commits.length >= 1, 'a commit');
       expect(fake.history).toEqual([
         'invoke 0,1,2',
@@ -322,14 +243,14 @@ describe('Poller', () => {
           if (call === 1) throw new Error('boom');
           return null;
         },
-        // New records arrive during the backoff, waking the worker.
+        // New records arrive during the backoff, waking the poller.
         retryDelayMs: () => {
-          setTimeout(() => worker.enqueue(messages(2, 3)), 0);
+          setTimeout(() => poller.enqueue(messages(2, 3)), 0);
           return 20;
         },
       });
-      const worker = start(fake.host);
-      worker.enqueue(messages(0, 1));
+      const poller = start(fake.host);
+      poller.enqueue(messages(0, 1));
       await until(() => fake.commits.length >= 2, 'two commits');
       expect(fake.history).toEqual([
         'invoke 0,1',
@@ -377,11 +298,11 @@ describe('Poller', () => {
           return 60_000;
         },
       });
-      const worker = start(fake.host);
-      worker.enqueue(messages(0, 2));
+      const poller = start(fake.host);
+      poller.enqueue(messages(0, 2));
       await until(() => backingOff, 'the retry backoff');
-      worker.stop();
-      await within(worker.done, 1_000, 'the stopped worker');
+      poller.stop();
+      await within(poller.done, 1_000, 'the stopped poller');
       expect(fake.invocations).toHaveLength(1);
       expect(fake.commits).toEqual([]);
     });
@@ -392,12 +313,12 @@ describe('Poller', () => {
         mapping: testMapping({ batchSize: 2 }),
         respond: () => inFlight.promise,
       });
-      const worker = start(fake.host);
-      worker.enqueue(messages(0, 3));
+      const poller = start(fake.host);
+      poller.enqueue(messages(0, 3));
       await until(() => fake.invocations.length === 1, 'an invocation');
-      worker.stop();
+      poller.stop();
       inFlight.resolve(null);
-      await within(worker.done, 1_000, 'the stopped worker');
+      await within(poller.done, 1_000, 'the stopped poller');
       expect(fake.history).toEqual(['invoke 0,1', `commit ${PARTITION}@2`]);
     });
 
@@ -407,12 +328,12 @@ describe('Poller', () => {
         mapping: testMapping({ batchSize: 2 }),
         respond: () => inFlight.promise,
       });
-      const worker = start(fake.host);
-      worker.enqueue(messages(0, 3));
+      const poller = start(fake.host);
+      poller.enqueue(messages(0, 3));
       await until(() => fake.invocations.length === 1, 'an invocation');
-      worker.revoke();
+      poller.revoke();
       inFlight.resolve(null);
-      await within(worker.done, 1_000, 'the revoked worker');
+      await within(poller.done, 1_000, 'the revoked poller');
       expect(fake.history).toEqual(['invoke 0,1']);
     });
 
@@ -422,24 +343,24 @@ describe('Poller', () => {
         mapping: testMapping({ batchSize: 10_000 }),
         respond: () => inFlight.promise,
       });
-      const worker = start(fake.host);
-      worker.enqueue(messages(0, 19_999));
+      const poller = start(fake.host);
+      poller.enqueue(messages(0, 19_999));
       expect(fake.pauses).toEqual([PARTITION]);
       await until(() => fake.invocations.length >= 1, 'an invocation');
-      worker.revoke();
+      poller.revoke();
       expect(fake.resumes).toEqual([PARTITION]);
       inFlight.resolve(null);
-      await within(worker.done, 1_000, 'the revoked worker');
+      await within(poller.done, 1_000, 'the revoked poller');
       expect(fake.resumes).toEqual([PARTITION]);
       expect(fake.commits).toEqual([]);
     });
 
     it('ends at once when revoked during the batching window, invoking nothing', async () => {
       const fake = fakeHost({ mapping: testMapping({ windowMs: 60_000 }) });
-      const worker = start(fake.host);
-      worker.enqueue(messages(0, 3));
-      worker.revoke();
-      await within(worker.done, 1_000, 'the revoked worker');
+      const poller = start(fake.host);
+      poller.enqueue(messages(0, 3));
+      poller.revoke();
+      await within(poller.done, 1_000, 'the revoked poller');
       expect(fake.history).toEqual([]);
     });
   });
@@ -452,8 +373,8 @@ describe('Poller', () => {
           throw new Error('boom');
         },
       });
-      const worker = start(fake.host);
-      worker.enqueue(messages(0, 2));
+      const poller = start(fake.host);
+      poller.enqueue(messages(0, 2));
       await until(() => fake.commits.length >= 1, 'a commit');
       expect(fake.history).toEqual([
         'invoke 0,1,2',

@@ -1,0 +1,48 @@
+// @ts-check
+'use strict';
+
+/**
+ * The plugin's errors, by what they mean. Each sets `name` (log lines show it) and chains the
+ * error it wraps, if any, as `cause` (`new MappingError(message, { cause })`).
+ */
+
+/** Base of the plugin's own errors. */
+class OfflineKafkaError extends Error {
+  /** @override */
+  name = 'OfflineKafkaError';
+}
+
+/** A mapping AWS would refuse (CreateEventSourceMapping's validation): it is not started. */
+class MappingError extends OfflineKafkaError {
+  /** @override */
+  name = 'MappingError';
+}
+
+/** A filter pattern AWS would refuse (event filtering's grammar); reported as a MappingError. */
+class FilterError extends OfflineKafkaError {
+  /** @override */
+  name = 'FilterError';
+}
+
+/**
+ * A record batch that cannot be decoded: its partition is fetched again with backoff, other
+ * partitions go on.
+ */
+class RecordBatchError extends OfflineKafkaError {
+  /** @override */
+  name = 'RecordBatchError';
+}
+
+/** A record batch whose codec's data is malformed, or would decompress past the bound. */
+class CompressionError extends RecordBatchError {
+  /** @override */
+  name = 'CompressionError';
+}
+
+module.exports = {
+  CompressionError,
+  FilterError,
+  MappingError,
+  OfflineKafkaError,
+  RecordBatchError,
+};

@@ -1,0 +1,290 @@
+// @ts-check
+'use strict';
+
+const { MAX_EVENT_BYTES, groupKeyBytes, toLambdaRecord } = require('./event');
+const { Committer } = require('./committer');
+const { Delivery } = require('./delivery');
+const { PartitionQueue } = require('./partition-queue');
+
+/**
+ * One event poller of one mapping: it owns partitions (each a `PartitionQueue` and a
+ * `Committer`), admits the records fetched for them, and schedules events across them by
+ * Lambda's rules; `Delivery` runs each event.
+ *
+ * As AWS (with-msk-process: "A single Lambda payload can contain messages from multiple
+ * partitions"; kafka-scaling-modes: a poller runs several invocations at once, and ordering is
+ * kept per partition):
+ * - an event takes the records ready in the partitions that have no batch in flight, oldest
+ *   partition first, each partition's records in offset order; BatchSize and the 6 MB payload
+ *   limit count over the whole event;
+ * - at most one batch per partition is in flight, so events in flight hold disjoint partitions
+ *   and run concurrently (at most one invocation per partition);
+ * - an event starts once it is full or the earliest batching window among its partitions closes;
+ * - offsets are committed per partition after success, never backwards;
+ * - a partition revoked while its batch is in flight, then assigned back, takes no new batch
+ *   until that one has ended, so that one batch per partition holds across rebalances.
+ *
+ * @typedef {import('./event').LambdaKafkaEvent} LambdaKafkaEvent
+ * @typedef {import('./event').KafkaMessageLike} KafkaMessageLike
+ * @typedef {import('./definition').Mapping} Mapping
+ * @typedef {import('./util').Log} Log
+ * @typedef {import('./delivery').Destination} Destination
+ * @typedef {import('./delivery').Share} Share
+ * @typedef {{
+ *   mapping: Mapping,
+ *   bootstrapServers: readonly string[],
+ *   envelopeBytes: number,
+ *   invoke: (event: LambdaKafkaEvent) => Promise<unknown>,
+ *   commit: (partition: number, offset: bigint) => Promise<void>,
+ *   pause: (partition: number) => void,
+ *   resume: (partition: number) => void,
+ *   destination: Destination,
+ *   retryDelayMs: (attempt: number) => number,
+ *   log: Log,
+ *   now?: () => number,
+ * }} PollerHost `envelopeBytes`: the event's bytes without records or group keys; `destination`:
+ *   the mapping's on-failure destination, where records Lambda gives up on go.
+ * @typedef {{
+ *   queue: InstanceType<typeof PartitionQueue>,
+ *   committer: InstanceType<typeof Committer>,
+ * }} OwnedPartition
+ */
+
+class Poller {
+  /** @type {Map<number, OwnedPartition>} */
+  #partitions = new Map();
+  /** @type {Set<Promise<void>>} */
+  #inFlight = new Set();
+  /** Revoked partitions whose batch is still in flight: when it ends. */
+  /** @type {Map<number, Promise<void>>} */
+  #draining = new Map();
+  #stopped = false;
+  /** @type {NodeJS.Timeout | undefined} */
+  #timer;
+  #timerAt = Number.POSITIVE_INFINITY;
+  #dispatchQueued = false;
+  /** @type {PollerHost} */
+  #host;
+  /** @type {() => number} */
+  #now;
+  #groupKeyBytes;
+  /** @type {InstanceType<typeof Delivery>} */
+  #delivery;
+
+  /** @param {PollerHost} host */
+  constructor(host) {
+    this.#host = host;
+    this.#now = host.now ?? Date.now;
+    this.#groupKeyBytes = groupKeyBytes(host.mapping.topic);
+    this.#delivery = new Delivery({
+      mapping: host.mapping,
+      bootstrapServers: host.bootstrapServers,
+      invoke: host.invoke,
+      destination: host.destination,
+      retryDelayMs: host.retryDelayMs,
+      log: host.log,
+      now: this.#now,
+      freed: () => this.#schedule(),
+    });
+  }
+
+  /** Invocations and failed invocations since start (MetricsConfig EventCount, ErrorCount). */
+  get metrics() {
+    return this.#delivery.metrics;
+  }
+
+  /**
+   * Queues fetched records of `partition`.
+   * @param {number} partition
+   * @param {readonly KafkaMessageLike[]} messages
+   * @param {string} [highWatermark] the partition's end offset, for the offset lag
+   */
+  enqueue(partition, messages, highWatermark) {
+    if (this.#stopped) return;
+    this.#partition(partition).queue.enqueue(messages, highWatermark, (message) =>
+      this.#admit(partition, message),
+    );
+    this.#schedule();
+  }
+
+  /**
+   * The partition now belongs to another poller: drop its queue and never commit it again (a
+   * batch in flight that holds it finishes for its other partitions). Assigned back before that
+   * batch ends, the partition waits for it.
+   * @param {number} partition
+   */
+  revoke(partition) {
+    const owned = this.#partitions.get(partition);
+    if (!owned) return;
+    if (owned.queue.busy) this.#draining.set(partition, owned.queue.freed);
+    owned.queue.revoke();
+    owned.committer.revoke();
+    this.#partitions.delete(partition);
+  }
+
+  /** Takes no new event; events in flight finish (or end at their next retry) and commit. */
+  stop() {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#delivery.stop();
+  }
+
+  /** Settles once stopped and every event in flight and every commit has settled. */
+  get done() {
+    return (async () => {
+      while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+      await Promise.all([...this.#partitions.values()].map((p) => p.committer.settled));
+    })();
+  }
+
+  /** Offset lag per owned partition: the partition's end offset minus the committed offset. */
+  lag() {
+    return [...this.#partitions.values()]
+      .sort((a, b) => a.queue.partition - b.queue.partition)
+      .map(({ queue, committer }) => {
+        const committed =
+          committer.committed >= 0n
+            ? committer.committed
+            : (queue.first?.offset ?? queue.highWatermark);
+        const lag = queue.highWatermark - committed;
+        return { partition: queue.partition, lag: lag > 0n ? Number(lag) : 0 };
+      });
+  }
+
+  /**
+   * What a fetched record goes through before it is queued: Lambda's record shape, then the
+   * mapping's filters (a record no filter matches is not delivered, only committed).
+   * @param {number} partition
+   * @param {KafkaMessageLike} message
+   */
+  #admit(partition, message) {
+    const { mapping } = this.#host;
+    const record = toLambdaRecord(mapping.topic, partition, message);
+    return { record, deliver: mapping.filter(record) };
+  }
+
+  /** @param {number} partition */
+  #partition(partition) {
+    let owned = this.#partitions.get(partition);
+    if (!owned) {
+      const { mapping, commit, log, pause, resume } = this.#host;
+      owned = {
+        queue: new PartitionQueue(partition, { pause, resume, now: this.#now }),
+        committer: new Committer(partition, { mapping, commit, log }),
+      };
+      this.#partitions.set(partition, owned);
+      const draining = this.#draining.get(partition);
+      if (draining) {
+        // Its previous owner's batch is still in flight: no second batch for this partition.
+        const { queue } = owned;
+        queue.hold();
+        void draining.then(() => {
+          if (this.#draining.get(partition) === draining) this.#draining.delete(partition);
+          queue.release();
+          this.#schedule();
+        });
+      }
+    }
+    return owned;
+  }
+
+  /** Dispatches once the records enqueued in this turn of the event loop are all queued. */
+  #schedule() {
+    if (this.#dispatchQueued) return;
+    this.#dispatchQueued = true;
+    queueMicrotask(() => {
+      this.#dispatchQueued = false;
+      this.#dispatch();
+    });
+  }
+
+  /** Starts every event that is ready now; sets a timer for the next batching window. */
+  #dispatch() {
+    const { mapping, envelopeBytes } = this.#host;
+    while (!this.#stopped) {
+      /** @type {OwnedPartition[]} */
+      const idle = [];
+      for (const p of this.#partitions.values())
+        if (!p.queue.busy && p.queue.waiting > 0) idle.push(p);
+      if (idle.length === 0) return;
+      let closesAt = Number.POSITIVE_INFINITY;
+      const load = { count: 0, bytes: envelopeBytes };
+      let full = false;
+      for (const { queue } of idle) {
+        closesAt = Math.min(closesAt, queue.windowClosesAt(mapping.windowMs));
+        if (full) continue;
+        load.bytes += this.#groupKeyBytes;
+        full = queue.fills(load, mapping.batchSize);
+      }
+      if (!full && this.#now() < closesAt) {
+        this.#wakeAt(closesAt);
+        return;
+      }
+      this.#startEvent(idle);
+    }
+  }
+
+  /** @param {number} time */
+  #wakeAt(time) {
+    if (this.#timer && this.#timerAt <= time) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = time;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#timerAt = Number.POSITIVE_INFINITY;
+        this.#dispatch();
+      },
+      Math.max(0, time - this.#now()),
+    );
+  }
+
+  /**
+   * Takes one event from the idle partitions (the oldest waiting first) and runs it.
+   * @param {OwnedPartition[]} idle
+   */
+  #startEvent(idle) {
+    const { mapping, envelopeBytes } = this.#host;
+    idle.sort(
+      (a, b) =>
+        /** @type {import('./batcher').QueuedRecord} */ (a.queue.first).arrivedAt -
+        /** @type {import('./batcher').QueuedRecord} */ (b.queue.first).arrivedAt,
+    );
+    /** @type {Share[]} */
+    const shares = [];
+    let recordsLeft = mapping.batchSize;
+    let bytesLeft = MAX_EVENT_BYTES - envelopeBytes;
+    for (const owned of idle) {
+      if (recordsLeft <= 0 || bytesLeft <= this.#groupKeyBytes) break;
+      const share = owned.queue.take({
+        maxRecords: recordsLeft,
+        bytesLeft: bytesLeft - this.#groupKeyBytes,
+        aloneLimit: MAX_EVENT_BYTES - envelopeBytes - this.#groupKeyBytes,
+      });
+      if (share.taken === 0) continue;
+      if (share.records.length > 0) {
+        recordsLeft -= share.records.length;
+        bytesLeft -= share.bytes + this.#groupKeyBytes;
+      }
+      shares.push({ ...owned, ...share });
+    }
+    if (shares.length === 0) {
+      // Only possible when nothing fits at all; never leave the partitions waiting forever.
+      const owned = /** @type {OwnedPartition} */ (idle[0]);
+      shares.push({
+        ...owned,
+        ...owned.queue.take({
+          maxRecords: 1,
+          bytesLeft: MAX_EVENT_BYTES,
+          aloneLimit: MAX_EVENT_BYTES,
+        }),
+      });
+    }
+    const run = this.#delivery.run(shares).finally(() => {
+      this.#inFlight.delete(run);
+    });
+    this.#inFlight.add(run);
+  }
+}
+
+module.exports = { Poller };
