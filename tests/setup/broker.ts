@@ -21,9 +21,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('brokers', []);
     return async () => undefined;
   }
-  const broker = await ensureBroker(config().kafka.brokers);
+  const broker = await ensureBroker(config().kafka.brokers, config().localKafkaNodes);
   project.provide('brokers', broker.brokers);
   return async () => {
-    if (broker.started) await stopBroker();
+    if (broker.started) await stopBroker(broker.local);
   };
 }
