@@ -31,12 +31,18 @@ import { toRecord } from './records.js';
 export const PUBLISHER_RETRY = { initialRetryTime: 20, retries: 6 } as const;
 
 /**
- * Retries of the publisher's client when it connects: none. A broker that refuses connections
- * then fails an attempt at once, and the producer's retries (`PUBLISHER_RETRY`) or its
- * reconnection in the background take it from there, instead of the client's own retries nested
- * in each of them: a broker that is down is known within a second, not at the deadline.
+ * Retries of the publisher's client (connecting, metadata): two, quickly, so that connecting tries
+ * up to three seed brokers. kafkajs takes one seed per attempt (client.ts's seedBrokers): with
+ * none, a new producer whose first seed is a node down (restarting, as in MSK's patching) failed
+ * although the others answered. A broker that refuses connections still fails them at once, and
+ * the producer's retries (`PUBLISHER_RETRY`) or its reconnection in the background take it from
+ * there, not further client retries nested in each of them.
  */
-export const PUBLISHER_CLIENT_RETRY = { retries: 0 } as const;
+export const PUBLISHER_CLIENT_RETRY = {
+  retries: 2,
+  initialRetryTime: 20,
+  maxRetryTime: 100,
+} as const;
 
 /**
  * Shortest transaction timeout given to the broker (it checks for expired transactions every
