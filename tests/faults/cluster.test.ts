@@ -13,6 +13,7 @@ import {
   runClusterScenario,
   type ScenarioResult,
   type Sessions,
+  summaryOf,
   twoDown,
 } from '../helpers/cluster-faults.js';
 import { type FaultStack, startFaultStack } from '../helpers/fault-stack.js';
@@ -23,14 +24,19 @@ import { until } from '../helpers/wait.js';
 
 /**
  * The whole service on three replicated Kafka nodes (replication factor 3, min.insync.replicas
- * 2), under 50 POST /send per second, while nodes are restarted, killed and lost as on Amazon MSK:
+ * 2), under a steady load of POST /send, while nodes are restarted, killed and lost as on Amazon MSK:
  * each request is counted (202, stored once, duplicates, lost, 503, other), never timed (the
  * timings are bench/reliability.ts's). The cluster is the run's own with LOCAL_KAFKA_BROKERS=3,
  * else one started here.
  */
 
 const HTTP_PORT = 3600;
-const RATE_PER_SECOND = 50;
+/**
+ * Half of the benchmark's 50/s (bench/reliability.ts runs these scenarios at 50/s): on a shared
+ * 2-core machine, 50/s through sls offline beside three JVMs leaves requests waiting for the CPU,
+ * which the offline gateway then throttles; the counts asserted here do not need the rate.
+ */
+const RATE_PER_SECOND = 25;
 const BEFORE_MS = 3_000;
 const AFTER_MS = 3_000;
 /** How long a killed node (or two) stays down. */
@@ -88,8 +94,8 @@ describe('three replicated brokers: leaders that move, nodes that die', () => {
     await cluster?.close();
   });
 
-  const run = (scenario: Parameters<typeof runClusterScenario>[0]['scenario']) =>
-    runClusterScenario({
+  const run = async (scenario: Parameters<typeof runClusterScenario>[0]['scenario']) => {
+    const result = await runClusterScenario({
       stack,
       cluster,
       sessions,
@@ -99,6 +105,9 @@ describe('three replicated brokers: leaders that move, nodes that die', () => {
       afterMs: AFTER_MS,
       earlier,
     });
+    process.stderr.write(`[cluster faults] ${summaryOf(result)}\n`);
+    return result;
+  };
 
   /** What every scenario must show: nothing acknowledged lost, duplicated or left unread. */
   const expectEveryAcceptedStoredOnce = (result: ScenarioResult) => {
@@ -106,7 +115,7 @@ describe('three replicated brokers: leaders that move, nodes that die', () => {
     expect(result.audit).toMatchObject({ duplicates: [], lost: [], misplaced: [] });
     expect(result.audit.storedOnce).toBe(result.audit.accepted);
     expect(result.skipped, 'records in Kafka never stored').toEqual([]);
-    expect(result.other, 'answers other than 202 and 503').toEqual([]);
+    expect(result.other, 'answers other than 202, 503 and throttles').toEqual([]);
     expect(result.badRefusals, '503s without Retry-After or slower than the deadline').toEqual([]);
   };
 
