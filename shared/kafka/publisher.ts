@@ -25,10 +25,12 @@ import { toRecord } from './records.js';
  * CONCURRENT_TRANSACTIONS until the coordinator has written the commit markers, a few
  * milliseconds later. kafkajs retries it after its first retry delay (100 ms with our client's
  * settings), where the Java client waits 20 ms (KAFKA-5477): back-to-back batches spent most of
- * their time waiting. The first retry comes after 20 ms as in Java; six retries (about 1.3 s,
- * doubling) leave the send deadline room for the request itself.
+ * their time waiting. The first retry comes after 20 ms as in Java, then doubling up to 500 ms:
+ * eight retries (about 2.1 s) ride through a partition's leader moving to another broker
+ * (NOT_LEADER_OR_FOLLOWER, then fresh metadata) and leave the send deadline room for the request
+ * itself. Every field is set: kafkajs merges these over the client's retry settings.
  */
-export const PUBLISHER_RETRY = { initialRetryTime: 20, retries: 6 } as const;
+export const PUBLISHER_RETRY = { initialRetryTime: 20, maxRetryTime: 500, retries: 8 } as const;
 
 /**
  * Retries of the publisher's client (connecting, metadata): two, quickly, so that connecting tries

@@ -31,10 +31,10 @@ const SLOW_JOIN_NOTICE_MS = 2_000;
  * again, this many times in all, after 250 ms, 500 ms, ... kafkajs keeps the coordinator it found
  * at the join for as long as its connection is open, and on NOT_COORDINATOR only refreshes the
  * metadata and throws (src/consumer/offsetManager: getCoordinator, commitOffsets; the same for a
- * coordinator that died: "Broker N not found in the cached metadata"). The next heartbeat gets the
- * same error and makes the consumer join again, which finds the new coordinator: a retry after it
- * commits. Without it, the last commit before a quiet spell was lost, and its records delivered
- * again at the next rebalance.
+ * coordinator that died: "Broker N not found in the cached metadata"; kafkajs#1779, not released).
+ * The next heartbeat gets the same error and makes the consumer join again, which finds the new
+ * coordinator: a retry after it commits. Without it, the last commit before a quiet spell was
+ * lost, and its records delivered again at the next rebalance.
  */
 const COMMIT_ATTEMPTS = 6;
 const COMMIT_RETRY_MS = 250;
