@@ -386,11 +386,11 @@ const costTable = (cost: readonly Steady[]): string => {
 
 const scenarioTable = (results: readonly ScenarioResult[]): string =>
   [
-    '| scenario | sent | 202 | stored once | duplicates | lost | 503 | 500 from the gateway (throttled) | other | 503 slower than the deadline or without Retry-After | records in Kafka never stored | 202s never pushed | first 503 after the fault (ms) | time to recover (ms) | lag 0 after the last node is back (ms) | 202 latency p50 / p99 (ms) |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| scenario | sent | 202 | stored once | duplicates | lost | 503 | 500 from the gateway (throttled, timed out) | no answer in 15 s | other | 503 without Retry-After | 503 slower than the deadline + 0.5 s | records in Kafka never stored | 202s never pushed | first 503 after the fault (ms) | time to recover (ms) | lag 0 after the last node is back (ms) | 202 latency p50 / p99 (ms) |',
+    `|---${'|--:'.repeat(17)}|`,
     ...results.map(
       (r) =>
-        `| ${r.name} | ${r.audit.sent} | ${r.audit.accepted} | ${r.audit.storedOnce} | ${r.audit.duplicates.length} | ${r.audit.lost.length + r.audit.misplaced.length} | ${r.refused} | ${r.throttled} | ${r.other.length} | ${r.badRefusals.length} | ${r.skipped.length} | ${r.unpushed.length} | ${ms(r.first503Ms)} | ${ms(r.recoverMs)} | ${ms(r.lagZeroMs)} | ${p(r.accepted, 50)} / ${p(r.accepted, 99)} |`,
+        `| ${r.name} | ${r.audit.sent} | ${r.audit.accepted} | ${r.audit.storedOnce} | ${r.audit.duplicates.length} | ${r.audit.lost.length + r.audit.misplaced.length} | ${r.refused} | ${r.throttled} | ${r.unanswered} | ${r.other.length} | ${r.withoutRetryAfter} | ${r.slowRefusals.length} | ${r.skipped.length} | ${r.unpushed.length} | ${ms(r.first503Ms)} | ${ms(r.recoverMs)} | ${ms(r.lagZeroMs)} | ${p(r.accepted, 50)} / ${p(r.accepted, 99)} |`,
     ),
   ].join('\n');
 

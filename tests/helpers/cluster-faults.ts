@@ -19,12 +19,8 @@ import { openSocket, protocolsFor, type TestSocket } from './websocket.js';
  * benchmark alike. Nothing here depends on the test runner.
  */
 
-/**
- * Longest a 503 may take in the tests: the send deadline on a quiet machine; twice that plus 1 s
- * leaves room for a busy one, as tests/faults/stack.test.ts does, while still telling a 503 at
- * the deadline from a request left to Lambda's timeout (the benchmark reports the real figures).
- */
-export const MAX_503_MS = 2 * loadConfig({}).kafka.sendTimeoutMs + 1_000;
+/** A 503 slower than this (the send deadline, and 0.5 s to answer) is counted as slow. */
+export const MAX_503_MS = loadConfig({}).kafka.sendTimeoutMs + 500;
 
 const users = DEFAULT_USERS.map((u) => u.id);
 
@@ -171,9 +167,10 @@ export const lagOf = async (admin: Admin, groupId: string, topic: string): Promi
 export interface ScenarioResult {
   readonly name: string;
   readonly audit: Audit;
-  /** 503s, and those among them without a Retry-After or slower than `MAX_503_MS`. */
+  /** 503s; those among them without a Retry-After; those slower than `MAX_503_MS`. */
   readonly refused: number;
-  readonly badRefusals: readonly string[];
+  readonly withoutRetryAfter: number;
+  readonly slowRefusals: readonly number[];
   /** 503s of requests sent after the cluster had settled (plus `MAX_503_MS`). */
   readonly lateRefusals: number;
   /**
@@ -182,7 +179,9 @@ export interface ScenarioResult {
    * starved CPU), not Kafka: on AWS a function's concurrency is 1,000 by default.
    */
   readonly throttled: number;
-  /** Answers other than 202, 503 and throttles: 500s of the function, no answer. */
+  /** Requests with no answer within the load's 15 s (a machine too busy to serve them). */
+  readonly unanswered: number;
+  /** Answers other than 202, 503 and the gateway's 500s: 500s of the function, 4xx. */
   readonly other: readonly string[];
   /** Records in Kafka that the inbox does not hold (acknowledged or not). */
   readonly skipped: readonly string[];
@@ -218,7 +217,7 @@ export const summaryOf = (r: ScenarioResult): string => {
   const ms = (v: number | undefined) => (v === undefined ? '-' : `${Math.round(v)} ms`);
   const sorted = [...r.accepted].sort((a, b) => a - b);
   const p = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  return `${r.name}: sent ${r.audit.sent}, 202 ${r.audit.accepted}, stored once ${r.audit.storedOnce}, duplicates ${r.audit.duplicates.length}, lost ${r.audit.lost.length + r.audit.misplaced.length}, 503 ${r.refused} (late ${r.lateRefusals}, bad ${r.badRefusals.length}), throttled ${r.throttled}, other ${r.other.length}, skipped ${r.skipped.length}, unpushed ${r.unpushed.length}; first 503 ${ms(r.first503Ms)}, recover ${ms(r.recoverMs)}, lag 0 ${ms(r.lagZeroMs)}, 202 p50 ${ms(p(0.5))} p99 ${ms(p(0.99))}`;
+  return `${r.name}: sent ${r.audit.sent}, 202 ${r.audit.accepted}, stored once ${r.audit.storedOnce}, duplicates ${r.audit.duplicates.length}, lost ${r.audit.lost.length + r.audit.misplaced.length}, 503 ${r.refused} (late ${r.lateRefusals}, without Retry-After ${r.withoutRetryAfter}, slow ${r.slowRefusals.length}), throttled ${r.throttled}, unanswered ${r.unanswered}, other ${r.other.length}, skipped ${r.skipped.length}, unpushed ${r.unpushed.length}; first 503 ${ms(r.first503Ms)}, recover ${ms(r.recoverMs)}, lag 0 ${ms(r.lagZeroMs)}, 202 p50 ${ms(p(0.5))} p99 ${ms(p(0.99))}`;
 };
 
 /** Runs one scenario under load and counts what happened to every request. */
@@ -324,13 +323,16 @@ export const runClusterScenario = async ({
       misplaced: own(result.misplaced),
     },
     refused: refused.length,
-    badRefusals: refused
-      .filter((o) => !/^\d+$/.test(o.retryAfter ?? '') || o.answeredAt - o.sentAt > MAX_503_MS)
-      .map((o) => `${Math.round(o.answeredAt - o.sentAt)} ms, Retry-After ${o.retryAfter}`),
+    withoutRetryAfter: refused.filter((o) => !/^\d+$/.test(o.retryAfter ?? '')).length,
+    slowRefusals: refused
+      .map((o) => o.answeredAt - o.sentAt)
+      .filter((ms) => ms > MAX_503_MS)
+      .map(Math.round),
     lateRefusals: refused.filter((o) => o.sentAt > settled).length,
     throttled: outcomes.filter((o) => o.status === 500 && o.body === INTERNAL_SERVER_ERROR).length,
+    unanswered: outcomes.filter((o) => o.status === 0).length,
     other: outcomes
-      .filter((o) => o.status !== 202 && o.status !== 503)
+      .filter((o) => o.status !== 202 && o.status !== 503 && o.status !== 0)
       .filter((o) => !(o.status === 500 && o.body === INTERNAL_SERVER_ERROR))
       .map((o) => `${o.status} ${o.body.slice(0, 200)}`),
     skipped: inKafka.filter((r) => mine.has(r.id) && !storedSet.has(r.id)).map((r) => r.id),
