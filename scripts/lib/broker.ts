@@ -405,10 +405,14 @@ export const ensureBroker = async (
   mkdirSync(cluster.stateDir, { recursive: true });
   const running = await liveBrokers(addressesOf(cluster));
   if (running) {
+    // The other shape on the same ports: a node this one does not have, or its processes.
     const other = localKafka(nodes === 1 ? 3 : 1);
-    if (running.some((id) => !cluster.nodes.some((n) => n.id === id))) {
+    if (
+      running.some((id) => !cluster.nodes.some((n) => n.id === id)) ||
+      other.nodes.some((n) => runningPid(other, n.id) !== undefined)
+    ) {
       throw new Error(
-        `A Kafka of ${running.length} node(s) already answers at ${cluster.nodes[0]?.address}, not the ${nodes} asked for (LOCAL_KAFKA_BROKERS): stop it first (npm run kafka:stop${other.nodes.length > 1 ? ' with LOCAL_KAFKA_BROKERS=3' : ''}).`,
+        `A local Kafka of ${other.nodes.length} node(s) already answers at ${cluster.nodes[0]?.address}, not the ${nodes} asked for (LOCAL_KAFKA_BROKERS=${nodes}): stop it first (LOCAL_KAFKA_BROKERS=${other.nodes.length} npm run kafka:stop).`,
       );
     }
     return {
