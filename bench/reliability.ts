@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -394,15 +394,33 @@ const scenarioTable = (results: readonly ScenarioResult[]): string =>
     ),
   ].join('\n');
 
+const PROXY_HEADING = '## One broker, faults injected by a proxy';
+const CLUSTER_HEADING = "## Three replicated nodes: what replication costs, and MSK's failures";
+
+/** The machine, and its load average now: each section's figures are only as good as this. */
+const machine = (): string =>
+  `Machine: ${cpus()[0]?.model ?? 'unknown'}, ${availableParallelism()} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} at the end. Figures from a shared machine are indicative only.`;
+
+/** A section of the report already written, kept when `--only` measures the other one. */
+const keptSection = (heading: string): string => {
+  if (!existsSync(OUT)) return '';
+  const text = readFileSync(OUT, 'utf8');
+  const start = text.indexOf(heading);
+  if (start < 0) return '';
+  const next = text.indexOf('\n## ', start + heading.length);
+  return `${text.slice(start, next < 0 ? undefined : next + 1).trimEnd()}\n`;
+};
+
 const main = async () => {
   const rows = only === 'cluster' ? [] : await proxyRows();
+  const proxyMachine = machine();
   const cluster = only === 'proxy' ? undefined : await clusterRows();
+  const clusterMachine = machine();
   const settings = loadConfig({});
-  const load = loadavg()
-    .map((l) => l.toFixed(1))
-    .join(' ');
   const proxySection = rows.length
-    ? `## One broker, faults injected by a proxy
+    ? `${PROXY_HEADING}
 
 The whole service under \`sls offline start\`
 (worker threads, at most 32 invocations of a function at once), the local broker and a dynalite each
@@ -419,10 +437,12 @@ ${table(rows)}
   an unexpected error of ours (there should be none).
 - **first 503 after the fault**: from the fault's start to the first 503 of a request sent after it.
 - **time to recover**: from the fault's end to the first 202 of a request sent after it.
+
+${proxyMachine}
 `
-    : '';
+    : keptSection(PROXY_HEADING);
   const clusterSection = cluster
-    ? `## Three replicated nodes: what replication costs, and MSK's failures
+    ? `${CLUSTER_HEADING}
 
 Three KRaft nodes on the jars (each broker and controller, 256 MiB heap), topics with replication
 factor 3 and min.insync.replicas 2, the functions reaching the nodes directly (no proxy), both
@@ -453,23 +473,22 @@ ${scenarioTable(cluster.scenarios)}
 - **time to recover**: from the new leader (leader killed) or the first node back (two down) to
   the first 202 of a request sent after it. **lag 0**: both consumer groups have committed every
   record, measured from the last node's return (the load goes on ${CLUSTER_PHASE_MS.after / 1000} s after it).
+
+${clusterMachine}
 `
-    : '';
+    : keptSection(CLUSTER_HEADING);
   const report = `# Reliability under faults
 
 \`npm run bench:reliability\` (bench/reliability.ts${quick ? ', --quick' : ''}).
 
 ${proxySection}
-${clusterSection}
-Machine: ${cpus()[0]?.model ?? 'unknown'}, ${availableParallelism()} cores, ${Math.round(totalmem() / 2 ** 30)} GiB,
-load average ${load} at the end. Figures from a shared machine are indicative only.
-`;
+${clusterSection}`;
   mkdirSync(dirname(OUT), { recursive: true });
   writeFileSync(OUT, report);
   if (rows.length) process.stdout.write(`${table(rows)}\n`);
   if (cluster)
     process.stdout.write(`${costTable(cluster.cost)}\n\n${scenarioTable(cluster.scenarios)}\n`);
-  say(`wrote ${OUT} (load average ${load})`);
+  say(`wrote ${OUT} (${clusterMachine})`);
 };
 
 main().catch((error: unknown) => {

@@ -1,8 +1,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kafka } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
 import { createKafka } from '../../shared/kafka/client.js';
+import { DEAD_LETTER_HEADERS } from '../../shared/kafka/dead-letters.js';
 import { KafkaPublisher, PUBLISHER_CLIENT_RETRY } from '../../shared/kafka/publisher.js';
 import { createNotification, DEFAULT_USERS } from '../../shared/models/index.js';
 import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
@@ -17,6 +20,7 @@ import {
   twoDown,
 } from '../helpers/cluster-faults.js';
 import { type FaultStack, startFaultStack } from '../helpers/fault-stack.js';
+import { readRecords } from '../helpers/kafka.js';
 import { type Outcome, startLoad } from '../helpers/load.js';
 import { silentLogger } from '../helpers/logger.js';
 import { localKafkaOfRun } from '../helpers/test-broker.js';
@@ -44,6 +48,34 @@ const BEFORE_MS = 3_000;
 const AFTER_MS = 3_000;
 /** How long a killed node (or two) stays down. */
 const DOWN_MS = 8_000;
+
+/** Writes a record that is not JSON every 2 s until stopped; `written`: each one's partition/offset. */
+const poisonWriter = (kafka: Kafka, topic: string) => {
+  let stopped = false;
+  const written = (async () => {
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const places: string[] = [];
+    try {
+      for (let i = 0; !stopped; i++) {
+        const [meta] = await producer
+          .send({ topic, acks: -1, messages: [{ key: '4', value: `not JSON ${i}` }] })
+          .catch(() => []);
+        if (meta) places.push(`${meta.partition}/${meta.baseOffset}`);
+        await sleep(2_000);
+      }
+    } finally {
+      await producer.disconnect();
+    }
+    return places;
+  })();
+  return {
+    written,
+    stop: () => {
+      stopped = true;
+    },
+  };
+};
 
 describe('three replicated brokers: leaders that move, nodes that die', () => {
   let cluster: TestCluster;
@@ -155,8 +187,23 @@ describe('three replicated brokers: leaders that move, nodes that die', () => {
     expect(published).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   });
 
-  it('rides through a graceful rolling restart (MSK patching): no 503, every 202 stored once and pushed, lag back to 0', async () => {
-    const result = await run(ROLLING_RESTART);
+  it('rides through a graceful rolling restart (MSK patching): no 503, every 202 stored once and pushed, every poison record dead-lettered, lag back to 0', async () => {
+    // Poison records written beside the load, for the dead-letter producer to carry through too.
+    const poison = poisonWriter(cluster.kafka, stack.topic);
+    const result = await run(ROLLING_RESTART).finally(() => poison.stop());
+    const written = await poison.written;
+    expect(written.length).toBeGreaterThan(0);
+    const letters = await readRecords(cluster.kafka, `${stack.topic}.dlq`, written.length, 60_000);
+    const origins = new Set(
+      letters.map(({ message }) => {
+        const h = message.headers ?? {};
+        return `${h[DEAD_LETTER_HEADERS.partition]}/${h[DEAD_LETTER_HEADERS.offset]}`;
+      }),
+    );
+    expect(
+      written.filter((w) => !origins.has(w)),
+      'poison records not dead-lettered',
+    ).toEqual([]);
     expectEveryAcceptedStoredOnce(result);
     expect(result.refused).toBe(0);
     expect(result.audit.accepted).toBe(result.audit.sent);
