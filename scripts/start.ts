@@ -79,7 +79,7 @@ const main = async (): Promise<number> => {
   // The SDK's notice that it will need Node 22 from 2027 (the lockfile pins what works), for the
   // store's clients here and the functions under sls offline alike.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const broker = await ensureBroker(config().kafka.brokers);
+  const broker = await ensureBroker(config().kafka.brokers, config().localKafkaNodes);
   say(
     `Kafka: ${broker.brokers.join(',')} (${broker.started ? `started, ${broker.mode}` : 'already running'})`,
   );
@@ -87,7 +87,7 @@ const main = async (): Promise<number> => {
     return await serve(broker.brokers);
   } finally {
     // Also when something failed after the broker started: never leave it running behind.
-    if (broker.started) await stopBroker();
+    if (broker.started) await stopBroker(broker.local);
     say('stopped');
   }
 };

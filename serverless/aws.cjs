@@ -21,6 +21,14 @@ const ESM_LIMITS = /** @type {const} */ ({
   RETRY_ATTEMPTS: { min: -1, max: 10_000 },
 });
 
+/**
+ * Replicas of each topic's partitions: 3 on a cluster across three Availability Zones, 2 on one
+ * across two (AWS: "Set the topic replication factor (RF) to a minimum value of 2 for two-AZ
+ * clusters and a minimum value of 3 for three-AZ clusters", MSK developer guide,
+ * version-upgrades-best-practices). At most the number of brokers.
+ */
+const TOPIC_REPLICATION = /** @type {const} */ ({ min: 1, max: 15 });
+
 /** The logical id the framework gives the consumer's function (`naming.getNormalizedFunctionName`). */
 const CONSUMER_FUNCTION = 'ProcessNotifications';
 
@@ -84,6 +92,8 @@ class ParameterError extends Error {
  *   topic: string,
  *   deadLetterTopic: string,
  *   partitions: number,
+ *   replicationFactor: number,
+ *   minInsyncReplicas: number,
  *   consumerGroupId: string,
  *   pushConsumerGroupId: string,
  *   pushEnabled: boolean,
@@ -321,6 +331,11 @@ const readSettings = async (resolveVariable) => {
     ESM_LIMITS.MAXIMUM_POLLERS,
   );
   const pushEnabled = await get('pushEnabled');
+  const replicationFactor = requiredInt(
+    'topicReplicationFactor',
+    await get('topicReplicationFactor'),
+    TOPIC_REPLICATION,
+  );
   const settings = {
     auth,
     clusterArn,
@@ -333,6 +348,11 @@ const readSettings = async (resolveVariable) => {
       min: 1,
       max: 10_000,
     }),
+    replicationFactor,
+    // AWS: "Set minimum in-sync replicas (minISR) to a maximum value of 1 less than your
+    // Replication Factor", so that one replica may be offline while MSK patches a broker
+    // (MSK developer guide, version-upgrades-best-practices).
+    minInsyncReplicas: Math.max(1, replicationFactor - 1),
     consumerGroupId,
     pushConsumerGroupId,
     // Empty: on, as a mapping is unless told otherwise (`Enabled` defaults to true).
@@ -527,14 +547,18 @@ module.exports = {
   },
 
   /**
-   * The topics the deploy creates, with their partitions.
+   * The topics the deploy creates, with their partitions, replicas and min.insync.replicas.
    * @param {ResolverContext} ctx
    */
   topics: async (ctx) => {
     const s = await settingsOf(ctx);
     return [
-      { Name: s.topic, Partitions: s.partitions },
-      { Name: s.deadLetterTopic, Partitions: s.partitions },
+      ...[s.topic, s.deadLetterTopic].map((Name) => ({
+        Name,
+        Partitions: s.partitions,
+        ReplicationFactor: s.replicationFactor,
+        MinInsyncReplicas: s.minInsyncReplicas,
+      })),
     ];
   },
 

@@ -68,6 +68,11 @@ const EnvSchema = z.object({
   POWERTOOLS_METRICS_NAMESPACE: z.optional(z.string().check(z.minLength(1))),
   /** Comma-separated `host:port` list. Unset with IAM auth: brokers are looked up from the cluster ARN. */
   KAFKA_BROKERS: z.optional(brokerList),
+  /**
+   * How many nodes the local Kafka started by `npm start`, `npm run kafka:start` and `npm test`
+   * has: 1, or 3 (replicated, as on Amazon MSK). Ignored when `KAFKA_BROKERS` is set.
+   */
+  LOCAL_KAFKA_BROKERS: z._default(z.enum(['1', '3']), '1'),
   /** `none`: plaintext (local broker). `iam`: TLS + SASL OAUTHBEARER with MSK IAM tokens. */
   KAFKA_AUTH: z._default(z.enum(['none', 'iam']), 'none'),
   MSK_CLUSTER_ARN: z.optional(
@@ -171,6 +176,8 @@ export interface Config {
     readonly region: string | undefined;
     readonly sendTimeoutMs: number;
   };
+  /** The local Kafka the scripts and tests start (`LOCAL_KAFKA_BROKERS`): how many nodes. */
+  readonly localKafkaNodes: 1 | 3;
   readonly topics: {
     readonly notifications: string;
     readonly partitions: number;
@@ -246,6 +253,7 @@ export const loadConfig = (env: Env = process.env): Config => {
       region: e.AWS_REGION,
       sendTimeoutMs: e.KAFKA_SEND_TIMEOUT_MS,
     },
+    localKafkaNodes: e.LOCAL_KAFKA_BROKERS === '3' ? 3 : 1,
     topics: {
       notifications: e.NOTIFICATIONS_TOPIC,
       partitions: e.NOTIFICATIONS_TOPIC_PARTITIONS,

@@ -60,6 +60,33 @@ const defaultMskClient = async (region: string): Promise<MskApi> => {
   });
 };
 
+/** `list` in a random order (Fisher-Yates). */
+const shuffled = <T>(list: readonly T[], random: () => number): T[] => {
+  const out = [...list];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
+  return out;
+};
+
+/**
+ * The seed brokers as kafkajs should take them: in a new random order for each connection.
+ * kafkajs tries the seeds in the order given, from the first, for every new client, producer or
+ * consumer (src/cluster/connectionPoolBuilder.js: the randomisation of kafkajs#632 was reverted,
+ * kafkajs#1607). With the first broker down (a node restarting, as in MSK's patching), each new
+ * producer's first attempt fails on it, and one that connects with few retries (the publisher:
+ * none) never reaches the others. A random start, as the Java client's least-loaded node, spreads
+ * new connections over the live brokers.
+ */
+export const seedBrokers = (
+  list: readonly string[] | (() => Promise<string[]>),
+  random: () => number = Math.random,
+): (() => Promise<string[]>) =>
+  typeof list === 'function'
+    ? async () => shuffled(await list(), random)
+    : async () => shuffled(list, random);
+
 /**
  * The kafkajs configuration: plaintext for a local broker, or TLS with SASL OAUTHBEARER (MSK IAM)
  * when `auth` is `iam`. Then the brokers are `brokers` when given, else looked up from the cluster
@@ -76,7 +103,7 @@ export const kafkaConfig = (
 ): KafkaConfig => {
   const base: KafkaConfig = {
     clientId: kafka.clientId,
-    brokers: [...(kafka.brokers ?? LOCAL_BROKERS)],
+    brokers: seedBrokers(kafka.brokers ?? LOCAL_BROKERS),
     connectionTimeout: KAFKA_CLIENT_DEFAULTS.CONNECTION_TIMEOUT_MS,
     authenticationTimeout: KAFKA_CLIENT_DEFAULTS.AUTHENTICATION_TIMEOUT_MS,
     requestTimeout: KAFKA_CLIENT_DEFAULTS.REQUEST_TIMEOUT_MS,
@@ -90,9 +117,9 @@ export const kafkaConfig = (
   if (!region)
     throw new ConfigError('MSK IAM auth needs AWS_REGION or a cluster ARN to sign tokens');
   let brokers: KafkaConfig['brokers'];
-  if (kafka.brokers) brokers = [...kafka.brokers];
+  if (kafka.brokers) brokers = seedBrokers(kafka.brokers);
   else if (kafka.mskClusterArn) {
-    brokers = createBrokerDiscovery(kafka.mskClusterArn, () => mskClient(region));
+    brokers = seedBrokers(createBrokerDiscovery(kafka.mskClusterArn, () => mskClient(region)));
   } else {
     throw new ConfigError(
       'MSK IAM auth needs KAFKA_BROKERS or MSK_CLUSTER_ARN to find the brokers',

@@ -8,11 +8,20 @@ export const SERIAL_PRODUCER_DEFAULTS = {
   RECONNECT_PAUSE_MS: 250,
   /** Longest one attempt to reconnect may take. */
   RECONNECT_TIMEOUT_MS: 2_500,
+  /**
+   * Shortest time sends are refused after a failure, however soon a new producer connects: the
+   * Retry-After a refused client is given. A failure that waited out its deadline (a partition
+   * whose leader died, writes waiting for an in-sync replica that is gone) is likely to recur
+   * for the next send: refused at once, it holds no function for seconds, where each waiting
+   * send would (at 50 requests/s, more than the 32 a function may run at once offline).
+   */
+  REFUSE_AFTER_FAILURE_MS: 1_000,
 } as const;
 
 export interface SerialProducerOptions {
   readonly reconnectPauseMs?: number;
   readonly reconnectTimeoutMs?: number;
+  readonly refuseAfterFailureMs?: number;
   /** A monotonic clock in ms; tests pass their own. */
   readonly now?: () => number;
 }
@@ -39,14 +48,18 @@ interface Connection {
  *
  * After a failure, a new producer connects in the background, attempt after attempt, while
  * sends are refused at once (`reconnecting`, nothing sent) instead of each waiting out its
- * deadline on a broker that is down; the first send after it connected goes through.
+ * deadline on a broker that is down, for at least `refuseAfterFailureMs`; the first send after
+ * that goes through.
  */
 export class SerialProducer {
   readonly #kafka: KafkaSource;
   readonly #config: () => ProducerConfig | Promise<ProducerConfig>;
   readonly #pauseMs: number;
   readonly #attemptMs: number;
+  readonly #refuseMs: number;
   readonly #now: () => number;
+  /** Cuts the refusal window short (`disconnect()`). */
+  #wake: (() => void) | undefined;
   #current: Connection | undefined;
   /** Settles when the send holding the producer is done; the next one waits for it. */
   #turn: Promise<void> = Promise.resolve();
@@ -67,6 +80,8 @@ export class SerialProducer {
     this.#config = config;
     this.#pauseMs = options.reconnectPauseMs ?? SERIAL_PRODUCER_DEFAULTS.RECONNECT_PAUSE_MS;
     this.#attemptMs = options.reconnectTimeoutMs ?? SERIAL_PRODUCER_DEFAULTS.RECONNECT_TIMEOUT_MS;
+    this.#refuseMs =
+      options.refuseAfterFailureMs ?? SERIAL_PRODUCER_DEFAULTS.REFUSE_AFTER_FAILURE_MS;
     this.#now = options.now ?? (() => performance.now());
   }
 
@@ -144,21 +159,36 @@ export class SerialProducer {
     return this.#current;
   }
 
-  /** Connects a new producer in the background, attempt after attempt, until one connects. */
+  /**
+   * Connects a new producer in the background, attempt after attempt, until one connects and
+   * `refuseAfterFailureMs` has passed since the failure.
+   */
   #reconnect(): void {
     if (this.#reconnecting) return;
     const generation = this.#generation;
     const stale = () => generation !== this.#generation;
+    const refuseUntil = this.#now() + this.#refuseMs;
     this.#reconnecting = (async () => {
       while (!stale()) {
         const current = this.#connected();
         try {
           await withDeadline(current.connected, this.#attemptMs);
-          return;
+          break;
         } catch {
           this.#retire(current, current.connected);
           await new Promise((resolve) => setTimeout(resolve, this.#pauseMs));
         }
+      }
+      const left = refuseUntil - this.#now();
+      if (left > 0 && !stale()) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, left);
+          this.#wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#wake = undefined;
       }
     })().finally(() => {
       if (!stale()) this.#reconnecting = undefined;
@@ -183,6 +213,7 @@ export class SerialProducer {
    */
   async disconnect(): Promise<void> {
     this.#generation++;
+    this.#wake?.();
     const reconnecting = this.#reconnecting;
     this.#reconnecting = undefined;
     await this.#turn;

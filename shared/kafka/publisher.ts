@@ -25,18 +25,26 @@ import { toRecord } from './records.js';
  * CONCURRENT_TRANSACTIONS until the coordinator has written the commit markers, a few
  * milliseconds later. kafkajs retries it after its first retry delay (100 ms with our client's
  * settings), where the Java client waits 20 ms (KAFKA-5477): back-to-back batches spent most of
- * their time waiting. The first retry comes after 20 ms as in Java; six retries (about 1.3 s,
- * doubling) leave the send deadline room for the request itself.
+ * their time waiting. The first retry comes after 20 ms as in Java, then doubling up to 500 ms:
+ * eight retries (about 2.1 s) ride through a partition's leader moving to another broker
+ * (NOT_LEADER_OR_FOLLOWER, then fresh metadata) and leave the send deadline room for the request
+ * itself. Every field is set: kafkajs merges these over the client's retry settings.
  */
-export const PUBLISHER_RETRY = { initialRetryTime: 20, retries: 6 } as const;
+export const PUBLISHER_RETRY = { initialRetryTime: 20, maxRetryTime: 500, retries: 8 } as const;
 
 /**
- * Retries of the publisher's client when it connects: none. A broker that refuses connections
- * then fails an attempt at once, and the producer's retries (`PUBLISHER_RETRY`) or its
- * reconnection in the background take it from there, instead of the client's own retries nested
- * in each of them: a broker that is down is known within a second, not at the deadline.
+ * Retries of the publisher's client (connecting, metadata): two, quickly, so that connecting tries
+ * up to three seed brokers. kafkajs takes one seed per attempt (client.ts's seedBrokers): with
+ * none, a new producer whose first seed is a node down (restarting, as in MSK's patching) failed
+ * although the others answered. A broker that refuses connections still fails them at once, and
+ * the producer's retries (`PUBLISHER_RETRY`) or its reconnection in the background take it from
+ * there, not further client retries nested in each of them.
  */
-export const PUBLISHER_CLIENT_RETRY = { retries: 0 } as const;
+export const PUBLISHER_CLIENT_RETRY = {
+  retries: 2,
+  initialRetryTime: 20,
+  maxRetryTime: 100,
+} as const;
 
 /**
  * Shortest transaction timeout given to the broker (it checks for expired transactions every

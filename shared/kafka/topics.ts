@@ -7,6 +7,11 @@ export interface TopicSpec {
   readonly partitions: number;
   /** Replicas per partition; `undefined` takes the broker's `default.replication.factor`. */
   readonly replicationFactor?: number;
+  /**
+   * The topic's `min.insync.replicas`: replicas that must hold a write acknowledged with
+   * `acks=all`; `undefined` takes the broker's.
+   */
+  readonly minInsyncReplicas?: number;
 }
 
 export interface TopicOutcome {
@@ -18,7 +23,8 @@ export interface TopicOutcome {
 /**
  * Creates each topic that does not exist yet; never relies on broker auto-creation. A topic that
  * exists keeps its partitions, even when fewer than asked: adding partitions later would move
- * keys to other partitions and break per-recipient order, so that is left to an operator.
+ * keys to other partitions and break per-recipient order, so that is left to an operator (and so
+ * are its replicas and settings).
  */
 export const ensureTopics = async (
   admin: Admin,
@@ -33,6 +39,11 @@ export const ensureTopics = async (
         topic: s.topic,
         numPartitions: s.partitions,
         replicationFactor: s.replicationFactor ?? -1,
+        ...(s.minInsyncReplicas === undefined
+          ? {}
+          : {
+              configEntries: [{ name: 'min.insync.replicas', value: String(s.minInsyncReplicas) }],
+            }),
       })),
     });
   }
@@ -75,11 +86,26 @@ export const provisionTopics = async (
 };
 
 const PARTITIONS_EXPECTED = 'expected a whole number of partitions from 1 to 10000';
+const REPLICAS_EXPECTED = 'expected a whole number of replicas from 1 to 15';
+
+/** CloudFormation passes numbers as strings: `"3"` as 3. */
+const numeric = z.transform((v: unknown) =>
+  typeof v === 'string' && /^\d{1,5}$/.test(v) ? Number(v) : v,
+);
+const replicas = z.optional(
+  z.pipe(
+    numeric,
+    z
+      .int({ error: REPLICAS_EXPECTED })
+      .check(z.gte(1, { error: REPLICAS_EXPECTED }), z.lte(15, { error: REPLICAS_EXPECTED })),
+  ),
+);
 
 /**
  * The `Topics` property of the `Custom::KafkaTopics` resource (serverless/resources/
- * kafka-topics.json): `[{ "Name": "notifications", "Partitions": "3" }, ...]`. CloudFormation
- * passes numbers as strings.
+ * kafka-topics.json): `[{ "Name": "notifications", "Partitions": "3", "ReplicationFactor": "3",
+ * "MinInsyncReplicas": "2" }, ...]`, the last two optional. CloudFormation passes numbers as
+ * strings.
  */
 export const TopicsPropertySchema = z.pipe(
   z
@@ -87,9 +113,7 @@ export const TopicsPropertySchema = z.pipe(
       z.object({
         Name: z.string().check(z.regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name')),
         Partitions: z.pipe(
-          z.transform((v: unknown) =>
-            typeof v === 'string' && /^\d{1,5}$/.test(v) ? Number(v) : v,
-          ),
+          numeric,
           z
             .int({ error: PARTITIONS_EXPECTED })
             .check(
@@ -97,10 +121,17 @@ export const TopicsPropertySchema = z.pipe(
               z.lte(10_000, { error: PARTITIONS_EXPECTED }),
             ),
         ),
+        ReplicationFactor: replicas,
+        MinInsyncReplicas: replicas,
       }),
     )
     .check(z.minLength(1, 'expected at least one topic')),
   z.transform((topics): TopicSpec[] =>
-    topics.map(({ Name, Partitions }) => ({ topic: Name, partitions: Partitions })),
+    topics.map(({ Name, Partitions, ReplicationFactor, MinInsyncReplicas }) => ({
+      topic: Name,
+      partitions: Partitions,
+      ...(ReplicationFactor === undefined ? {} : { replicationFactor: ReplicationFactor }),
+      ...(MinInsyncReplicas === undefined ? {} : { minInsyncReplicas: MinInsyncReplicas }),
+    })),
   ),
 );

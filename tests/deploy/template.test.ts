@@ -115,8 +115,9 @@ describe(`sls package --stage ${STAGE}`, () => {
         ServiceTimeout: 300,
         ClusterArn: EXAMPLE.clusterArn,
         Topics: [
-          { Name: 'notifications', Partitions: 6 },
-          { Name: 'notifications.dlq', Partitions: 6 },
+          // A three-zone cluster's settings (docs/deploy.md, "Topic settings").
+          { Name: 'notifications', Partitions: 6, ReplicationFactor: 3, MinInsyncReplicas: 2 },
+          { Name: 'notifications.dlq', Partitions: 6, ReplicationFactor: 3, MinInsyncReplicas: 2 },
         ],
       },
     });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FaultStack, startFaultStack } from '../helpers/fault-stack.js';
+import { brokerProxy, type FaultStack, startFaultStack } from '../helpers/fault-stack.js';
 import { readTopic } from '../helpers/kafka.js';
 import { testKafka } from '../helpers/test-broker.js';
 import { until } from '../helpers/wait.js';
@@ -106,7 +106,7 @@ describe('a retry with the same Idempotency-Key after a 503 in doubt', () => {
       message = `in doubt ${tag} ${attempt}`;
       key = randomUUID();
       // The broker still reads and writes what it is sent, but its answers are dropped.
-      const answersLost = await stack.broker.addToxic(
+      const answersLost = await brokerProxy(stack).addToxic(
         'timeout',
         { timeout: 0 },
         { stream: 'downstream', name: 'answers-lost' },
@@ -114,7 +114,7 @@ describe('a retry with the same Idempotency-Key after a 503 in doubt', () => {
       try {
         first = await send(message, key);
       } finally {
-        await stack.broker.removeToxic(answersLost);
+        await brokerProxy(stack).removeToxic(answersLost);
       }
       if (first.status === 503 && /may or may not/.test(JSON.stringify(first.body))) break;
       if (first.status === 202) known.add(String(first.body.id));

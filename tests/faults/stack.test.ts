@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
 import { DEFAULT_USERS } from '../../shared/models/index.js';
-import { type FaultStack, startFaultStack } from '../helpers/fault-stack.js';
+import { brokerProxy, type FaultStack, startFaultStack } from '../helpers/fault-stack.js';
 import { readTopic } from '../helpers/kafka.js';
 import { type Audit, audit, type Outcome, startLoad } from '../helpers/load.js';
 import { testKafka } from '../helpers/test-broker.js';
@@ -56,10 +56,10 @@ describe('the stack under broker and store faults, without restarting anything',
   });
 
   const faults: Fault[] = [
-    { name: 'broker cut', proxy: (s) => s.broker, inject: (p) => p.down(), refuses: true },
+    { name: 'broker cut', proxy: brokerProxy, inject: (p) => p.down(), refuses: true },
     {
       name: 'broker slow (300 ms each way)',
-      proxy: (s) => s.broker,
+      proxy: brokerProxy,
       inject: (p) => p.latency(300),
       refuses: false,
     },

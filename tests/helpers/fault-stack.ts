@@ -10,7 +10,9 @@ import { until } from './wait.js';
 /**
  * This service under a real `sls offline start`, with the broker and a dynalite each behind a
  * toxiproxy proxy that every function (and the offline Kafka event source) goes through: for
- * fault tests and the reliability benchmark. Topics, consumer group and tables are fresh.
+ * fault tests and the reliability benchmark. Topics, consumer group and tables are fresh. Given
+ * `brokers` (a cluster whose nodes the caller stops and starts), the functions reach those
+ * directly: there is no broker proxy.
  */
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -49,7 +51,10 @@ const startStore = (tables: Record<string, string>) =>
 export interface FaultStack {
   readonly base: string;
   readonly topic: string;
-  readonly broker: ToxicProxy;
+  /** The storing and the pushing consumers' groups. */
+  readonly groups: { readonly store: string; readonly push: string };
+  /** The proxy in front of the broker, unless the stack was given `brokers`. */
+  readonly broker: ToxicProxy | undefined;
   readonly store: ToxicProxy;
   readonly toxiproxy: ToxiproxyServer;
   readonly offline: Offline;
@@ -62,6 +67,8 @@ export interface FaultStackOptions {
   /** An admin-capable client on the broker itself (not through the proxy). */
   readonly kafka: Kafka;
   readonly httpPort: number;
+  /** Brokers the functions reach directly (no broker proxy); by default the proxied listener. */
+  readonly brokers?: readonly string[];
   /** Extra arguments of `sls offline start`. */
   readonly args?: readonly string[];
   readonly env?: Record<string, string>;
@@ -70,9 +77,11 @@ export interface FaultStackOptions {
 export const startFaultStack = async ({
   kafka,
   httpPort,
+  brokers,
   args = [],
   env = {},
 }: FaultStackOptions): Promise<FaultStack> => {
+  const groups = { store: unique('faults-consumer'), push: unique('faults-push') };
   const topic = unique('faults');
   const deadLetterTopic = `${topic}.dlq`;
   const inboxTable = unique('faults-inbox');
@@ -83,7 +92,7 @@ export const startFaultStack = async ({
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   };
   try {
-    const broker = await toxiproxy.proxyBroker();
+    const broker = brokers ? undefined : await toxiproxy.proxyBroker();
     const dynalite = await startStore({ INBOX_TABLE: inboxTable, IDEMPOTENCY_TABLE: keysTable });
     cleanups.push(() => dynalite.stop());
     const store = await toxiproxy.proxyTo('dynamodb', new URL(dynalite.endpoint).host);
@@ -112,7 +121,7 @@ export const startFaultStack = async ({
     const offline = await startOffline(
       ROOT,
       {
-        KAFKA_BROKERS: broker.listen,
+        KAFKA_BROKERS: broker ? broker.listen : (brokers ?? []).join(','),
         DYNAMODB_ENDPOINT: `http://${store.listen}`,
         INBOX_TABLE: inboxTable,
         IDEMPOTENCY_TABLE: keysTable,
@@ -127,7 +136,9 @@ export const startFaultStack = async ({
           '--param',
           `deadLetterTopic=${deadLetterTopic}`,
           '--param',
-          `consumerGroupId=${unique('faults-consumer')}`,
+          `consumerGroupId=${groups.store}`,
+          '--param',
+          `pushConsumerGroupId=${groups.push}`,
           ...args,
         ],
         keepChars: 200_000,
@@ -139,6 +150,7 @@ export const startFaultStack = async ({
     return {
       base,
       topic,
+      groups,
       broker,
       store,
       toxiproxy,
@@ -150,6 +162,12 @@ export const startFaultStack = async ({
     await close();
     throw error;
   }
+};
+
+/** The stack's broker proxy. @throws when the stack reaches its brokers directly */
+export const brokerProxy = (stack: FaultStack): ToxicProxy => {
+  if (!stack.broker) throw new Error('This stack reaches its brokers directly: no broker proxy');
+  return stack.broker;
 };
 
 const storedIds = async (base: string): Promise<string[]> => {

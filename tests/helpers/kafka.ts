@@ -20,7 +20,7 @@ import { type Config, config, loadConfig } from '../../shared/config.js';
 
 /** The broker to run against outside a test run: `KAFKA_BROKERS`, or the local one (started if need be). */
 export const localBrokers = async (): Promise<string[]> =>
-  (await ensureBroker(config().kafka.brokers)).brokers;
+  (await ensureBroker(config().kafka.brokers, config().localKafkaNodes)).brokers;
 
 /** A quiet kafkajs client for set-up, checks and raw baselines; its admins wait for new topics. */
 export const kafkaClient = (

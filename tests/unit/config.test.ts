@@ -42,6 +42,11 @@ describe('loadConfig', () => {
     expect(config.topics.partitions).toBe(6);
   });
 
+  it('starts a local Kafka of one node unless LOCAL_KAFKA_BROKERS asks for three', () => {
+    expect(loadConfig({}).localKafkaNodes).toBe(1);
+    expect(loadConfig({ LOCAL_KAFKA_BROKERS: '3' }).localKafkaNodes).toBe(3);
+  });
+
   it('knows when it runs under sls invoke local', () => {
     expect(loadConfig({}).invokeLocal).toBe(false);
     expect(loadConfig({ IS_LOCAL: 'true' }).invokeLocal).toBe(true);
@@ -59,6 +64,7 @@ describe('loadConfig', () => {
     [{ USERS: 'not json' }, 'USERS'],
     [{ USERS: '[{"id":1,"name":"A"},{"id":1,"name":"B"}]' }, 'USERS'],
     [{ KAFKA_AUTH: 'scram' }, 'KAFKA_AUTH'],
+    [{ LOCAL_KAFKA_BROKERS: '2' }, 'LOCAL_KAFKA_BROKERS'],
     [{ KAFKA_AUTH: 'iam' }, 'KAFKA_AUTH=iam needs KAFKA_BROKERS or MSK_CLUSTER_ARN'],
     [{ MSK_CLUSTER_ARN: 'arn:aws:s3:::bucket' }, 'MSK_CLUSTER_ARN'],
     [{ INBOX_TABLE: 'ab' }, 'INBOX_TABLE'],

@@ -5,7 +5,13 @@ import type { KafkaConfig, SASLOptions } from 'kafkajs';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../shared/config.js';
 import { NoIamBrokersError } from '../../shared/errors.js';
-import { createKafka, kafkaConfig, LOCAL_BROKERS, regionOf } from '../../shared/kafka/client.js';
+import {
+  createKafka,
+  kafkaConfig,
+  LOCAL_BROKERS,
+  regionOf,
+  seedBrokers,
+} from '../../shared/kafka/client.js';
 import {
   createBrokerDiscovery,
   createMskTokenProvider,
@@ -212,8 +218,9 @@ describe('kafkaConfig', () => {
     expect(regions).toEqual(['eu-west-1']);
     expect(typeof config.brokers).toBe('function');
     const brokers = config.brokers as () => Promise<string[]>;
-    expect(await brokers()).toEqual(IAM_BROKERS.split(','));
-    expect(await brokers()).toEqual(IAM_BROKERS.split(','));
+    const sorted = IAM_BROKERS.split(',').sort();
+    expect((await brokers()).sort()).toEqual(sorted);
+    expect((await brokers()).sort()).toEqual(sorted);
     expect(lookUps()).toHaveLength(1);
   });
 
@@ -256,21 +263,21 @@ describe('kafkaConfig', () => {
     expect(made).toBe(1);
   });
 
-  it('uses an explicit broker list instead of the lookup', () => {
+  it('uses an explicit broker list instead of the lookup', async () => {
     const config = kafkaConfig(settings({ brokers: ['b-1.example:9098'] }), silentLogger(), {
       sign: fakeSign().sign,
     });
-    expect(config.brokers).toEqual(['b-1.example:9098']);
+    expect(await (config.brokers as () => Promise<string[]>)()).toEqual(['b-1.example:9098']);
     expect(config.ssl).toBe(true);
     expect(lookUps()).toHaveLength(0);
   });
 
-  it('connects in plaintext to the local broker when auth is none', () => {
+  it('connects in plaintext to the local broker when auth is none', async () => {
     const config = kafkaConfig(
       settings({ auth: 'none', mskClusterArn: undefined }),
       silentLogger(),
     );
-    expect(config.brokers).toEqual([...LOCAL_BROKERS]);
+    expect(await (config.brokers as () => Promise<string[]>)()).toEqual([...LOCAL_BROKERS]);
     expect(config.ssl).toBeUndefined();
     expect(config.sasl).toBeUndefined();
   });
@@ -284,6 +291,31 @@ describe('kafkaConfig', () => {
     ['no brokers and no ARN', { region: 'eu-west-1', mskClusterArn: undefined }, 'KAFKA_BROKERS'],
   ])('refuses IAM auth with %s', (_, kafka, name) => {
     expect(() => kafkaConfig(settings(kafka), silentLogger())).toThrow(name);
+  });
+
+  // kafkajs tries seeds in the order given, from the first, for each new producer (kafkajs#1607):
+  // with the first broker down, a producer connecting without retries never reached the others.
+  it('hands kafkajs the seed brokers in a new random order at each connection, every broker first in turn', async () => {
+    const list = ['b-1:9092', 'b-2:9092', 'b-3:9092'];
+    const config = kafkaConfig(
+      settings({ auth: 'none', mskClusterArn: undefined, brokers: list }),
+      silentLogger(),
+    );
+    const brokers = config.brokers as () => Promise<string[]>;
+    const firsts = new Set<string | undefined>();
+    for (let i = 0; i < 200; i++) {
+      const order = await brokers();
+      expect([...order].sort()).toEqual(list);
+      firsts.add(order[0]);
+    }
+    expect(firsts).toEqual(new Set(list));
+    // The looked-up list too.
+    const discovered = seedBrokers(
+      async () => list,
+      () => 0.99,
+    );
+    expect((await discovered())[0]).toBe('b-1:9092');
+    expect((await seedBrokers(list, () => 0)())[0]).toBe('b-2:9092');
   });
 
   it('checks the configuration at once, and makes one client however many calls', async () => {

@@ -97,7 +97,7 @@ describe('SerialProducer', () => {
     const { kafka, producers } = fakeKafka((id) =>
       id === 1 ? connecting.promise : Promise.resolve(),
     );
-    const serial = new SerialProducer(kafka, () => ({}));
+    const serial = new SerialProducer(kafka, () => ({}), { refuseAfterFailureMs: 0 });
     const failing = serial.send(async () => {
       throw new Error('connection closed');
     }, 1_000);
@@ -112,11 +112,45 @@ describe('SerialProducer', () => {
     expect(producers.map((p) => p.disconnects)).toEqual([1, 1]);
   });
 
+  it('refuses sends for refuseAfterFailureMs after a failure even when a new producer connects at once', async () => {
+    let now = 0;
+    const { kafka } = fakeKafka();
+    const serial = new SerialProducer(kafka, () => ({}), {
+      refuseAfterFailureMs: 1_000,
+      now: () => now,
+    });
+    await reasonOf(
+      serial.send(async () => {
+        throw new Error('the leader is gone');
+      }, 1_000),
+    );
+    // Connected again at once, but within the window: refused, nothing sent.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(serial.reconnecting).toBe(true);
+    let sent = false;
+    expect(
+      await reasonOf(
+        serial.send(async () => {
+          sent = true;
+        }, 1_000),
+      ),
+    ).toBe('reconnecting');
+    expect(sent).toBe(false);
+    now = 1_000;
+    // The window was timed from the failure: it ends on its timer (real time here).
+    await until(() => !serial.reconnecting, 2_000, 'the refusal window to end');
+    expect(await serial.send(async () => 'sent', 1_000)).toBe('sent');
+    await serial.disconnect();
+  });
+
   it('keeps trying new producers until one connects', async () => {
     const { kafka, producers } = fakeKafka(async (id) => {
       if (id === 1 || id === 2) throw new Error('connection refused');
     });
-    const serial = new SerialProducer(kafka, () => ({}), { reconnectPauseMs: 0 });
+    const serial = new SerialProducer(kafka, () => ({}), {
+      reconnectPauseMs: 0,
+      refuseAfterFailureMs: 0,
+    });
     await reasonOf(
       serial.send(async () => {
         throw new Error('connection closed');
@@ -130,7 +164,10 @@ describe('SerialProducer', () => {
 
   it('abandons a send that outlives its deadline, never lets it overlap the next, and disconnects its producer once it settles', async () => {
     const { kafka, producers } = fakeKafka();
-    const serial = new SerialProducer(kafka, () => ({}), { reconnectPauseMs: 0 });
+    const serial = new SerialProducer(kafka, () => ({}), {
+      reconnectPauseMs: 0,
+      refuseAfterFailureMs: 0,
+    });
     const stuck = deferred<number>();
     let abandoned: () => boolean = () => false;
     const slow = serial.send(async (_, isAbandoned) => {
@@ -151,7 +188,10 @@ describe('SerialProducer', () => {
   it('says nothing was sent when connecting fails or times out, and never sends on a connection that came too late', async () => {
     const late = deferred();
     const { kafka } = fakeKafka((id) => (id === 0 ? late.promise : Promise.resolve()));
-    const serial = new SerialProducer(kafka, () => ({}), { reconnectPauseMs: 0 });
+    const serial = new SerialProducer(kafka, () => ({}), {
+      reconnectPauseMs: 0,
+      refuseAfterFailureMs: 0,
+    });
     let sent = false;
     const send = serial.send(async () => {
       sent = true;

@@ -24,6 +24,7 @@ const AWS_PARAMS: Record<string, string | number> = {
   securityGroupIds: 'sg-0a1b2c3d4e5f60001',
   topic: 'notifications',
   topicPartitions: 3,
+  topicReplicationFactor: 3,
   deadLetterTopic: 'notifications.dlq',
   consumerGroupId: 'kafka-notifications-dev-process-notifications',
   consumerBatchSize: 100,
@@ -188,10 +189,19 @@ describe('serverless/aws.cjs', () => {
     expect(await aws.vpc(local)).toBeNull();
   });
 
-  it('lists the topics to create with their partitions', async () => {
+  it('lists the topics to create with their partitions, 3 replicas and min.insync.replicas 2', async () => {
+    const replicated = { ReplicationFactor: 3, MinInsyncReplicas: 2 };
     expect(await aws.topics(ctx({ topicPartitions: '6' }))).toEqual([
-      { Name: 'notifications', Partitions: 6 },
-      { Name: 'notifications.dlq', Partitions: 6 },
+      { Name: 'notifications', Partitions: 6, ...replicated },
+      { Name: 'notifications.dlq', Partitions: 6, ...replicated },
+    ]);
+  });
+
+  it('keeps min.insync.replicas one below the replicas on a two-zone cluster (2 replicas)', async () => {
+    const topics = await aws.topics(ctx({ topicReplicationFactor: '2' }));
+    expect(topics.map((t) => [t.ReplicationFactor, t.MinInsyncReplicas])).toEqual([
+      [2, 1],
+      [2, 1],
     ]);
   });
 
@@ -206,6 +216,7 @@ describe('serverless/aws.cjs', () => {
     [{ topic: 'my topic' }, 'topic', 'Kafka topic name'],
     [{ deadLetterTopic: 'notifications' }, 'deadLetterTopic', 'other than'],
     [{ topicPartitions: 0 }, 'topicPartitions', 'from 1 to 10000'],
+    [{ topicReplicationFactor: 0 }, 'topicReplicationFactor', 'from 1 to 15'],
     [{ consumerBatchSize: 10_001 }, 'consumerBatchSize', 'from 1 to 10000'],
     [{ consumerBatchingWindow: 301 }, 'consumerBatchingWindow', 'from 0 to 300'],
     [{ consumerBatchingWindow: 0.5 }, 'consumerBatchingWindow', 'whole number'],

@@ -1,7 +1,7 @@
 import type { Admin, ITopicConfig } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { TooFewPartitionsError } from '../../shared/errors.js';
-import { provisionTopics, TopicsPropertySchema } from '../../shared/kafka/topics.js';
+import { ensureTopics, provisionTopics, TopicsPropertySchema } from '../../shared/kafka/topics.js';
 
 /** An admin client over an in-memory cluster: topic name to partition count. */
 const fakeKafka = (existing: Record<string, number>) => {
@@ -68,5 +68,45 @@ describe('TopicsPropertySchema', () => {
         { Name: 'notifications.dlq', Partitions: 6 },
       ]),
     ).toEqual(SPECS);
+  });
+
+  it('reads the replicas and min.insync.replicas, and refuses a replica count out of range', () => {
+    expect(
+      TopicsPropertySchema.parse([
+        { Name: 'n', Partitions: '6', ReplicationFactor: '3', MinInsyncReplicas: '2' },
+      ]),
+    ).toEqual([{ topic: 'n', partitions: 6, replicationFactor: 3, minInsyncReplicas: 2 }]);
+    const bad = TopicsPropertySchema.safeParse([
+      { Name: 'n', Partitions: '6', ReplicationFactor: '0' },
+    ]);
+    expect(bad.success).toBe(false);
+  });
+});
+
+describe('ensureTopics', () => {
+  it('creates a topic with its replicas and its min.insync.replicas', async () => {
+    const created: ITopicConfig[] = [];
+    const admin = {
+      listTopics: async () => [],
+      createTopics: async ({ topics }: { topics: ITopicConfig[] }) => {
+        created.push(...topics);
+        return true;
+      },
+      fetchTopicMetadata: async () => ({ topics: [] }),
+    } as unknown as Admin;
+    await ensureTopics(admin, [
+      { topic: 'n', partitions: 6, replicationFactor: 3, minInsyncReplicas: 2 },
+      { topic: 'd', partitions: 6 },
+    ]);
+    expect(created).toEqual([
+      {
+        topic: 'n',
+        numPartitions: 6,
+        replicationFactor: 3,
+        configEntries: [{ name: 'min.insync.replicas', value: '2' }],
+      },
+      // The broker's defaults.
+      { topic: 'd', numPartitions: 6, replicationFactor: -1 },
+    ]);
   });
 });

@@ -24,6 +24,32 @@ const SESSION_TIMEOUT_MS = 6_000;
 const HEARTBEAT_INTERVAL_MS = 1_000;
 /** Say what the join waits for when it takes longer than this. */
 const SLOW_JOIN_NOTICE_MS = 2_000;
+/**
+ * A commit refused because the group's coordinator moved (its broker restarted or died) is tried
+ * again, this many times in all, after 250 ms, 500 ms, ... kafkajs keeps the coordinator it found
+ * at the join for as long as its connection is open, and on NOT_COORDINATOR only refreshes the
+ * metadata and throws (src/consumer/offsetManager: getCoordinator, commitOffsets; the same for a
+ * coordinator that died: "Broker N not found in the cached metadata"; kafkajs#1779, not released).
+ * The next heartbeat gets the same error and makes the consumer join again, which finds the new
+ * coordinator: a retry after it commits. Without it, the last commit before a quiet spell was
+ * lost, and its records delivered again at the next rebalance.
+ */
+const COMMIT_ATTEMPTS = 6;
+const COMMIT_RETRY_MS = 250;
+/** kafkajs errors that mean the coordinator moved or cannot be reached for now. */
+const COORDINATOR_MOVED = new Set([
+  'NOT_COORDINATOR_FOR_GROUP',
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
+  'GROUP_LOAD_IN_PROGRESS',
+]);
+/** @param {unknown} error */
+const coordinatorMoved = (error) => {
+  const e = /** @type {{ type?: string, name?: string, cause?: unknown }} */ (error ?? {});
+  if (e.type && COORDINATOR_MOVED.has(e.type)) return true;
+  if (e.name === 'KafkaJSNumberOfRetriesExceeded' || e.name === 'KafkaJSBrokerNotFound')
+    return true;
+  return /^KafkaJSConnection(Closed)?Error$|^KafkaJSRequestTimeoutError$/.test(e.name ?? '');
+};
 
 /**
  * @typedef {import('kafkajs').Kafka} Kafka
@@ -344,14 +370,25 @@ class KafkaEventSource {
     this.#paused.clear();
   }
 
-  /** @param {number} partition @param {bigint} offset */
+  /**
+   * Commits `offset`, trying again while the group's coordinator moves (`COMMIT_ATTEMPTS`).
+   * @param {number} partition @param {bigint} offset
+   */
   async #commit(partition, offset) {
-    const consumer = this.#consumer;
-    if (!consumer) throw new Error('not connected');
-    await consumer.commitOffsets([
-      { topic: this.#options.mapping.topic, partition, offset: offset.toString() },
-    ]);
+    for (let attempt = 1; ; attempt++) {
+      const consumer = this.#consumer;
+      if (!consumer) throw new Error('not connected');
+      try {
+        await consumer.commitOffsets([
+          { topic: this.#options.mapping.topic, partition, offset: offset.toString() },
+        ]);
+        return;
+      } catch (error) {
+        if (attempt >= COMMIT_ATTEMPTS || this.#stopping || !coordinatorMoved(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, COMMIT_RETRY_MS * attempt));
+      }
+    }
   }
 }
 
-module.exports = { KafkaEventSource };
+module.exports = { KafkaEventSource, coordinatorMoved };

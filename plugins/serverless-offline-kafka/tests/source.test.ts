@@ -14,7 +14,8 @@ type EachBatch = (payload: {
   resolveOffset: (offset: string) => void;
 }) => Promise<void>;
 
-const fakeKafka = () => {
+/** `commitErrors`: what the next commits throw, one each, before they succeed. */
+const fakeKafka = (commitErrors: Error[] = []) => {
   const calls: string[] = [];
   const handlers = new Map<string, Handler>();
   let eachBatch: EachBatch | undefined;
@@ -31,7 +32,13 @@ const fakeKafka = () => {
     resume: (tps: { partitions?: number[] }[]) =>
       calls.push(`resume ${tps.map((t) => t.partitions).join()}`),
     commitOffsets: async (offsets: { partition: number; offset: string }[]) => {
-      calls.push(`commit ${offsets.map((o) => `${o.partition}@${o.offset}`).join()}`);
+      const error = commitErrors.shift();
+      const what = `${offsets.map((o) => `${o.partition}@${o.offset}`).join()}`;
+      if (error) {
+        calls.push(`refused ${what}`);
+        throw error;
+      }
+      calls.push(`commit ${what}`);
     },
     disconnect: async () => undefined,
   };
@@ -89,7 +96,37 @@ const startSource = (
   return source;
 };
 
+/** An error as kafkajs throws it for a broker's error code. */
+const protocolError = (type: string) =>
+  Object.assign(new Error(type), { name: 'KafkaJSProtocolError', type });
+
 describe('KafkaEventSource', () => {
+  // kafkajs keeps the coordinator it joined with and only refreshes metadata on NOT_COORDINATOR:
+  // the commit is tried again once the consumer has rejoined (a coordinator that moved or died).
+  it('commits again when the group coordinator has moved, and not after a rebalance', async () => {
+    const moved = fakeKafka([
+      protocolError('NOT_COORDINATOR_FOR_GROUP'),
+      Object.assign(new Error('Broker 1 not found in the cached metadata'), {
+        name: 'KafkaJSNumberOfRetriesExceeded',
+      }),
+    ]);
+    startSource(moved);
+    await moved.fetched(0, [message(0)]);
+    await until(() => moved.calls.includes('commit 0@1'), 'the commit, third time', 5_000);
+    expect(moved.calls.filter((c) => c.includes('0@1'))).toEqual([
+      'refused 0@1',
+      'refused 0@1',
+      'commit 0@1',
+    ]);
+
+    const rebalanced = fakeKafka([protocolError('REBALANCE_IN_PROGRESS')]);
+    startSource(rebalanced);
+    await rebalanced.fetched(0, [message(0)]);
+    await until(() => rebalanced.calls.includes('refused 0@1'), 'the refused commit');
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(rebalanced.calls.filter((c) => c.includes('0@1'))).toEqual(['refused 0@1']);
+  });
+
   it('pauses only the partition of an undecodable batch, after handing over the records before it', async () => {
     const fake = fakeKafka();
     startSource(fake);

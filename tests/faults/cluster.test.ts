@@ -1,0 +1,258 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kafka } from 'kafkajs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../shared/config.js';
+import { createKafka } from '../../shared/kafka/client.js';
+import { DEAD_LETTER_HEADERS } from '../../shared/kafka/dead-letters.js';
+import { KafkaPublisher, PUBLISHER_CLIENT_RETRY } from '../../shared/kafka/publisher.js';
+import { createNotification, DEFAULT_USERS } from '../../shared/models/index.js';
+import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import {
+  leaderKilled,
+  openSessions,
+  ROLLING_RESTART,
+  runClusterScenario,
+  type ScenarioResult,
+  type Sessions,
+  summaryOf,
+  twoDown,
+} from '../helpers/cluster-faults.js';
+import { type FaultStack, startFaultStack } from '../helpers/fault-stack.js';
+import { readRecords } from '../helpers/kafka.js';
+import { type Outcome, startLoad } from '../helpers/load.js';
+import { silentLogger } from '../helpers/logger.js';
+import { localKafkaOfRun } from '../helpers/test-broker.js';
+import { until } from '../helpers/wait.js';
+
+/**
+ * The whole service on three replicated Kafka nodes (replication factor 3, min.insync.replicas
+ * 2), under a steady load of POST /send, while nodes are restarted, killed and lost as on Amazon MSK:
+ * each request is counted (202, stored once, duplicates, lost, 503, other), never timed (the
+ * timings, the gateway's throttles and requests a starved machine left unanswered are
+ * bench/reliability.ts's to report). The cluster is the run's own with LOCAL_KAFKA_BROKERS=3,
+ * else one started here.
+ */
+
+const HTTP_PORT = 3600;
+/**
+ * A fifth of the benchmark's 50/s (bench/reliability.ts runs these scenarios at 50/s), as the
+ * stack's fault test runs at 5/s: on a shared 2-core machine, 50/s through sls offline beside
+ * three JVMs (one of them starting) leaves requests waiting for the CPU past their deadline, and
+ * the counts asserted here (nothing lost, duplicated or skipped; no 503 in a rolling restart) do
+ * not need the rate to be meaningful.
+ */
+const RATE_PER_SECOND = 10;
+const BEFORE_MS = 3_000;
+const AFTER_MS = 3_000;
+/** How long a killed node (or two) stays down. */
+const DOWN_MS = 8_000;
+
+/** Writes a record that is not JSON every 2 s until stopped; `written`: each one's partition/offset. */
+const poisonWriter = (kafka: Kafka, topic: string) => {
+  let stopped = false;
+  const written = (async () => {
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const places: string[] = [];
+    try {
+      for (let i = 0; !stopped; i++) {
+        const [meta] = await producer
+          .send({ topic, acks: -1, messages: [{ key: '4', value: `not JSON ${i}` }] })
+          .catch(() => []);
+        if (meta) places.push(`${meta.partition}/${meta.baseOffset}`);
+        await sleep(2_000);
+      }
+    } finally {
+      await producer.disconnect();
+    }
+    return places;
+  })();
+  return {
+    written,
+    stop: () => {
+      stopped = true;
+    },
+  };
+};
+
+describe('three replicated brokers: leaders that move, nodes that die', () => {
+  let cluster: TestCluster;
+  let stack: FaultStack;
+  let sessions: Sessions;
+  const earlier: Outcome[] = [];
+
+  beforeAll(async () => {
+    cluster = await startTestCluster(localKafkaOfRun());
+    stack = await startFaultStack({
+      kafka: cluster.kafka,
+      httpPort: HTTP_PORT,
+      brokers: cluster.brokers,
+    });
+    await stack.offline.waitForOutput(/Kafka pushNotifications: joined group/, 90_000);
+    sessions = await openSessions(`ws://127.0.0.1:${HTTP_PORT + 1}`);
+    // Warm: workers started and connected before any fault, as a running service has them.
+    let warm = false;
+    const warmup = startLoad({
+      url: `${stack.base}/send`,
+      ratePerSecond: 20,
+      request: () => ({
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ fromID: 1, toID: 2, message: 'warming up' }),
+      }),
+      done: () => warm,
+    });
+    await until(
+      () => warmup.outcomes.filter((o) => o.status === 202).length >= 40,
+      120_000,
+      'warm-up 202s',
+    );
+    warm = true;
+    await warmup.finished;
+  });
+
+  // What sls offline printed, for the one who reads a failure.
+  afterEach(({ task }) => {
+    if (task.result?.state !== 'fail' || !stack) return;
+    const dir = join(import.meta.dirname, '../../.local/test-logs');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `cluster-${task.name.slice(0, 30).replace(/\W+/g, '-')}.log`);
+    writeFileSync(file, stack.offline.output());
+    process.stderr.write(`sls offline's output: ${file}\n`);
+  });
+
+  afterAll(async () => {
+    await sessions?.close();
+    await stack?.close();
+    await cluster?.close();
+  });
+
+  const run = async (scenario: Parameters<typeof runClusterScenario>[0]['scenario']) => {
+    const result = await runClusterScenario({
+      stack,
+      cluster,
+      sessions,
+      scenario,
+      ratePerSecond: RATE_PER_SECOND,
+      beforeMs: BEFORE_MS,
+      afterMs: AFTER_MS,
+      earlier,
+    });
+    process.stderr.write(`[cluster faults] ${summaryOf(result)}\n`);
+    return result;
+  };
+
+  /**
+   * What every scenario must show: nothing acknowledged lost, duplicated or left unread. Not the
+   * consumers' committed lag: every record is stored (`skipped`), but a commit can stay refused
+   * for a while after the group's coordinator moves (kafkajs#1779, retried by the event source);
+   * the benchmark reports when the lag is back to 0.
+   */
+  const expectEveryAcceptedStoredOnce = (result: ScenarioResult) => {
+    expect(result.audit.sent).toBeGreaterThan(0);
+    expect(result.audit).toMatchObject({ duplicates: [], lost: [], misplaced: [] });
+    expect(result.audit.storedOnce).toBe(result.audit.accepted);
+    expect(result.skipped, 'records in Kafka never stored').toEqual([]);
+    expect(result.other, "answers other than 202, 503 and the gateway's 500s").toEqual([]);
+    expect(result.withoutRetryAfter, '503s without Retry-After').toBe(0);
+  };
+
+  // kafkajs tries the seed brokers in the order given, from the first, for every new producer
+  // (kafkajs#1607); the publisher connects without retries, so with node 1 down a new container
+  // never published (shared/kafka/client.ts's seedBrokers).
+  it('connects new publishers while the first seed broker is down', async () => {
+    const [first] = cluster.local.nodes;
+    if (!first) throw new Error('no node');
+    await cluster.stop(first.id);
+    const settings = loadConfig({ KAFKA_BROKERS: cluster.brokers.join(',') });
+    const logger = silentLogger();
+    const published: number[] = [];
+    try {
+      for (let i = 0; i < 8; i++) {
+        // As a new container of the send function makes it.
+        const publisher = new KafkaPublisher(
+          createKafka(settings.kafka, logger, { retry: PUBLISHER_CLIENT_RETRY }),
+          { topic: stack.topic, timeoutMs: settings.kafka.sendTimeoutMs, logger },
+        );
+        const [from, to] = DEFAULT_USERS;
+        if (!from || !to) throw new Error('no users');
+        const notification = createNotification(from, to, `seed ${i}`);
+        await publisher
+          .publish([notification])
+          .then(() => published.push(i))
+          .catch(() => undefined);
+        await publisher.disconnect();
+      }
+    } finally {
+      await cluster.start(first.id);
+      await cluster.inSync([stack.topic]);
+    }
+    // Without the fix none publishes; with it a first publish may still, on a starved machine,
+    // outlive its deadline.
+    expect(published.length).toBeGreaterThanOrEqual(6);
+  });
+
+  it('rides through a graceful rolling restart (MSK patching): every 202 stored once and pushed, every poison record dead-lettered, no 503 but from a starved machine', async () => {
+    // Poison records written beside the load, for the dead-letter producer to carry through too.
+    const poison = poisonWriter(cluster.kafka, stack.topic);
+    const result = await run(ROLLING_RESTART).finally(() => poison.stop());
+    const written = await poison.written;
+    expect(written.length).toBeGreaterThan(0);
+    const letters = await readRecords(cluster.kafka, `${stack.topic}.dlq`, written.length, 60_000);
+    const origins = new Set(
+      letters.map(({ message }) => {
+        const h = message.headers ?? {};
+        return `${h[DEAD_LETTER_HEADERS.partition]}/${h[DEAD_LETTER_HEADERS.offset]}`;
+      }),
+    );
+    expect(
+      written.filter((w) => !origins.has(w)),
+      'poison records not dead-lettered',
+    ).toEqual([]);
+    expectEveryAcceptedStoredOnce(result);
+    // No 503 on a quiet machine (bench/reliability.ts: none at 50/s); on a starved one a send can
+    // still outlive its deadline while a leader moves, and its container then refuses for a
+    // second. A client mishandling leader moves refuses far more (kafkajs's seed order: every
+    // new producer while node 1 restarts).
+    expect(result.refused, '503s in a rolling restart').toBeLessThanOrEqual(
+      Math.ceil(0.03 * result.audit.sent),
+    );
+    expect(result.audit.accepted).toBe(result.audit.sent);
+    expect(result.unpushed, '202s never pushed to the open session').toEqual([]);
+  });
+
+  it('rides through a partition leader killed: 503s only while the cluster fences it, every 202 stored once, consumers resume', async () => {
+    const result = await run(leaderKilled(DOWN_MS));
+    expectEveryAcceptedStoredOnce(result);
+    expect(result.lateRefusals, '503s after a new leader was elected').toBe(0);
+    expect(result.recoverMs, 'a 202 after the new leader').toBeDefined();
+    expect(result.unpushed, '202s never pushed to the open session').toEqual([]);
+  });
+
+  it('refuses writes fast with two of three nodes down (below min ISR), loses nothing acknowledged, and recovers when a node returns', async () => {
+    // Writes are back once a probe of our own (not counted) is accepted.
+    const result = await run(
+      twoDown(DOWN_MS, async () => {
+        await until(
+          async () =>
+            (
+              await fetch(`${stack.base}/send`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: JSON.stringify({ fromID: 3, toID: 4, message: 'probe' }),
+              })
+            ).status === 202,
+          60_000,
+          'a 202 with one node back',
+          250,
+        );
+      }),
+    );
+    expectEveryAcceptedStoredOnce(result);
+    expect(result.refused, 'writes refused while below min ISR').toBeGreaterThan(0);
+    expect(result.lateRefusals, '503s after writes resumed').toBe(0);
+    expect(result.recoverMs, 'a 202 once a node is back').toBeDefined();
+  });
+});
