@@ -7,17 +7,25 @@
  * filter; with no filters, every record is. Kafka mappings filter on `value` only (a pattern
  * with any other key is refused): base64-decoded and read as UTF-8, a JSON object is matched by
  * `{"value": {...}}` patterns and anything else, as a plain string, by `{"value": [...]}` rules.
- * When the pattern's format does not fit the value (a JSON pattern against a plain string, or
- * bytes that are not UTF-8), AWS "filters on the other metadata properties only, ignoring the
- * filter criteria" for the value (invocation-eventfiltering): for Kafka, with nothing else to
- * filter on, the record is delivered.
+ *
+ * A value whose format does not fit the pattern (a JSON pattern against a plain string, a string
+ * pattern against JSON, or bytes that are not UTF-8) is not matched by that pattern. AWS's
+ * kafka-filtering page says Lambda then "filters (on the other metadata properties only)"; AWS's
+ * own MSK filtering sample (aws-samples/serverless-patterns `lambda-esm-msk-filters-sam`,
+ * README "Results") shows what that means for a Kafka pattern, which can only filter on
+ * `value`: the plain-string record `OrderNumber:12345` is not delivered to any JSON pattern
+ * (`{"value":{"kind":["Event"]}}`, even `{"value":{"kind":[{"anything-but":["Event"]}]}}`), and
+ * no JSON record to the string pattern `{"value":[{"prefix":"OrderNumber"}]}`.
  *
  * The grammar, all validated at start: exact values (strings, numbers, booleans, null), `prefix`
  * and `suffix` (a string, or `{"equals-ignore-case": ...}`), `equals-ignore-case`,
  * `anything-but` (a value, a list of values, or `{prefix}`, `{suffix}`, `{equals-ignore-case}`,
  * `{wildcard}`), `numeric` (one or two comparisons, or `=`), `exists`, `cidr`, `wildcard`, `$or`,
  * nested objects, and arrays in the data (a rule matches an array when it matches an element).
- * Numbers compare as EventBridge does: within ±5e9, to 6 decimal places (5 equals 5.0).
+ * Exact numbers compare as text: "For numbers, Lambda also uses string representation. For
+ * example, 300, 300.0, and 3.0e2 are not considered equal" (invocation-eventfiltering), so the
+ * value is parsed keeping each number's text. `numeric` compares values, as EventBridge does:
+ * within ±5e9, to 6 decimal places.
  */
 
 const { FilterError } = require('./errors');
@@ -27,6 +35,134 @@ const { isObject } = require('./util');
 const MAX_FILTERS = 5;
 const NUMERIC_LIMIT = 5e9;
 const OPERATORS = new Set(['=', '<', '<=', '>', '>=']);
+
+/** A JSON number with the text it was written as: exact matches compare the text. */
+class JsonNumber {
+  /** @param {string} text */
+  constructor(text) {
+    this.text = text;
+    this.value = Number(text);
+  }
+
+  /** Shown as a plain number in messages. */
+  toJSON() {
+    return this.value;
+  }
+}
+
+/**
+ * @param {unknown} v
+ * @returns {v is Record<string, unknown>} a JSON object (not a number read by `parseJson`)
+ */
+const isRecord = (v) => isObject(v) && !(v instanceof JsonNumber);
+
+/** @param {unknown} v a number as JSON.parse or `parseJson` reads it, or undefined */
+const numberOf = (v) => (v instanceof JsonNumber ? v.value : typeof v === 'number' ? v : undefined);
+
+const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+const SPACE = /[ \t\n\r]*/y;
+
+/**
+ * Parses JSON text as JSON.parse does, except that numbers become `JsonNumber`s that keep their
+ * text. Throws SyntaxError for text that is not JSON.
+ * @param {string} text
+ * @returns {unknown}
+ */
+const parseJson = (text) => {
+  let at = 0;
+  const space = () => {
+    SPACE.lastIndex = at;
+    SPACE.test(text);
+    at = SPACE.lastIndex;
+  };
+  const fail = () => {
+    throw new SyntaxError(`not JSON (at ${at})`);
+  };
+  /** @returns {string} */
+  const string = () => {
+    let end = at + 1;
+    while (end < text.length && text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+    if (end >= text.length) fail();
+    const raw = text.slice(at, end + 1);
+    at = end + 1;
+    return JSON.parse(raw);
+  };
+  /** @returns {unknown} */
+  const value = () => {
+    space();
+    const c = text[at];
+    if (c === '{') {
+      at += 1;
+      /** @type {Record<string, unknown>} */
+      const object = {};
+      space();
+      if (text[at] === '}') {
+        at += 1;
+        return object;
+      }
+      for (;;) {
+        space();
+        if (text[at] !== '"') fail();
+        const key = string();
+        space();
+        if (text[at] !== ':') fail();
+        at += 1;
+        // An own property even for "__proto__", as JSON.parse makes it.
+        Object.defineProperty(object, key, {
+          value: value(),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+        space();
+        if (text[at] === ',') at += 1;
+        else if (text[at] === '}') {
+          at += 1;
+          return object;
+        } else fail();
+      }
+    }
+    if (c === '[') {
+      at += 1;
+      /** @type {unknown[]} */
+      const array = [];
+      space();
+      if (text[at] === ']') {
+        at += 1;
+        return array;
+      }
+      for (;;) {
+        array.push(value());
+        space();
+        if (text[at] === ',') at += 1;
+        else if (text[at] === ']') {
+          at += 1;
+          return array;
+        } else fail();
+      }
+    }
+    if (c === '"') return string();
+    for (const [word, literal] of /** @type {const} */ ([
+      ['true', true],
+      ['false', false],
+      ['null', null],
+    ])) {
+      if (text.startsWith(word, at)) {
+        at += word.length;
+        return literal;
+      }
+    }
+    NUMBER.lastIndex = at;
+    const number = NUMBER.exec(text);
+    if (!number) return fail();
+    at = NUMBER.lastIndex;
+    return new JsonNumber(number[0]);
+  };
+  const result = value();
+  space();
+  if (at !== text.length) fail();
+  return result;
+};
 
 /** @param {number} n */
 const numeric = (n) => Math.round(n * 1e6);
@@ -69,19 +205,21 @@ const ipNumber = (ip) => {
  * @param {string} path
  */
 const checkRule = (rule, path) => {
-  if (rule === null || ['string', 'number', 'boolean'].includes(typeof rule)) {
-    if (typeof rule === 'number' && (!Number.isFinite(rule) || Math.abs(rule) > NUMERIC_LIMIT))
+  if (rule === null || ['string', 'boolean'].includes(typeof rule)) return;
+  const number = numberOf(rule);
+  if (number !== undefined) {
+    if (!Number.isFinite(number) || Math.abs(number) > NUMERIC_LIMIT)
       throw new FilterError(`${path}: numbers must be within -5e9..5e9`);
     return;
   }
-  if (!isObject(rule)) throw new FilterError(`${path}: a rule must be a value or an object`);
+  if (!isRecord(rule)) throw new FilterError(`${path}: a rule must be a value or an object`);
   const keys = Object.keys(rule);
   if (keys.length !== 1) throw new FilterError(`${path}: a rule object has exactly one operator`);
   const [op] = keys;
   const arg = rule[/** @type {string} */ (op)];
   const stringOrIgnoreCase = (/** @type {unknown} */ a) =>
     typeof a === 'string' ||
-    (isObject(a) && Object.keys(a).length === 1 && typeof a['equals-ignore-case'] === 'string');
+    (isRecord(a) && Object.keys(a).length === 1 && typeof a['equals-ignore-case'] === 'string');
   switch (op) {
     case 'prefix':
     case 'suffix':
@@ -108,10 +246,10 @@ const checkRule = (rule, path) => {
       let upper = 0;
       for (let i = 0; i < arg.length; i += 2) {
         const o = arg[i];
-        const n = arg[i + 1];
+        const n = numberOf(arg[i + 1]);
         if (typeof o !== 'string' || !OPERATORS.has(o))
           throw new FilterError(`${path}: numeric operator must be one of = < <= > >=`);
-        if (typeof n !== 'number' || !Number.isFinite(n) || Math.abs(n) > NUMERIC_LIMIT)
+        if (n === undefined || !Number.isFinite(n) || Math.abs(n) > NUMERIC_LIMIT)
           throw new FilterError(`${path}: numeric bounds must be numbers within -5e9..5e9`);
         if (o === '=' && arg.length !== 2)
           throw new FilterError(`${path}: numeric "=" stands alone`);
@@ -123,7 +261,7 @@ const checkRule = (rule, path) => {
       return;
     }
     case 'anything-but': {
-      if (isObject(arg)) {
+      if (isRecord(arg)) {
         const [inner, ...more] = Object.keys(arg);
         const value = arg[/** @type {string} */ (inner)];
         const ok =
@@ -141,7 +279,10 @@ const checkRule = (rule, path) => {
       const values = Array.isArray(arg) ? arg : [arg];
       if (
         values.length === 0 ||
-        !(values.every((v) => typeof v === 'string') || values.every((v) => typeof v === 'number'))
+        !(
+          values.every((v) => typeof v === 'string') ||
+          values.every((v) => numberOf(v) !== undefined)
+        )
       )
         throw new FilterError(`${path}: anything-but lists only strings or only numbers`);
       return;
@@ -157,7 +298,7 @@ const checkRule = (rule, path) => {
  * @param {string} path
  */
 const checkPattern = (pattern, path) => {
-  if (!isObject(pattern)) throw new FilterError(`${path} must be an object`);
+  if (!isRecord(pattern)) throw new FilterError(`${path} must be an object`);
   const keys = Object.keys(pattern);
   if (keys.length === 0) throw new FilterError(`${path} is empty`);
   for (const key of keys) {
@@ -171,7 +312,7 @@ const checkPattern = (pattern, path) => {
       if (value.length === 0)
         throw new FilterError(`${at} is an empty list, which matches nothing`);
       for (const [i, rule] of value.entries()) checkRule(rule, `${at}[${i}]`);
-    } else if (isObject(value)) {
+    } else if (isRecord(value)) {
       checkPattern(value, at);
     } else {
       throw new FilterError(`${at} must be a list of rules or an object`);
@@ -186,9 +327,9 @@ const checkPattern = (pattern, path) => {
  * @returns {boolean}
  */
 const ruleMatches = (rule, value) => {
-  if (!isObject(rule)) {
-    if (typeof rule === 'number' && typeof value === 'number')
-      return numeric(rule) === numeric(value);
+  if (!isRecord(rule)) {
+    // Numbers by their text: 300, 300.0 and 3.0e2 are not equal (invocation-eventfiltering).
+    if (rule instanceof JsonNumber) return value instanceof JsonNumber && value.text === rule.text;
     return rule === value;
   }
   const [op] = Object.keys(rule);
@@ -198,7 +339,7 @@ const ruleMatches = (rule, value) => {
     case 'prefix':
     case 'suffix': {
       if (text === undefined) return false;
-      const ignoreCase = isObject(arg);
+      const ignoreCase = isRecord(arg);
       const needle = String(ignoreCase ? arg['equals-ignore-case'] : arg);
       const hay = ignoreCase ? text.toLowerCase() : text;
       const n = ignoreCase ? needle.toLowerCase() : needle;
@@ -216,11 +357,12 @@ const ruleMatches = (rule, value) => {
       );
     }
     case 'numeric': {
-      if (typeof value !== 'number') return false;
-      const v = numeric(value);
+      const n = numberOf(value);
+      if (n === undefined) return false;
+      const v = numeric(n);
       const conditions = /** @type {unknown[]} */ (arg);
       for (let i = 0; i + 1 < conditions.length; i += 2) {
-        const bound = numeric(Number(conditions[i + 1]));
+        const bound = numeric(Number(numberOf(conditions[i + 1])));
         const o = conditions[i];
         const ok =
           o === '='
@@ -237,7 +379,7 @@ const ruleMatches = (rule, value) => {
       return true;
     }
     case 'anything-but': {
-      if (isObject(arg)) {
+      if (isRecord(arg)) {
         if (text === undefined) return false;
         const [inner] = Object.keys(arg);
         const raw = arg[/** @type {string} */ (inner)];
@@ -263,11 +405,11 @@ const ruleMatches = (rule, value) => {
  * @param {unknown} actual
  */
 const fieldMatches = (rules, present, actual) =>
-  !isObject(actual) &&
+  !isRecord(actual) &&
   rules.some((rule) => {
-    if (isObject(rule) && 'exists' in rule) return rule.exists === present;
+    if (isRecord(rule) && 'exists' in rule) return rule.exists === present;
     if (!present) return false;
-    const values = Array.isArray(actual) ? actual.filter((v) => !isObject(v)) : [actual];
+    const values = Array.isArray(actual) ? actual.filter((v) => !isRecord(v)) : [actual];
     return values.some((v) => ruleMatches(rule, v));
   });
 
@@ -287,12 +429,12 @@ const matches = (pattern, data) => {
       if (!branches.some((branch) => matches(branch, data))) return false;
       continue;
     }
-    const present = isObject(data) && Object.hasOwn(data, key);
+    const present = isRecord(data) && Object.hasOwn(data, key);
     const actual = present ? /** @type {Record<string, unknown>} */ (data)[key] : undefined;
     if (Array.isArray(expected)) {
       if (!fieldMatches(expected, present, actual)) return false;
     } else if (
-      !(isObject(actual) || Array.isArray(actual)) ||
+      !(isRecord(actual) || Array.isArray(actual)) ||
       !matches(/** @type {Record<string, unknown>} */ (expected), actual)
     ) {
       return false;
@@ -304,11 +446,13 @@ const matches = (pattern, data) => {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * What a filter sees of a record: its metadata and its value (null for a tombstone; `undefined`
- * for bytes that are not UTF-8), and whether the value was a JSON object.
+ * What a filter sees of a record: its value (null for a tombstone; left out for bytes that are
+ * not UTF-8), and whether the value was a JSON object. With `keepNumberText`, the JSON's
+ * numbers are `JsonNumber`s (for patterns with exact numbers; JSON.parse is faster otherwise).
  * @param {{ value: string | null }} record
+ * @param {boolean} [keepNumberText]
  */
-const filterData = (record) => {
+const filterData = (record, keepNumberText = false) => {
   /** @type {Record<string, unknown>} */
   const data = {};
   if (record.value === null) {
@@ -322,16 +466,28 @@ const filterData = (record) => {
     return { data, json: false, utf8: false };
   }
   try {
-    const parsed = JSON.parse(text);
-    if (isObject(parsed)) {
+    const parsed = keepNumberText ? parseJson(text) : JSON.parse(text);
+    if (isRecord(parsed)) {
       data.value = parsed;
       return { data, json: true, utf8: true };
     }
   } catch {
-    // not JSON: matched as a plain string
+    // not JSON (or nested deeper than the parser goes): matched as a plain string
   }
   data.value = text;
   return { data, json: false, utf8: true };
+};
+
+/**
+ * Whether a pattern holds an exact number (outside `numeric`), which compares by text.
+ * @param {unknown} node
+ * @returns {boolean}
+ */
+const hasExactNumber = (node) => {
+  if (node instanceof JsonNumber) return true;
+  if (Array.isArray(node)) return node.some(hasExactNumber);
+  if (!isRecord(node)) return false;
+  return Object.entries(node).some(([key, child]) => key !== 'numeric' && hasExactNumber(child));
 };
 
 /**
@@ -344,15 +500,16 @@ const filterData = (record) => {
 const compileFilters = (patterns) => {
   if (!patterns || patterns.length === 0) return () => true;
   const parsed = patterns.map((p, i) => {
-    let pattern = p;
-    if (typeof p === 'string') {
-      try {
-        pattern = JSON.parse(p);
-      } catch (error) {
-        throw new FilterError(`filter ${i + 1} is not valid JSON: ${p.slice(0, 200)}`, {
-          cause: error,
-        });
-      }
+    // Objects as the framework writes them into Pattern (JSON.stringify), so that numbers have
+    // the text AWS receives.
+    const source = typeof p === 'string' ? p : String(JSON.stringify(p));
+    let pattern;
+    try {
+      pattern = parseJson(source);
+    } catch (error) {
+      throw new FilterError(`filter ${i + 1} is not valid JSON: ${source.slice(0, 200)}`, {
+        cause: error,
+      });
     }
     const where = `filter ${i + 1} (${JSON.stringify(pattern).slice(0, 200)})`;
     checkPattern(pattern, where);
@@ -363,17 +520,19 @@ const compileFilters = (patterns) => {
         );
     }
     const object = /** @type {Record<string, unknown>} */ (pattern);
-    // The same pattern without its value clause, for values whose format it does not fit.
-    const { value: _value, ...withoutValue } = object;
-    return { pattern: object, withoutValue, jsonValue: isObject(object.value) };
+    return { pattern: object, jsonValue: isRecord(object.value) };
   });
+  const keepNumberText = parsed.some(({ pattern }) => hasExactNumber(pattern));
   return (record) => {
-    const { data, json, utf8: isText } = filterData(record);
-    return parsed.some(({ pattern, withoutValue, jsonValue }) => {
-      const fits = isText && (!jsonValue || json || data.value === null);
-      return matches(fits ? pattern : withoutValue, data);
+    const { data, json, utf8: isText } = filterData(record, keepNumberText);
+    return parsed.some(({ pattern, jsonValue }) => {
+      // A value whose format does not fit the pattern never matches it (see the top of this
+      // file: kafka-filtering's table, and the lambda-esm-msk-filters-sam results). A tombstone
+      // fits both: its null value is matched as it is.
+      const fits = isText && (data.value === null || jsonValue === json);
+      return fits && matches(pattern, data);
     });
   };
 };
 
-module.exports = { MAX_FILTERS, compileFilters, filterData, matches };
+module.exports = { MAX_FILTERS, compileFilters, filterData, matches, parseJson };

@@ -99,16 +99,19 @@ describe('compileFilters', () => {
       ['an exists pattern', { kind: [{ exists: true }] }],
       ['an absence pattern', { kind: [{ exists: false }] }],
       ['an anything-but pattern', { kind: [{ 'anything-but': 'x' }] }],
-    ])(
-      'delivers a plain string under a JSON pattern, whose value clause AWS then ignores (%s)',
-      (_, pattern) => {
-        expect(delivered([{ value: pattern }], 'kind follow')).toBe(true);
-      },
-    );
+    ])('never delivers a plain string under a JSON pattern (%s)', (_, pattern) => {
+      expect(delivered([{ value: pattern }], 'kind follow')).toBe(false);
+    });
 
-    it('delivers a value that is not UTF-8 whatever the pattern, as AWS ignores the value clause', () => {
-      const bytes = compileFilters([{ value: ['anything'] }]);
-      expect(bytes(record(Buffer.from([0xff, 0xfe, 0x00]).toString('base64')))).toBe(true);
+    it('never delivers a value that is not UTF-8, whatever the pattern', () => {
+      const bytes = record(Buffer.from([0xff, 0xfe, 0x00]).toString('base64'));
+      for (const pattern of [
+        { value: ['anything'] },
+        { value: [{ 'anything-but': 'x' }] },
+        { value: { kind: [{ exists: false }] } },
+      ]) {
+        expect(compileFilters([pattern])(bytes)).toBe(false);
+      }
     });
   });
 
@@ -218,8 +221,7 @@ describe('compileFilters', () => {
     expect(delivered(patterns, 'ping')).toBe(true);
     expect(delivered(patterns, { kind: 'comment' })).toBe(false);
     expect(delivered([{ value: ['ping'] }, { value: ['pang'] }], 'pong')).toBe(false);
-    // A plain string under a JSON pattern: AWS ignores that pattern's value clause.
-    expect(delivered(patterns, 'pong')).toBe(true);
+    expect(delivered(patterns, 'pong')).toBe(false);
   });
 
   it('reads patterns given as JSON strings, as CloudFormation’s Pattern holds them', () => {
@@ -254,5 +256,251 @@ describe('compileFilters', () => {
     ['null as the second pattern', [{ value: ['a'] }, null], /filter 2 \(null\) must be an object/],
   ])('throws for %s', (_, patterns, error) => {
     expect(() => compileFilters(patterns)).toThrow(error);
+  });
+});
+
+/** Whether a record whose raw value is `text` (exactly these characters) is delivered. */
+const deliveredText = (patterns: unknown[], text: string) =>
+  compileFilters(patterns)(record(Buffer.from(text, 'utf8').toString('base64')));
+
+/**
+ * AWS's filtering pages, one test per documented sentence or table row: "Control which events
+ * Lambda sends to your function" (invocation-eventfiltering), "Filtering events from Amazon MSK
+ * and self-managed Apache Kafka event sources" (kafka-filtering), EventBridge's "Matching events
+ * on null values and empty strings", and AWS's MSK filtering sample.
+ */
+describe('AWS’s filtering pages, sentence by sentence', () => {
+  describe('invocation-eventfiltering, "Filter rule syntax" comparison operators', () => {
+    // Each row of the table: its example pattern, a value it matches and one it does not.
+    it.each([
+      ['Null', { UserID: [null] }, { UserID: null }, { UserID: 'x' }],
+      ['Empty', { LastName: [''] }, { LastName: '' }, { LastName: 'Doe' }],
+      ['Equals', { Name: ['Alice'] }, { Name: 'Alice' }, { Name: 'alice' }],
+      [
+        'Equals (ignore case)',
+        { Name: [{ 'equals-ignore-case': 'alice' }] },
+        { Name: 'ALICE' },
+        { Name: 'Alicia' },
+      ],
+      [
+        'And',
+        { Location: ['New York'], Day: ['Monday'] },
+        { Location: 'New York', Day: 'Monday' },
+        { Location: 'New York', Day: 'Tuesday' },
+      ],
+      [
+        'Or',
+        { PaymentType: ['Credit', 'Debit'] },
+        { PaymentType: 'Debit' },
+        { PaymentType: 'Cash' },
+      ],
+      [
+        'Or (multiple fields)',
+        { $or: [{ Location: ['New York'] }, { Day: ['Monday'] }] },
+        { Location: 'Paris', Day: 'Monday' },
+        { Location: 'Paris', Day: 'Sunday' },
+      ],
+      [
+        'Not',
+        { Weather: [{ 'anything-but': ['Raining'] }] },
+        { Weather: 'Sunny' },
+        { Weather: 'Raining' },
+      ],
+      ['Numeric (equals)', { Price: [{ numeric: ['=', 100] }] }, { Price: 100 }, { Price: 101 }],
+      [
+        'Numeric (range)',
+        { Price: [{ numeric: ['>', 10, '<=', 20] }] },
+        { Price: 20 },
+        { Price: 10 },
+      ],
+      ['Exists', { ProductName: [{ exists: true }] }, { ProductName: 'x' }, { Other: 'x' }],
+      [
+        'Does not exist',
+        { ProductName: [{ exists: false }] },
+        { Other: 'x' },
+        { ProductName: 'x' },
+      ],
+      [
+        'Begins with',
+        { Region: [{ prefix: 'us-' }] },
+        { Region: 'us-east-1' },
+        { Region: 'eu-us-' },
+      ],
+      [
+        'Ends with',
+        { FileName: [{ suffix: '.png' }] },
+        { FileName: 'a.png' },
+        { FileName: 'a.jpg' },
+      ],
+    ])('%s: matches its example, and not a value outside it', (_, pattern, yes, no) => {
+      expect(delivered([{ value: pattern }], yes)).toBe(true);
+      expect(delivered([{ value: pattern }], no)).toBe(false);
+    });
+  });
+
+  describe('"For numbers, Lambda also uses string representation. For example, 300, 300.0, and 3.0e2 are not considered equal."', () => {
+    it.each([
+      ['300', true],
+      ['300.0', false],
+      ['3.0e2', false],
+      ['3e2', false],
+    ])('an exact 300 against a value written %s gives %s', (written, expected) => {
+      expect(deliveredText([{ value: { code: [300] } }], `{"code":${written}}`)).toBe(expected);
+    });
+
+    it('matches an exact 300.0 (a pattern given as CloudFormation text) only against 300.0', () => {
+      const pattern = '{"value":{"code":[300.0]}}';
+      expect(deliveredText([pattern], '{"code":300.0}')).toBe(true);
+      expect(deliveredText([pattern], '{"code":300}')).toBe(false);
+    });
+
+    it('compares anything-but numbers by their text too', () => {
+      const pattern = { value: { code: [{ 'anything-but': [300] }] } };
+      expect(deliveredText([pattern], '{"code":300}')).toBe(false);
+      expect(deliveredText([pattern], '{"code":300.0}')).toBe(true);
+    });
+
+    it('compares numeric operators by value, so 300.0 and 3.0e2 are = 300 there', () => {
+      for (const written of ['300', '300.0', '3.0e2']) {
+        expect(
+          deliveredText([{ value: { code: [{ numeric: ['=', 300] }] } }], `{"code":${written}}`),
+        ).toBe(true);
+      }
+    });
+
+    it('neither throws nor delivers on a value nested deeper than the parser goes', () => {
+      const deep = `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`;
+      expect(deliveredText([{ value: { a: [1] } }], deep)).toBe(false);
+    });
+
+    it('never lets a number in text match an exact number, nor the reverse', () => {
+      expect(deliveredText([{ value: { code: [300] } }], '{"code":"300"}')).toBe(false);
+      expect(deliveredText([{ value: { code: ['300'] } }], '{"code":300}')).toBe(false);
+    });
+
+    it('keeps an exact number pattern working in arrays, nested fields and $or', () => {
+      const pattern = { value: { a: { b: [7] }, $or: [{ c: [1] }, { d: [2] }] } };
+      expect(deliveredText([pattern], '{"a":{"b":[5,7]},"d":2}')).toBe(true);
+      expect(deliveredText([pattern], '{"a":{"b":[5,7.0]},"d":2}')).toBe(false);
+      expect(deliveredText([pattern], '{"a":{"b":[7]},"d":2.0}')).toBe(false);
+    });
+
+    it('reads numbers next to strings that hold quotes, escapes and "__proto__" keys', () => {
+      const text = '{"__proto__":{"x":1},"s":"a\\"b\\\\","n":-0.5e-3,"t":true}';
+      // -0.5e-3 written in a pattern object reaches AWS as -0.0005 (JSON.stringify).
+      expect(deliveredText([{ value: { n: [-0.5e-3], s: ['a"b\\'] } }], text)).toBe(false);
+      expect(deliveredText(['{"value":{"n":[-0.5e-3],"s":["a\\"b\\\\"]}}'], text)).toBe(true);
+      expect(deliveredText(['{"value":{"n":[-0.5e-3],"t":[true]}}'], text)).toBe(true);
+      expect(deliveredText(['{"value":{"__proto__":{"x":[1]}}}'], text)).toBe(true);
+    });
+  });
+
+  it('"Like EventBridge, for strings, Lambda uses exact character-by-character matching without case-folding or any other string normalization."', () => {
+    expect(delivered([{ value: { name: ['Zoë'] } }], { name: 'Zoë' })).toBe(true);
+    expect(delivered([{ value: { name: ['Zoë'] } }], { name: 'zoë' })).toBe(false);
+    // The same letter as e + combining diaeresis: not normalized.
+    expect(delivered([{ value: { name: ['Zoë'] } }], { name: 'Zoe\u0308' })).toBe(false);
+    expect(delivered([{ value: { name: ['Zoë'] } }], { name: 'Zoë ' })).toBe(false);
+  });
+
+  it('"the Exists operator only works on leaf nodes in your event source JSON. It doesn’t match intermediate nodes."', () => {
+    // AWS's example: exists on "address" does not match when address is an object.
+    const pattern = { value: { person: { address: [{ exists: true }] } } };
+    expect(delivered([pattern], { person: { name: 'Emma', address: { street: 'x' } } })).toBe(
+      false,
+    );
+    expect(delivered([pattern], { person: { address: 'Main St' } })).toBe(true);
+  });
+
+  it('EventBridge: "Null values and empty strings are not interchangeable"', () => {
+    expect(delivered([{ value: { a: [''] } }], { a: null })).toBe(false);
+    expect(delivered([{ value: { a: [null] } }], { a: '' })).toBe(false);
+  });
+
+  it('"Your filters are logically ORed together. ... If none of your filters are satisfied, Lambda discards the record."', () => {
+    const patterns = [{ value: { a: [1] } }, { value: { b: [2] } }];
+    expect(delivered(patterns, { a: 1 })).toBe(true);
+    expect(delivered(patterns, { b: 2 })).toBe(true);
+    expect(delivered(patterns, { a: 2, b: 1 })).toBe(false);
+  });
+
+  describe('kafka-filtering: "if the message format doesn’t match the FilterCriteria format" (its table), as AWS’s sample observed it', () => {
+    it.each([
+      ['a plain string, a plain-string pattern', ['OrderNumber:1'], [{ prefix: 'Order' }], true],
+      ['a plain string, a JSON pattern', ['OrderNumber:1'], { kind: ['Event'] }, false],
+      ['JSON, a plain-string pattern', [{ kind: 'Event' }], [{ prefix: '{' }], false],
+      ['JSON, a JSON pattern', [{ kind: 'Event' }], { kind: ['Event'] }, true],
+    ])('%s: delivered? %s', (_, [value], pattern, expected) => {
+      expect(delivered([{ value: pattern }], value)).toBe(expected);
+    });
+
+    it('a value that is not UTF-8 under a JSON pattern, a plain-string pattern, or no value rule that fits: not delivered', () => {
+      const latin1 = record(Buffer.from('caf\xe9', 'latin1').toString('base64'));
+      expect(compileFilters([{ value: [{ prefix: 'caf' }] }])(latin1)).toBe(false);
+      expect(compileFilters([{ value: { a: [{ exists: false }] } }])(latin1)).toBe(false);
+      expect(compileFilters(undefined)(latin1)).toBe(true);
+    });
+  });
+
+  describe('aws-samples/serverless-patterns lambda-esm-msk-filters-sam, its "Results" table', () => {
+    const events: Record<string, unknown> = {
+      'base-json': {
+        fileNameForValidation: 'base-json',
+        kind: 'Event',
+        RBAC: false,
+        responseStatus: { metadata: {}, code: 200 },
+      },
+      'code-is-300': {
+        fileNameForValidation: 'code-is-300',
+        kind: 'Event',
+        RBAC: false,
+        responseStatus: { metadata: {}, code: 300 },
+      },
+      'custom-with-region': {
+        fileNameForValidation: 'custom-with-region',
+        kind: 'Custom',
+        region: 'us-east-1',
+        RBAC: false,
+        responseStatus: { metadata: {}, code: 200 },
+      },
+      'rbac-is-set': {
+        fileNameForValidation: 'rbac-is-set',
+        kind: 'Event',
+        RBAC: true,
+        responseStatus: { metadata: {}, code: 200 },
+      },
+      'plain-string': 'OrderNumber:12345',
+    };
+    // Y/N per event, in the order above, as the sample's README reports them.
+    it.each([
+      ['no filter', [], 'YYYYY'],
+      ['{"value":{"kind":["Event"]}}', [{ value: { kind: ['Event'] } }], 'YYNYN'],
+      [
+        'kind Event and code = 300',
+        [{ value: { kind: ['Event'], responseStatus: { code: [{ numeric: ['=', 300] }] } } }],
+        'NYNNN',
+      ],
+      [
+        'code >= 300, or RBAC true',
+        [
+          { value: { responseStatus: { code: [{ numeric: ['>=', 300] }] } } },
+          { value: { RBAC: [true] } },
+        ],
+        'NYNYN',
+      ],
+      ['kind anything-but Event', [{ value: { kind: [{ 'anything-but': ['Event'] }] } }], 'NNYNN'],
+      ['region prefix us-', [{ value: { region: [{ prefix: 'us-' }] } }], 'NNYNN'],
+      [
+        'code from 300 to 350',
+        [{ value: { responseStatus: { code: [{ numeric: ['>=', 300, '<=', 350] }] } } }],
+        'NYNNN',
+      ],
+      ['plain-string prefix OrderNumber', [{ value: [{ prefix: 'OrderNumber' }] }], 'NNNNY'],
+    ])('%s: %s', (_, patterns, expected) => {
+      const got = Object.values(events)
+        .map((value) => (delivered(patterns, value) ? 'Y' : 'N'))
+        .join('');
+      expect(got).toBe(expected);
+    });
   });
 });
