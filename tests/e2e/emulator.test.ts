@@ -378,7 +378,10 @@ describe('serverless-offline-kafka under sls offline start', () => {
     expect(bodies[0].requestContext.functionArn).toMatch(
       /:function:emulator-fixture-test-partial:\$LATEST$/,
     );
-    expect(bodies[0].KafkaBatchInfo).toMatchObject({ batchSize: 1, recordInfo: { offset: '1' } });
+    expect(bodies[0].KafkaBatchInfo).toMatchObject({
+      batchSize: 1,
+      recordInfo: { offset: '1', timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/) },
+    });
     const payloadOffsets = bodies.map((b) => b.payload.records[`${topics.partial}-0`][0].offset);
     expect(payloadOffsets).toEqual([1]);
     expect(bodies[0].payload.eventSource).toBe('aws:kafka');
@@ -431,30 +434,35 @@ describe('serverless-offline-kafka under sls offline start', () => {
       30_000,
       'the SQS destination and the records after the failed ones',
     );
+    // One document per batch given up on (kafka-on-failure's SNS, SQS and S3 examples).
     const [sqs] = written('sqs');
     expect(sqs.requestContext).toMatchObject({
       condition: 'MaximumPayloadSizeExceeded',
-      functionArn: expect.stringMatching(/:function:emulator-fixture-test-toSqs:\$LATEST$/),
+      functionArn: expect.stringMatching(/:function:emulator-fixture-test-toSqs$/),
     });
+    expect(sqs.responseContext).toBeNull();
     expect(sqs.KafkaBatchInfo).toMatchObject({
       batchSize: 1,
       eventSourceArn: FIXTURE_ARN,
-      recordInfo: { offset: '0' },
+      recordsInfo: {
+        [`${topics.destLarge}-0`]: { firstRecordOffset: '0', lastRecordOffset: '0' },
+      },
     });
     expect(sqs).not.toHaveProperty('payload');
     expect(delivered('toSqs').map((r) => r.offset)).toEqual([1]);
 
     const [sns] = written('sns');
     expect(sns.requestContext).toMatchObject({
-      condition: 'RetriesExhausted',
+      condition: 'RetryAttemptsExhausted',
       approximateInvokeCount: 1,
-      functionArn: expect.stringMatching(/:function:emulator-fixture-test-toSns:\$LATEST$/),
+      functionArn: expect.stringMatching(/:function:emulator-fixture-test-toSns$/),
     });
     expect(sns).not.toHaveProperty('payload');
 
     const [s3] = written('s3');
-    expect(s3.requestContext).toMatchObject({ condition: 'RetriesExhausted' });
-    const [failed] = s3.payload.records[`${topics.destFailing}-0`];
+    expect(s3.requestContext).toMatchObject({ condition: 'RetryAttemptsExhausted' });
+    // "the original invocation record as an escaped JSON string"
+    const [failed] = JSON.parse(s3.payload).records[`${topics.destFailing}-0`];
     expect(failed).toMatchObject({ offset: 0, value: Buffer.from('fail:99').toString('base64') });
 
     for (const [fn, group] of [

@@ -26,7 +26,7 @@ const { describe, recordsLabel } = require('./util');
  * @typedef {{
  *   name: string,
  *   sent: string,
- *   withPayload: boolean,
+ *   kind: 'kafka' | 'sqs' | 'sns' | 's3',
  *   write: (messages: FailureMessage[]) => Promise<void>,
  *   close: () => Promise<void>,
  * }} Target Where one kind of destination writes: `name` for errors, `sent` for the line that
@@ -36,10 +36,10 @@ const { describe, recordsLabel } = require('./util');
 /**
  * The on-failure destination of one mapping (`DestinationConfig.OnFailure`), from its
  * definition: records Lambda gave up on (retries or age exhausted in provisioned mode, or a
- * record too large for any event) go to a Kafka topic through the broker; SQS, SNS and S3 as
- * JSON files under `destinationsDir` (one file per record, named by time and request id), since
- * there is no AWS offline. Without a destination they are logged and dropped, as Lambda
- * discards them.
+ * record too large for any event) go to a Kafka topic through the broker, one message per
+ * record; SQS, SNS and S3 receive one message per batch given up, as JSON files under
+ * `destinationsDir` (named by time and request id), since there is no AWS offline. Without a
+ * destination they are logged and dropped, as Lambda discards them.
  */
 class Destination {
   /** @type {Mapping} */
@@ -80,18 +80,18 @@ class Destination {
       }
       return;
     }
-    const messages = records.map((record) =>
-      failureMessage({
-        mapping: this.#mapping,
-        record,
-        bootstrapServers,
-        condition,
-        invokeCount: failure.invokeCount,
-        functionArn,
-        error: failure.error,
-        withPayload: target.withPayload,
-      }),
-    );
+    const context = {
+      mapping: this.#mapping,
+      bootstrapServers,
+      condition,
+      invokeCount: failure.invokeCount,
+      functionArn,
+      error: failure.error,
+    };
+    const messages =
+      target.kind === 'kafka'
+        ? records.map((record) => failureMessage({ ...context, record }))
+        : [batchFailureMessage({ ...context, records, withPayload: target.kind === 's3' })];
     await this.#untilWritten(target, messages, signal);
     log.warning(
       `${recordsLabel(this.#mapping, records)}: ${condition}; ${records.length} record(s) ${target.sent}`,
@@ -140,7 +140,7 @@ const targetOf = (onFailure, context) => {
   return {
     name,
     sent: `written to ${name} (${dir})`,
-    withPayload: onFailure.kind === 's3',
+    kind: onFailure.kind,
     write: async (messages) => {
       await mkdir(dir, { recursive: true });
       for (const m of messages) {
@@ -166,7 +166,7 @@ const kafkaTopic = (kafka, topic) => {
   return {
     name: `kafka://${topic}`,
     sent: `sent to kafka://${topic}`,
-    withPayload: true,
+    kind: 'kafka',
     write: async (messages) => {
       if (!producer) {
         const connecting = kafka.producer({
@@ -190,25 +190,58 @@ const kafkaTopic = (kafka, topic) => {
 };
 
 /**
- * What an on-failure destination receives for one record Lambda gave up on (AWS
- * kafka-on-failure and kafka-on-failure-destination): a JSON envelope with `requestContext`
- * (`functionArn` qualified, `condition`, `approximateInvokeCount`), `responseContext`,
- * `version`, `timestamp` and `KafkaBatchInfo` (`batchSize`, `eventSourceArn` for MSK,
- * `bootstrapServers`, `payloadSize`, `recordInfo`). A Kafka topic and an S3 bucket also receive
- * `payload`, the original event holding only that record; SQS and SNS receive the metadata only.
- * A Kafka destination message is keyed as the original record.
- *
- * @param {{
+ * A record's timestamp as AWS's failure records show it: ISO-8601 with milliseconds, in UTC
+ * ("2019-11-14T18:16:04.835Z"); a timestamp no date can hold stays a number in text.
+ * @param {number} ms
+ */
+const isoTime = (ms) => {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? String(ms) : date.toISOString();
+};
+
+/**
+ * `responseContext`: the function's response, or null when it was never invoked with the
+ * records (MaximumPayloadSizeExceeded: "null if record is MaximumPayloadSizeExceeded").
+ * @param {FailureCondition} condition
+ * @param {string | undefined} error
+ */
+const responseContextOf = (condition, error) =>
+  condition === 'MaximumPayloadSizeExceeded'
+    ? null
+    : {
+        statusCode: 200,
+        executedVersion: '$LATEST',
+        ...(error ? { functionError: 'Unhandled' } : {}),
+      };
+
+/**
+ * @typedef {{
  *   mapping: import('./definition').Mapping,
- *   record: import('./event').LambdaKafkaRecord,
  *   bootstrapServers: readonly string[],
  *   condition: FailureCondition,
  *   invokeCount: number,
  *   functionArn: string,
  *   error: string | undefined,
- *   withPayload?: boolean,
  *   now?: Date,
- * }} input
+ * }} FailureContext
+ */
+
+/**
+ * What a Kafka on-failure destination receives for one record Lambda gave up on, as AWS's
+ * kafka-on-failure-destination page shows it ("Failure metadata"): `requestContext`
+ * (`functionArn` qualified with `:$LATEST`, `condition` `RetriesExhausted`,
+ * `approximateInvokeCount`), `responseContext`, `version`, `timestamp`, `KafkaBatchInfo`
+ * (`batchSize` 1, `eventSourceArn` for MSK, `bootstrapServers`, `payloadSize`, `recordInfo`
+ * with the offset as a string and the record's time in ISO-8601), and `payload`, the original
+ * event holding only that record. Keyed as the original record ("Lambda uses the same
+ * partition key from the original record").
+ *
+ * Parts of AWS's example look copied from the Kinesis destination's: its offset
+ * (49601189658422359378836298521827638475320189012309704722) is a 56-digit Kinesis sequence
+ * number and its 2019 dates predate Kafka destinations; only the payload's values are
+ * Kafka-shaped. The field names and formats are followed, not those values.
+ *
+ * @param {FailureContext & { record: import('./event').LambdaKafkaRecord }} input
  * @returns {FailureMessage}
  */
 const failureMessage = ({
@@ -219,7 +252,6 @@ const failureMessage = ({
   invokeCount,
   functionArn,
   error,
-  withPayload = true,
   now = new Date(),
 }) => {
   const payload = buildEvent(mapping.source, bootstrapServers, [record]);
@@ -230,11 +262,7 @@ const failureMessage = ({
       condition,
       approximateInvokeCount: invokeCount,
     },
-    responseContext: {
-      statusCode: 200,
-      executedVersion: '$LATEST',
-      ...(error ? { functionError: 'Unhandled' } : {}),
-    },
+    responseContext: responseContextOf(condition, error),
     version: '1.0',
     timestamp: now.toISOString(),
     KafkaBatchInfo: {
@@ -244,10 +272,10 @@ const failureMessage = ({
       payloadSize: Buffer.byteLength(JSON.stringify(payload)),
       recordInfo: {
         offset: String(record.offset),
-        timestamp: String(record.timestamp),
+        timestamp: isoTime(record.timestamp),
       },
     },
-    ...(withPayload ? { payload } : {}),
+    payload,
   };
   return {
     key: record.key === undefined ? null : Buffer.from(record.key, 'base64'),
@@ -256,4 +284,74 @@ const failureMessage = ({
   };
 };
 
-module.exports = { Destination, failureMessage };
+/**
+ * The SNS/SQS condition names: AWS's kafka-on-failure example shows `RetryAttemptsExhausted`
+ * where the Kafka destination's shows `RetriesExhausted`.
+ * @param {FailureCondition} condition
+ */
+const batchCondition = (condition) =>
+  condition === 'RetriesExhausted' ? 'RetryAttemptsExhausted' : condition;
+
+/**
+ * What an SQS queue, SNS topic or S3 bucket receives for a batch Lambda gave up on, as AWS's
+ * "Capturing discarded batches" page shows it (its "SNS and SQS example invocation record" and
+ * "S3 destination example invocation record"): one document per batch, `functionArn`
+ * unqualified, `condition` `RetryAttemptsExhausted` or `MaximumPayloadSizeExceeded`,
+ * `responseContext` null for the latter, and `KafkaBatchInfo` with `batchSize`,
+ * `eventSourceArn` for MSK, `bootstrapServers`, `payloadSize` (bytes), and `recordsInfo`: per
+ * `<topic>-<partition>` ("Each of the keys under recordsInfo contains both the Kafka topic and
+ * partition, separated by a hyphen"), the first and last offsets as strings and their times in
+ * ISO-8601. S3 also receives `payload`, "the original invocation record as an escaped JSON
+ * string". (Its offsets and 2019 dates are Kinesis values, as in the Kafka destination's.)
+ *
+ * @param {FailureContext & { records: readonly import('./event').LambdaKafkaRecord[], withPayload: boolean }} input
+ * @returns {FailureMessage}
+ */
+const batchFailureMessage = ({
+  mapping,
+  records,
+  bootstrapServers,
+  condition,
+  invokeCount,
+  functionArn,
+  error,
+  withPayload,
+  now = new Date(),
+}) => {
+  const event = buildEvent(mapping.source, bootstrapServers, records);
+  const payload = JSON.stringify(event);
+  /** @type {Record<string, { firstRecordOffset: string, lastRecordOffset: string, firstRecordTimestamp: string, lastRecordTimestamp: string }>} */
+  const recordsInfo = {};
+  for (const [group, inGroup] of Object.entries(event.records)) {
+    const first = /** @type {import('./event').LambdaKafkaRecord} */ (inGroup[0]);
+    const last = /** @type {import('./event').LambdaKafkaRecord} */ (inGroup[inGroup.length - 1]);
+    recordsInfo[group] = {
+      firstRecordOffset: String(first.offset),
+      lastRecordOffset: String(last.offset),
+      firstRecordTimestamp: isoTime(first.timestamp),
+      lastRecordTimestamp: isoTime(last.timestamp),
+    };
+  }
+  const envelope = {
+    requestContext: {
+      requestId: randomUUID(),
+      functionArn: functionArn.replace(/:\$LATEST$/, ''),
+      condition: batchCondition(condition),
+      approximateInvokeCount: invokeCount,
+    },
+    responseContext: responseContextOf(condition, error),
+    version: '1.0',
+    timestamp: now.toISOString(),
+    KafkaBatchInfo: {
+      batchSize: records.length,
+      ...(mapping.source.kind === 'msk' ? { eventSourceArn: mapping.source.arn } : {}),
+      bootstrapServers: bootstrapServers.join(','),
+      payloadSize: Buffer.byteLength(payload),
+      recordsInfo,
+    },
+    ...(withPayload ? { payload } : {}),
+  };
+  return { key: null, value: JSON.stringify(envelope), envelope };
+};
+
+module.exports = { Destination, batchFailureMessage, failureMessage };
