@@ -2,6 +2,7 @@
 'use strict';
 
 const { createHash } = require('node:crypto');
+const { accessOf, compiledAccess } = require('./access');
 const { MappingError } = require('./errors');
 const { MAX_FILTERS, compileFilters } = require('./filter');
 const { isObject, messageOf } = require('./util');
@@ -38,6 +39,8 @@ const DEFAULTS = /** @type {const} */ ({
  *   functionName: string,
  *   logicalId: string,
  *   source: EventSourceKind,
+ *   bootstrapServers: string[] | undefined,
+ *   access: import('./access').Access,
  *   topic: string,
  *   groupId: string,
  *   batchSize: number,
@@ -50,7 +53,8 @@ const DEFAULTS = /** @type {const} */ ({
  *   metrics: string[],
  *   pollers: { min: number, max: number } | undefined,
  *   warnings: string[],
- * }} Mapping
+ * }} Mapping `bootstrapServers`: a `kafka` event's own (where AWS connects); `access`: the
+ *   secrets it authenticates with (SourceAccessConfigurations).
  * @typedef {{
  *   serviceName: string,
  *   stage: string,
@@ -115,6 +119,8 @@ const compiledProperties = (event) => {
   if (typeof e.onFailureDestination === 'string') {
     p.DestinationConfig = { OnFailure: { Destination: e.onFailureDestination } };
   }
+  const access = compiledAccess(e, event.msk ? 'msk' : 'kafka');
+  if (access) p.SourceAccessConfigurations = access;
   return p;
 };
 
@@ -371,12 +377,20 @@ const mappingOf = (ctx) => {
       );
   }
 
+  const endpoints =
+    isObject(p.SelfManagedEventSource) && isObject(p.SelfManagedEventSource.Endpoints)
+      ? p.SelfManagedEventSource.Endpoints.KafkaBootstrapServers
+      : undefined;
+  const kind = event.msk ? 'msk' : 'kafka';
+
   return {
     id: `${ctx.functionKey}#${ctx.index}`,
     functionKey: ctx.functionKey,
     functionName: ctx.functionName,
     logicalId: ctx.logicalId,
     source: event.msk ? { kind: 'msk', arn: arnOf(event.msk.arn, ctx) } : { kind: 'kafka' },
+    bootstrapServers: Array.isArray(endpoints) ? endpoints.map(String) : undefined,
+    access: accessOf(p.SourceAccessConfigurations, { kind, region: ctx.region }),
     topic,
     groupId,
     batchSize,

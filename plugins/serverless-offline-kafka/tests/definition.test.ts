@@ -16,6 +16,7 @@ import { b64, pluginErrors } from './support.js';
 const { MappingError } = pluginErrors;
 
 const CLUSTER_ARN = 'arn:aws:kafka:eu-west-1:123456789012:cluster/demo/0a1b2c3d-1';
+const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:AmazonMSK_demo-AbCdEf';
 const LOGICAL_ID = 'ConsumerEventSourceMappingMSKDemoNotifications';
 const PROVISIONED = { ProvisionedPollerConfig: { MinimumPollers: 1, MaximumPollers: 2 } };
 
@@ -100,7 +101,7 @@ describe('compiledProperties', () => {
       kafka: {
         bootstrapServers: ['a:9092', 'b:9092'],
         topic: 'notifications',
-        accessConfigurations: { saslScram512Auth: 'arn:aws:secretsmanager:x' },
+        accessConfigurations: { saslScram512Auth: [SECRET_ARN] },
         consumerGroupId: 'group-1',
         onFailureDestination: 'kafka://notifications-dlq',
       },
@@ -110,8 +111,15 @@ describe('compiledProperties', () => {
       SelfManagedEventSource: { Endpoints: { KafkaBootstrapServers: ['a:9092', 'b:9092'] } },
       SelfManagedKafkaEventSourceConfig: { ConsumerGroupId: 'group-1' },
       DestinationConfig: { OnFailure: { Destination: 'kafka://notifications-dlq' } },
+      SourceAccessConfigurations: [{ Type: 'SASL_SCRAM_512_AUTH', URI: SECRET_ARN }],
     });
     expect(properties).not.toHaveProperty('EventSourceArn');
+  });
+
+  it('writes an msk event’s saslScram512 as the framework does', () => {
+    expect(compiledProperties(msk({ saslScram512: SECRET_ARN }))).toMatchObject({
+      SourceAccessConfigurations: [{ Type: 'SASL_SCRAM_512_AUTH', URI: SECRET_ARN }],
+    });
   });
 });
 
@@ -154,11 +162,17 @@ describe('mappingOf', () => {
         kafka: {
           bootstrapServers: ['a:9092'],
           topic: 'notifications',
-          accessConfigurations: { saslScram512Auth: 'arn:aws:secretsmanager:x' },
+          accessConfigurations: { saslScram512Auth: [SECRET_ARN] },
         },
       }),
     );
     expect(m.source).toEqual({ kind: 'kafka' });
+    expect(m.bootstrapServers).toEqual(['a:9092']);
+    expect(m.access).toEqual({
+      sasl: { type: 'SASL_SCRAM_512_AUTH', secretArn: SECRET_ARN },
+      clientCertificate: undefined,
+      serverRootCa: undefined,
+    });
     expect(m.startingPosition).toBe('TRIM_HORIZON');
   });
 

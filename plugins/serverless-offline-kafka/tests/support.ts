@@ -120,6 +120,8 @@ export const testMapping = (
     functionName: 'svc-dev-consumer',
     logicalId: 'ConsumerEventSourceMappingMSKDemoNotifications',
     source: { kind: 'msk', arn: 'arn:aws:kafka:eu-west-1:123456789012:cluster/demo/abc-1' },
+    bootstrapServers: undefined,
+    access: { sasl: undefined, clientCertificate: undefined, serverRootCa: undefined },
     topic: 'notifications',
     groupId: 'test-group',
     batchSize: 100,
