@@ -24,6 +24,21 @@ class FilterError extends OfflineKafkaError {
   name = 'FilterError';
 }
 
+/** A secret a mapping names that is missing offline, or unusable as Lambda would use it. */
+class SecretError extends OfflineKafkaError {
+  /** @override */
+  name = 'SecretError';
+}
+
+/**
+ * The cluster refused the mapping's credentials, or the two sides do not trust each other's
+ * certificates: the mapping is not started (no retry makes it work).
+ */
+class AuthenticationError extends OfflineKafkaError {
+  /** @override */
+  name = 'AuthenticationError';
+}
+
 /**
  * A record batch that cannot be decoded: its partition is fetched again with backoff, other
  * partitions go on.
@@ -40,9 +55,11 @@ class CompressionError extends RecordBatchError {
 }
 
 module.exports = {
+  AuthenticationError,
   CompressionError,
   FilterError,
   MappingError,
   OfflineKafkaError,
   RecordBatchError,
+  SecretError,
 };

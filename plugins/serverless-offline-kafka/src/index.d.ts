@@ -16,6 +16,31 @@ export interface ServerlessOfflineKafkaOptions {
   destinationsDir?: string;
   /** How often mappings with MetricsConfig print their metrics, in ms (0: never). Default 60000. */
   metricsIntervalMs?: number;
+  /**
+   * The real clusters mappings connect to, as Lambda would (README, "Secured clusters"), keyed
+   * by an `msk` event's `arn` or one of a `kafka` event's `bootstrapServers`. Mappings of other
+   * clusters read `brokers` in plaintext.
+   */
+  clusters?: Record<string, ServerlessOfflineKafkaCluster | null>;
+  /**
+   * A JSON file, keyed by secret ARN, with the secrets mappings name (as Secrets Manager holds
+   * them); `SERVERLESS_OFFLINE_KAFKA_SECRETS` holds the same and wins. Keep it out of git.
+   * Default `.local/kafka-secrets.json`.
+   */
+  secretsFile?: string;
+}
+
+/** One entry of `clusters`. */
+export interface ServerlessOfflineKafkaCluster {
+  /** Where to connect: required for an msk event; a kafka event's own bootstrapServers by default. */
+  brokers?: string | string[];
+  /**
+   * For an msk event without a secret: what is active on the cluster (IAM, unauthenticated TLS,
+   * or plaintext). Default `plaintext`.
+   */
+  auth?: 'iam' | 'tls' | 'plaintext';
+  /** The AWS profile that signs IAM tokens. Default: AWS's default credential chain. */
+  awsProfile?: string;
 }
 
 /** The serverless framework plugin class. */

@@ -6,11 +6,13 @@ const { resolve } = require('node:path');
 // order, every compression codec, one undecodable batch never failing a whole fetch).
 const decoder = require('./records').install();
 const { Kafka, logLevel } = require('kafkajs');
+const { CLUSTER_AUTHS, checkConnection, clustersOf, connectionOf } = require('./connection');
 const { mappingsOf } = require('./definition');
 const { Destination } = require('./destination');
 const { Invoker } = require('./invoker');
+const { SECRETS_VARIABLE, SecretStore } = require('./secrets');
 const { KafkaEventSource } = require('./source');
-const { describe } = require('./util');
+const { describe, messageOf } = require('./util');
 
 /**
  * serverless-offline-kafka: runs the `msk` and `kafka` events of a service under
@@ -29,6 +31,7 @@ const DEFAULT_OPTIONS = /** @type {const} */ ({
   shutdownTimeoutMs: 10_000,
   destinationsDir: '.local/kafka-destinations',
   metricsIntervalMs: 60_000,
+  secretsFile: '.local/kafka-secrets.json',
 });
 
 /**
@@ -41,7 +44,9 @@ const DEFAULT_OPTIONS = /** @type {const} */ ({
  *   shutdownTimeoutMs: number,
  *   destinationsDir: string,
  *   metricsIntervalMs: number,
- * }} PluginOptions
+ *   clusters: unknown,
+ *   secretsFile: string,
+ * }} PluginOptions `clusters` as written (checked by `clustersOf`).
  */
 
 class ServerlessOfflineKafka {
@@ -59,6 +64,10 @@ class ServerlessOfflineKafka {
   #options;
   /** @type {NodeJS.Timeout | undefined} */
   #metricsTimer;
+  /** Start-up checks of secured clusters, whose mappings start once it passes. */
+  /** @type {Promise<void>[]} */
+  #checks = [];
+  #stopping = false;
 
   /**
    * @param {any} serverless
@@ -89,6 +98,21 @@ class ServerlessOfflineKafka {
             shutdownTimeoutMs: { type: 'number', minimum: 0 },
             destinationsDir: { type: 'string' },
             metricsIntervalMs: { type: 'number', minimum: 0 },
+            secretsFile: { type: 'string' },
+            clusters: {
+              type: 'object',
+              additionalProperties: {
+                type: 'object',
+                properties: {
+                  brokers: {
+                    anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+                  },
+                  auth: { enum: [...CLUSTER_AUTHS] },
+                  awsProfile: { type: 'string' },
+                },
+                additionalProperties: false,
+              },
+            },
           },
           additionalProperties: false,
         },
@@ -108,6 +132,8 @@ class ServerlessOfflineKafka {
     const list = (Array.isArray(brokers) ? brokers : String(brokers).split(','))
       .map((b) => String(b).trim())
       .filter(Boolean);
+    const serviceDir =
+      this.#serverless.serviceDir ?? this.#serverless.config?.servicePath ?? process.cwd();
     return {
       enabled: custom.enabled !== false,
       brokers: list.length > 0 ? list : [...DEFAULT_OPTIONS.brokers],
@@ -116,10 +142,12 @@ class ServerlessOfflineKafka {
       retryMaxDelayMs: custom.retryMaxDelayMs ?? DEFAULT_OPTIONS.retryMaxDelayMs,
       shutdownTimeoutMs: custom.shutdownTimeoutMs ?? DEFAULT_OPTIONS.shutdownTimeoutMs,
       destinationsDir: resolve(
-        this.#serverless.serviceDir ?? this.#serverless.config?.servicePath ?? process.cwd(),
+        serviceDir,
         custom.destinationsDir ?? DEFAULT_OPTIONS.destinationsDir,
       ),
       metricsIntervalMs: custom.metricsIntervalMs ?? DEFAULT_OPTIONS.metricsIntervalMs,
+      clusters: custom.clusters,
+      secretsFile: resolve(serviceDir, custom.secretsFile ?? DEFAULT_OPTIONS.secretsFile),
     };
   }
 
@@ -140,18 +168,38 @@ class ServerlessOfflineKafka {
       for (const m of mappings)
         for (const w of m.warnings) this.#log.warning(`Kafka ${m.functionKey}: ${w}`);
 
-      this.#invoker = await Invoker.create(this.#serverless, this.#offlineOptions(), [
-        ...new Set(mappings.map((m) => m.functionKey)),
-      ]);
-      const kafka = new Kafka({
-        clientId: options.clientId,
-        brokers: options.brokers,
-        logLevel: logLevel.WARN,
-        logCreator:
-          () =>
-          ({ namespace, log }) =>
-            this.#log.debug(`kafkajs ${namespace}: ${log.message}`),
+      const clusters = clustersOf(options.clusters);
+      const secrets = new SecretStore({
+        variable: process.env[SECRETS_VARIABLE],
+        file: options.secretsFile,
       });
+      /** @type {Map<string, { connection: import('./connection').Connection, mappings: typeof mappings }>} */
+      const byConnection = new Map();
+      for (const mapping of mappings) {
+        let connection;
+        try {
+          connection = connectionOf(mapping, { brokers: options.brokers, clusters, secrets });
+        } catch (error) {
+          this.#log.error(
+            `Kafka ${mapping.functionKey}: event source not started: ${messageOf(error)}`,
+          );
+          continue;
+        }
+        if (connection.ignored.length > 0) {
+          this.#log.notice(
+            `Kafka ${mapping.functionKey}: ${connection.ignored.join(', ')} not used offline: its cluster is not in custom.serverless-offline-kafka.clusters, so it reads ${connection.brokers.join(',')} in plaintext`,
+          );
+        }
+        const group = byConnection.get(connection.key) ?? { connection, mappings: [] };
+        group.mappings.push(mapping);
+        byConnection.set(connection.key, group);
+      }
+      const started = [...byConnection.values()].flatMap((g) => g.mappings);
+      if (started.length === 0) return;
+
+      this.#invoker = await Invoker.create(this.#serverless, this.#offlineOptions(), [
+        ...new Set(started.map((m) => m.functionKey)),
+      ]);
       const provider = this.#serverless.getProvider('aws');
       const invoker = this.#invoker;
       /** @param {number} attempt */
@@ -160,27 +208,67 @@ class ServerlessOfflineKafka {
           options.retryMaxDelayMs,
           options.retryInitialDelayMs * 2 ** Math.max(0, attempt - 1),
         );
-      for (const mapping of mappings) {
-        const log = levelled(this.#log, mapping.logLevel);
-        const destination = new Destination(mapping, {
-          kafka,
-          bootstrapServers: options.brokers,
-          functionArn: `arn:aws:lambda:${provider.getRegion()}:000000000000:function:${mapping.functionName}`,
-          destinationsDir: options.destinationsDir,
-          retryDelayMs,
-          log,
+      for (const { connection, mappings: onCluster } of byConnection.values()) {
+        // One client per cluster connection, handed to each source and destination on it (a
+        // Kafka on-failure destination is on the source's cluster: "Same cluster requirement").
+        const kafka = new Kafka({
+          clientId: options.clientId,
+          brokers: connection.brokers,
+          ...connection.kafka,
+          logLevel: logLevel.WARN,
+          logCreator:
+            () =>
+            ({ namespace, log }) =>
+              this.#log.debug(`kafkajs ${namespace}: ${log.message}`),
         });
-        const source = new KafkaEventSource({
-          mapping,
-          kafka,
-          bootstrapServers: options.brokers,
-          invoke: (event) => invoker.invoke(mapping.functionKey, event),
-          destination,
-          retryDelayMs,
-          log,
-        });
-        this.#sources.push(source);
-        source.start();
+        const startAll = () => {
+          for (const mapping of onCluster) {
+            const log = levelled(this.#log, mapping.logLevel);
+            const destination = new Destination(mapping, {
+              kafka,
+              bootstrapServers: connection.brokers,
+              functionArn: `arn:aws:lambda:${provider.getRegion()}:000000000000:function:${mapping.functionName}`,
+              destinationsDir: options.destinationsDir,
+              retryDelayMs,
+              log,
+            });
+            const source = new KafkaEventSource({
+              mapping,
+              kafka,
+              bootstrapServers: connection.brokers,
+              invoke: (event) => invoker.invoke(mapping.functionKey, event),
+              destination,
+              retryDelayMs,
+              log,
+            });
+            this.#sources.push(source);
+            source.start();
+          }
+        };
+        if (connection.method === 'plaintext') {
+          startAll();
+          continue;
+        }
+        // Checked in the background: start-up never waits for a cluster.
+        const [first] = onCluster;
+        const check = checkConnection(connection, {
+          clientId: options.clientId,
+          kind: first ? first.source.kind : 'kafka',
+        }).then(
+          () => {
+            if (this.#stopping) return;
+            for (const m of onCluster)
+              this.#log.notice(`Kafka ${m.functionKey}: connecting with ${connection.label}`);
+            startAll();
+          },
+          (error) => {
+            for (const m of onCluster)
+              this.#log.error(
+                `Kafka ${m.functionKey}: event source not started: ${messageOf(error)}`,
+              );
+          },
+        );
+        this.#checks.push(check);
       }
       this.#startMetrics(options.metricsIntervalMs);
     } catch (error) {
@@ -195,10 +283,11 @@ class ServerlessOfflineKafka {
    * @param {number} intervalMs
    */
   #startMetrics(intervalMs) {
-    const measured = this.#sources.filter((s) => s.mapping.metrics.length > 0);
-    if (intervalMs <= 0 || measured.length === 0) return;
+    if (intervalMs <= 0) return;
     this.#metricsTimer = setInterval(() => {
-      for (const source of measured) this.#log.notice(metricsLine(source));
+      // Read at each tick: mappings on a secured cluster start once it accepted them.
+      for (const source of this.#sources)
+        if (source.mapping.metrics.length > 0) this.#log.notice(metricsLine(source));
     }, intervalMs);
     this.#metricsTimer.unref();
   }
@@ -211,8 +300,10 @@ class ServerlessOfflineKafka {
 
   async #stop() {
     clearInterval(this.#metricsTimer);
+    this.#stopping = true;
     const timeout = this.#options?.shutdownTimeoutMs ?? DEFAULT_OPTIONS.shutdownTimeoutMs;
     try {
+      await Promise.all(this.#checks);
       await Promise.all(this.#sources.map((s) => s.stop(timeout)));
       await this.#invoker?.cleanup();
     } catch (error) {

@@ -3,8 +3,15 @@ import { decompress } from '../src/compression.js';
 import { compileFilters } from '../src/filter.js';
 import { pluginErrors } from './support.js';
 
-const { CompressionError, FilterError, MappingError, OfflineKafkaError, RecordBatchError } =
-  pluginErrors;
+const {
+  AuthenticationError,
+  CompressionError,
+  FilterError,
+  MappingError,
+  OfflineKafkaError,
+  RecordBatchError,
+  SecretError,
+} = pluginErrors;
 
 describe('errors', () => {
   it.each([
@@ -12,6 +19,8 @@ describe('errors', () => {
     ['FilterError', FilterError],
     ['RecordBatchError', RecordBatchError],
     ['CompressionError', CompressionError],
+    ['SecretError', SecretError],
+    ['AuthenticationError', AuthenticationError],
   ] as const)('%s carries its name, its message and its cause', (name, ErrorClass) => {
     const cause = new Error('underneath');
     const error = new ErrorClass('what went wrong', { cause });
