@@ -1,8 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
-import { installKafkaJars, KAFKA_LIBS } from '../../scripts/lib/broker.js';
+import { brokerAnswers, installKafkaJars, KAFKA_LIBS } from '../../scripts/lib/broker.js';
 import { ROOT } from '../../scripts/lib/paths.js';
 import { run, waitFor } from '../../scripts/lib/process.js';
 import { makeCertificates, type TestCertificates } from './certificates.js';
@@ -35,12 +34,14 @@ export interface SecuredBroker {
 const LOG4J_CONFIG = join(ROOT, 'scripts/kafka/log4j2.yaml');
 const READY_TIMEOUT_MS = 120_000;
 
-/** One small JVM: the serial collector and C1 only, to start in little CPU time on a busy machine. */
+/**
+ * One small JVM with the serial collector (one GC thread on a 2-core machine). The JIT is left
+ * whole: TLS costs the broker little only once C2 compiles its AES-GCM intrinsics.
+ */
 const javaArgs = (dir: string, mainClass: string, args: readonly string[]): string[] => [
   '-Xms128m',
   '-Xmx384m',
   '-XX:+UseSerialGC',
-  '-XX:TieredStopAtLevel=1',
   `-Djava.io.tmpdir=${join(dir, 'tmp')}`,
   `-Dlog4j2.configurationFile=${LOG4J_CONFIG}`,
   `-Dkafka.logs.dir=${dir}`,
@@ -81,25 +82,6 @@ group.initial.rebalance.delay.ms=0
 log.cleaner.dedupe.buffer.size=2097152
 log.dirs=${join(dir, 'data')}
 `;
-
-/** Whether the broker answers a metadata request on its plaintext listener. */
-const answers = async (broker: string): Promise<boolean> => {
-  const admin = new Kafka({
-    clientId: 'secured-probe',
-    brokers: [broker],
-    retry: { retries: 0 },
-    logLevel: logLevel.NOTHING,
-  }).admin();
-  try {
-    await admin.connect();
-    await admin.describeCluster();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
-};
 
 /**
  * Starts the broker in `dir` (certificates, data and log there) on `basePort` (plaintext),
@@ -147,7 +129,7 @@ export const startSecuredBroker = async (dir: string, basePort: number): Promise
     await waitFor(
       async () => {
         if (exited) throw new Error(`the secured broker exited during start-up:\n${tail(log)}`);
-        return answers(plaintext);
+        return brokerAnswers([plaintext], 2_000);
       },
       READY_TIMEOUT_MS,
       `the secured broker at ${plaintext} (log ${log})`,

@@ -47,6 +47,10 @@ const DEFAULT_OPTIONS = /** @type {const} */ ({
  *   clusters: unknown,
  *   secretsFile: string,
  * }} PluginOptions `clusters` as written (checked by `clustersOf`).
+ * @typedef {{
+ *   connection: import('./connection').Connection,
+ *   mappings: import('./definition').Mapping[],
+ * }} ClusterGroup The mappings that share a cluster connection.
  */
 
 class ServerlessOfflineKafka {
@@ -168,113 +172,138 @@ class ServerlessOfflineKafka {
       for (const m of mappings)
         for (const w of m.warnings) this.#log.warning(`Kafka ${m.functionKey}: ${w}`);
 
-      const clusters = clustersOf(options.clusters);
-      const secrets = new SecretStore({
-        variable: process.env[SECRETS_VARIABLE],
-        file: options.secretsFile,
-      });
-      /** @type {Map<string, { connection: import('./connection').Connection, mappings: typeof mappings }>} */
-      const byConnection = new Map();
-      for (const mapping of mappings) {
-        let connection;
-        try {
-          connection = connectionOf(mapping, { brokers: options.brokers, clusters, secrets });
-        } catch (error) {
-          this.#log.error(
-            `Kafka ${mapping.functionKey}: event source not started: ${messageOf(error)}`,
-          );
-          continue;
-        }
-        if (connection.ignored.length > 0) {
-          this.#log.notice(
-            `Kafka ${mapping.functionKey}: ${connection.ignored.join(', ')} not used offline: its cluster is not in custom.serverless-offline-kafka.clusters, so it reads ${connection.brokers.join(',')} in plaintext`,
-          );
-        }
-        const group = byConnection.get(connection.key) ?? { connection, mappings: [] };
-        group.mappings.push(mapping);
-        byConnection.set(connection.key, group);
-      }
-      const started = [...byConnection.values()].flatMap((g) => g.mappings);
+      const onCluster = this.#byConnection(mappings, options);
+      const started = [...onCluster.values()].flatMap((g) => g.mappings);
       if (started.length === 0) return;
 
       this.#invoker = await Invoker.create(this.#serverless, this.#offlineOptions(), [
         ...new Set(started.map((m) => m.functionKey)),
       ]);
-      const provider = this.#serverless.getProvider('aws');
       const invoker = this.#invoker;
-      /** @param {number} attempt */
-      const retryDelayMs = (attempt) =>
-        Math.min(
-          options.retryMaxDelayMs,
-          options.retryInitialDelayMs * 2 ** Math.max(0, attempt - 1),
-        );
-      for (const { connection, mappings: onCluster } of byConnection.values()) {
-        // One client per cluster connection, handed to each source and destination on it (a
-        // Kafka on-failure destination is on the source's cluster: "Same cluster requirement").
-        const kafka = new Kafka({
-          clientId: options.clientId,
-          brokers: connection.brokers,
-          ...connection.kafka,
-          logLevel: logLevel.WARN,
-          logCreator:
-            () =>
-            ({ namespace, log }) =>
-              this.#log.debug(`kafkajs ${namespace}: ${log.message}`),
-        });
-        const startAll = () => {
-          for (const mapping of onCluster) {
-            const log = levelled(this.#log, mapping.logLevel);
-            const destination = new Destination(mapping, {
-              kafka,
-              bootstrapServers: connection.brokers,
-              functionArn: `arn:aws:lambda:${provider.getRegion()}:000000000000:function:${mapping.functionName}`,
-              destinationsDir: options.destinationsDir,
-              retryDelayMs,
-              log,
-            });
-            const source = new KafkaEventSource({
-              mapping,
-              kafka,
-              bootstrapServers: connection.brokers,
-              invoke: (event) => invoker.invoke(mapping.functionKey, event),
-              destination,
-              retryDelayMs,
-              log,
-            });
-            this.#sources.push(source);
-            source.start();
-          }
-        };
-        if (connection.method === 'plaintext') {
-          startAll();
-          continue;
-        }
-        // Checked in the background: start-up never waits for a cluster.
-        const [first] = onCluster;
-        const check = checkConnection(connection, {
-          clientId: options.clientId,
-          kind: first ? first.source.kind : 'kafka',
-        }).then(
-          () => {
-            if (this.#stopping) return;
-            for (const m of onCluster)
-              this.#log.notice(`Kafka ${m.functionKey}: connecting with ${connection.label}`);
-            startAll();
-          },
-          (error) => {
-            for (const m of onCluster)
-              this.#log.error(
-                `Kafka ${m.functionKey}: event source not started: ${messageOf(error)}`,
-              );
-          },
-        );
-        this.#checks.push(check);
-      }
+      const shared = {
+        options,
+        region: this.#serverless.getProvider('aws').getRegion(),
+        /** @param {string} functionKey @param {import('./event').LambdaKafkaEvent} event */
+        invoke: (functionKey, event) => invoker.invoke(functionKey, event),
+        /** @param {number} attempt */
+        retryDelayMs: (attempt) =>
+          Math.min(
+            options.retryMaxDelayMs,
+            options.retryInitialDelayMs * 2 ** Math.max(0, attempt - 1),
+          ),
+      };
+      for (const group of onCluster.values()) this.#startOnCluster(group, shared);
       this.#startMetrics(options.metricsIntervalMs);
     } catch (error) {
       // An error thrown from a hook is printed but leaves the servers up; say what failed instead.
       this.#log.error(`Kafka event sources not started: ${describe(error)}`);
     }
+  }
+
+  /**
+   * The mappings grouped by how they connect (one kafkajs client per group). A mapping whose
+   * connection cannot work offline (a secret missing, a listed msk cluster without brokers) is
+   * reported and left out.
+   * @param {import('./definition').Mapping[]} mappings
+   * @param {PluginOptions} options
+   */
+  #byConnection(mappings, options) {
+    const clusters = clustersOf(options.clusters);
+    const secrets = new SecretStore({
+      variable: process.env[SECRETS_VARIABLE],
+      file: options.secretsFile,
+    });
+    /** @type {Map<string, ClusterGroup>} */
+    const groups = new Map();
+    for (const mapping of mappings) {
+      let connection;
+      try {
+        connection = connectionOf(mapping, { brokers: options.brokers, clusters, secrets });
+      } catch (error) {
+        this.#log.error(
+          `Kafka ${mapping.functionKey}: event source not started: ${messageOf(error)}`,
+        );
+        continue;
+      }
+      if (connection.ignored.length > 0) {
+        this.#log.notice(
+          `Kafka ${mapping.functionKey}: ${connection.ignored.join(', ')} not used offline: its cluster is not in custom.serverless-offline-kafka.clusters, so it reads ${connection.brokers.join(',')} in plaintext`,
+        );
+      }
+      const group = groups.get(connection.key) ?? { connection, mappings: [] };
+      group.mappings.push(mapping);
+      groups.set(connection.key, group);
+    }
+    return groups;
+  }
+
+  /**
+   * Starts the event sources of one cluster connection, with one kafkajs client handed to each
+   * source and destination on it (a Kafka on-failure destination is on the source's cluster:
+   * "Same cluster requirement"). A secured cluster is checked first, in the background: start-up
+   * never waits for a cluster, and its mappings start only if it accepts them.
+   * @param {ClusterGroup} group
+   * @param {{
+   *   options: PluginOptions,
+   *   region: string,
+   *   invoke: (functionKey: string, event: import('./event').LambdaKafkaEvent) => Promise<unknown>,
+   *   retryDelayMs: (attempt: number) => number,
+   * }} shared
+   */
+  #startOnCluster({ connection, mappings }, { options, region, invoke, retryDelayMs }) {
+    const kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: connection.brokers,
+      ...connection.kafka,
+      logLevel: logLevel.WARN,
+      logCreator:
+        () =>
+        ({ namespace, log }) =>
+          this.#log.debug(`kafkajs ${namespace}: ${log.message}`),
+    });
+    const startAll = () => {
+      for (const mapping of mappings) {
+        const log = levelled(this.#log, mapping.logLevel);
+        const source = new KafkaEventSource({
+          mapping,
+          kafka,
+          bootstrapServers: connection.brokers,
+          invoke: (event) => invoke(mapping.functionKey, event),
+          destination: new Destination(mapping, {
+            kafka,
+            bootstrapServers: connection.brokers,
+            functionArn: `arn:aws:lambda:${region}:000000000000:function:${mapping.functionName}`,
+            destinationsDir: options.destinationsDir,
+            retryDelayMs,
+            log,
+          }),
+          retryDelayMs,
+          log,
+        });
+        this.#sources.push(source);
+        source.start();
+      }
+    };
+    if (connection.method === 'plaintext') {
+      startAll();
+      return;
+    }
+    const check = checkConnection(connection, {
+      clientId: options.clientId,
+      kind: mappings[0]?.source.kind ?? 'kafka',
+    }).then(
+      () => {
+        if (this.#stopping) return;
+        for (const m of mappings)
+          this.#log.notice(`Kafka ${m.functionKey}: connecting with ${connection.label}`);
+        startAll();
+      },
+      (error) => {
+        for (const m of mappings)
+          this.#log.error(`Kafka ${m.functionKey}: event source not started: ${messageOf(error)}`);
+      },
+    );
+    this.#checks.push(check);
   }
 
   /**
