@@ -39,7 +39,7 @@ const INVOCATION = /^Kafka noop (?:\S+-\d+ \[[^\]]*\] )+(\d+) records? (\d+) ms 
 /** Pause between latency samples, so that each record meets an idle poller. */
 const LATENCY_GAP_MS = 200;
 
-interface Run {
+export interface Run {
   /** Records per second from the first delivery to the last. */
   readonly perSecond: number;
   /** Records per second from the group join on (includes the first fetch and cold start). */
@@ -47,11 +47,15 @@ interface Run {
   readonly invocations: number;
 }
 
-/** The no-op service under `sls offline start`, reading `topic` in `groupId`; `listener` sees its lines. */
+/**
+ * The no-op service under `sls offline start`, reading `topic` in `groupId`; `listener` sees its
+ * lines; `env` adds to its environment.
+ */
 const startNoop = (
   brokers: readonly string[],
   { topic, groupId, batchSize }: { topic: string; groupId: string; batchSize: number },
   listener: (line: string, at: number) => void,
+  env: Record<string, string> = {},
 ) =>
   startOffline(
     FIXTURE,
@@ -60,6 +64,7 @@ const startNoop = (
       BENCH_TOPIC: topic,
       BENCH_GROUP: groupId,
       BENCH_BATCH_SIZE: String(batchSize),
+      ...env,
     },
     {
       ready: null,
@@ -86,25 +91,34 @@ const committedAll = async (
   return performance.now();
 };
 
-/** Our path: `sls offline start` delivering the whole topic to the no-op function. */
-const runOurs = async (
+/**
+ * Our path: `sls offline start` delivering the whole topic to the no-op function (`env` adds to
+ * its environment: bench/emulator-secured.ts reads through SASL_SSL this way).
+ */
+export const runOurs = async (
   admin: Admin,
   brokers: readonly string[],
   topic: string,
   count: number,
   batchSize: number,
+  env: Record<string, string> = {},
 ): Promise<Run> => {
   const groupId = unique(`bench-noop-${batchSize}`);
   let firstStart = Number.POSITIVE_INFINITY;
   let invocations = 0;
   let delivered = 0;
-  const offline = await startNoop(brokers, { topic, groupId, batchSize }, (line, at) => {
-    const match = INVOCATION.exec(line);
-    if (!match) return;
-    invocations += 1;
-    delivered += Number(match[1]);
-    firstStart = Math.min(firstStart, at - Number(match[2]));
-  });
+  const offline = await startNoop(
+    brokers,
+    { topic, groupId, batchSize },
+    (line, at) => {
+      const match = INVOCATION.exec(line);
+      if (!match) return;
+      invocations += 1;
+      delivered += Number(match[1]);
+      firstStart = Math.min(firstStart, at - Number(match[2]));
+    },
+    env,
+  );
   try {
     const joinedAt = await offline.waitForLine(/^Kafka noop: joined group/, 120_000);
     const done = await committedAll(admin, { topic, groupId, count }, () => offline.output());
