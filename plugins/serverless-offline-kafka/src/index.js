@@ -106,15 +106,21 @@ class ServerlessOfflineKafka {
             clusters: {
               type: 'object',
               additionalProperties: {
-                type: 'object',
-                properties: {
-                  brokers: {
-                    anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+                anyOf: [
+                  {
+                    type: 'object',
+                    properties: {
+                      brokers: {
+                        anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+                      },
+                      auth: { enum: [...CLUSTER_AUTHS] },
+                      awsProfile: { type: 'string' },
+                    },
+                    additionalProperties: false,
                   },
-                  auth: { enum: [...CLUSTER_AUTHS] },
-                  awsProfile: { type: 'string' },
-                },
-                additionalProperties: false,
+                  // `pkc-123.example:9092:` with nothing after it: the event's own servers.
+                  { type: 'null' },
+                ],
               },
             },
           },
