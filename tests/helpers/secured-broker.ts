@@ -34,14 +34,10 @@ export interface SecuredBroker {
 const LOG4J_CONFIG = join(ROOT, 'scripts/kafka/log4j2.yaml');
 const READY_TIMEOUT_MS = 120_000;
 
-/**
- * One small JVM with the serial collector (one GC thread on a 2-core machine). The JIT is left
- * whole: TLS costs the broker little only once C2 compiles its AES-GCM intrinsics.
- */
+/** The local broker's JVM settings (scripts/lib/broker.ts): TLS is measured on it too. */
 const javaArgs = (dir: string, mainClass: string, args: readonly string[]): string[] => [
-  '-Xms128m',
-  '-Xmx384m',
-  '-XX:+UseSerialGC',
+  '-Xms256m',
+  '-Xmx512m',
   `-Djava.io.tmpdir=${join(dir, 'tmp')}`,
   `-Dlog4j2.configurationFile=${LOG4J_CONFIG}`,
   `-Dkafka.logs.dir=${dir}`,
