@@ -4,6 +4,7 @@
 const { createHash } = require('node:crypto');
 const { MappingError } = require('./errors');
 const { MAX_FILTERS, compileFilters } = require('./filter');
+const { schemaRegistryOf } = require('./registry/config');
 const { isObject, messageOf } = require('./util');
 
 /**
@@ -49,6 +50,7 @@ const DEFAULTS = /** @type {const} */ ({
  *   logLevel: 'DEBUG' | 'INFO' | 'WARN',
  *   metrics: string[],
  *   pollers: { min: number, max: number } | undefined,
+ *   schemaRegistry?: import('./registry/config').SchemaRegistryConfig,
  *   warnings: string[],
  * }} Mapping
  * @typedef {{
@@ -371,6 +373,13 @@ const mappingOf = (ctx) => {
       );
   }
 
+  const schemaRegistry = schemaRegistryOf(p, event.msk ? 'msk' : 'kafka');
+  if (schemaRegistry && schemaRegistry.access.length > 0) {
+    warnings.push(
+      `SchemaRegistryConfig.AccessConfigs (${schemaRegistry.access.map((a) => a.type).join(', ')}) are checked but not used offline: the registry is read without authentication`,
+    );
+  }
+
   return {
     id: `${ctx.functionKey}#${ctx.index}`,
     functionKey: ctx.functionKey,
@@ -388,6 +397,7 @@ const mappingOf = (ctx) => {
     logLevel: logging ?? 'INFO',
     metrics: metrics.map(String),
     pollers,
+    schemaRegistry,
     warnings,
   };
 };

@@ -39,10 +39,21 @@ class CompressionError extends RecordBatchError {
   name = 'CompressionError';
 }
 
+/**
+ * A schema registry that cannot be read. `retriable` when it may answer later (no connection, a
+ * timeout, a server error): the partition waits and asks again, no record is skipped.
+ */
+class SchemaRegistryError extends OfflineKafkaError {
+  /** @override */
+  name = 'SchemaRegistryError';
+  retriable = false;
+}
+
 module.exports = {
   CompressionError,
   FilterError,
   MappingError,
   OfflineKafkaError,
   RecordBatchError,
+  SchemaRegistryError,
 };

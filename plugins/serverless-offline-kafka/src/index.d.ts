@@ -16,6 +16,11 @@ export interface ServerlessOfflineKafkaOptions {
   destinationsDir?: string;
   /** How often mappings with MetricsConfig print their metrics, in ms (0: never). Default 60000. */
   metricsIntervalMs?: number;
+  /**
+   * Where mappings with an AWS Glue schema registry read it (such as a local moto server). Default:
+   * AWS Glue in the registry ARN's region, with the developer's AWS credentials.
+   */
+  glueEndpoint?: string;
 }
 
 /** The serverless framework plugin class. */

@@ -9,6 +9,7 @@ const { Kafka, logLevel } = require('kafkajs');
 const { mappingsOf } = require('./definition');
 const { Destination } = require('./destination');
 const { Invoker } = require('./invoker');
+const { Registries } = require('./registry/deserializer');
 const { KafkaEventSource } = require('./source');
 const { describe } = require('./util');
 
@@ -41,6 +42,7 @@ const DEFAULT_OPTIONS = /** @type {const} */ ({
  *   shutdownTimeoutMs: number,
  *   destinationsDir: string,
  *   metricsIntervalMs: number,
+ *   glueEndpoint: string | undefined,
  * }} PluginOptions
  */
 
@@ -89,6 +91,7 @@ class ServerlessOfflineKafka {
             shutdownTimeoutMs: { type: 'number', minimum: 0 },
             destinationsDir: { type: 'string' },
             metricsIntervalMs: { type: 'number', minimum: 0 },
+            glueEndpoint: { type: 'string' },
           },
           additionalProperties: false,
         },
@@ -120,6 +123,7 @@ class ServerlessOfflineKafka {
         custom.destinationsDir ?? DEFAULT_OPTIONS.destinationsDir,
       ),
       metricsIntervalMs: custom.metricsIntervalMs ?? DEFAULT_OPTIONS.metricsIntervalMs,
+      glueEndpoint: custom.glueEndpoint,
     };
   }
 
@@ -160,7 +164,18 @@ class ServerlessOfflineKafka {
           options.retryMaxDelayMs,
           options.retryInitialDelayMs * 2 ** Math.max(0, attempt - 1),
         );
+      const registries = new Registries({ glueEndpoint: options.glueEndpoint });
       for (const mapping of mappings) {
+        let deserializer;
+        try {
+          deserializer =
+            mapping.schemaRegistry && registries.deserializerFor(mapping.schemaRegistry);
+        } catch (error) {
+          this.#log.error(
+            `Kafka ${mapping.functionKey}: event source not started: ${describe(error)}`,
+          );
+          continue;
+        }
         const log = levelled(this.#log, mapping.logLevel);
         const destination = new Destination(mapping, {
           kafka,
@@ -176,6 +191,7 @@ class ServerlessOfflineKafka {
           bootstrapServers: options.brokers,
           invoke: (event) => invoker.invoke(mapping.functionKey, event),
           destination,
+          deserializer,
           retryDelayMs,
           log,
         });
