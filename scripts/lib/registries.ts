@@ -152,6 +152,22 @@ export interface RunningRegistry {
   stop(): Promise<void>;
 }
 
+/**
+ * Runs `command` through a shell that stops it when our end of its stdin closes, so that a test
+ * process that dies (killed, out of memory) never leaves a registry holding its ports.
+ */
+const tiedSpawn = (command: string, args: readonly string[], cwd?: string): ChildProcess =>
+  spawn(
+    'sh',
+    [
+      '-c',
+      '"$0" "$@" </dev/null & server=$!; cat >/dev/null; kill $server; wait $server',
+      command,
+      ...args,
+    ],
+    { cwd, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+
 const started = (child: ChildProcess, url: string): RunningRegistry => {
   let text = '';
   const keep = (chunk: Buffer) => {
@@ -166,8 +182,8 @@ const started = (child: ChildProcess, url: string): RunningRegistry => {
     output: () => text,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.stdin?.end();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await exited;
       clearTimeout(timer);
     },
@@ -221,7 +237,7 @@ export const startApicurio = async ({
     );
   }
   const java = findJava21();
-  const child = spawn(
+  const child = tiedSpawn(
     java,
     [
       '-Xms64m',
@@ -234,7 +250,7 @@ export const startApicurio = async ({
       '-jar',
       APICURIO_JAR,
     ],
-    { cwd: APICURIO_DIR, stdio: ['ignore', 'pipe', 'pipe'] },
+    APICURIO_DIR,
   );
   const base = `http://127.0.0.1:${port}/apis/ccompat/v7`;
   const registry = started(child, base);
@@ -247,9 +263,7 @@ export const startMoto = async ({ port }: { port: number }): Promise<RunningRegi
   if (!existsSync(MOTO_SERVER)) {
     throw new Error(`moto ${MOTO_VERSION} is not installed: run \`npm run registries:install\``);
   }
-  const child = spawn(MOTO_SERVER, ['-H', '127.0.0.1', '-p', String(port)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = tiedSpawn(MOTO_SERVER, ['-H', '127.0.0.1', '-p', String(port)]);
   const url = `http://127.0.0.1:${port}`;
   const registry = started(child, url);
   await ready(registry, `moto at ${url}`, () => answers200(`${url}/moto-api/`));
