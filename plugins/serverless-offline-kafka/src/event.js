@@ -193,8 +193,18 @@ const headersBytes = (headers) => {
  * @param {string} name
  * @param {SchemaMetadata | undefined} metadata
  */
-const schemaMetadataBytes = (name, metadata) =>
-  metadata === undefined ? 0 : name.length + 4 + Buffer.byteLength(JSON.stringify(metadata));
+const schemaMetadataBytes = (name, metadata) => {
+  if (metadata === undefined) return 0;
+  let bytes = metadataBytes.get(metadata);
+  if (bytes === undefined) {
+    bytes = Buffer.byteLength(JSON.stringify(metadata));
+    metadataBytes.set(metadata, bytes);
+  }
+  return name.length + 4 + bytes;
+};
+/** Serialized sizes of metadata objects, which records of one schema share. */
+/** @type {WeakMap<SchemaMetadata, number>} */
+const metadataBytes = new WeakMap();
 
 /**
  * Bytes a record adds to the serialized event: its JSON plus a separating comma. Counted field

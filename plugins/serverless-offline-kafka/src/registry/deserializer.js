@@ -25,6 +25,7 @@ const { frameOf } = require('./wire');
  * @typedef {import('./formats').Decoder} Decoder
  * @typedef {import('../event').LambdaKafkaRecord} LambdaKafkaRecord
  * @typedef {import('../event').KafkaMessageLike} KafkaMessageLike
+ * @typedef {{ decoder: Decoder, metadata: import('../event').SchemaMetadata }} Schema
  * @typedef {'SCHEMA_NOT_FOUND' | 'DESERIALIZATION_ERROR'} RejectReason
  * @typedef {{ condition: RejectReason, error: string }} Rejection
  * @typedef {{ record: LambdaKafkaRecord, filtered: LambdaKafkaRecord } | { rejected: Rejection }} Admitted
@@ -45,7 +46,7 @@ const NOT_FOUND_TTL_MS = 10_000;
  * The schemas of one registry, shared by every mapping that reads it.
  */
 class SchemaCache {
-  /** @type {Map<string, { decoder: Decoder } | { unusable: string } | { missingUntil: number }>} */
+  /** @type {Map<string, Schema | { unusable: string } | { missingUntil: number }>} */
   #entries = new Map();
   /** @type {Map<string, Promise<void>>} */
   #fetching = new Map();
@@ -64,15 +65,15 @@ class SchemaCache {
   }
 
   /**
-   * What is known of `schemaId`: a decoder, why its schema is unusable, `null` when the registry
+   * What is known of `schemaId`: its schema, why its schema is unusable, `null` when the registry
    * does not have it, or `undefined` when it has not been asked (or should be asked again).
    * @param {string} schemaId
-   * @returns {Decoder | string | null | undefined}
+   * @returns {Schema | string | null | undefined}
    */
   lookup(schemaId) {
     const entry = this.#entries.get(schemaId);
     if (!entry) return undefined;
-    if ('decoder' in entry) return entry.decoder;
+    if ('decoder' in entry) return entry;
     if ('unusable' in entry) return entry.unusable;
     return entry.missingUntil > this.now() ? null : undefined;
   }
@@ -93,9 +94,10 @@ class SchemaCache {
         return;
       }
       try {
-        this.#entries.set(schemaId, {
-          decoder: compileSchema(fetched.format, fetched.text, this.framing),
-        });
+        const decoder = compileSchema(fetched.format, fetched.text, this.framing);
+        // One metadata object per schema, shared by its records (nothing writes to it).
+        const metadata = Object.freeze({ dataFormat: decoder.dataFormat, schemaId });
+        this.#entries.set(schemaId, { decoder, metadata });
       } catch (error) {
         this.#entries.set(schemaId, {
           unusable: `its ${fetched.format} schema ${schemaId} cannot be compiled: ${describe(error)}`,
@@ -192,60 +194,105 @@ class Deserializer {
    * @returns {Admitted}
    */
   admit(record, message) {
-    /** @type {LambdaKafkaRecord} */
-    const out = { ...record };
-    let filteredValue = record.value;
-    for (const attribute of this.#attributes) {
-      const bytes = message[attribute];
-      // A null key or a tombstone has nothing to validate: it goes on as it is.
-      if (!bytes) continue;
-      const frame = this.#frame(bytes);
-      if ('error' in frame) {
-        return {
-          rejected: {
-            condition: 'DESERIALIZATION_ERROR',
-            error: `its ${attribute} is ${frame.error}`,
-          },
-        };
-      }
-      const known = this.#cache.lookup(frame.schemaId);
-      if (known === null || known === undefined) {
-        return {
-          rejected: {
-            condition: 'SCHEMA_NOT_FOUND',
-            error: `the schema ${frame.schemaId} of its ${attribute} is not in ${this.label}`,
-          },
-        };
-      }
-      if (typeof known === 'string') {
-        return {
-          rejected: { condition: 'DESERIALIZATION_ERROR', error: `its ${attribute}: ${known}` },
-        };
-      }
-      let decoded;
-      try {
-        decoded = known.decode(frame.payload);
-      } catch (error) {
-        return {
-          rejected: {
-            condition: 'DESERIALIZATION_ERROR',
-            error: `its ${attribute} does not deserialize with ${known.dataFormat} schema ${frame.schemaId}: ${describe(error)}`,
-          },
-        };
-      }
-      const json = JSON.stringify(decoded.json);
-      const jsonBase64 = Buffer.from(json, 'utf8').toString('base64');
-      out[attribute] =
-        this.#config.recordFormat === 'JSON' ? jsonBase64 : decoded.source.toString('base64');
-      out[`${attribute}SchemaMetadata`] = {
-        dataFormat: known.dataFormat,
-        schemaId: frame.schemaId,
-      };
-      if (attribute === 'value') filteredValue = jsonBase64;
+    let { key, value } = record;
+    let filteredValue = value;
+    /** @type {import('../event').SchemaMetadata | undefined} */
+    let keyMetadata;
+    /** @type {import('../event').SchemaMetadata | undefined} */
+    let valueMetadata;
+    // A null key or a tombstone has nothing to validate: it goes on as it is.
+    if (this.#config.key && message.key) {
+      const read = this.#read('key', message.key);
+      if ('rejected' in read) return read;
+      key = read.delivered;
+      keyMetadata = read.metadata;
     }
+    if (this.#config.value && message.value) {
+      const read = this.#read('value', message.value);
+      if ('rejected' in read) return read;
+      value = read.delivered;
+      valueMetadata = read.metadata;
+      filteredValue = read.json;
+    }
+    // Built field by field, in the order toLambdaRecord writes them, so that every record of a
+    // mapping has the same shape.
+    /** @type {LambdaKafkaRecord} */
+    const out =
+      key === undefined
+        ? {
+            topic: record.topic,
+            partition: record.partition,
+            offset: record.offset,
+            timestamp: record.timestamp,
+            timestampType: record.timestampType,
+            value,
+            headers: record.headers,
+          }
+        : {
+            topic: record.topic,
+            partition: record.partition,
+            offset: record.offset,
+            timestamp: record.timestamp,
+            timestampType: record.timestampType,
+            key,
+            value,
+            headers: record.headers,
+          };
+    if (keyMetadata) out.keySchemaMetadata = keyMetadata;
+    if (valueMetadata) out.valueSchemaMetadata = valueMetadata;
     return {
       record: out,
-      filtered: filteredValue === out.value ? out : { ...out, value: filteredValue },
+      filtered: filteredValue === value ? out : { ...out, value: filteredValue },
+    };
+  }
+
+  /**
+   * One attribute's bytes: what the function receives (base64), what filters see (base64 JSON),
+   * and its schema metadata; or why the record is rejected.
+   * @param {'key' | 'value'} attribute
+   * @param {Buffer} bytes
+   * @returns {{ delivered: string, json: string, metadata: import('../event').SchemaMetadata } | { rejected: Rejection }}
+   */
+  #read(attribute, bytes) {
+    const frame = this.#frame(bytes);
+    if ('error' in frame) {
+      return {
+        rejected: {
+          condition: 'DESERIALIZATION_ERROR',
+          error: `its ${attribute} is ${frame.error}`,
+        },
+      };
+    }
+    const known = this.#cache.lookup(frame.schemaId);
+    if (known === null || known === undefined) {
+      return {
+        rejected: {
+          condition: 'SCHEMA_NOT_FOUND',
+          error: `the schema ${frame.schemaId} of its ${attribute} is not in ${this.label}`,
+        },
+      };
+    }
+    if (typeof known === 'string') {
+      return {
+        rejected: { condition: 'DESERIALIZATION_ERROR', error: `its ${attribute}: ${known}` },
+      };
+    }
+    let decoded;
+    try {
+      decoded = known.decoder.decode(frame.payload);
+    } catch (error) {
+      return {
+        rejected: {
+          condition: 'DESERIALIZATION_ERROR',
+          error: `its ${attribute} does not deserialize with ${known.decoder.dataFormat} schema ${frame.schemaId}: ${describe(error)}`,
+        },
+      };
+    }
+    const json = Buffer.from(JSON.stringify(decoded.json), 'utf8').toString('base64');
+    return {
+      delivered: this.#config.recordFormat === 'JSON' ? json : decoded.source.toString('base64'),
+      json,
+      metadata: known.metadata,
     };
   }
 }
