@@ -125,8 +125,12 @@ describe('serverless-offline-kafka with schema registries (Apicurio, moto’s Gl
     const avroIds = await serializers.registerAvro(topics.avro);
     ids.avro = avroIds.value;
     ids.avroKey = avroIds.key;
-    ids.proto = await serializers.registerProtobuf(topics.proto);
-    ids.json = await serializers.registerJson(topics.json);
+    const protoIds = await serializers.registerProtobuf(topics.proto);
+    ids.proto = protoIds.value;
+    ids.protoKey = protoIds.key;
+    const jsonIds = await serializers.registerJson(topics.json);
+    ids.json = jsonIds.value;
+    ids.jsonKey = jsonIds.key;
     ids.down = (await serializers.registerAvro(topics.down)).value;
     glue = await glueSerializers(moto.url, unique('notifications'));
 
@@ -148,19 +152,26 @@ describe('serverless-offline-kafka with schema registries (Apicurio, moto’s Gl
     );
     await produce(
       topics.proto,
-      protoBytes.map((value, i) => ({ key: `k${i}`, value })),
+      await Promise.all(
+        protoBytes.map(async (value, i) => ({
+          key: await serializers.protobufKey(topics.proto, `k${i}`),
+          value,
+        })),
+      ),
     );
+    const jsonKey = (i: number) => serializers.jsonKey(topics.json, `k${i}`);
     await produce(topics.json, [
-      { value: await serializers.json(topics.json, notification(1)) },
+      { key: await jsonKey(0), value: await serializers.json(topics.json, notification(1)) },
       {
+        key: await jsonKey(1),
         value: await serializers.invalidJson(topics.json, { toID: 'emma', message: 'x', n: 'two' }),
       },
-      { value: await serializers.json(topics.json, notification(3)) },
+      { key: await jsonKey(2), value: await serializers.json(topics.json, notification(3)) },
     ]);
     await produce(topics.glue, [
-      { value: glue.avro(notification(1)) },
-      { value: glue.protobuf(notification(2), true) },
-      { value: glue.json(notification(3)) },
+      { key: 'g0', value: glue.avro(notification(1)) },
+      { key: 'g1', value: glue.protobuf(notification(2), true) },
+      { key: 'g2', value: glue.json(notification(3)) },
     ]);
     await produce(topics.down, [
       { value: await serializers.avro(topics.down, notification(1)), partition: 0 },
@@ -222,10 +233,14 @@ describe('serverless-offline-kafka with schema registries (Apicurio, moto’s Gl
 
   it('delivers the original Avro bytes without the 5-byte prefix in SOURCE mode, filtered on their deserialized content', async () => {
     const records = await deliveredCount('avroSource', 2);
-    expect(records.map((r) => [r.offset, r.value])).toEqual([
-      [0, avroValues[0]],
-      [3, avroValues[3]],
+    expect(records.map((r) => [r.offset, r.key, r.value])).toEqual([
+      [0, 'emma', avroValues[0]],
+      [3, 'emma', avroValues[3]],
     ]);
+    expect(records[0]?.keySchemaMetadata).toEqual({
+      dataFormat: 'AVRO',
+      schemaId: String(ids.avroKey),
+    });
     expect(records.map((r) => r.raw)).toEqual(
       [0, 3].map((o) => avroBytes[o]?.subarray(5).toString('base64')),
     );
@@ -233,8 +248,6 @@ describe('serverless-offline-kafka with schema registries (Apicurio, moto’s Gl
       dataFormat: 'AVRO',
       schemaId: String(ids.avro),
     });
-    // The value was validated only: the key arrives as produced, without metadata.
-    expect(records[0]?.keySchemaMetadata).toBeUndefined();
   });
 
   it('sends a record whose schema the registry lacks to the on-failure destination with SCHEMA_NOT_FOUND, and drops it without one', async () => {
@@ -267,12 +280,18 @@ describe('serverless-offline-kafka with schema registries (Apicurio, moto’s Gl
     expect(json.map((r) => r.value)).toEqual(
       [1, 2].map((n) => ({ toId: 'emma', message: `hello ${n}`, n })),
     );
+    // Keys are Address messages, the file's first: proto3 JSON, and Powertools' decoding below.
+    expect(json.map((r) => r.key)).toEqual([{ street: 'k0' }, { street: 'k1' }]);
+    expect(json[0]?.keySchemaMetadata).toEqual({
+      dataFormat: 'PROTOBUF',
+      schemaId: String(ids.protoKey),
+    });
     expect(json[0]?.valueSchemaMetadata).toEqual({
       dataFormat: 'PROTOBUF',
       schemaId: String(ids.proto),
     });
     const source = await deliveredCount('protoSource', 2);
-    expect(source.map((r) => r.value)).toEqual(json.map((r) => r.value));
+    expect(source.map((r) => [r.key, r.value])).toEqual(json.map((r) => [r.key, r.value]));
     // Notification is the file's second message: Confluent's indexes [1] (0x02 0x02) stay.
     expect(source.map((r) => r.raw)).toEqual(
       protoBytes.map((b) => b.subarray(5).toString('base64')),
@@ -282,16 +301,20 @@ describe('serverless-offline-kafka with schema registries (Apicurio, moto’s Gl
 
   it('validates JSON Schema records: a record that does not match goes to the destination with DESERIALIZATION_ERROR', async () => {
     const json = await deliveredCount('jsonJson', 2);
-    expect(json.map((r) => [r.offset, r.value])).toEqual([
-      [0, notification(1)],
-      [2, notification(3)],
+    expect(json.map((r) => [r.offset, r.key, r.value])).toEqual([
+      [0, 'k0', notification(1)],
+      [2, 'k2', notification(3)],
     ]);
+    expect(json[0]?.keySchemaMetadata).toEqual({
+      dataFormat: 'JSON',
+      schemaId: String(ids.jsonKey),
+    });
     expect(json[0]?.valueSchemaMetadata).toEqual({
       dataFormat: 'JSON',
       schemaId: String(ids.json),
     });
     const source = await deliveredCount('jsonSource', 2);
-    expect(source.map((r) => r.value)).toEqual(json.map((r) => r.value));
+    expect(source.map((r) => [r.key, r.value])).toEqual(json.map((r) => [r.key, r.value]));
     const sqs = join(destinationsDir, 'sqs', 'registry-failures');
     await until(
       () => existsSync(sqs) && readdirSync(sqs).length === 1,
@@ -321,6 +344,12 @@ describe('serverless-offline-kafka with schema registries (Apicurio, moto’s Gl
     ]);
     const source = await deliveredCount('glueSource', 3);
     expect(source.map((r) => r.value)).toEqual(json.map((r) => r.value));
+    // Only the value is validated: the key arrives as produced, without metadata.
+    expect(source.map((r) => [r.key, r.keySchemaMetadata])).toEqual([
+      ['g0', undefined],
+      ['g1', undefined],
+      ['g2', undefined],
+    ]);
     // The Protobuf payload arrives inflated, its one-varint message index kept.
     expect(Buffer.from(source[1]?.raw ?? '', 'base64')[0]).toBe(1);
   });

@@ -20,6 +20,7 @@ import {
   AVRO_KEY_SCHEMA,
   AVRO_SCHEMA,
   AVRO_SCHEMA_V2,
+  JSON_KEY_SCHEMA,
   JSON_SCHEMA,
   type Notification,
   PROTO_SCHEMA,
@@ -36,8 +37,8 @@ import {
 
 const USE_REGISTERED = { autoRegisterSchemas: false, useLatestVersion: true } as const;
 
-/** The Protobuf file of PROTO_SCHEMA as a descriptor, for Confluent's Protobuf serializer. */
-const notificationDescriptor = () => {
+/** The Protobuf file of PROTO_SCHEMA as descriptors, for Confluent's Protobuf serializer. */
+const protoDescriptors = () => {
   const string = 9;
   const int32 = 5;
   const optional = 1;
@@ -60,9 +61,11 @@ const notificationDescriptor = () => {
       },
     ],
   });
-  const message = createFileRegistry(file, () => undefined).getMessage('demo.Notification');
-  if (!message) throw new Error('demo.Notification is not in its descriptor');
-  return message;
+  const registry = createFileRegistry(file, () => undefined);
+  const notification = registry.getMessage('demo.Notification');
+  const address = registry.getMessage('demo.Address');
+  if (!notification || !address) throw new Error('demo.Notification or demo.Address is missing');
+  return { notification, address };
 };
 
 /** Confluent's serializers for `topic`'s key and value subjects (TopicNameStrategy). */
@@ -74,9 +77,12 @@ export const confluentSerializers = async (url: string) => {
   const avroKey = new AvroSerializer(client, SerdeType.KEY, USE_REGISTERED);
   const json = new JsonSerializer(client, SerdeType.VALUE, { ...USE_REGISTERED, validate: true });
   const unvalidatedJson = new JsonSerializer(client, SerdeType.VALUE, USE_REGISTERED);
+  const jsonKey = new JsonSerializer(client, SerdeType.KEY, { ...USE_REGISTERED, validate: true });
   const proto = new ProtobufSerializer(client, SerdeType.VALUE, USE_REGISTERED);
-  const descriptor = notificationDescriptor();
-  proto.registry.add(descriptor);
+  const protoKey = new ProtobufSerializer(client, SerdeType.KEY, USE_REGISTERED);
+  const descriptors = protoDescriptors();
+  proto.registry.add(descriptors.notification);
+  protoKey.registry.add(descriptors.address);
   return {
     client,
     /** Registers the value (and Avro key) schemas of `topic`; returns their ids. */
@@ -84,17 +90,29 @@ export const confluentSerializers = async (url: string) => {
       value: await register(`${topic}-value`, 'AVRO', schema),
       key: await register(`${topic}-key`, 'AVRO', AVRO_KEY_SCHEMA),
     }),
-    registerProtobuf: (topic: string) => register(`${topic}-value`, 'PROTOBUF', PROTO_SCHEMA),
-    registerJson: (topic: string) => register(`${topic}-value`, 'JSON', JSON_SCHEMA),
+    registerProtobuf: async (topic: string) => ({
+      value: await register(`${topic}-value`, 'PROTOBUF', PROTO_SCHEMA),
+      key: await register(`${topic}-key`, 'PROTOBUF', PROTO_SCHEMA),
+    }),
+    registerJson: async (topic: string) => ({
+      value: await register(`${topic}-value`, 'JSON', JSON_SCHEMA),
+      key: await register(`${topic}-key`, 'JSON', JSON_KEY_SCHEMA),
+    }),
     avro: async (topic: string, n: Notification) => Buffer.from(await avro.serialize(topic, n)),
     avroKey: async (topic: string, key: string) => Buffer.from(await avroKey.serialize(topic, key)),
     protobuf: async (topic: string, n: Notification) =>
       Buffer.from(
         await proto.serialize(
           topic,
-          create(descriptor, { toId: n.toID, message: n.message, n: n.n } as never),
+          create(descriptors.notification, { toId: n.toID, message: n.message, n: n.n } as never),
         ),
       ),
+    /** A Protobuf key: an `Address`, the file's first message (message indexes `[0]`). */
+    protobufKey: async (topic: string, street: string) =>
+      Buffer.from(
+        await protoKey.serialize(topic, create(descriptors.address, { street } as never)),
+      ),
+    jsonKey: async (topic: string, key: string) => Buffer.from(await jsonKey.serialize(topic, key)),
     json: async (topic: string, n: Notification) => Buffer.from(await json.serialize(topic, n)),
     /** A JSON record framed with the topic's schema id but not matching the schema. */
     invalidJson: async (topic: string, value: unknown) =>
