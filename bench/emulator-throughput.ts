@@ -39,19 +39,25 @@ const INVOCATION = /^Kafka noop (?:\S+-\d+ \[[^\]]*\] )+(\d+) records? (\d+) ms 
 /** Pause between latency samples, so that each record meets an idle poller. */
 const LATENCY_GAP_MS = 200;
 
-interface Run {
+export interface Run {
   /** Records per second from the first delivery to the last. */
   readonly perSecond: number;
   /** Records per second from the group join on (includes the first fetch and cold start). */
   readonly perSecondFromJoin: number;
   readonly invocations: number;
+  /** Records the function received (by the plugin's invocation lines). */
+  readonly delivered: number;
 }
 
-/** The no-op service under `sls offline start`, reading `topic` in `groupId`; `listener` sees its lines. */
+/**
+ * The no-op service under `sls offline start`, reading `topic` in `groupId`; `listener` sees its
+ * lines; `env` adds to its environment (bench/fixtures/noop-service/extensions.cjs reads it).
+ */
 const startNoop = (
   brokers: readonly string[],
   { topic, groupId, batchSize }: { topic: string; groupId: string; batchSize: number },
   listener: (line: string, at: number) => void,
+  env: Record<string, string> = {},
 ) =>
   startOffline(
     FIXTURE,
@@ -60,6 +66,7 @@ const startNoop = (
       BENCH_TOPIC: topic,
       BENCH_GROUP: groupId,
       BENCH_BATCH_SIZE: String(batchSize),
+      ...env,
     },
     {
       ready: null,
@@ -87,24 +94,30 @@ const committedAll = async (
 };
 
 /** Our path: `sls offline start` delivering the whole topic to the no-op function. */
-const runOurs = async (
+export const runOurs = async (
   admin: Admin,
   brokers: readonly string[],
   topic: string,
   count: number,
   batchSize: number,
+  env: Record<string, string> = {},
 ): Promise<Run> => {
   const groupId = unique(`bench-noop-${batchSize}`);
   let firstStart = Number.POSITIVE_INFINITY;
   let invocations = 0;
   let delivered = 0;
-  const offline = await startNoop(brokers, { topic, groupId, batchSize }, (line, at) => {
-    const match = INVOCATION.exec(line);
-    if (!match) return;
-    invocations += 1;
-    delivered += Number(match[1]);
-    firstStart = Math.min(firstStart, at - Number(match[2]));
-  });
+  const offline = await startNoop(
+    brokers,
+    { topic, groupId, batchSize },
+    (line, at) => {
+      const match = INVOCATION.exec(line);
+      if (!match) return;
+      invocations += 1;
+      delivered += Number(match[1]);
+      firstStart = Math.min(firstStart, at - Number(match[2]));
+    },
+    env,
+  );
   try {
     const joinedAt = await offline.waitForLine(/^Kafka noop: joined group/, 120_000);
     const done = await committedAll(admin, { topic, groupId, count }, () => offline.output());
@@ -116,6 +129,7 @@ const runOurs = async (
       perSecond: count / ((done - firstStart) / 1000),
       perSecondFromJoin: count / ((done - joinedAt) / 1000),
       invocations,
+      delivered,
     };
   } finally {
     await offline.stop();
@@ -248,6 +262,7 @@ const runBaseline = async (kafka: Kafka, topic: string, count: number): Promise<
       perSecond: count / ((done - firstStart) / 1000),
       perSecondFromJoin: count / ((done - joinedAt) / 1000),
       invocations: batches,
+      delivered: seen,
     };
   } finally {
     await consumer.disconnect();

@@ -31,6 +31,7 @@ export const FIGURES = [
   'batch-throughput',
   'consumer-cost',
   'emulator-throughput',
+  'registry-throughput',
   'e2e-latency',
   'cold-start',
   'auth-cost',
@@ -51,6 +52,7 @@ const RUN_ORDER: readonly (typeof FIGURES)[number][] = [
   'push-latency',
   'auth-cost',
   'emulator-throughput',
+  'registry-throughput',
   'cold-start',
   'ceiling',
 ];
