@@ -51,7 +51,7 @@ export interface Run {
 
 /**
  * The no-op service under `sls offline start`, reading `topic` in `groupId`; `listener` sees its
- * lines; `env` adds to its environment (bench/fixtures/noop-service/extensions.cjs reads it).
+ * lines; `env` adds to its environment.
  */
 const startNoop = (
   brokers: readonly string[],
@@ -93,7 +93,10 @@ const committedAll = async (
   return performance.now();
 };
 
-/** Our path: `sls offline start` delivering the whole topic to the no-op function. */
+/**
+ * Our path: `sls offline start` delivering the whole topic to the no-op function (`env` adds to
+ * its environment: bench/emulator-secured.ts reads through SASL_SSL this way).
+ */
 export const runOurs = async (
   admin: Admin,
   brokers: readonly string[],
