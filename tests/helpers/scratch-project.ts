@@ -114,6 +114,10 @@ export const installScratchProject = async (
         dev: true,
         ...(manifest.dependencies ? { dependencies: manifest.dependencies } : {}),
         ...(manifest.peerDependencies ? { peerDependencies: manifest.peerDependencies } : {}),
+        // Without it npm takes an optional peer (the plugin's Glue client) for a missing one.
+        ...(manifest.peerDependenciesMeta
+          ? { peerDependenciesMeta: manifest.peerDependenciesMeta }
+          : {}),
       },
     },
   };
