@@ -45,6 +45,8 @@ export interface Run {
   /** Records per second from the group join on (includes the first fetch and cold start). */
   readonly perSecondFromJoin: number;
   readonly invocations: number;
+  /** Records the function received (by the plugin's invocation lines). */
+  readonly delivered: number;
 }
 
 /**
@@ -130,6 +132,7 @@ export const runOurs = async (
       perSecond: count / ((done - firstStart) / 1000),
       perSecondFromJoin: count / ((done - joinedAt) / 1000),
       invocations,
+      delivered,
     };
   } finally {
     await offline.stop();
@@ -262,6 +265,7 @@ const runBaseline = async (kafka: Kafka, topic: string, count: number): Promise<
       perSecond: count / ((done - firstStart) / 1000),
       perSecondFromJoin: count / ((done - joinedAt) / 1000),
       invocations: batches,
+      delivered: seen,
     };
   } finally {
     await consumer.disconnect();

@@ -32,6 +32,7 @@ export const FIGURES = [
   'consumer-cost',
   'emulator-throughput',
   'emulator-secured',
+  'registry-throughput',
   'e2e-latency',
   'cold-start',
   'auth-cost',
@@ -53,6 +54,7 @@ const RUN_ORDER: readonly (typeof FIGURES)[number][] = [
   'auth-cost',
   'emulator-throughput',
   'emulator-secured',
+  'registry-throughput',
   'cold-start',
   'ceiling',
 ];

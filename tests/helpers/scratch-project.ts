@@ -114,7 +114,7 @@ export const installScratchProject = async (
         dev: true,
         ...(manifest.dependencies ? { dependencies: manifest.dependencies } : {}),
         ...(manifest.peerDependencies ? { peerDependencies: manifest.peerDependencies } : {}),
-        // Without it npm takes an optional peer (the plugin's IAM signer) for a missing one.
+        // Without it npm takes an optional peer (the IAM signer, the Glue client) for a missing one.
         ...(manifest.peerDependenciesMeta
           ? { peerDependenciesMeta: manifest.peerDependenciesMeta }
           : {}),

@@ -16,7 +16,11 @@
  *   bytes: number,
  *   deliver: boolean,
  *   arrivedAt: number,
- * }} QueuedRecord `deliver` is false for records that no filter matches.
+ *   rejected?: Rejection,
+ * }} QueuedRecord `deliver` is false for records that no filter matches, and for records the
+ *   schema registry step rejected (`rejected`: why), which go to the on-failure destination.
+ * @typedef {import('./registry/deserializer').Rejection} Rejection
+ * @typedef {{ record: LambdaKafkaRecord, rejection: Rejection }} RejectedRecord
  * @typedef {{ maxRecords: number, bytesLeft: number, aloneLimit: number }} ShareLimits
  *   `bytesLeft`: room left in the event; `aloneLimit`: the most one record may take in an event
  *   of its own (6 MB less the envelope).
@@ -24,6 +28,7 @@
  *   taken: number,
  *   records: LambdaKafkaRecord[],
  *   oversized: LambdaKafkaRecord[],
+ *   rejected: RejectedRecord[],
  *   bytes: number,
  *   lastOffset: bigint,
  * }} Share `taken` queue entries from `head`, of which `records` are delivered (`bytes` in all);
@@ -33,7 +38,8 @@
 
 /**
  * Takes this partition's share of an event from `queue[head..]` (without removing it). Records
- * that no filter matches are taken along, so that their offsets are committed; an oversized
+ * that no filter matches, and rejected records, are taken along, so that their offsets are
+ * committed (and the rejected ones sent to the destination first); an oversized
  * record is taken only at the head of a share, alone, so that the records before it go first.
  * @param {readonly QueuedRecord[]} queue
  * @param {number} head
@@ -45,6 +51,8 @@ const takeFrom = (queue, head, limits) => {
   const records = [];
   /** @type {LambdaKafkaRecord[]} */
   const oversized = [];
+  /** @type {RejectedRecord[]} */
+  const rejected = [];
   let bytes = 0;
   let taken = 0;
   let lastOffset = -1n;
@@ -61,11 +69,13 @@ const takeFrom = (queue, head, limits) => {
       if (records.length >= limits.maxRecords || bytes + entry.bytes > limits.bytesLeft) break;
       records.push(entry.record);
       bytes += entry.bytes;
+    } else if (entry.rejected) {
+      rejected.push({ record: entry.record, rejection: entry.rejected });
     }
     taken += 1;
     lastOffset = entry.offset;
   }
-  return { taken, records, oversized, bytes, lastOffset };
+  return { taken, records, oversized, rejected, bytes, lastOffset };
 };
 
 module.exports = { takeFrom };

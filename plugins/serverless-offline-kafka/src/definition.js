@@ -5,6 +5,7 @@ const { createHash } = require('node:crypto');
 const { accessOf, compiledAccess } = require('./access');
 const { MappingError } = require('./errors');
 const { MAX_FILTERS, compileFilters } = require('./filter');
+const { schemaRegistryOf } = require('./registry/config');
 const { isObject, messageOf } = require('./util');
 
 /**
@@ -52,6 +53,7 @@ const DEFAULTS = /** @type {const} */ ({
  *   logLevel: 'DEBUG' | 'INFO' | 'WARN',
  *   metrics: string[],
  *   pollers: { min: number, max: number } | undefined,
+ *   schemaRegistry?: import('./registry/config').SchemaRegistryConfig,
  *   warnings: string[],
  * }} Mapping `bootstrapServers`: a `kafka` event's own (where AWS connects); `access`: the
  *   secrets it authenticates with (SourceAccessConfigurations).
@@ -382,6 +384,12 @@ const mappingOf = (ctx) => {
       ? p.SelfManagedEventSource.Endpoints.KafkaBootstrapServers
       : undefined;
   const kind = event.msk ? 'msk' : 'kafka';
+  const schemaRegistry = schemaRegistryOf(p, kind);
+  if (schemaRegistry && schemaRegistry.access.length > 0) {
+    warnings.push(
+      `SchemaRegistryConfig.AccessConfigs (${schemaRegistry.access.map((a) => a.type).join(', ')}) are checked but not used offline: the registry is read without authentication`,
+    );
+  }
 
   return {
     id: `${ctx.functionKey}#${ctx.index}`,
@@ -402,6 +410,7 @@ const mappingOf = (ctx) => {
     logLevel: logging ?? 'INFO',
     metrics: metrics.map(String),
     pollers,
+    schemaRegistry,
     warnings,
   };
 };

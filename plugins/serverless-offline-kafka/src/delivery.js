@@ -116,6 +116,15 @@ class Delivery {
         error: undefined,
       });
     }
+    for (const { record, rejection } of share.rejected) {
+      // services-consume-kafka-events: to the destination with the reason code, or dropped.
+      log.error(`${recordsLabel(mapping, [record])}: ${rejection.condition}: ${rejection.error}`);
+      await this.#giveUp([record], {
+        condition: rejection.condition,
+        invokeCount: 0,
+        error: undefined,
+      });
+    }
     share.committer.commit(share.lastOffset + 1n);
     progress.held.delete(share);
     share.queue.batchEnded(share.taken, true);

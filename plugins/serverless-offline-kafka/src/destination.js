@@ -11,7 +11,7 @@ const { describe, recordsLabel } = require('./util');
  * @typedef {import('./definition').Mapping} Mapping
  * @typedef {import('./event').LambdaKafkaRecord} LambdaKafkaRecord
  * @typedef {import('./util').Log} Log
- * @typedef {'RetriesExhausted' | 'RecordAgeExceeded' | 'MaximumPayloadSizeExceeded'} FailureCondition
+ * @typedef {'RetriesExhausted' | 'RecordAgeExceeded' | 'MaximumPayloadSizeExceeded' | import('./registry/deserializer').RejectReason} FailureCondition
  * @typedef {{ condition: FailureCondition, invokeCount: number, error: string | undefined }} Failure
  *   Why Lambda gave records up, after how many invocations, and the function's error if any.
  * @typedef {{ key: Buffer | null, value: string, envelope: Record<string, unknown> }} FailureMessage

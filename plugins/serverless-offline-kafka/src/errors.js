@@ -54,6 +54,16 @@ class CompressionError extends RecordBatchError {
   name = 'CompressionError';
 }
 
+/**
+ * A schema registry that cannot be read. `retriable` when it may answer later (no connection, a
+ * timeout, a server error): the partition waits and asks again, no record is skipped.
+ */
+class SchemaRegistryError extends OfflineKafkaError {
+  /** @override */
+  name = 'SchemaRegistryError';
+  retriable = false;
+}
+
 module.exports = {
   AuthenticationError,
   CompressionError,
@@ -62,4 +72,5 @@ module.exports = {
   OfflineKafkaError,
   RecordBatchError,
   SecretError,
+  SchemaRegistryError,
 };

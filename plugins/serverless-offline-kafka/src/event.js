@@ -32,7 +32,10 @@ const TIMESTAMP_TYPES = /** @type {const} */ (['CREATE_TIME', 'LOG_APPEND_TIME']
  *   key?: string,
  *   value: string | null,
  *   headers: LambdaKafkaHeader[],
- * }} LambdaKafkaRecord
+ *   keySchemaMetadata?: SchemaMetadata,
+ *   valueSchemaMetadata?: SchemaMetadata,
+ * }} LambdaKafkaRecord `*SchemaMetadata`: only with a schema registry (services-consume-kafka-events).
+ * @typedef {{ dataFormat: 'AVRO' | 'PROTOBUF' | 'JSON', schemaId: string }} SchemaMetadata
  * @typedef {{
  *   eventSource: 'aws:kafka' | 'SelfManagedKafka',
  *   eventSourceArn?: string,
@@ -186,6 +189,24 @@ const headersBytes = (headers) => {
 };
 
 /**
+ * Bytes of a `,"<name>":{...}` schema metadata field, 0 without it.
+ * @param {string} name
+ * @param {SchemaMetadata | undefined} metadata
+ */
+const schemaMetadataBytes = (name, metadata) => {
+  if (metadata === undefined) return 0;
+  let bytes = metadataBytes.get(metadata);
+  if (bytes === undefined) {
+    bytes = Buffer.byteLength(JSON.stringify(metadata));
+    metadataBytes.set(metadata, bytes);
+  }
+  return name.length + 4 + bytes;
+};
+/** Serialized sizes of metadata objects, which records of one schema share. */
+/** @type {WeakMap<SchemaMetadata, number>} */
+const metadataBytes = new WeakMap();
+
+/**
  * Bytes a record adds to the serialized event: its JSON plus a separating comma. Counted field
  * by field rather than serialized (the emulator does this for every record it reads); equal to
  * `Buffer.byteLength(JSON.stringify(record)) + 1` for records built by `toLambdaRecord`, whose
@@ -208,6 +229,8 @@ const recordBytes = (record) =>
   (record.value === null ? 4 : record.value.length + 2) +
   ',"headers":'.length +
   headersBytes(record.headers) +
+  schemaMetadataBytes('keySchemaMetadata', record.keySchemaMetadata) +
+  schemaMetadataBytes('valueSchemaMetadata', record.valueSchemaMetadata) +
   '}'.length +
   1;
 

@@ -28,6 +28,11 @@ export interface ServerlessOfflineKafkaOptions {
    * Default `.local/kafka-secrets.json`.
    */
   secretsFile?: string;
+  /**
+   * Where mappings with an AWS Glue schema registry read it (such as a local moto server). Default:
+   * AWS Glue in the registry ARN's region, with the developer's AWS credentials.
+   */
+  glueEndpoint?: string;
 }
 
 /** One entry of `clusters`. */

@@ -10,6 +10,7 @@ const { CLUSTER_AUTHS, checkConnection, clustersOf, connectionOf } = require('./
 const { mappingsOf } = require('./definition');
 const { Destination } = require('./destination');
 const { Invoker } = require('./invoker');
+const { Registries } = require('./registry/deserializer');
 const { SECRETS_VARIABLE, SecretStore } = require('./secrets');
 const { KafkaEventSource } = require('./source');
 const { describe, messageOf } = require('./util');
@@ -46,6 +47,7 @@ const DEFAULT_OPTIONS = /** @type {const} */ ({
  *   metricsIntervalMs: number,
  *   clusters: unknown,
  *   secretsFile: string,
+ *   glueEndpoint: string | undefined,
  * }} PluginOptions `clusters` as written (checked by `clustersOf`).
  * @typedef {{
  *   connection: import('./connection').Connection,
@@ -123,6 +125,7 @@ class ServerlessOfflineKafka {
                 ],
               },
             },
+            glueEndpoint: { type: 'string' },
           },
           additionalProperties: false,
         },
@@ -158,6 +161,7 @@ class ServerlessOfflineKafka {
       metricsIntervalMs: custom.metricsIntervalMs ?? DEFAULT_OPTIONS.metricsIntervalMs,
       clusters: custom.clusters,
       secretsFile: resolve(serviceDir, custom.secretsFile ?? DEFAULT_OPTIONS.secretsFile),
+      glueEndpoint: custom.glueEndpoint,
     };
   }
 
@@ -178,7 +182,22 @@ class ServerlessOfflineKafka {
       for (const m of mappings)
         for (const w of m.warnings) this.#log.warning(`Kafka ${m.functionKey}: ${w}`);
 
-      const onCluster = this.#byConnection(mappings, options);
+      const registries = new Registries({ glueEndpoint: options.glueEndpoint });
+      /** @type {Map<import('./definition').Mapping, InstanceType<typeof import('./registry/deserializer').Deserializer> | undefined>} */
+      const deserializers = new Map();
+      for (const mapping of mappings) {
+        try {
+          deserializers.set(
+            mapping,
+            mapping.schemaRegistry && registries.deserializerFor(mapping.schemaRegistry),
+          );
+        } catch (error) {
+          this.#log.error(
+            `Kafka ${mapping.functionKey}: event source not started: ${describe(error)}`,
+          );
+        }
+      }
+      const onCluster = this.#byConnection([...deserializers.keys()], options);
       const started = [...onCluster.values()].flatMap((g) => g.mappings);
       if (started.length === 0) return;
 
@@ -197,6 +216,7 @@ class ServerlessOfflineKafka {
             options.retryMaxDelayMs,
             options.retryInitialDelayMs * 2 ** Math.max(0, attempt - 1),
           ),
+        deserializers,
       };
       for (const group of onCluster.values()) this.#startOnCluster(group, shared);
       this.#startMetrics(options.metricsIntervalMs);
@@ -254,9 +274,13 @@ class ServerlessOfflineKafka {
    *   region: string,
    *   invoke: (functionKey: string, event: import('./event').LambdaKafkaEvent) => Promise<unknown>,
    *   retryDelayMs: (attempt: number) => number,
+   *   deserializers: Map<import('./definition').Mapping, InstanceType<typeof import('./registry/deserializer').Deserializer> | undefined>,
    * }} shared
    */
-  #startOnCluster({ connection, mappings }, { options, region, invoke, retryDelayMs }) {
+  #startOnCluster(
+    { connection, mappings },
+    { options, region, invoke, retryDelayMs, deserializers },
+  ) {
     const kafka = new Kafka({
       clientId: options.clientId,
       brokers: connection.brokers,
@@ -283,6 +307,7 @@ class ServerlessOfflineKafka {
             retryDelayMs,
             log,
           }),
+          deserializer: deserializers.get(mapping),
           retryDelayMs,
           log,
         });

@@ -14,9 +14,10 @@ const { takeFrom } = require('./batcher');
  * @typedef {import('./batcher').Share} Share
  * @typedef {import('./event').KafkaMessageLike} KafkaMessageLike
  * @typedef {import('./event').LambdaKafkaRecord} LambdaKafkaRecord
- * @typedef {(message: KafkaMessageLike) => { record: LambdaKafkaRecord, deliver: boolean }} Admit
+ * @typedef {(message: KafkaMessageLike) => { record: LambdaKafkaRecord, deliver: boolean, rejected?: import('./batcher').Rejection }} Admit
  *   What a fetched message becomes in the queue: its Lambda record, and whether it is to be
- *   delivered (false when no filter matches it).
+ *   delivered (false when no filter matches it, or when the schema registry step rejected it:
+ *   `rejected` says why).
  * @typedef {{
  *   pause: (partition: number) => void,
  *   resume: (partition: number) => void,
@@ -72,9 +73,16 @@ class PartitionQueue {
       const offset = BigInt(message.offset);
       if (offset <= this.#lastEnqueued) continue;
       this.#lastEnqueued = offset;
-      const { record, deliver } = admit(message);
+      const { record, deliver, rejected } = admit(message);
       const bytes = recordBytes(record);
-      this.#entries.push({ record, offset, bytes, deliver, arrivedAt });
+      this.#entries.push({
+        record,
+        offset,
+        bytes,
+        deliver,
+        arrivedAt,
+        ...(rejected ? { rejected } : {}),
+      });
       this.#bytes += bytes;
     }
     if (

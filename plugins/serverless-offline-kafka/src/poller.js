@@ -5,6 +5,7 @@ const { MAX_EVENT_BYTES, groupKeyBytes, toLambdaRecord } = require('./event');
 const { Committer } = require('./committer');
 const { Delivery } = require('./delivery');
 const { PartitionQueue } = require('./partition-queue');
+const { describe } = require('./util');
 
 /**
  * One event poller of one mapping: it owns partitions (each a `PartitionQueue` and a
@@ -36,18 +37,25 @@ const { PartitionQueue } = require('./partition-queue');
  *   envelopeBytes: number,
  *   invoke: (event: LambdaKafkaEvent) => Promise<unknown>,
  *   commit: (partition: number, offset: bigint) => Promise<void>,
- *   pause: (partition: number) => void,
- *   resume: (partition: number) => void,
+ *   pause: (partition: number, reason?: string) => void,
+ *   resume: (partition: number, reason?: string) => void,
  *   destination: Destination,
+ *   deserializer?: Deserializer,
  *   retryDelayMs: (attempt: number) => number,
  *   log: Log,
  *   now?: () => number,
  * }} PollerHost `envelopeBytes`: the event's bytes without records or group keys; `destination`:
- *   the mapping's on-failure destination, where records Lambda gives up on go.
+ *   the mapping's on-failure destination, where records Lambda gives up on go; `deserializer`:
+ *   the mapping's schema registry step, if it has one; `pause`/`resume` with a reason
+ *   ('backlog' by default, 'registry' while the registry does not answer).
+ * @typedef {InstanceType<typeof import('./registry/deserializer').Deserializer>} Deserializer
  * @typedef {{
  *   queue: InstanceType<typeof PartitionQueue>,
  *   committer: InstanceType<typeof Committer>,
- * }} OwnedPartition
+ *   admitted: Promise<void>,
+ *   owned: AbortController,
+ * }} OwnedPartition `admitted`: with a schema registry, settles once the records fetched so far
+ *   are queued (in fetch order); `owned` aborts when the partition is revoked or the poller stops.
  */
 
 class Poller {
@@ -101,10 +109,67 @@ class Poller {
    */
   enqueue(partition, messages, highWatermark) {
     if (this.#stopped) return;
-    this.#partition(partition).queue.enqueue(messages, highWatermark, (message) =>
-      this.#admit(partition, message),
-    );
+    const owned = this.#partition(partition);
+    const { deserializer } = this.#host;
+    if (!deserializer) {
+      this.#queue(owned, messages, highWatermark);
+      return;
+    }
+    // The schemas these records name are fetched first (once each); meanwhile this partition's
+    // later fetches wait behind them, in order, and its fetching is paused while the registry
+    // does not answer. Other partitions go on.
+    owned.admitted = owned.admitted
+      .then(async () => {
+        const ready = await deserializer.prepare(messages, this.#registryWait(partition, owned));
+        if (ready && !this.#stopped && this.#partitions.get(partition) === owned)
+          this.#queue(owned, messages, highWatermark);
+      })
+      .catch((error) => {
+        this.#host.log.error(
+          `Kafka ${this.#host.mapping.functionKey} ${this.#host.mapping.topic}-${partition}: ${describe(error)}`,
+        );
+      });
+  }
+
+  /**
+   * @param {OwnedPartition} owned
+   * @param {readonly KafkaMessageLike[]} messages
+   * @param {string} [highWatermark]
+   */
+  #queue(owned, messages, highWatermark) {
+    const { partition } = owned.queue;
+    owned.queue.enqueue(messages, highWatermark, (message) => this.#admit(partition, message));
     this.#schedule();
+  }
+
+  /**
+   * How a partition waits for a registry that does not answer: a log line per try, its fetching
+   * paused until the registry answers.
+   * @param {number} partition
+   * @param {OwnedPartition} owned
+   * @returns {import('./registry/deserializer').PrepareOptions}
+   */
+  #registryWait(partition, owned) {
+    const { mapping, log, pause, resume, retryDelayMs } = this.#host;
+    let paused = false;
+    return {
+      signal: owned.owned.signal,
+      retryDelayMs,
+      waiting: (error, attempt, delayMs) => {
+        if (!paused) pause(partition, 'registry');
+        paused = true;
+        log.error(
+          `Kafka ${mapping.functionKey} ${mapping.topic}-${partition}: schema registry unavailable: ${error.message}; asking again in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1}); this partition's records wait, none is skipped`,
+        );
+      },
+      resumed: () => {
+        if (paused) resume(partition, 'registry');
+        paused = false;
+        log.notice(
+          `Kafka ${mapping.functionKey} ${mapping.topic}-${partition}: schema registry answers again`,
+        );
+      },
+    };
   }
 
   /**
@@ -117,6 +182,7 @@ class Poller {
     const owned = this.#partitions.get(partition);
     if (!owned) return;
     if (owned.queue.busy) this.#draining.set(partition, owned.queue.freed);
+    owned.owned.abort();
     owned.queue.revoke();
     owned.committer.revoke();
     this.#partitions.delete(partition);
@@ -126,6 +192,7 @@ class Poller {
   stop() {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    for (const owned of this.#partitions.values()) owned.owned.abort();
     this.#delivery.stop();
   }
 
@@ -152,15 +219,20 @@ class Poller {
   }
 
   /**
-   * What a fetched record goes through before it is queued: Lambda's record shape, then the
-   * mapping's filters (a record no filter matches is not delivered, only committed).
+   * What a fetched record goes through before it is queued, in AWS's order: Lambda's record
+   * shape; with a schema registry, validation and deserialization (a record rejected there goes
+   * to the on-failure destination); then the mapping's filters, on the deserialized content (a
+   * record no filter matches is not delivered, only committed).
    * @param {number} partition
    * @param {KafkaMessageLike} message
    */
   #admit(partition, message) {
-    const { mapping } = this.#host;
+    const { mapping, deserializer } = this.#host;
     const record = toLambdaRecord(mapping.topic, partition, message);
-    return { record, deliver: mapping.filter(record) };
+    if (!deserializer) return { record, deliver: mapping.filter(record) };
+    const admitted = deserializer.admit(record, message);
+    if ('rejected' in admitted) return { record, deliver: false, rejected: admitted.rejected };
+    return { record: admitted.record, deliver: mapping.filter(admitted.filtered) };
   }
 
   /** @param {number} partition */
@@ -169,8 +241,14 @@ class Poller {
     if (!owned) {
       const { mapping, commit, log, pause, resume } = this.#host;
       owned = {
-        queue: new PartitionQueue(partition, { pause, resume, now: this.#now }),
+        queue: new PartitionQueue(partition, {
+          pause: (p) => pause(p),
+          resume: (p) => resume(p),
+          now: this.#now,
+        }),
         committer: new Committer(partition, { mapping, commit, log }),
+        admitted: Promise.resolve(),
+        owned: new AbortController(),
       };
       this.#partitions.set(partition, owned);
       const draining = this.#draining.get(partition);

@@ -63,10 +63,11 @@ const coordinatorMoved = (error) => {
  *   bootstrapServers: readonly string[],
  *   invoke: (event: LambdaKafkaEvent) => Promise<unknown>,
  *   destination: Pick<InstanceType<typeof import('./destination').Destination>, 'send' | 'close'>,
+ *   deserializer?: InstanceType<typeof import('./registry/deserializer').Deserializer>,
  *   retryDelayMs: (attempt: number) => number,
  *   log: Log,
  * }} SourceOptions `destination`: the mapping's on-failure destination, handed to the poller;
- *   closed on stop.
+ *   closed on stop; `deserializer`: its schema registry step, if any.
  */
 
 class KafkaEventSource {
@@ -144,7 +145,8 @@ class KafkaEventSource {
   }
 
   #newPoller() {
-    const { mapping, bootstrapServers, invoke, destination, log, retryDelayMs } = this.#options;
+    const { mapping, bootstrapServers, invoke, destination, deserializer, log, retryDelayMs } =
+      this.#options;
     return new Poller({
       mapping,
       bootstrapServers,
@@ -154,8 +156,9 @@ class KafkaEventSource {
       retryDelayMs,
       log,
       commit: (p, offset) => this.#commit(p, offset),
-      pause: (p) => this.#pause(p, 'backlog'),
-      resume: (p) => this.#resume(p, 'backlog'),
+      pause: (p, reason = 'backlog') => this.#pause(p, reason),
+      resume: (p, reason = 'backlog') => this.#resume(p, reason),
+      deserializer,
     });
   }
 

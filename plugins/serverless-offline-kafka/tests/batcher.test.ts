@@ -6,13 +6,14 @@ import { message, offsets } from './support.js';
 /** One queue entry; `bytes` is what the record adds to the event, set directly for clarity. */
 const entry = (
   offset: number,
-  { bytes = 100, deliver = true, arrivedAt = 0 }: Partial<QueuedRecord> = {},
+  { bytes = 100, deliver = true, arrivedAt = 0, rejected }: Partial<QueuedRecord> = {},
 ): QueuedRecord => ({
   record: toLambdaRecord('notifications', 0, message(offset)),
   offset: BigInt(offset),
   bytes,
   deliver,
   arrivedAt,
+  ...(rejected ? { rejected } : {}),
 });
 
 /** Entries for offsets `from`..`to`, all with the same fields. */
@@ -32,6 +33,7 @@ describe('takeFrom', () => {
       taken: 0,
       records: [],
       oversized: [],
+      rejected: [],
       bytes: 0,
       lastOffset: -1n,
     });
@@ -72,6 +74,18 @@ describe('takeFrom', () => {
       taken: 2,
       lastOffset: 1n,
     });
+  });
+
+  it('takes records the schema registry step rejected along, listed with why, for the destination', () => {
+    const rejection = {
+      condition: 'SCHEMA_NOT_FOUND',
+      error: 'the schema 9 of its value is not in r',
+    } as const;
+    const queue = [entry(0), entry(1, { deliver: false, rejected: rejection }), entry(2)];
+    const share = takeFrom(queue, 0, limits());
+    expect(offsets(share.records)).toEqual([0, 2]);
+    expect(share.rejected.map((r) => [r.record.offset, r.rejection])).toEqual([[1, rejection]]);
+    expect(share).toMatchObject({ taken: 3, lastOffset: 2n, bytes: 200 });
   });
 
   it('takes a record too large for any event on its own, as oversized', () => {
