@@ -133,6 +133,11 @@ const EnvSchema = z.object({
   AUTH_ISSUER: z.optional(z.string().check(z.minLength(1))),
   AUTH_AUDIENCE: z.optional(commaList),
   AUTH_SCOPES: z.optional(commaList),
+  /**
+   * The `token_use` claim a token must carry: `access` (Cognito's and the local issuer's access
+   * tokens), or `any` for another issuer that does not set the claim.
+   */
+  AUTH_TOKEN_USE: z._default(z.enum(['access', 'any']), 'access'),
   /** `local` mode: the issuer's public keys (a JWKS document). */
   AUTH_JWKS_FILE: z.optional(z.string().check(z.minLength(1))),
   /**
@@ -273,6 +278,7 @@ export const loadConfig = (env: Env = process.env): Config => {
       issuer: e.AUTH_ISSUER,
       audiences: e.AUTH_AUDIENCE,
       requiredScopes: e.AUTH_SCOPES,
+      tokenUse: e.AUTH_TOKEN_USE,
       keySetFile: e.AUTH_JWKS_FILE,
       keySetUrl: e.AUTH_JWKS_URL,
       demo: e.DEMO_MODE === 'true',
@@ -312,8 +318,7 @@ export const pageConfig = (settings: Config): PageConfig => {
   if (!websocketUrl) {
     throw new ConfigError('Invalid configuration: WEBSOCKET_URL is required by the page');
   }
-  const users = settings.users.map(({ id, name }) => ({ id, name }));
-  if (signIn !== 'cognito') return { websocketUrl, users, signIn: { kind: signIn } };
+  if (signIn !== 'cognito') return { websocketUrl, signIn: { kind: signIn } };
   if (!cognitoClientId || !settings.realtime.region) {
     throw new ConfigError(
       'Invalid configuration: PAGE_SIGN_IN=cognito needs PAGE_COGNITO_CLIENT_ID and AWS_REGION',
@@ -321,7 +326,6 @@ export const pageConfig = (settings: Config): PageConfig => {
   }
   return {
     websocketUrl,
-    users,
     signIn: { kind: 'cognito', region: settings.realtime.region, clientId: cognitoClientId },
   };
 };
