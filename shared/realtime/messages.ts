@@ -48,5 +48,38 @@ export interface ErrorMessage {
   readonly message: string;
 }
 
+/**
+ * More notifications arrived in one batch than are pushed one by one
+ * (`PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT`): the newest are pushed after this message, the
+ * `skipped` older ones are in the inbox, which the client reads again.
+ */
+export interface SyncMessage {
+  readonly type: 'sync';
+  readonly skipped: number;
+}
+
+/**
+ * Why the server closes a session: `session_limit`, the user opened more sessions than
+ * `SESSION_LIMITS.PER_USER` and this is the oldest; `token_expired`, the token the session was
+ * opened with has expired (open a new one with a fresh token).
+ */
+export type CloseReason = 'session_limit' | 'token_expired';
+
+/**
+ * The last message of a session the server closes, right before it closes it (API Gateway's
+ * `DeleteConnection` takes no close code or reason: this message is the reason).
+ */
+export interface ClosingMessage {
+  readonly type: 'closing';
+  readonly reason: CloseReason;
+  readonly message: string;
+}
+
 /** Everything the server pushes to, or answers on, a connection. */
-export type ServerMessage = NotificationPush | ReadPush | PongMessage | ErrorMessage;
+export type ServerMessage =
+  | NotificationPush
+  | ReadPush
+  | SyncMessage
+  | ClosingMessage
+  | PongMessage
+  | ErrorMessage;

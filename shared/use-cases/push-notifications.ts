@@ -3,7 +3,8 @@ import type { DecodeResult } from '../kafka/codec.js';
 import { forEachLimited } from '../limited.js';
 import type { AppMetrics } from '../metrics.js';
 import type { Notification } from '../models/index.js';
-import type { NotificationPush } from '../realtime/messages.js';
+import { PUSH_LIMITS } from '../realtime/limits.js';
+import type { ServerMessage } from '../realtime/messages.js';
 import type { Pusher } from '../realtime/pusher.js';
 
 export interface PushDependencies {
@@ -12,8 +13,21 @@ export interface PushDependencies {
   readonly metrics: AppMetrics;
 }
 
-/** Recipients pushed to at once (each one's connections in parallel too: pusher.ts). */
-export const PUSH_RECIPIENT_CONCURRENCY = 8;
+/**
+ * The messages of one recipient's notifications of a batch, in record order: each one, or, past
+ * `PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT`, a `sync` (read the inbox again) and the newest that
+ * many. So what one recipient costs a batch is bounded, however many they were sent at once.
+ */
+export const messagesFor = (notifications: readonly Notification[]): ServerMessage[] => {
+  const limit = PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT;
+  const skipped = Math.max(0, notifications.length - limit);
+  return [
+    ...(skipped > 0 ? [{ type: 'sync', skipped } as const] : []),
+    ...notifications
+      .slice(skipped)
+      .map((n): ServerMessage => ({ type: 'notification', notification: { ...n, read: false } })),
+  ];
+};
 
 /** What one batch came to. */
 export interface PushBatchOutcome {
@@ -69,13 +83,9 @@ export const pushNotifications = async (
   let failed = 0;
   await forEachLimited(
     [...byRecipient.entries()],
-    PUSH_RECIPIENT_CONCURRENCY,
+    PUSH_LIMITS.RECIPIENT_CONCURRENCY,
     async ([userId, notifications]) => {
-      const messages: NotificationPush[] = notifications.map((n) => ({
-        type: 'notification',
-        notification: { ...n, read: false },
-      }));
-      const outcome = await deps.pusher.push(userId, messages);
+      const outcome = await deps.pusher.push(userId, messagesFor(notifications));
       sent += outcome.sent;
       removed += outcome.removed;
       failed += outcome.failed;
