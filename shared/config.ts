@@ -151,6 +151,12 @@ const EnvSchema = z.object({
   DEMO_MODE: flag,
   /** Set to `true` by serverless-offline. */
   IS_OFFLINE: flag,
+  /**
+   * The per-sender limit (shared/limits/send-rate.ts): notifications one sender may send per
+   * window of `SEND_RATE_WINDOW_S` seconds; 0 turns it off.
+   */
+  SEND_RATE_LIMIT: z._default(z.coerce.number().check(z.int(), z.nonnegative()), 600),
+  SEND_RATE_WINDOW_S: z._default(z.coerce.number().check(z.int(), z.positive(), z.lte(3_600)), 60),
   /** A DynamoDB endpoint to use instead of AWS's, such as dynalite offline. */
   DYNAMODB_ENDPOINT: z.optional(
     z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as http://127.0.0.1:8000' }),
@@ -189,6 +195,11 @@ export interface Config {
   };
   readonly idempotency: {
     readonly tableName: string;
+  };
+  /** The per-sender limit (shared/limits/send-rate.ts). */
+  readonly sendRate: {
+    readonly limit: number;
+    readonly windowS: number;
   };
   readonly page: {
     readonly websocketUrl: string | undefined;
@@ -270,6 +281,7 @@ export const loadConfig = (env: Env = process.env): Config => {
       region: e.AWS_REGION,
     },
     idempotency: { tableName: e.IDEMPOTENCY_TABLE },
+    sendRate: { limit: e.SEND_RATE_LIMIT, windowS: e.SEND_RATE_WINDOW_S },
     invokeLocal: e.IS_LOCAL === 'true',
     consumer: { partialBatchResponse: e.PARTIAL_BATCH_RESPONSE === 'true' },
     identity: identitySettings({

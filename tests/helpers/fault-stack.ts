@@ -122,6 +122,9 @@ export const startFaultStack = async ({
         args: [
           '--httpPort',
           String(httpPort),
+          // Loads of 50 requests/s from four users pass the per-sender limit (600 a minute).
+          '--param',
+          'sendRateLimit=0',
           '--param',
           `topic=${topic}`,
           '--param',

@@ -5,6 +5,7 @@ import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb
 import {
   type DynaliteHandle,
   ensureConnectionsTable,
+  ensureIdempotencyTable,
   ensureInboxTable,
   startDynalite,
 } from '../../scripts/lib/dynalite.js';
@@ -62,6 +63,8 @@ export const startStack = async ({
   const topic = unique('rt-notifications');
   const inboxTable = unique('rt-inbox');
   const connectionsTable = unique('rt-connections');
+  // The Idempotency-Keys' and the per-sender limit's counters.
+  const keysTable = unique('rt-keys');
   // The project's local issuer, as `npm start` makes it: the functions read its jwks.json.
   await projectIssuer();
   const admin = kafkaClient([...brokers], 'stack', { retries: 3 }).admin();
@@ -79,6 +82,7 @@ export const startStack = async ({
     const storePort = Number(new URL(store.endpoint).port);
     await ensureInboxTable(store.endpoint, inboxTable);
     await ensureConnectionsTable(store.endpoint, connectionsTable);
+    await ensureIdempotencyTable(store.endpoint, keysTable);
     const settings: Record<string, string> = {
       topic,
       deadLetterTopic: `${topic}.dlq`,
@@ -93,6 +97,7 @@ export const startStack = async ({
         DYNAMODB_ENDPOINT: store.endpoint,
         INBOX_TABLE: inboxTable,
         CONNECTIONS_TABLE: connectionsTable,
+        IDEMPOTENCY_TABLE: keysTable,
         ...env,
       },
       {
