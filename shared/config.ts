@@ -155,6 +155,11 @@ const EnvSchema = z.object({
    * The per-sender limit (shared/limits/send-rate.ts): notifications one sender may send per
    * window of `SEND_RATE_WINDOW_S` seconds; 0 turns it off.
    */
+  /** How long a notification is kept in its recipient's inbox (DynamoDB's time to live). */
+  INBOX_RETENTION_DAYS: z._default(
+    z.coerce.number().check(z.int(), z.positive(), z.lte(3_650)),
+    90,
+  ),
   SEND_RATE_LIMIT: z._default(z.coerce.number().check(z.int(), z.nonnegative()), 600),
   SEND_RATE_WINDOW_S: z._default(z.coerce.number().check(z.int(), z.positive(), z.lte(3_600)), 60),
   /** A DynamoDB endpoint to use instead of AWS's, such as dynalite offline. */
@@ -192,6 +197,8 @@ export interface Config {
   readonly dynamodb: DynamoDbEndpoint;
   readonly inbox: {
     readonly tableName: string;
+    /** Days a notification is kept (its item's time to live). */
+    readonly retentionDays: number;
   };
   readonly idempotency: {
     readonly tableName: string;
@@ -269,7 +276,7 @@ export const loadConfig = (env: Env = process.env): Config => {
     },
     users: e.USERS ?? DEFAULT_USERS,
     dynamodb: { endpoint: e.DYNAMODB_ENDPOINT, region: e.AWS_REGION },
-    inbox: { tableName: e.INBOX_TABLE },
+    inbox: { tableName: e.INBOX_TABLE, retentionDays: e.INBOX_RETENTION_DAYS },
     page: {
       websocketUrl: e.WEBSOCKET_URL,
       signIn: e.PAGE_SIGN_IN,

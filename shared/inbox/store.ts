@@ -16,6 +16,7 @@ import { decodeCursor, encodeCursor } from './cursor.js';
 import {
   INBOX_INDEX,
   INBOX_KEY,
+  INBOX_RETENTION_DAYS,
   type InboxKey,
   inboxKeyOf,
   keyOfItem,
@@ -69,13 +70,17 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
   readonly #tableName: string;
   readonly #logger: Logger;
   readonly #retry: Required<RetryOptions>;
+  readonly #retentionDays: number;
 
   constructor(
     client: DynamoDBDocumentClient,
     tableName: string,
     logger: Logger,
     retry: RetryOptions = {},
+    /** How long a stored notification is kept (its time to live, from `createdAt`). */
+    retentionDays: number = INBOX_RETENTION_DAYS,
   ) {
+    this.#retentionDays = retentionDays;
     this.#client = client;
     this.#tableName = tableName;
     this.#logger = logger;
@@ -115,7 +120,7 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
     const { stored, calls: reads } = await this.#storedKeys([...unique.values()].map((u) => u.key));
     const requests: WriteRequest[] = [...unique.entries()]
       .filter(([k]) => !stored.has(k))
-      .map(([, { item }]) => ({ PutRequest: { Item: toItem(item) } }));
+      .map(([, { item }]) => ({ PutRequest: { Item: toItem(item, this.#retentionDays) } }));
     const chunks: WriteRequest[][] = [];
     for (let i = 0; i < requests.length; i += INBOX_WRITE_DEFAULTS.BATCH_SIZE) {
       chunks.push(requests.slice(i, i + INBOX_WRITE_DEFAULTS.BATCH_SIZE));

@@ -125,6 +125,8 @@ describe('InboxStore.save', () => {
             createdAt: item.notification.createdAt,
             partition: 2,
             offset: '9007199254740993',
+            // Its time to live: createdAt plus the retention (90 days by default).
+            expiresAt: Math.floor(Date.parse(item.notification.createdAt) / 1000) + 90 * 86_400,
           },
         },
       },
