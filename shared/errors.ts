@@ -418,6 +418,20 @@ export class RateLimitedError extends HttpError {
   }
 }
 
+/**
+ * 429: a WebSocket session that newer sessions of its user displaced while it was still opening
+ * (past `SESSION_LIMITS.PER_USER` at once): its upgrade is refused.
+ */
+export class SessionLimitError extends HttpError {
+  override readonly name = 'SessionLimitError';
+  readonly status = 429;
+  readonly code = 'session_limit';
+
+  constructor(limit: number) {
+    super(`This user opened more than ${limit} sessions at once: the oldest are closed.`);
+  }
+}
+
 export const isAppError = (error: unknown): error is AppError => error instanceof AppError;
 
 export const isHttpError = (error: unknown): error is HttpError => error instanceof HttpError;

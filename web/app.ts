@@ -250,18 +250,25 @@ const markAllRead = async (): Promise<void> => {
 
 // --- Live updates -------------------------------------------------------------------------
 
+/** A notification pushed to this tab: shown once (pushes are at least once), announced. */
+const received = (n: InboxNotification): void => {
+  if (state.notifications.has(n.id)) return;
+  state.notifications.set(n.id, n);
+  if (!n.read) state.unreadCount++;
+  ui.announcer.textContent = `New notification from ${n.from.name}: ${n.message}`;
+};
+
 const onMessage = (message: ServerMessage): void => {
-  if (message.type === 'notification') {
-    const n = message.notification;
-    if (state.notifications.has(n.id)) return;
-    state.notifications.set(n.id, n);
-    if (!n.read) state.unreadCount++;
-    ui.announcer.textContent = `New notification from ${n.from.name}: ${n.message}`;
+  if (message.type === 'notification' || message.type === 'notifications') {
+    const list = message.type === 'notification' ? [message.notification] : message.notifications;
+    for (const n of list) received(n);
     render();
-    reconcile();
-  } else if (message.type === 'sync') {
-    // More arrived at once than were pushed one by one: the inbox has them all.
-    refresh().catch(() => reconcile());
+    if (message.type === 'notifications' && message.skipped > 0) {
+      // More arrived at once than one message carries: the inbox has them all.
+      refresh().catch(() => reconcile());
+    } else {
+      reconcile();
+    }
   } else if (message.type === 'closing') {
     if (message.reason === 'token_expired') {
       // Renewal came too late (a sleeping laptop, say): renew now, and reconnect.

@@ -14,10 +14,10 @@ export const SESSION_LIMITS = { PER_USER: 5 } as const;
 /** Bounds of pushing one batch of records. */
 export const PUSH_LIMITS = {
   /**
-   * Notifications pushed one by one to one recipient per batch; past it, the newest this many are
-   * pushed after one `sync` message that tells the client to read its inbox again. So a user who
-   * sends themself hundreds at once costs the batch (and the partition behind it) no more than
-   * this many posts per session.
+   * Notifications carried to one recipient per batch: one message per session and batch holds
+   * the newest this many, and says how many older ones it skipped (the client reads its inbox
+   * for them). So a user who sends themself hundreds at once costs the batch (and the partition
+   * behind it) one post per session, whatever the count.
    */
   NOTIFICATIONS_PER_RECIPIENT: 10,
   /** Recipients of a batch pushed to at once. */

@@ -49,12 +49,14 @@ export interface ErrorMessage {
 }
 
 /**
- * More notifications arrived in one batch than are pushed one by one
- * (`PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT`): the newest are pushed after this message, the
- * `skipped` older ones are in the inbox, which the client reads again.
+ * Several new notifications for the connection's user at once (one batch of records held more
+ * than one): the newest, up to `PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT`, in the order they were
+ * sent; `skipped` older ones are not carried (they are in the inbox, which the client reads again
+ * when `skipped` is not 0). One message per connection and batch, however many were sent.
  */
-export interface SyncMessage {
-  readonly type: 'sync';
+export interface NotificationsPush {
+  readonly type: 'notifications';
+  readonly notifications: readonly InboxNotification[];
   readonly skipped: number;
 }
 
@@ -78,8 +80,8 @@ export interface ClosingMessage {
 /** Everything the server pushes to, or answers on, a connection. */
 export type ServerMessage =
   | NotificationPush
+  | NotificationsPush
   | ReadPush
-  | SyncMessage
   | ClosingMessage
   | PongMessage
   | ErrorMessage;

@@ -14,6 +14,12 @@ export const PUSH_DEFAULTS = {
    * `$connect`. Older, a 410 means it is closed for good.
    */
   CONNECT_GRACE_MS: 10_000,
+  /**
+   * Closing a session that answers 410 while younger than `CONNECT_GRACE_MS` (its `$connect`
+   * may still run): tried again this many times, this far apart.
+   */
+  CLOSE_RETRIES: 4,
+  CLOSE_RETRY_MS: 250,
 } as const;
 
 /** What one push came to, counted in posts (one per message and connection). */
@@ -104,9 +110,14 @@ export class Pusher {
   async close(connection: Connection, reason: CloseReason): Promise<void> {
     const closing: ClosingMessage = { type: 'closing', reason, message: CLOSING_TEXT[reason] };
     const { userId, connectionId } = connection;
-    if ((await this.#gateway.post(connectionId, closing)) === 'sent') {
-      await this.#gateway.close(connectionId);
+    let posted = await this.#gateway.post(connectionId, closing);
+    for (let retry = 0; posted === 'gone' && retry < PUSH_DEFAULTS.CLOSE_RETRIES; retry++) {
+      if (this.#now().getTime() - connection.connectedAt >= PUSH_DEFAULTS.CONNECT_GRACE_MS) break;
+      await new Promise((resolve) => setTimeout(resolve, PUSH_DEFAULTS.CLOSE_RETRY_MS));
+      posted = await this.#gateway.post(connectionId, closing);
     }
+    // Closed even when the message did not go (slow, say): only a gone one needs no closing.
+    if (posted !== 'gone') await this.#gateway.close(connectionId);
     try {
       await this.#registry.remove(userId, connectionId);
       this.#logger.info('session closed', { userId, connectionId, reason });

@@ -1,5 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { MissingTokenError, ValidationError } from '../errors.js';
+import { MissingTokenError, SessionLimitError, ValidationError } from '../errors.js';
 import type { Authenticator } from '../identity/authenticator.js';
 import type { ConnectionRegistry } from '../realtime/connection-store.js';
 import { SESSION_LIMITS } from '../realtime/limits.js';
@@ -58,8 +58,11 @@ export const connect = async (
   const { userId, expiresAt } = await deps.authenticator.sessionOfToken(token);
   await deps.connections.add(userId, request.connectionId, expiresAt);
   deps.logger.info('connection opened', { userId, connectionId: request.connectionId });
-  // Oldest first; this one is the newest. Two `$connect`s at once may both close one: a user
-  // then holds fewer sessions than the limit, never more.
+  // This one stays, with the newest others up to the limit; the older ones are closed, oldest
+  // first (each told why). Several `$connect`s at once each do so: one may close a session whose
+  // own `$connect` still runs (API Gateway answers it 410 until then: the closer tries it again
+  // for a moment) and forget it; that one then finds itself forgotten below, and refuses its own
+  // upgrade.
   const others = (await deps.connections.of(userId)).filter(
     (c) => c.connectionId !== request.connectionId,
   );
@@ -67,6 +70,10 @@ export const connect = async (
   for (const oldest of others.slice(0, Math.max(0, excess))) {
     await deps.closer.close(oldest, 'session_limit');
   }
+  const mine = (await deps.connections.of(userId)).some(
+    (c) => c.connectionId === request.connectionId,
+  );
+  if (!mine) throw new SessionLimitError(SESSION_LIMITS.PER_USER);
   return userId;
 };
 

@@ -14,19 +14,17 @@ export interface PushDependencies {
 }
 
 /**
- * The messages of one recipient's notifications of a batch, in record order: each one, or, past
- * `PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT`, a `sync` (read the inbox again) and the newest that
- * many. So what one recipient costs a batch is bounded, however many they were sent at once.
+ * The message of one recipient's notifications of a batch, in record order: the one
+ * notification, or, for several, one `notifications` message with the newest
+ * `PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT` and how many older ones it skipped. So what one
+ * recipient costs a batch is one post per session, however many were sent at once.
  */
 export const messagesFor = (notifications: readonly Notification[]): ServerMessage[] => {
-  const limit = PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT;
-  const skipped = Math.max(0, notifications.length - limit);
-  return [
-    ...(skipped > 0 ? [{ type: 'sync', skipped } as const] : []),
-    ...notifications
-      .slice(skipped)
-      .map((n): ServerMessage => ({ type: 'notification', notification: { ...n, read: false } })),
-  ];
+  const inbox = notifications.map((n) => ({ ...n, read: false }));
+  const [only] = inbox;
+  if (inbox.length === 1 && only) return [{ type: 'notification', notification: only }];
+  const skipped = Math.max(0, inbox.length - PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT);
+  return [{ type: 'notifications', notifications: inbox.slice(skipped), skipped }];
 };
 
 /** What one batch came to. */

@@ -253,28 +253,43 @@ describe('a message on a session', () => {
   });
 });
 
+/** The notifications a pushed message carries. */
+const carried = (m: ServerMessage) =>
+  m.type === 'notification' ? [m.notification] : m.type === 'notifications' ? m.notifications : [];
+
 describe('messagesFor', () => {
-  it(`pushes up to ${PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT} one by one, and past it a sync and the newest`, () => {
-    const n = (i: number) => ({
-      id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
-      from: { id: 1, name: 'Emma' },
-      to: { id: 2, name: 'Bruno' },
-      message: `m${i}`,
-      createdAt: NOW.toISOString(),
-    });
-    const few = Array.from({ length: PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT }, (_, i) => n(i));
-    expect(messagesFor(few).map((m) => m.type)).toEqual(few.map(() => 'notification'));
+  const n = (i: number) => ({
+    id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    from: { id: 1, name: 'Emma' },
+    to: { id: 2, name: 'Bruno' },
+    message: `m${i}`,
+    createdAt: NOW.toISOString(),
+  });
+
+  it('pushes one notification as it is', () => {
+    expect(messagesFor([n(1)])).toEqual([
+      { type: 'notification', notification: { ...n(1), read: false } },
+    ]);
+  });
+
+  it(`pushes several in one message: the newest ${PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT}, in order, and how many it skipped`, () => {
+    expect(messagesFor([n(1), n(2)])).toEqual([
+      {
+        type: 'notifications',
+        notifications: [n(1), n(2)].map((x) => ({ ...x, read: false })),
+        skipped: 0,
+      },
+    ]);
     const many = Array.from({ length: 100 }, (_, i) => n(i));
-    const messages = messagesFor(many);
-    expect(messages).toHaveLength(PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT + 1);
-    expect(messages[0]).toEqual({
-      type: 'sync',
+    const [message, ...more] = messagesFor(many);
+    expect(more).toEqual([]);
+    expect(message).toMatchObject({
+      type: 'notifications',
       skipped: 100 - PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT,
     });
-    expect(messages.at(-1)).toMatchObject({
-      type: 'notification',
-      notification: { message: 'm99' },
-    });
+    expect(carried(message as ServerMessage).map((x) => x.message)).toEqual(
+      many.slice(-PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT).map((x) => x.message),
+    );
   });
 });
 
@@ -298,13 +313,13 @@ describe('pushNotifications', () => {
       logger,
       metrics: recorder,
     });
-    const all = pushed.flatMap((p) => p.messages);
+    const all = pushed.flatMap((p) => p.messages.flatMap(carried));
     expect(all.length).toBe(outcome.notifications);
-    expect(all.every((m) => m.type === 'notification' && m.notification.read === false)).toBe(true);
+    expect(all.every((n) => n.read === false)).toBe(true);
     for (const { userId, messages } of pushed) {
-      for (const m of messages) {
-        if (m.type === 'notification') expect(m.notification.to.id).toBe(userId);
-      }
+      // One message per recipient and batch.
+      expect(messages).toHaveLength(1);
+      for (const n of messages.flatMap(carried)) expect(n.to.id).toBe(userId);
     }
     expect(metrics.pushed).toBe(outcome.sent);
     const poison = await pushNotifications(decodeEvent(loadEvent('msk-poison.json')), {
@@ -334,7 +349,7 @@ describe('pushNotifications', () => {
       logger,
       metrics: { add: () => {}, flush: () => {} },
     });
-    const ids = pushed.map((m) => (m.type === 'notification' ? m.notification.id : ''));
+    const ids = pushed.flatMap(carried).map((n) => n.id);
     expect(ids.filter((id) => id === first.notification.id)).toHaveLength(1);
     expect(ids).toHaveLength(results.filter((r) => r.ok).length);
     expect(outcome).toMatchObject({ repeated: 1, notifications: ids.length });
