@@ -35,6 +35,7 @@ export const FIGURES = [
   'cold-start',
   'auth-cost',
   'push-latency',
+  'abuse',
 ] as const;
 
 /**
@@ -49,6 +50,7 @@ const RUN_ORDER: readonly (typeof FIGURES)[number][] = [
   'consumer-cost',
   'e2e-latency',
   'push-latency',
+  'abuse',
   'auth-cost',
   'emulator-throughput',
   'cold-start',
