@@ -15,7 +15,7 @@
  *   and on AWS: what keeps one user from filling inboxes or the topic for the others.
  */
 
-const { extensionsOf, param, readSettings } = require('./aws.cjs');
+const { param } = require('./aws.cjs');
 
 /** @typedef {import('./aws.cjs').ResolverContext} ResolverContext */
 
@@ -81,15 +81,13 @@ module.exports = {
   },
 
   /**
-   * `resources.extensions`: the event source mappings' (serverless/aws.cjs), and the throttling of
-   * both APIs' stages (the framework names them `HttpApiStage` and `WebsocketsDeploymentStage`).
-   * @param {ResolverContext} ctx
+   * The throttling of both APIs' stages (the framework names them `HttpApiStage` and
+   * `WebsocketsDeploymentStage`), as `resources.extensions` (serverless/extensions.cjs).
+   * @param {ResolverContext['resolveVariable']} resolveVariable
    */
-  extensions: async ({ resolveVariable }) => {
-    const limits = await readLimits(resolveVariable);
-    const throttling = routeThrottling(limits);
+  stageExtensions: async (resolveVariable) => {
+    const throttling = routeThrottling(await readLimits(resolveVariable));
     return {
-      ...extensionsOf(await readSettings(resolveVariable)),
       HttpApiStage: { Properties: { DefaultRouteSettings: throttling } },
       WebsocketsDeploymentStage: { Properties: { DefaultRouteSettings: throttling } },
     };

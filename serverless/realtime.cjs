@@ -115,8 +115,38 @@ const managementEndpoint = async ({ resolveVariable }) => {
   return local ? `http://${local}` : apiUrl('https', await stageOf(resolveVariable));
 };
 
+/**
+ * The WebSocket routes' function may be invoked by this stack's WebSocket API only: the framework
+ * grants `apigateway.amazonaws.com` without a `SourceArn` (any API of any account could then be
+ * pointed at it), where its HTTP API's permissions name their API. As `resources.extensions`
+ * (serverless/extensions.cjs), keyed by the framework's logical id of the permission.
+ */
+const websocketPermissionExtensions = () => ({
+  ConnectionsLambdaPermissionWebsockets: {
+    Properties: {
+      SourceArn: {
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            ':execute-api:',
+            { Ref: 'AWS::Region' },
+            ':',
+            { Ref: 'AWS::AccountId' },
+            ':',
+            { Ref: WEBSOCKET_API },
+            '/*',
+          ],
+        ],
+      },
+    },
+  },
+});
+
 module.exports = {
   WEBSOCKET_API,
+  websocketPermissionExtensions,
   pageSignIn,
   connectionsArn,
   connectEnvironment,
