@@ -149,19 +149,23 @@ const warm: Handler = createHandler({
   authenticator: createAuthenticator(settings.identity, { users, logger }),
   logger,
   metrics: createMetrics(settings),
-  // Loaded on the first request: the counters share the Idempotency-Keys' table.
-  limiter: lazyLimiter(async () => {
-    const [{ DynamoDBSendLimiter }, { createIdempotencyClient }] = await Promise.all([
-      import('../../shared/limits/dynamodb-send-limiter.js'),
-      import('../../shared/idempotency/dynamodb-guard.js'),
-    ]);
-    return new DynamoDBSendLimiter(
-      createIdempotencyClient(settings.dynamodb),
-      settings.idempotency.tableName,
-      settings.sendRate,
-      logger,
-    );
-  }),
+  // Loaded on the first request: the counters share the Idempotency-Keys' table. None when the
+  // limit is off (SEND_RATE_LIMIT=0).
+  ...(settings.sendRate.limit > 0
+    ? {
+        limiter: lazyLimiter(async () => {
+          const { DynamoDBSendLimiter, createLimiterClient } = await import(
+            '../../shared/limits/dynamodb-send-limiter.js'
+          );
+          return new DynamoDBSendLimiter(
+            createLimiterClient(settings.dynamodb),
+            settings.idempotency.tableName,
+            settings.sendRate,
+            logger,
+          );
+        }),
+      }
+    : {}),
   // Loaded on the first request with an Idempotency-Key, not at init (shared/idempotency/guard.ts).
   idempotency: lazyGuard(async () => {
     const { DynamoDBIdempotency, createIdempotencyClient } = await import(

@@ -1,7 +1,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { createDynamoDbClient, type DynamoDbEndpoint } from '../aws/dynamodb-client.js';
 import { isTransientAwsError } from '../aws/transient-error.js';
 import { RateLimitedError } from '../errors.js';
+import { IDEMPOTENCY_DEFAULTS } from '../idempotency/guard.js';
 import { type SendLimiter, type SendRateSettings, windowOf } from './send-rate.js';
 
 /**
@@ -9,11 +11,16 @@ import { type SendLimiter, type SendRateSettings, windowOf } from './send-rate.j
  * own, loaded on the first request (`lazyLimiter`), so that the function's init does not load the
  * DynamoDB client.
  *
- * When the store does not answer (throttling, a timeout: its client's bounds are the
- * Idempotency-Keys' tight ones), the request is let through and the miss logged: sending does not
- * depend on DynamoDB being up, and API Gateway's throttling still bounds every caller together
- * meanwhile. Any other failure (no such table, no permission) is a misconfiguration, and fails.
+ * When the store fails (throttling, a timeout: its client's bounds are the Idempotency-Keys'
+ * tight ones), the request is let through and the miss logged: sending does not depend on
+ * DynamoDB, and API Gateway's throttling still bounds every caller together meanwhile. A failure
+ * that is no passing one (no such table, no permission: a misconfiguration) is let through too,
+ * and logged as an error.
  */
+
+/** A DynamoDB client for the counters, with the Idempotency-Keys' tight bounds. */
+export const createLimiterClient = (at: DynamoDbEndpoint): DynamoDBClient =>
+  createDynamoDbClient(at, IDEMPOTENCY_DEFAULTS);
 
 export class DynamoDBSendLimiter implements SendLimiter {
   readonly #client: DynamoDBClient;
@@ -63,8 +70,8 @@ export class DynamoDBSendLimiter implements SendLimiter {
       );
     } catch (error) {
       if ((error as Error)?.name === 'ConditionalCheckFailedException') throw refused();
-      if (!isTransientAwsError(error)) throw error;
-      this.#logger.warn('send rate not checked: its store did not answer; let through', {
+      const log = isTransientAwsError(error) ? 'warn' : 'error';
+      this.#logger[log]('send rate not checked: its store failed; let through', {
         senderId,
         count,
         error,

@@ -6,8 +6,10 @@ import {
   startDynalite,
 } from '../../scripts/lib/dynalite.js';
 import { RateLimitedError } from '../../shared/errors.js';
-import { createIdempotencyClient } from '../../shared/idempotency/dynamodb-guard.js';
-import { DynamoDBSendLimiter } from '../../shared/limits/dynamodb-send-limiter.js';
+import {
+  createLimiterClient,
+  DynamoDBSendLimiter,
+} from '../../shared/limits/dynamodb-send-limiter.js';
 import { silentLogger } from '../helpers/logger.js';
 
 /** The per-sender limit on a real dynalite, as the send function counts it (issue 18, finding 2). */
@@ -17,7 +19,7 @@ describe('DynamoDBSendLimiter on dynalite', () => {
   let tableName: string;
   const limiter = (limit: number, windowS = 60, endpoint = store.endpoint) =>
     new DynamoDBSendLimiter(
-      createIdempotencyClient({ endpoint, region: undefined }),
+      createLimiterClient({ endpoint, region: undefined }),
       tableName,
       { limit, windowS },
       silentLogger(),
