@@ -18,7 +18,7 @@ export const PUSH_DEFAULTS = {
    * Closing a session that answers 410 while younger than `CONNECT_GRACE_MS` (its `$connect`
    * may still run): tried again this many times, this far apart.
    */
-  CLOSE_RETRIES: 4,
+  CLOSE_RETRIES: 12,
   CLOSE_RETRY_MS: 250,
 } as const;
 
