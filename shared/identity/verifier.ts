@@ -23,8 +23,10 @@ import { InsufficientScopeError, InvalidTokenError } from '../errors.js';
  *
  * Stricter than API Gateway in two places: `exp` is required, so no token lives forever; and
  * `token_use` must be `access` (when `tokenUse` says so): a Cognito ID token (`token_use: id`,
- * its `aud` the app client) would otherwise pass an authorizer with no scopes (Amazon Cognito
- * developer guide, "Understanding the access token": `token_use` is `access` in access tokens).
+ * its `aud` the app client, signed by another key of the same pool's JWKS) would otherwise pass
+ * an authorizer with no scopes (Amazon Cognito developer guide, "Understanding the access token",
+ * https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-the-access-token.html:
+ * `token_use` is `access` in access tokens; validate ID and access tokens separately).
  */
 
 /** The algorithms accepted: RSA signatures, as API Gateway's JWT authorizer. */

@@ -34,8 +34,9 @@ export type PostOutcome = 'sent' | 'gone' | 'failed';
 export interface ConnectionGateway {
   post(connectionId: string, message: ServerMessage): Promise<PostOutcome>;
   /**
-   * Closes a connection (`DeleteConnection`: API Gateway closes it with code 1000; it takes no
-   * code or reason of ours). `gone`: it was closed already.
+   * Closes a connection (`DeleteConnection`, which takes no close code or reason of ours: API
+   * Gateway's logs show the disconnect as 1000 "Connection Closed Normally", aws/chalice#2060;
+   * serverless-offline closes with no status, 1005). `gone`: it was closed already.
    */
   close(connectionId: string): Promise<PostOutcome>;
 }
