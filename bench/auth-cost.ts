@@ -58,6 +58,9 @@ const setup = async () => {
       args: [
         '--httpPort',
         String(HTTP_PORT),
+        // The HTTP path alone: no per-sender limit (its store call) in the figures.
+        '--param',
+        'sendRateLimit=0',
         // A topic nobody writes: the consumer of this instance reads nothing.
         '--param',
         `topic=${unique('bench-auth-unused')}`,

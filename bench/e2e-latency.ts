@@ -82,6 +82,9 @@ const setup = async () => {
       args: [
         '--httpPort',
         String(HTTP_PORT),
+        // The HTTP path alone: no per-sender limit (its store call) in the figures.
+        '--param',
+        'sendRateLimit=0',
         '--param',
         `topic=${topic}`,
         '--param',

@@ -37,6 +37,7 @@ export const FIGURES = [
   'cold-start',
   'auth-cost',
   'push-latency',
+  'abuse',
 ] as const;
 
 /**
@@ -51,6 +52,7 @@ const RUN_ORDER: readonly (typeof FIGURES)[number][] = [
   'consumer-cost',
   'e2e-latency',
   'push-latency',
+  'abuse',
   'auth-cost',
   'emulator-throughput',
   'emulator-secured',

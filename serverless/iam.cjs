@@ -238,17 +238,34 @@ const provisionTopicsRole = ({ msk: { arns } }) =>
  */
 const pushStatements = (stage) => [
   allow('UseConnections', ['dynamodb:Query', 'dynamodb:DeleteItem'], CONNECTIONS_TABLE_ARN),
-  allow('PostToConnections', ['execute-api:ManageConnections'], connectionsArn(stage)),
+  allow(
+    'PostToConnections',
+    ['execute-api:ManageConnections'],
+    [connectionsArn(stage, 'POST'), connectionsArn(stage, 'DELETE')],
+  ),
 ];
 
 /**
- * The WebSocket routes (functions/connections): record a connection at `$connect`, find it by
- * its id and remove it at `$disconnect`. No VPC, no Kafka.
+ * The WebSocket routes (functions/connections): record a connection at `$connect` and list the
+ * user's others (to close the oldest past the limit), find it by its id (a message: is its token
+ * still valid?) and remove it at `$disconnect`, and close sessions (a closing message, then
+ * `DeleteConnection`). No VPC, no Kafka.
+ * @param {Settings} _s
+ * @param {string} stage
  */
-const connectionsRole = () =>
+const connectionsRole = (_s, stage) =>
   role('Connections', [
-    allow('RecordConnections', ['dynamodb:PutItem', 'dynamodb:DeleteItem'], CONNECTIONS_TABLE_ARN),
+    allow(
+      'RecordConnections',
+      ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:Query'],
+      CONNECTIONS_TABLE_ARN,
+    ),
     allow('FindConnection', ['dynamodb:Query'], indexArn(CONNECTIONS_TABLE_ARN, 'byConnection')),
+    allow(
+      'CloseSessions',
+      ['execute-api:ManageConnections'],
+      [connectionsArn(stage, 'POST'), connectionsArn(stage, 'DELETE')],
+    ),
   ]);
 
 /**

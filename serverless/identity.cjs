@@ -215,6 +215,9 @@ module.exports = {
       // Read by the local mode's verifier; on AWS the authorizer has checked them.
       AUTH_SCOPES: s.local ? s.scopes.join(',') : null,
       DEMO_MODE: s.local ? String(s.demoMode) : null,
+      // Cognito's access tokens say `token_use: access` (its ID tokens `id`); another issuer's
+      // tokens need not carry the claim.
+      AUTH_TOKEN_USE: s.issuer ? 'any' : 'access',
     };
   },
 

@@ -42,12 +42,14 @@ const apiUrl = (scheme, stage) => ({
 });
 
 /**
- * The `@connections` resource this stage's functions may post to (API Gateway developer guide,
- * `apigateway-websocket-control-access-iam`: `<api-id>/<stage>/POST/@connections`), one
- * connection id after it.
+ * The `@connections` resources this stage's functions may use (API Gateway developer guide,
+ * `apigateway-websocket-control-access-iam`: `<api-id>/<stage>/<method>/@connections`), one
+ * connection id after it: `POST` to push, `DELETE` to close a session (past the user's limit, or
+ * whose token expired).
  * @param {string} stage
+ * @param {'POST' | 'DELETE'} method
  */
-const connectionsArn = (stage) => ({
+const connectionsArn = (stage, method = 'POST') => ({
   'Fn::Join': [
     '',
     [
@@ -59,7 +61,7 @@ const connectionsArn = (stage) => ({
       { Ref: 'AWS::AccountId' },
       ':',
       { Ref: WEBSOCKET_API },
-      `/${stage}/POST/@connections/*`,
+      `/${stage}/${method}/@connections/*`,
     ],
   ],
 });
@@ -76,9 +78,13 @@ const stageOf = async (resolveVariable) => String(await resolveVariable('sls:sta
  */
 const connectEnvironment = async ({ resolveVariable }) => {
   const identity = await readIdentity(resolveVariable);
-  if (identity.local) return {};
+  // `$connect` closes the oldest sessions past a user's limit, a message on an expired session
+  // closes it: through the `@connections` API.
+  const WEBSOCKET_ENDPOINT = await managementEndpoint({ resolveVariable });
+  if (identity.local) return { WEBSOCKET_ENDPOINT };
   const issuer = identity.issuer ?? cognitoIssuer();
   return {
+    WEBSOCKET_ENDPOINT,
     AUTH_ISSUER: issuer,
     AUTH_AUDIENCE: identity.issuer ? identity.audiences.join(',') : { Ref: USER_POOL_CLIENT },
     ...(identity.scopes.length > 0 ? { AUTH_SCOPES: identity.scopes.join(',') } : {}),
@@ -100,20 +106,51 @@ const pageSignIn = async ({ resolveVariable }) => {
   return { PAGE_SIGN_IN: 'cognito', PAGE_COGNITO_CLIENT_ID: { Ref: USER_POOL_CLIENT } };
 };
 
+/**
+ * `WEBSOCKET_ENDPOINT`: the `@connections` API, for the functions that push or close sessions.
+ * @param {ResolverContext} ctx
+ */
+const managementEndpoint = async ({ resolveVariable }) => {
+  const local = await param(resolveVariable, 'websocketEndpoint');
+  return local ? `http://${local}` : apiUrl('https', await stageOf(resolveVariable));
+};
+
+/**
+ * The WebSocket routes' function may be invoked by this stack's WebSocket API only: the framework
+ * grants `apigateway.amazonaws.com` without a `SourceArn` (any API of any account could then be
+ * pointed at it), where its HTTP API's permissions name their API. As `resources.extensions`
+ * (serverless/extensions.cjs), keyed by the framework's logical id of the permission.
+ */
+const websocketPermissionExtensions = () => ({
+  ConnectionsLambdaPermissionWebsockets: {
+    Properties: {
+      SourceArn: {
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            ':execute-api:',
+            { Ref: 'AWS::Region' },
+            ':',
+            { Ref: 'AWS::AccountId' },
+            ':',
+            { Ref: WEBSOCKET_API },
+            '/*',
+          ],
+        ],
+      },
+    },
+  },
+});
+
 module.exports = {
   WEBSOCKET_API,
+  websocketPermissionExtensions,
   pageSignIn,
   connectionsArn,
   connectEnvironment,
-
-  /**
-   * `WEBSOCKET_ENDPOINT`: the `@connections` API, for the functions that push.
-   * @param {ResolverContext} ctx
-   */
-  managementEndpoint: async ({ resolveVariable }) => {
-    const local = await param(resolveVariable, 'websocketEndpoint');
-    return local ? `http://${local}` : apiUrl('https', await stageOf(resolveVariable));
-  },
+  managementEndpoint,
 
   /**
    * `WEBSOCKET_URL`: where the page connects.

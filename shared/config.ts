@@ -138,6 +138,11 @@ const EnvSchema = z.object({
   AUTH_ISSUER: z.optional(z.string().check(z.minLength(1))),
   AUTH_AUDIENCE: z.optional(commaList),
   AUTH_SCOPES: z.optional(commaList),
+  /**
+   * The `token_use` claim a token must carry: `access` (Cognito's and the local issuer's access
+   * tokens), or `any` for another issuer that does not set the claim.
+   */
+  AUTH_TOKEN_USE: z._default(z.enum(['access', 'any']), 'access'),
   /** `local` mode: the issuer's public keys (a JWKS document). */
   AUTH_JWKS_FILE: z.optional(z.string().check(z.minLength(1))),
   /**
@@ -151,6 +156,17 @@ const EnvSchema = z.object({
   DEMO_MODE: flag,
   /** Set to `true` by serverless-offline. */
   IS_OFFLINE: flag,
+  /**
+   * The per-sender limit (shared/limits/send-rate.ts): notifications one sender may send per
+   * window of `SEND_RATE_WINDOW_S` seconds; 0 turns it off.
+   */
+  /** How long a notification is kept in its recipient's inbox (DynamoDB's time to live). */
+  INBOX_RETENTION_DAYS: z._default(
+    z.coerce.number().check(z.int(), z.positive(), z.lte(3_650)),
+    90,
+  ),
+  SEND_RATE_LIMIT: z._default(z.coerce.number().check(z.int(), z.nonnegative()), 600),
+  SEND_RATE_WINDOW_S: z._default(z.coerce.number().check(z.int(), z.positive(), z.lte(3_600)), 60),
   /** A DynamoDB endpoint to use instead of AWS's, such as dynalite offline. */
   DYNAMODB_ENDPOINT: z.optional(
     z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as http://127.0.0.1:8000' }),
@@ -188,9 +204,16 @@ export interface Config {
   readonly dynamodb: DynamoDbEndpoint;
   readonly inbox: {
     readonly tableName: string;
+    /** Days a notification is kept (its item's time to live). */
+    readonly retentionDays: number;
   };
   readonly idempotency: {
     readonly tableName: string;
+  };
+  /** The per-sender limit (shared/limits/send-rate.ts). */
+  readonly sendRate: {
+    readonly limit: number;
+    readonly windowS: number;
   };
   readonly page: {
     readonly websocketUrl: string | undefined;
@@ -261,7 +284,7 @@ export const loadConfig = (env: Env = process.env): Config => {
     },
     users: e.USERS ?? DEFAULT_USERS,
     dynamodb: { endpoint: e.DYNAMODB_ENDPOINT, region: e.AWS_REGION },
-    inbox: { tableName: e.INBOX_TABLE },
+    inbox: { tableName: e.INBOX_TABLE, retentionDays: e.INBOX_RETENTION_DAYS },
     page: {
       websocketUrl: e.WEBSOCKET_URL,
       signIn: e.PAGE_SIGN_IN,
@@ -273,6 +296,7 @@ export const loadConfig = (env: Env = process.env): Config => {
       region: e.AWS_REGION,
     },
     idempotency: { tableName: e.IDEMPOTENCY_TABLE },
+    sendRate: { limit: e.SEND_RATE_LIMIT, windowS: e.SEND_RATE_WINDOW_S },
     invokeLocal: e.IS_LOCAL === 'true',
     consumer: { partialBatchResponse: e.PARTIAL_BATCH_RESPONSE === 'true' },
     identity: identitySettings({
@@ -281,6 +305,7 @@ export const loadConfig = (env: Env = process.env): Config => {
       issuer: e.AUTH_ISSUER,
       audiences: e.AUTH_AUDIENCE,
       requiredScopes: e.AUTH_SCOPES,
+      tokenUse: e.AUTH_TOKEN_USE,
       keySetFile: e.AUTH_JWKS_FILE,
       keySetUrl: e.AUTH_JWKS_URL,
       demo: e.DEMO_MODE === 'true',
@@ -320,8 +345,7 @@ export const pageConfig = (settings: Config): PageConfig => {
   if (!websocketUrl) {
     throw new ConfigError('Invalid configuration: WEBSOCKET_URL is required by the page');
   }
-  const users = settings.users.map(({ id, name }) => ({ id, name }));
-  if (signIn !== 'cognito') return { websocketUrl, users, signIn: { kind: signIn } };
+  if (signIn !== 'cognito') return { websocketUrl, signIn: { kind: signIn } };
   if (!cognitoClientId || !settings.realtime.region) {
     throw new ConfigError(
       'Invalid configuration: PAGE_SIGN_IN=cognito needs PAGE_COGNITO_CLIENT_ID and AWS_REGION',
@@ -329,7 +353,6 @@ export const pageConfig = (settings: Config): PageConfig => {
   }
   return {
     websocketUrl,
-    users,
     signIn: { kind: 'cognito', region: settings.realtime.region, clientId: cognitoClientId },
   };
 };

@@ -336,6 +336,7 @@ export const TOKEN_PROBLEMS = {
   issuer: 'the token does not have a valid issuer',
   audience: 'the token does not have a valid audience',
   user: 'the token does not name a user',
+  token_use: 'the token is not an access token',
 } as const;
 export type TokenProblem = keyof typeof TOKEN_PROBLEMS;
 
@@ -399,6 +400,36 @@ export class OtherUserError extends FieldError {
   override readonly name = 'OtherUserError';
   readonly status = 403;
   readonly code = 'forbidden';
+}
+
+/**
+ * 429: the caller sent more notifications than its limit allows in the current window
+ * (shared/limits/send-rate.ts); `retryAfterSeconds` says when the window ends.
+ */
+export class RateLimitedError extends HttpError {
+  override readonly name = 'RateLimitedError';
+  readonly status = 429;
+  readonly code = 'rate_limited';
+  override readonly retryAfterSeconds: number;
+
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/**
+ * 429: a WebSocket session that newer sessions of its user displaced while it was still opening
+ * (past `SESSION_LIMITS.PER_USER` at once): its upgrade is refused.
+ */
+export class SessionLimitError extends HttpError {
+  override readonly name = 'SessionLimitError';
+  readonly status = 429;
+  readonly code = 'session_limit';
+
+  constructor(limit: number) {
+    super(`This user opened more than ${limit} sessions at once: the oldest are closed.`);
+  }
 }
 
 export const isAppError = (error: unknown): error is AppError => error instanceof AppError;

@@ -23,6 +23,26 @@ import {
 /** Largest request body accepted, in bytes (after base64 decoding). */
 export const MAX_BODY_BYTES = 256 * 1024;
 
+/**
+ * What an error answer holds at most, whatever the request: the first `ISSUES` issues (and
+ * `issueCount`, all of them), each text cut to `TEXT_CHARS` characters. So an answer is never
+ * much bigger than `MAX_BYTES` (a 256 KB body of unknown keys would otherwise be answered with
+ * megabytes).
+ */
+export const ERROR_LIMITS = { ISSUES: 5, TEXT_CHARS: 200, MAX_BYTES: 2_560 } as const;
+
+/** `text` cut to `max` characters (code points, never half a pair), marked with an ellipsis. */
+export const truncate = (text: string, max: number = ERROR_LIMITS.TEXT_CHARS): string => {
+  if (text.length <= max) return text;
+  const chars = Array.from(text);
+  return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
+};
+
+/** Strict UTF-8: bytes that are not UTF-8 (or encode a lone surrogate) throw rather than become U+FFFD. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+const NOT_UTF8 = 'must be UTF-8 text; received bytes that are not';
+
 export const MEDIA_TYPES = {
   json: 'application/json',
   form: 'application/x-www-form-urlencoded',
@@ -93,7 +113,12 @@ export const readBody = (
       `must be at most ${MAX_BODY_BYTES} bytes; received ${bytes.length}`,
     );
   }
-  const text = bytes.toString('utf8');
+  let text: string;
+  try {
+    text = UTF8.decode(bytes);
+  } catch {
+    throw ValidationError.field('body', NOT_UTF8);
+  }
   if (text.trim() === '') throw ValidationError.field('body', 'is required; received nothing');
   return { kind, value: kind === 'json' ? parseJson(text) : parseForm(text) };
 };
@@ -122,9 +147,38 @@ const parseJson = (text: string): unknown => {
   return value;
 };
 
+/**
+ * One name or value of a URL-encoded form, decoded as `URLSearchParams` does (`+` is a space,
+ * `%XX` a byte), except that bytes that are not UTF-8 are refused (`undefined`), where
+ * `URLSearchParams` silently puts U+FFFD in their place.
+ */
+const decodeFormPart = (raw: string): string | undefined => {
+  const text = raw.replace(/\+/g, ' ');
+  if (!text.includes('%')) return text;
+  const parts: Buffer[] = [];
+  let last = 0;
+  for (const match of text.matchAll(/%[0-9A-Fa-f]{2}/g)) {
+    parts.push(Buffer.from(text.slice(last, match.index), 'utf8'));
+    parts.push(Buffer.from([Number.parseInt(match[0].slice(1), 16)]));
+    last = match.index + 3;
+  }
+  parts.push(Buffer.from(text.slice(last), 'utf8'));
+  try {
+    return UTF8.decode(Buffer.concat(parts));
+  } catch {
+    return undefined;
+  }
+};
+
 const parseForm = (text: string): Record<string, string> => {
   const fields: Record<string, string> = {};
-  for (const [name, value] of new URLSearchParams(text)) {
+  for (const pair of text.split('&')) {
+    if (pair === '') continue;
+    const at = pair.indexOf('=');
+    const name = decodeFormPart(at < 0 ? pair : pair.slice(0, at));
+    if (name === undefined) throw ValidationError.field('body', NOT_UTF8);
+    const value = decodeFormPart(at < 0 ? '' : pair.slice(at + 1));
+    if (value === undefined) throw ValidationError.field(truncate(name), NOT_UTF8);
     if (Object.hasOwn(fields, name)) {
       throw ValidationError.field(name, 'must be given once; received it more than once');
     }
@@ -156,7 +210,10 @@ export interface ErrorBody {
     readonly code: string;
     readonly message: string;
     readonly field?: string;
+    /** The first `ERROR_LIMITS.ISSUES` issues, when there are several. */
     readonly issues?: readonly { field: string; message: string }[];
+    /** How many issues there are in all, when there are several. */
+    readonly issueCount?: number;
     readonly requestId?: string;
   };
 }
@@ -213,14 +270,22 @@ export const errorResponse = (error: unknown, logger: Logger, requestId?: string
     if (status >= 500) logger.warn('request failed', { status, requestId, error });
     const field = fieldOf(error);
     const gatewayMessage = gatewayMessageOf(error);
+    // Never much bigger than ERROR_LIMITS.MAX_BYTES, whatever the request held.
+    const issues = error instanceof ValidationError ? error.issues : [];
     const body: ErrorBody = {
       ...(gatewayMessage ? { message: gatewayMessage } : {}),
       error: {
         code: error.code,
-        message: error.message,
-        ...(field ? { field } : {}),
-        ...(error instanceof ValidationError && error.issues.length > 1
-          ? { issues: error.issues }
+        message: truncate(error.message),
+        ...(field ? { field: truncate(field) } : {}),
+        ...(issues.length > 1
+          ? {
+              issues: issues.slice(0, ERROR_LIMITS.ISSUES).map((issue) => ({
+                field: truncate(issue.field),
+                message: truncate(issue.message),
+              })),
+              issueCount: issues.length,
+            }
           : {}),
         ...(requestId ? { requestId } : {}),
       },

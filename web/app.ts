@@ -34,6 +34,12 @@ const MARK_RETRY = { TIMES: 5, DELAY_MS: 300 } as const;
 const RECONCILE_MS = { FIRST: 2_000, MAX: 16_000 } as const;
 const TOKEN_KEY = 'notifications.token';
 const USER_KEY = 'notifications.user';
+/**
+ * A token is renewed this long before it expires (at most half its lifetime before), and the
+ * session reconnected with the new one, the old socket closed only once the new one is open: the
+ * server pushes nothing to a session whose token has expired, and closes it.
+ */
+const RENEW_BEFORE_MS = 60_000;
 
 const config = JSON.parse(document.getElementById('config')?.textContent ?? '{}') as PageConfig;
 
@@ -69,6 +75,13 @@ const ui = {
 interface Session {
   readonly token: string;
   readonly userId: number;
+  /** Cognito's refresh token, kept in memory only: after a reload the page signs in again. */
+  readonly refreshToken?: string;
+}
+
+interface User {
+  readonly id: number;
+  readonly name: string;
 }
 
 const state = {
@@ -80,9 +93,14 @@ const state = {
   reconnectTimer: undefined as ReturnType<typeof setTimeout> | undefined,
   pingTimer: undefined as ReturnType<typeof setInterval> | undefined,
   reconcileTimer: undefined as ReturnType<typeof setTimeout> | undefined,
+  renewTimer: undefined as ReturnType<typeof setTimeout> | undefined,
+  /** The directory, read once signed in (`GET /users`): the public page never holds it. */
+  users: [] as User[],
+  /** The server closed this tab's session for good (too many sessions): no reconnecting. */
+  closedFor: undefined as string | undefined,
 };
 
-const nameOf = (id: number): string => config.users.find((u) => u.id === id)?.name ?? `#${id}`;
+const nameOf = (id: number): string => state.users.find((u) => u.id === id)?.name ?? `#${id}`;
 
 const setStatus = (text: string, live = false): void => {
   ui.status.textContent = text;
@@ -232,15 +250,32 @@ const markAllRead = async (): Promise<void> => {
 
 // --- Live updates -------------------------------------------------------------------------
 
+/** A notification pushed to this tab: shown once (pushes are at least once), announced. */
+const received = (n: InboxNotification): void => {
+  if (state.notifications.has(n.id)) return;
+  state.notifications.set(n.id, n);
+  if (!n.read) state.unreadCount++;
+  ui.announcer.textContent = `New notification from ${n.from.name}: ${n.message}`;
+};
+
 const onMessage = (message: ServerMessage): void => {
-  if (message.type === 'notification') {
-    const n = message.notification;
-    if (state.notifications.has(n.id)) return;
-    state.notifications.set(n.id, n);
-    if (!n.read) state.unreadCount++;
-    ui.announcer.textContent = `New notification from ${n.from.name}: ${n.message}`;
+  if (message.type === 'notification' || message.type === 'notifications') {
+    const list = message.type === 'notification' ? [message.notification] : message.notifications;
+    for (const n of list) received(n);
     render();
-    reconcile();
+    if (message.type === 'notifications' && message.skipped > 0) {
+      // More arrived at once than one message carries: the inbox has them all.
+      refresh().catch(() => reconcile());
+    } else {
+      reconcile();
+    }
+  } else if (message.type === 'closing') {
+    if (message.reason === 'token_expired') {
+      // Renewal came too late (a sleeping laptop, say): renew now, and reconnect.
+      renew();
+    } else {
+      state.closedFor = message.message;
+    }
   } else if (message.type === 'read') {
     for (const id of message.ids) {
       const n = state.notifications.get(id);
@@ -251,16 +286,21 @@ const onMessage = (message: ServerMessage): void => {
   }
 };
 
-const connect = (): void => {
+/**
+ * Opens the session's socket. With `replacing`, the socket of an older token stays open until
+ * this one is, so that no push falls between the two (the page keys notifications by id).
+ */
+const connect = (replacing?: WebSocket): void => {
   const session = state.session;
   if (!session) return;
-  setStatus('Connecting…');
+  if (!replacing) setStatus('Connecting…');
   const socket = new WebSocket(config.websocketUrl, [
     PUSH_PROTOCOL,
     `${TOKEN_PROTOCOL_PREFIX}${session.token}`,
   ]);
   state.socket = socket;
   socket.addEventListener('open', () => {
+    replacing?.close();
     state.reconnectMs = RECONNECT_MS.FIRST;
     setStatus('Live', true);
     state.pingTimer = setInterval(
@@ -283,6 +323,10 @@ const connect = (): void => {
     clearInterval(state.pingTimer);
     if (state.socket !== socket || !state.session) return;
     state.socket = undefined;
+    if (state.closedFor) {
+      setStatus(`Disconnected: ${state.closedFor} Reload the page to connect again.`);
+      return;
+    }
     const wait = state.reconnectMs;
     state.reconnectMs = Math.min(wait * 2, RECONNECT_MS.MAX);
     setStatus(`Disconnected: reconnecting in ${Math.round(wait / 100) / 10} s…`);
@@ -290,21 +334,86 @@ const connect = (): void => {
   });
 };
 
-// --- Sign-in ------------------------------------------------------------------------------
+// --- Token renewal ------------------------------------------------------------------------
 
-const start = (session: Session): void => {
+/** The claims of a token (unverified: the page only reads its own token's expiry and user). */
+const claimsOf = (token: string): { exp?: number; username?: string } =>
+  JSON.parse(atob((token.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/'))) as {
+    exp?: number;
+    username?: string;
+  };
+
+/** A new token for the session's user, or `undefined` when the page cannot get one itself. */
+const freshToken = async (session: Session): Promise<Session | undefined> => {
+  if (config.signIn.kind === 'local') {
+    const { token } = await api<{ token: string }>('POST', '/local/token', {
+      userId: session.userId,
+    });
+    return { ...session, token };
+  }
+  if (config.signIn.kind === 'cognito' && session.refreshToken) {
+    const result = await cognito(config.signIn, 'REFRESH_TOKEN_AUTH', {
+      REFRESH_TOKEN: session.refreshToken,
+    });
+    return { ...session, token: result.token };
+  }
+  return undefined;
+};
+
+/** Renews the session's token, then reconnects with it; signs out when it cannot. */
+function renew(): void {
+  const session = state.session;
+  if (!session) return;
+  clearTimeout(state.renewTimer);
+  freshToken(session)
+    .then((renewed) => {
+      if (state.session !== session) return;
+      if (!renewed) {
+        signOut('Your session has ended: sign in again.');
+        return;
+      }
+      keep(renewed);
+      connect(state.socket);
+    })
+    .catch(() => {
+      // The sign-in service did not answer: try again shortly, while the token lasts.
+      state.renewTimer = setTimeout(renew, 5_000);
+    });
+}
+
+/** Makes `session` the tab's, and plans its renewal before its token expires. */
+const keep = (session: Session): void => {
   state.session = session;
   sessionStorage.setItem(TOKEN_KEY, session.token);
   sessionStorage.setItem(USER_KEY, String(session.userId));
+  clearTimeout(state.renewTimer);
+  const expiresAt = (claimsOf(session.token).exp ?? 0) * 1000;
+  const left = expiresAt - Date.now();
+  state.renewTimer = setTimeout(renew, Math.max(0, left - Math.min(RENEW_BEFORE_MS, left / 2)));
+};
+
+// --- Sign-in ------------------------------------------------------------------------------
+
+const start = (session: Session): void => {
+  state.closedFor = undefined;
+  keep(session);
   ui.signIn.hidden = true;
   ui.app.hidden = false;
-  ui.me.textContent = nameOf(session.userId);
-  ui.to.replaceChildren(
-    ...config.users
-      .filter((u) => u.id !== session.userId)
-      .map((u) => new Option(u.name, String(u.id))),
-  );
+  ui.me.textContent = `#${session.userId}`;
   connect();
+  // The directory is for signed-in users only: never in the public page.
+  api<{ users: User[] }>('GET', '/users')
+    .then(({ users }) => {
+      state.users = users;
+      ui.me.textContent = nameOf(session.userId);
+      ui.to.replaceChildren(
+        ...users
+          .filter((u) => u.id !== session.userId)
+          .map((u) => new Option(u.name, String(u.id))),
+      );
+      render();
+    })
+    .catch((error: Error) => setStatus(`The directory did not load: ${error.message}`));
 };
 
 function signOut(reason = 'Signed out'): void {
@@ -313,6 +422,7 @@ function signOut(reason = 'Signed out'): void {
   sessionStorage.removeItem(USER_KEY);
   clearTimeout(state.reconnectTimer);
   clearTimeout(state.reconcileTimer);
+  clearTimeout(state.renewTimer);
   const socket = state.socket;
   state.socket = undefined;
   socket?.close();
@@ -325,44 +435,48 @@ function signOut(reason = 'Signed out'): void {
 }
 
 /** The user id a token carries (`username`, as identity reads it), for display only. */
-const userOfToken = (token: string): number => {
-  const payload = token.split('.')[1] ?? '';
-  const claims = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))) as {
-    username?: string;
-  };
-  return Number(claims.username);
-};
+const userOfToken = (token: string): number => Number(claimsOf(token).username);
 
 const signInLocally = async (userId: number): Promise<void> => {
   const { token } = await api<{ token: string }>('POST', '/local/token', { userId });
   start({ token, userId });
 };
 
-/** Cognito's sign-in API, from the browser: no SDK needed for one call. */
-const signInWithCognito = async (
-  signIn: Extract<PageConfig['signIn'], { kind: 'cognito' }>,
-  username: string,
-  password: string,
-): Promise<void> => {
+type CognitoSignIn = Extract<PageConfig['signIn'], { kind: 'cognito' }>;
+
+/** Cognito's `InitiateAuth`, from the browser: no SDK needed for one call. */
+const cognito = async (
+  signIn: CognitoSignIn,
+  flow: 'USER_PASSWORD_AUTH' | 'REFRESH_TOKEN_AUTH',
+  parameters: Record<string, string>,
+): Promise<{ token: string; refreshToken: string | undefined }> => {
   const response = await fetch(`https://cognito-idp.${signIn.region}.amazonaws.com/`, {
     method: 'POST',
     headers: {
       'content-type': 'application/x-amz-json-1.1',
       'x-amz-target': 'AWSCognitoIdentityProviderService.InitiateAuth',
     },
-    body: JSON.stringify({
-      AuthFlow: 'USER_PASSWORD_AUTH',
-      ClientId: signIn.clientId,
-      AuthParameters: { USERNAME: username, PASSWORD: password },
-    }),
+    body: JSON.stringify({ AuthFlow: flow, ClientId: signIn.clientId, AuthParameters: parameters }),
   });
   const answer = (await response.json()) as {
-    AuthenticationResult?: { AccessToken?: string };
+    AuthenticationResult?: { AccessToken?: string; RefreshToken?: string };
     message?: string;
   };
   const token = answer.AuthenticationResult?.AccessToken;
   if (!response.ok || !token) throw new Error(answer.message ?? 'Sign-in failed.');
-  start({ token, userId: userOfToken(token) });
+  return { token, refreshToken: answer.AuthenticationResult?.RefreshToken };
+};
+
+const signInWithCognito = async (
+  signIn: CognitoSignIn,
+  username: string,
+  password: string,
+): Promise<void> => {
+  const { token, refreshToken } = await cognito(signIn, 'USER_PASSWORD_AUTH', {
+    USERNAME: username,
+    PASSWORD: password,
+  });
+  start({ token, userId: userOfToken(token), ...(refreshToken ? { refreshToken } : {}) });
 };
 
 // --- Wiring -------------------------------------------------------------------------------
@@ -370,9 +484,16 @@ const signInWithCognito = async (
 const init = (): void => {
   if (config.signIn.kind === 'local') {
     ui.localSignIn.hidden = false;
-    ui.localUser.replaceChildren(
-      ...config.users.map((u) => new Option(`${u.name} (${u.id})`, String(u.id))),
-    );
+    // Local stage only, where anyone may take any user's token: whom the sign-in offers.
+    api<{ users: User[] }>('GET', '/local/users')
+      .then(({ users }) => {
+        ui.localUser.replaceChildren(
+          ...users.map((u) => new Option(`${u.name} (${u.id})`, String(u.id))),
+        );
+      })
+      .catch((error: Error) => {
+        ui.signInError.textContent = `The users did not load: ${error.message}`;
+      });
     ui.localSignIn.addEventListener('submit', (event) => {
       event.preventDefault();
       ui.signInError.textContent = '';

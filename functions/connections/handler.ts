@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda';
 import { createDocumentClient } from '../../shared/aws/dynamodb-client.js';
-import { config } from '../../shared/config.js';
+import { config, realtimeEndpoint } from '../../shared/config.js';
 import { ValidationError } from '../../shared/errors.js';
 import { errorResponse, header } from '../../shared/http.js';
 import { withRequestContext } from '../../shared/lambda.js';
@@ -9,22 +9,26 @@ import { UserDirectory } from '../../shared/models/index.js';
 import { connectAuthenticator } from '../../shared/realtime/connect-authenticator.js';
 import { ConnectionStore } from '../../shared/realtime/connection-store.js';
 import { ConnectionIdSchema } from '../../shared/realtime/connections-table.js';
+import { ApiGatewayConnections } from '../../shared/realtime/gateway.js';
 import {
   type ErrorMessage,
   PING_ACTION,
   type PongMessage,
   PUSH_PROTOCOL,
 } from '../../shared/realtime/messages.js';
+import { Pusher } from '../../shared/realtime/pusher.js';
 import {
   type ConnectionDependencies,
   connect,
   disconnect,
+  stillValid,
 } from '../../shared/use-cases/connections.js';
 
 /**
- * The WebSocket API's routes: `$connect` (authenticate, record the connection), `$disconnect`
- * (forget it), `ping` (answer `pong`: any message keeps a connection from the 10-minute idle
- * timeout) and `$default` (any other message: an error message, the connection stays open).
+ * The WebSocket API's routes: `$connect` (authenticate, record the connection, close the user's
+ * oldest sessions past the limit), `$disconnect` (forget it), `ping` (answer `pong`: any message
+ * keeps a connection from the 10-minute idle timeout) and `$default` (any other message: an error
+ * message, the connection stays open). A message on a session whose token has expired closes it.
  */
 
 /** The parts of API Gateway's WebSocket event (and serverless-offline's) that are read here. */
@@ -77,8 +81,10 @@ export const createHandler = (deps: ConnectionDependencies): Handler =>
           await disconnect(connectionId.data, deps);
           return { statusCode: 200 };
         case PING_ACTION:
+          if (!(await stillValid(connectionId.data, deps))) return { statusCode: 200 };
           return message({ type: 'pong' });
         default:
+          if (!(await stillValid(connectionId.data, deps))) return { statusCode: 200 };
           return message({
             type: 'error',
             message: `Unknown message: send {"action":"${PING_ACTION}"}; notifications are pushed.`,
@@ -94,10 +100,17 @@ export const createHandler = (deps: ConnectionDependencies): Handler =>
 const settings = config();
 const logger = createLogger(settings.serviceName);
 
+const connections = new ConnectionStore(
+  createDocumentClient(settings.dynamodb),
+  settings.realtime.connectionsTable,
+  logger,
+);
+
 export const handler: Handler = createHandler({
-  connections: new ConnectionStore(
-    createDocumentClient(settings.dynamodb),
-    settings.realtime.connectionsTable,
+  connections,
+  closer: new Pusher(
+    connections,
+    new ApiGatewayConnections(realtimeEndpoint(settings), settings.realtime.region, logger),
     logger,
   ),
   authenticator: connectAuthenticator(settings.identity, {

@@ -35,6 +35,8 @@ type Handler = (
 
 /** The caller's own inbox, with no id in the path. */
 const OWN_INBOX_ROUTE = 'GET /me/notifications';
+/** The user directory (whom one may send to), for signed-in callers only. */
+const USERS_ROUTE = 'GET /users';
 /** The demo's route: tokenless requests may use it in demo mode (local stage only). */
 const DEMO_ROUTE = 'GET /notifications/{userId}';
 
@@ -71,6 +73,7 @@ export const createHandler = (deps: ListHandlerDependencies): Handler =>
     const route = routeOf(event);
     const caller = await deps.authenticator.callerOf(event, { demo: route === DEMO_ROUTE });
     if (caller.kind === 'user') request.add({ callerId: caller.userId });
+    if (route === USERS_ROUTE) return json(200, { users: deps.users.list() });
     const page = await listNotifications(
       parseRequest(event, caller, route === OWN_INBOX_ROUTE),
       caller,

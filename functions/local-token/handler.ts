@@ -7,7 +7,7 @@ import type {
 import * as z from 'zod/mini';
 import { config } from '../../shared/config.js';
 import { ConfigError, ValidationError } from '../../shared/errors.js';
-import { httpHandler, json, readBody } from '../../shared/http.js';
+import { httpHandler, json, readBody, routeOf } from '../../shared/http.js';
 import { ensureLocalIssuer } from '../../shared/identity/local-issuer.js';
 import { createLogger } from '../../shared/logger.js';
 import { toFieldIssues, UserDirectory } from '../../shared/models/index.js';
@@ -18,7 +18,7 @@ import {
 
 /**
  * `POST /local/token` `{"userId": 1}`: a token of the local issuer, for the page's sign-in on the
- * local stage. serverless.yml defines this function on the local stage only (a packaging test
+ * local stage; `GET /local/users`: whom that sign-in offers. serverless.yml defines this function on the local stage only (a packaging test
  * proves an AWS stage has no such route), and it refuses to start outside local mode.
  */
 
@@ -38,6 +38,7 @@ export const createHandler = (
   deps: LocalTokenDependencies & { readonly logger: ReturnType<typeof createLogger> },
 ): Handler =>
   httpHandler(deps, async (event: APIGatewayProxyEventV2) => {
+    if (routeOf(event) === 'GET /local/users') return json(200, { users: deps.users.list() });
     const body = readBody(event, ['json']);
     const parsed = BodySchema.safeParse(body.value);
     if (!parsed.success) {

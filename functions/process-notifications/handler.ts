@@ -60,6 +60,8 @@ const warm: Handler = createHandler(
       createDocumentClient(settings.dynamodb),
       settings.inbox.tableName,
       logger,
+      {},
+      settings.inbox.retentionDays,
     ),
     deadLetters,
     users: new UserDirectory(settings.users),

@@ -22,6 +22,7 @@ import {
   releasingAfterEachCall,
   timeLeftForWork,
 } from '../../shared/lambda.js';
+import { lazyLimiter } from '../../shared/limits/send-rate.js';
 import { createLogger } from '../../shared/logger.js';
 import { createMetrics } from '../../shared/metrics.js';
 import {
@@ -148,6 +149,23 @@ const warm: Handler = createHandler({
   authenticator: createAuthenticator(settings.identity, { users, logger }),
   logger,
   metrics: createMetrics(settings),
+  // Loaded on the first request: the counters share the Idempotency-Keys' table. None when the
+  // limit is off (SEND_RATE_LIMIT=0).
+  ...(settings.sendRate.limit > 0
+    ? {
+        limiter: lazyLimiter(async () => {
+          const { DynamoDBSendLimiter, createLimiterClient } = await import(
+            '../../shared/limits/dynamodb-send-limiter.js'
+          );
+          return new DynamoDBSendLimiter(
+            createLimiterClient(settings.dynamodb),
+            settings.idempotency.tableName,
+            settings.sendRate,
+            logger,
+          );
+        }),
+      }
+    : {}),
   // Loaded on the first request with an Idempotency-Key, not at init (shared/idempotency/guard.ts).
   idempotency: lazyGuard(async () => {
     const { DynamoDBIdempotency, createIdempotencyClient } = await import(

@@ -9,7 +9,12 @@ import {
 import type { UserDirectory } from '../models/index.js';
 import { fileKeySet } from './key-set.js';
 import type { IdentitySettings } from './settings.js';
-import { createTokenVerifier, type TokenVerifier, userIdOfClaims } from './verifier.js';
+import {
+  checkTokenUse,
+  createTokenVerifier,
+  type TokenVerifier,
+  userIdOfClaims,
+} from './verifier.js';
 
 /**
  * Who is calling: the one answer every handler needs before it does anything. A user known by a
@@ -62,13 +67,44 @@ export const bearerToken = (
   return undefined;
 };
 
+/** Who a verified token names, and until when. */
+export interface TokenSession {
+  readonly userId: number;
+  /** The token's `exp`, epoch seconds. */
+  readonly expiresAt: number;
+}
+
+/**
+ * Whether a tokenless request comes from another site's page: its `Origin` (which browsers send
+ * with every cross-origin request, and with every POST) names another host than the one asked
+ * (`Host`), or is `null` (a sandboxed frame, a redirect from elsewhere). curl sends none.
+ */
+export const isForeignOrigin = (
+  headers: Readonly<Record<string, string | undefined>> | undefined,
+): boolean => {
+  let origin: string | undefined;
+  let host: string | undefined;
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const key = name.toLowerCase();
+    if (key === 'origin') origin = value;
+    else if (key === 'host') host = value;
+  }
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host.toLowerCase() !== (host ?? '').toLowerCase();
+  } catch {
+    // `null`, or anything that is no origin.
+    return true;
+  }
+};
+
 export interface Authenticator {
   /**
-   * The user a token names, verified and known to the directory. For callers that hold a token
-   * string: the HTTP routes, and WebSocket `$connect` (token from the query string).
+   * The user a token names, verified and known to the directory, and when the token expires.
+   * For callers that hold a token string: WebSocket `$connect` (token from a subprotocol).
    * @throws InvalidTokenError (401), InsufficientScopeError or ForbiddenError (403)
    */
-  userOfToken(token: string): Promise<number>;
+  sessionOfToken(token: string): Promise<TokenSession>;
   /**
    * The caller of an HTTP request under `policy`.
    * @throws MissingTokenError, InvalidTokenError (401), InsufficientScopeError or ForbiddenError (403)
@@ -97,6 +133,7 @@ export const verifierOf = (
     audiences: settings.audiences,
     userIdClaim: settings.userIdClaim,
     requiredScopes: settings.requiredScopes,
+    tokenUse: settings.tokenUse,
     keys,
   });
 
@@ -122,20 +159,29 @@ export const createAuthenticator = (
     }
     throw error;
   };
-  const verified = async (token: string): Promise<number> => {
+  const verified = async (token: string): Promise<TokenSession> => {
     verifier ??= verifierOf(settings);
-    const { userId } = await verifier.verify(token);
-    return known(userId);
+    const { userId, expiresAt } = await verifier.verify(token);
+    return { userId: known(userId), expiresAt };
   };
-  const userOfToken = (token: string): Promise<number> => verified(token).catch(refused);
+  const sessionOfToken = (token: string): Promise<TokenSession> => verified(token).catch(refused);
   const callerOf = async (request: CallerRequest, policy: RoutePolicy): Promise<Caller> => {
     const token = bearerToken(request.headers);
     const demo = (): Caller => {
-      if (policy.demo && settings.demo) return { kind: 'demo' };
-      throw new MissingTokenError();
+      if (!policy.demo || !settings.demo) throw new MissingTokenError();
+      // A tokenless request is anybody's: one that another site's page made the browser send
+      // (a cross-site form post) is refused, so that no page can act through the demo routes.
+      if (isForeignOrigin(request.headers)) {
+        throw new ForbiddenError(
+          "A request without a token may not come from another site's page (its Origin is not this API's).",
+        );
+      }
+      return { kind: 'demo' };
     };
     if (settings.source === 'token') {
-      return token === undefined ? demo() : { kind: 'user', userId: await verified(token) };
+      return token === undefined
+        ? demo()
+        : { kind: 'user', userId: (await verified(token)).userId };
     }
     // API Gateway's authorizer verified the token and put its claims here.
     const claims = authorizerClaims(request);
@@ -144,10 +190,13 @@ export const createAuthenticator = (
       // A token without claims: the route has no authorizer. Refuse rather than trust it.
       throw new InvalidTokenError('malformed', 'the token was not verified by an authorizer');
     }
+    // API Gateway's authorizer does not look at `token_use`: a Cognito ID token has the app
+    // client as its `aud`, and would pass a route with no scopes.
+    checkTokenUse(claims, settings.tokenUse);
     return { kind: 'user', userId: known(userIdOfClaims(claims, settings.userIdClaim)) };
   };
   return {
-    userOfToken,
+    sessionOfToken,
     callerOf: (request, policy) => callerOf(request, policy).catch(refused),
   };
 };

@@ -15,6 +15,11 @@ export interface IdentitySettings {
   readonly issuer: string;
   readonly audiences: readonly string[];
   readonly requiredScopes: readonly string[];
+  /**
+   * The `token_use` a token must carry (`access`: Cognito's ID tokens, `token_use: id`, are no
+   * access tokens); `undefined` for an issuer that does not set the claim.
+   */
+  readonly tokenUse: string | undefined;
   /** Absolute path of the local issuer's JWKS document. */
   readonly keySetFile: string;
   /** The issuer's JWKS URL, where a function verifies tokens itself on AWS (WebSocket `$connect`). */
@@ -33,6 +38,8 @@ export interface IdentityVariables {
   readonly issuer: string | undefined;
   readonly audiences: readonly string[] | undefined;
   readonly requiredScopes: readonly string[] | undefined;
+  /** `any` turns the check off. */
+  readonly tokenUse: 'access' | 'any';
   readonly keySetFile: string | undefined;
   readonly keySetUrl: string | undefined;
   readonly demo: boolean;
@@ -56,6 +63,7 @@ export const identitySettings = (variables: IdentityVariables): IdentitySettings
   issuer: variables.issuer ?? LOCAL_ISSUER.ISSUER,
   audiences: variables.audiences ?? [LOCAL_ISSUER.CLIENT_ID],
   requiredScopes: variables.requiredScopes ?? [],
+  tokenUse: variables.tokenUse === 'any' ? undefined : variables.tokenUse,
   keySetFile: resolve(variables.keySetFile ?? `${LOCAL_ISSUER_DIR}/${LOCAL_ISSUER_FILES.keySet}`),
   keySetUrl: variables.keySetUrl,
   demo: variables.demo,

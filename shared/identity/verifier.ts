@@ -21,7 +21,12 @@ import { InsufficientScopeError, InvalidTokenError } from '../errors.js';
  * - `exp` after now, `nbf` and `iat` (when present) not after now;
  * - at least one of the route's scopes in `scope` (space-separated) or `scp`, when it has some.
  *
- * Stricter than API Gateway in one place: `exp` is required, so no token lives forever.
+ * Stricter than API Gateway in two places: `exp` is required, so no token lives forever; and
+ * `token_use` must be `access` (when `tokenUse` says so): a Cognito ID token (`token_use: id`,
+ * its `aud` the app client, signed by another key of the same pool's JWKS) would otherwise pass
+ * an authorizer with no scopes (Amazon Cognito developer guide, "Understanding the access token",
+ * https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-the-access-token.html:
+ * `token_use` is `access` in access tokens; validate ID and access tokens separately).
  */
 
 /** The algorithms accepted: RSA signatures, as API Gateway's JWT authorizer. */
@@ -36,6 +41,8 @@ export interface VerifierOptions {
   readonly userIdClaim: string;
   /** A token must carry one of these; none needed when empty. */
   readonly requiredScopes: readonly string[];
+  /** The `token_use` every token must carry; not checked when `undefined`. */
+  readonly tokenUse?: string | undefined;
   /** The issuer's keys (a JWKS). */
   readonly keys: JWTVerifyGetKey;
   /** The clock, for tests. */
@@ -45,6 +52,8 @@ export interface VerifierOptions {
 /** What a verified token says about its bearer. */
 export interface VerifiedToken {
   readonly userId: number;
+  /** When the token expires, epoch seconds (`exp`, which every token must carry). */
+  readonly expiresAt: number;
   readonly scopes: readonly string[];
   /** The token's id (`jti`), when it has one: it may be logged, the token never. */
   readonly tokenId: string | undefined;
@@ -89,6 +98,19 @@ export const userIdOfClaims = (
     );
   }
   return userId;
+};
+
+/**
+ * Refuses claims whose `token_use` is not `expected` (when one is expected).
+ * @throws InvalidTokenError
+ */
+export const checkTokenUse = (
+  claims: Readonly<Record<string, unknown>>,
+  expected: string | undefined,
+): void => {
+  if (expected !== undefined && claims.token_use !== expected) {
+    throw new InvalidTokenError('token_use');
+  }
 };
 
 /** The scopes of `scope` (a space-separated string) or `scp` (a list or a string). */
@@ -187,6 +209,7 @@ export const createTokenVerifier = (options: VerifierOptions): TokenVerifier => 
         throw new InvalidTokenError('issued_in_future');
       }
       if (!audienceMatches(claims, options.audiences)) throw new InvalidTokenError('audience');
+      checkTokenUse(claims, options.tokenUse);
       const scopes = scopesOf(claims);
       if (
         options.requiredScopes.length > 0 &&
@@ -195,7 +218,13 @@ export const createTokenVerifier = (options: VerifierOptions): TokenVerifier => 
         throw new InsufficientScopeError(options.requiredScopes);
       }
       const userId = userIdOfClaims(claims, options.userIdClaim);
-      return { userId, scopes, tokenId: typeof claims.jti === 'string' ? claims.jti : undefined };
+      return {
+        userId,
+        // Required above: jose refuses a token without `exp`.
+        expiresAt: claims.exp ?? 0,
+        scopes,
+        tokenId: typeof claims.jti === 'string' ? claims.jti : undefined,
+      };
     },
   };
 };

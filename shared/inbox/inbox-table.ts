@@ -72,6 +72,17 @@ export const INBOX_TABLE = {
 } as const;
 
 /** The `CreateTable` input for an inbox table named `tableName`. */
+/**
+ * The attribute DynamoDB's time to live reads (epoch seconds): a notification's `createdAt` plus
+ * the retention. DynamoDB deletes an expired item typically within two days (DynamoDB API
+ * reference, `UpdateTimeToLive`), from the table and its local indexes alike, so that no inbox
+ * grows without bound (a user's item collection, table and local indexes, is capped at 10 GB).
+ */
+export const INBOX_EXPIRES_AT = 'expiresAt';
+
+/** How long a notification is kept, by default (`INBOX_RETENTION_DAYS`). */
+export const INBOX_RETENTION_DAYS = 90;
+
 export const inboxTableInput = (tableName: string): CreateTableCommandInput =>
   tableInput(tableName, INBOX_TABLE);
 
@@ -153,9 +164,10 @@ const ITEM = { root: '(item)' } as const;
  * notification's fields (`from`, `to`, `message`, `createdAt`), the Kafka position of the record
  * it was stored from, and `unread` (it enters the `unread` index).
  */
-export const toItem = (stored: StoredNotification) => {
+export const toItem = (stored: StoredNotification, retentionDays = INBOX_RETENTION_DAYS) => {
   const { notification, partition, offset } = stored;
   const timeline = timelineOf(stored);
+  const created = Math.floor(new Date(notification.createdAt).getTime() / 1000);
   return {
     [INBOX_KEY.partition]: notification.to.id,
     [INBOX_KEY.sort]: notification.id,
@@ -167,6 +179,7 @@ export const toItem = (stored: StoredNotification) => {
     createdAt: notification.createdAt,
     partition,
     offset,
+    [INBOX_EXPIRES_AT]: created + retentionDays * 24 * 60 * 60,
   };
 };
 

@@ -5,6 +5,7 @@ import {
   BatchWriteCommand,
   type BatchWriteCommandOutput,
   type DynamoDBDocumentClient,
+  PutCommand,
   QueryCommand,
   type QueryCommandOutput,
   UpdateCommand,
@@ -16,6 +17,7 @@ import { decodeCursor, encodeCursor } from './cursor.js';
 import {
   INBOX_INDEX,
   INBOX_KEY,
+  INBOX_RETENTION_DAYS,
   type InboxKey,
   inboxKeyOf,
   keyOfItem,
@@ -31,6 +33,8 @@ import type {
   InboxWriter,
   ListOptions,
   MarkReadResult,
+  RefusedNotification,
+  SaveOutcome,
   StoredNotification,
 } from './types.js';
 
@@ -58,6 +62,30 @@ type KeysAndAttributes = NonNullable<BatchGetCommandOutput['UnprocessedKeys']>[s
 const keyString = (key: InboxKey): string => `${key.userId}#${key.id}`;
 
 /**
+ * What DynamoDB answers about one item that it will never take, however often it is asked:
+ * `ValidationException` (the item is over 400 KB, say) and `ItemCollectionSizeLimitExceededException`
+ * (the recipient's items, table and local indexes together, are over 10 GB: DynamoDB API
+ * reference, `BatchWriteItem` errors). Either fails a whole `BatchWriteItem` call: its items are
+ * then written one by one to find which. Any other error is passing (retried by the event source)
+ * or ours (no such table, no permission), which a fix heals.
+ */
+const REFUSING_ERRORS = new Set([
+  'ValidationException',
+  'ItemCollectionSizeLimitExceededException',
+]);
+
+const refusesItems = (error: unknown): boolean =>
+  error instanceof Error && REFUSING_ERRORS.has(error.name);
+
+/** The key of a write request's item, as `keyString` writes it. */
+const requestKey = (request: WriteRequest): string => {
+  const item = request.PutRequest?.Item ?? {};
+  return `${String(item[INBOX_KEY.partition])}#${String(item[INBOX_KEY.sort])}`;
+};
+
+type Chunk = readonly { readonly request: WriteRequest; readonly item: StoredNotification }[];
+
+/**
  * The inbox in DynamoDB: idempotent batched writes for the consumer, paged reads with the unread
  * count for `GET /notifications/{userId}`, and the read state. One item per notification, keyed
  * by recipient and notification id, holding the notification's fields, its place in the
@@ -69,13 +97,17 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
   readonly #tableName: string;
   readonly #logger: Logger;
   readonly #retry: Required<RetryOptions>;
+  readonly #retentionDays: number;
 
   constructor(
     client: DynamoDBDocumentClient,
     tableName: string,
     logger: Logger,
     retry: RetryOptions = {},
+    /** How long a stored notification is kept (its time to live, from `createdAt`). */
+    retentionDays: number = INBOX_RETENTION_DAYS,
   ) {
+    this.#retentionDays = retentionDays;
     this.#client = client;
     this.#tableName = tableName;
     this.#logger = logger;
@@ -99,10 +131,14 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
    * the calls. Unprocessed items and keys are retried with exponential backoff and full jitter.
    * Resolves with the number of calls made, reads included.
    *
+   * An item DynamoDB refuses for good (`REFUSING_ERRORS`) is not written and is named in
+   * `refused`, so that the consumer dead-letters it and stores the rest: no record can stall its
+   * partition.
+   *
    * @throws RetriableError when the store throttles, fails or does not answer, or items remain
    * unprocessed after the last attempt: the Kafka batch should be delivered again.
    */
-  async save(items: readonly StoredNotification[]): Promise<{ calls: number }> {
+  async save(items: readonly StoredNotification[]): Promise<SaveOutcome> {
     // A batch must not name one key twice. The first record of a notification is the one kept,
     // as a later batch would keep it: the event lists each partition's records in offset order.
     const unique = new Map<string, { key: InboxKey; item: StoredNotification }>();
@@ -111,24 +147,64 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
       const k = keyString(key);
       if (!unique.has(k)) unique.set(k, { key, item });
     }
-    if (unique.size === 0) return { calls: 0 };
+    if (unique.size === 0) return { calls: 0, refused: [] };
     const { stored, calls: reads } = await this.#storedKeys([...unique.values()].map((u) => u.key));
-    const requests: WriteRequest[] = [...unique.entries()]
+    const requests = [...unique.entries()]
       .filter(([k]) => !stored.has(k))
-      .map(([, { item }]) => ({ PutRequest: { Item: toItem(item) } }));
-    const chunks: WriteRequest[][] = [];
+      .map(([, { item }]) => ({
+        item,
+        request: { PutRequest: { Item: toItem(item, this.#retentionDays) } } as WriteRequest,
+      }));
+    const chunks: Chunk[] = [];
     for (let i = 0; i < requests.length; i += INBOX_WRITE_DEFAULTS.BATCH_SIZE) {
       chunks.push(requests.slice(i, i + INBOX_WRITE_DEFAULTS.BATCH_SIZE));
     }
 
     let calls = 0;
+    const refused: RefusedNotification[] = [];
     // Settles every call in flight before failing: nothing keeps writing after we return.
     await forEachLimited(chunks, INBOX_WRITE_DEFAULTS.CONCURRENCY, async (chunk) => {
       // Not `calls += await ...`: that reads `calls` before the other workers add theirs.
-      const made = await this.#writeChunk(chunk);
-      calls += made;
+      const outcome = await this.#writeChunk(chunk);
+      calls += outcome.calls;
+      refused.push(...outcome.refused);
     });
-    return { calls: reads + calls };
+    return { calls: reads + calls, refused };
+  }
+
+  /**
+   * Writes a chunk's items one by one (`PutItem`, only where no item has the key yet, as the
+   * batch's read found), after DynamoDB refused the chunk for one of them: the refused ones are
+   * named, the others written.
+   */
+  async #writeEach(chunk: Chunk): Promise<SaveOutcome> {
+    const refused: RefusedNotification[] = [];
+    for (const { item, request } of chunk) {
+      try {
+        await this.#client.send(
+          new PutCommand({
+            TableName: this.#tableName,
+            Item: request.PutRequest?.Item,
+            ConditionExpression: 'attribute_not_exists(#id)',
+            ExpressionAttributeNames: { '#id': INBOX_KEY.sort },
+          }),
+        );
+      } catch (error) {
+        if (error instanceof Error && error.name === 'ConditionalCheckFailedException') continue;
+        if (!refusesItems(error)) throw this.#writeFailure(error);
+        const { name, message } = error as Error;
+        refused.push({ item, reason: `the inbox refused it: ${name}: ${message}` });
+        this.#logger.warn('inbox refused a notification', {
+          table: this.#tableName,
+          notificationId: item.notification.id,
+          toId: item.notification.to.id,
+          partition: item.partition,
+          offset: item.offset,
+          error: name,
+        });
+      }
+    }
+    return { calls: chunk.length, refused };
   }
 
   /**
@@ -172,9 +248,12 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
     return { stored, calls };
   }
 
-  /** Writes one chunk, retrying what DynamoDB leaves unprocessed; resolves with the calls made. */
-  async #writeChunk(chunk: readonly WriteRequest[]): Promise<number> {
-    let pending = [...chunk];
+  /**
+   * Writes one chunk, retrying what DynamoDB leaves unprocessed; resolves with the calls made and
+   * the items DynamoDB refuses for good.
+   */
+  async #writeChunk(chunk: Chunk): Promise<SaveOutcome> {
+    let pending = chunk.map((c) => c.request);
     for (let attempt = 1; ; attempt++) {
       let output: BatchWriteCommandOutput;
       try {
@@ -182,10 +261,15 @@ export class InboxStore implements InboxReader, InboxWriter, InboxMarker {
           new BatchWriteCommand({ RequestItems: { [this.#tableName]: pending } }),
         );
       } catch (error) {
-        throw this.#writeFailure(error);
+        if (!refusesItems(error)) throw this.#writeFailure(error);
+        // One of the pending items (at least) can never be written: find which, write the rest.
+        // Unprocessed items come back as new objects: matched by key.
+        const left = new Set(pending.map(requestKey));
+        const outcome = await this.#writeEach(chunk.filter((c) => left.has(requestKey(c.request))));
+        return { calls: attempt + outcome.calls, refused: outcome.refused };
       }
       pending = output.UnprocessedItems?.[this.#tableName] ?? [];
-      if (pending.length === 0) return attempt;
+      if (pending.length === 0) return { calls: attempt, refused: [] };
       if (attempt >= this.#retry.maxAttempts) {
         const message = `${pending.length} of ${chunk.length} notifications were still unprocessed after ${attempt} BatchWriteItem calls; the table is throttling writes.`;
         this.#logger.warn('inbox write gave up', {

@@ -37,13 +37,27 @@ export interface InboxReader {
   list(userId: number, options: ListOptions): Promise<InboxPage>;
 }
 
+/** A notification the store refuses for good, and why (DynamoDB's error name and message). */
+export interface RefusedNotification {
+  readonly item: StoredNotification;
+  readonly reason: string;
+}
+
+/** What saving came to. */
+export interface SaveOutcome {
+  /** Store calls made. */
+  readonly calls: number;
+  /** Items the store can never take (too large, the recipient's inbox full): the others are stored. */
+  readonly refused: readonly RefusedNotification[];
+}
+
 /** Writes to an inbox; the consumer depends on this, tests pass a fake. */
 export interface InboxWriter {
   /**
    * Stores every item not stored yet (a redelivered record never overwrites its item, nor its
-   * read state); resolves with the number of store calls made.
+   * read state), except those the store refuses for good, which it names.
    */
-  save(items: readonly StoredNotification[]): Promise<{ calls: number }>;
+  save(items: readonly StoredNotification[]): Promise<SaveOutcome>;
 }
 
 /** Marks a user's notifications read; idempotent. */

@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { type FieldIssue, fieldPath } from '../errors.js';
+import { isWellFormedText, NOT_WELL_FORMED } from './notification.js';
 
 /** Most notifications accepted in one `POST /notifications` request. */
 export const MAX_BATCH_SIZE = 500;
@@ -16,9 +17,10 @@ const userIdField = z.pipe(
 );
 
 /** Length is checked later, so that an over-long message gets 413 rather than 400. */
-const messageField = z
-  .string({ error: MESSAGE_EXPECTED })
-  .check(z.refine((m) => m.trim().length > 0, { error: MESSAGE_EXPECTED }));
+const messageField = z.string({ error: MESSAGE_EXPECTED }).check(
+  z.refine((m) => m.trim().length > 0, { error: MESSAGE_EXPECTED }),
+  z.refine(isWellFormedText, { error: NOT_WELL_FORMED, abort: true }),
+);
 
 /**
  * One notification to send, as `POST /notifications` takes it. The sender is the caller: `fromId`

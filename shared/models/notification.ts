@@ -15,8 +15,21 @@ export const characterCount = (text: string): number => {
   return count;
 };
 
+/**
+ * A lone UTF-16 surrogate: half of a pair whose other half is missing. JSON's `\ud800` escape
+ * makes one; no UTF-8 encoder (Kafka's record, DynamoDB's string, a browser's text) can write it
+ * as what it was, so it is refused rather than turned into U+FFFD somewhere down the line.
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Valid text: well-formed Unicode, with no lone surrogate (what `String#isWellFormed` checks). */
+export const isWellFormedText = (text: string): boolean => !LONE_SURROGATE.test(text);
+
+export const NOT_WELL_FORMED = 'must be well-formed Unicode text; received a lone UTF-16 surrogate';
+
 export const MessageSchema = z.string().check(
   z.refine((m) => m.trim().length > 0, { error: 'must not be empty' }),
+  z.refine(isWellFormedText, { error: NOT_WELL_FORMED }),
   z.refine((m) => characterCount(m) <= MAX_MESSAGE_CHARS, {
     error: `must be at most ${MAX_MESSAGE_CHARS} characters`,
   }),

@@ -37,4 +37,9 @@ export class UserDirectory {
   find(id: number): User | undefined {
     return this.#byId.get(id);
   }
+
+  /** Every user, by id. */
+  list(): User[] {
+    return [...this.#byId.values()].sort((a, b) => a.id - b.id);
+  }
 }

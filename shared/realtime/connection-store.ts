@@ -2,6 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
+  GetCommand,
   PutCommand,
   QueryCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -18,8 +19,15 @@ import {
 
 /** Where connections are kept; the use cases depend on this, tests pass a fake. */
 export interface ConnectionRegistry {
-  /** Records an open connection of `userId`. */
-  add(userId: number, connectionId: string, now?: Date): Promise<Connection>;
+  /** Records an open connection of `userId`, whose token expires at `tokenExpiresAt` (epoch s). */
+  add(
+    userId: number,
+    connectionId: string,
+    tokenExpiresAt: number,
+    now?: Date,
+  ): Promise<Connection>;
+  /** A connection known by its id only (a message's route), `undefined` when unknown. */
+  byId(connectionId: string): Promise<Connection | undefined>;
   /** Forgets a connection known by its id only (`$disconnect`); nothing when unknown. */
   removeById(connectionId: string): Promise<void>;
   /** Forgets one connection of `userId`; nothing when unknown. */
@@ -40,12 +48,18 @@ export class ConnectionStore implements ConnectionRegistry {
     this.#logger = logger;
   }
 
-  async add(userId: number, connectionId: string, now = new Date()): Promise<Connection> {
+  async add(
+    userId: number,
+    connectionId: string,
+    tokenExpiresAt: number,
+    now = new Date(),
+  ): Promise<Connection> {
     const connection: Connection = {
       userId,
       connectionId,
       connectedAt: now.getTime(),
       expiresAt: Math.floor(now.getTime() / 1000) + CONNECTION_TTL_S,
+      tokenExpiresAt,
     };
     await this.#call(() =>
       this.#client.send(new PutCommand({ TableName: this.#tableName, Item: { ...connection } })),
@@ -53,7 +67,33 @@ export class ConnectionStore implements ConnectionRegistry {
     return connection;
   }
 
+  async byId(connectionId: string): Promise<Connection | undefined> {
+    const userId = (await this.#usersOf(connectionId))[0];
+    if (userId === undefined) return undefined;
+    const output = await this.#call(() =>
+      this.#client.send(
+        new GetCommand({
+          TableName: this.#tableName,
+          Key: {
+            [CONNECTION_ATTRIBUTE.userId]: userId,
+            [CONNECTION_ATTRIBUTE.connectionId]: connectionId,
+          },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    const parsed = ConnectionSchema.safeParse(output.Item);
+    return parsed.success ? parsed.data : undefined;
+  }
+
   async removeById(connectionId: string): Promise<void> {
+    for (const userId of await this.#usersOf(connectionId)) {
+      await this.remove(userId, connectionId);
+    }
+  }
+
+  /** The users a connection id is recorded under (one, or none), from the `byConnection` index. */
+  async #usersOf(connectionId: string): Promise<number[]> {
     const found = await this.#call(() =>
       this.#client.send(
         new QueryCommand({
@@ -65,10 +105,9 @@ export class ConnectionStore implements ConnectionRegistry {
         }),
       ),
     );
-    for (const item of found.Items ?? []) {
-      const userId = item[CONNECTION_ATTRIBUTE.userId];
-      if (typeof userId === 'number') await this.remove(userId, connectionId);
-    }
+    return (found.Items ?? [])
+      .map((item) => item[CONNECTION_ATTRIBUTE.userId])
+      .filter((userId): userId is number => typeof userId === 'number');
   }
 
   async remove(userId: number, connectionId: string): Promise<void> {

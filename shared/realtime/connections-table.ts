@@ -18,6 +18,8 @@ export const CONNECTION_ATTRIBUTE = {
   connectedAt: 'connectedAt',
   /** Epoch seconds after which DynamoDB's time to live may delete the item. */
   expiresAt: 'expiresAt',
+  /** Epoch seconds: the `exp` of the token the session was opened with. */
+  tokenExpiresAt: 'tokenExpiresAt',
 } as const;
 
 export const CONNECTION_INDEX = { byConnection: 'byConnection' } as const;
@@ -73,5 +75,10 @@ export const ConnectionSchema = z.object({
   connectedAt: z.int().check(z.nonnegative()),
   /** Epoch seconds. */
   expiresAt: z.int().check(z.nonnegative()),
+  /**
+   * Epoch seconds: when the session's token expires. Nothing is pushed to the session after it;
+   * an item written before it was recorded has none, and counts as expired.
+   */
+  tokenExpiresAt: z.optional(z.int().check(z.nonnegative())),
 });
 export type Connection = z.infer<typeof ConnectionSchema>;

@@ -48,5 +48,40 @@ export interface ErrorMessage {
   readonly message: string;
 }
 
+/**
+ * Several new notifications for the connection's user at once (one batch of records held more
+ * than one): the newest, up to `PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT`, in the order they were
+ * sent; `skipped` older ones are not carried (they are in the inbox, which the client reads again
+ * when `skipped` is not 0). One message per connection and batch, however many were sent.
+ */
+export interface NotificationsPush {
+  readonly type: 'notifications';
+  readonly notifications: readonly InboxNotification[];
+  readonly skipped: number;
+}
+
+/**
+ * Why the server closes a session: `session_limit`, the user opened more sessions than
+ * `SESSION_LIMITS.PER_USER` and this is the oldest; `token_expired`, the token the session was
+ * opened with has expired (open a new one with a fresh token).
+ */
+export type CloseReason = 'session_limit' | 'token_expired';
+
+/**
+ * The last message of a session the server closes, right before it closes it (API Gateway's
+ * `DeleteConnection` takes no close code or reason: this message is the reason).
+ */
+export interface ClosingMessage {
+  readonly type: 'closing';
+  readonly reason: CloseReason;
+  readonly message: string;
+}
+
 /** Everything the server pushes to, or answers on, a connection. */
-export type ServerMessage = NotificationPush | ReadPush | PongMessage | ErrorMessage;
+export type ServerMessage =
+  | NotificationPush
+  | NotificationsPush
+  | ReadPush
+  | ClosingMessage
+  | PongMessage
+  | ErrorMessage;

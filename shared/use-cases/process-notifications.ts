@@ -1,7 +1,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { isAppError } from '../errors.js';
 import type { InboxWriter, StoredNotification } from '../inbox/types.js';
-import { type DecodeResult, positionOf, type RecordPosition } from '../kafka/codec.js';
+import {
+  type DecodedRecord,
+  type DecodeResult,
+  positionOf,
+  type RecordPosition,
+} from '../kafka/codec.js';
 import type { DeadLetterSink, PoisonRecord } from '../kafka/dead-letters.js';
 import type { AppMetrics } from '../metrics.js';
 import type { UserDirectory } from '../models/index.js';
@@ -24,8 +29,9 @@ export interface ProcessOutcome {
 
 /**
  * Processes a batch of decoded records: valid notifications are stored in the inbox (batched,
- * idempotent), records that can never be processed go to the dead-letter topic so that they
- * never block their partition.
+ * idempotent), records that can never be processed (malformed, an unknown user, or refused by
+ * the store for good: too large, the recipient's inbox full) go to the dead-letter topic with
+ * their reason, so that they never block their partition.
  *
  * A passing failure (store or broker unavailable) is thrown, so that the invocation fails and
  * the batch is delivered again: storing is idempotent, so nothing is stored twice. With
@@ -41,6 +47,8 @@ export const processRecords = async (
 ): Promise<ProcessOutcome> => {
   const valid: StoredNotification[] = [];
   const validPositions: RecordPosition[] = [];
+  /** Each valid notification's record, to dead-letter it should the store refuse it. */
+  const recordOf = new Map<StoredNotification, DecodedRecord>();
   const poison: PoisonRecord[] = [];
   deps.metrics.add('batchSize', results.length);
   for (const result of results) {
@@ -64,7 +72,9 @@ export const processRecords = async (
       });
       continue;
     }
-    valid.push({ notification, partition: record.partition, offset: String(record.offset) });
+    const item = { notification, partition: record.partition, offset: String(record.offset) };
+    valid.push(item);
+    recordOf.set(item, record);
     validPositions.push(positionOf(record));
   }
   for (const p of poison) {
@@ -75,10 +85,28 @@ export const processRecords = async (
   let storeCalls = 0;
   let stored = 0;
   try {
-    if (valid.length > 0) storeCalls = (await deps.inbox.save(valid)).calls;
-    stored = valid.length;
+    const outcome = valid.length > 0 ? await deps.inbox.save(valid) : { calls: 0, refused: [] };
+    storeCalls = outcome.calls;
+    // What the store refuses for good is dead-lettered with its reason; only passing failures
+    // (thrown) make the batch be delivered again: no record can stall its partition.
+    // By notification: every record of a refused one (a retry's second record, say) goes too.
+    const keyOf = ({ notification }: StoredNotification) =>
+      `${notification.to.id}#${notification.id}`;
+    const refused = new Map(outcome.refused.map((r) => [keyOf(r.item), r.reason]));
+    const kept: StoredNotification[] = [];
+    for (const item of valid) {
+      const reason = refused.get(keyOf(item));
+      const record = recordOf.get(item);
+      if (reason === undefined || !record) {
+        kept.push(item);
+        continue;
+      }
+      poison.push({ position: positionOf(record), record, reason });
+      deps.logger.warn('record rejected', { ...positionOf(record), reason });
+    }
+    stored = kept.length;
     deps.metrics.add('stored', stored);
-    for (const { notification, partition, offset } of valid) {
+    for (const { notification, partition, offset } of kept) {
       deps.logger.info('notification stored', {
         notificationId: notification.id,
         toId: notification.to.id,

@@ -3,7 +3,8 @@ import type { DecodeResult } from '../kafka/codec.js';
 import { forEachLimited } from '../limited.js';
 import type { AppMetrics } from '../metrics.js';
 import type { Notification } from '../models/index.js';
-import type { NotificationPush } from '../realtime/messages.js';
+import { PUSH_LIMITS } from '../realtime/limits.js';
+import type { ServerMessage } from '../realtime/messages.js';
 import type { Pusher } from '../realtime/pusher.js';
 
 export interface PushDependencies {
@@ -12,8 +13,19 @@ export interface PushDependencies {
   readonly metrics: AppMetrics;
 }
 
-/** Recipients pushed to at once (each one's connections in parallel too: pusher.ts). */
-export const PUSH_RECIPIENT_CONCURRENCY = 8;
+/**
+ * The message of one recipient's notifications of a batch, in record order: the one
+ * notification, or, for several, one `notifications` message with the newest
+ * `PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT` and how many older ones it skipped. So what one
+ * recipient costs a batch is one post per session, however many were sent at once.
+ */
+export const messagesFor = (notifications: readonly Notification[]): ServerMessage[] => {
+  const inbox = notifications.map((n) => ({ ...n, read: false }));
+  const [only] = inbox;
+  if (inbox.length === 1 && only) return [{ type: 'notification', notification: only }];
+  const skipped = Math.max(0, inbox.length - PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT);
+  return [{ type: 'notifications', notifications: inbox.slice(skipped), skipped }];
+};
 
 /** What one batch came to. */
 export interface PushBatchOutcome {
@@ -69,13 +81,9 @@ export const pushNotifications = async (
   let failed = 0;
   await forEachLimited(
     [...byRecipient.entries()],
-    PUSH_RECIPIENT_CONCURRENCY,
+    PUSH_LIMITS.RECIPIENT_CONCURRENCY,
     async ([userId, notifications]) => {
-      const messages: NotificationPush[] = notifications.map((n) => ({
-        type: 'notification',
-        notification: { ...n, read: false },
-      }));
-      const outcome = await deps.pusher.push(userId, messages);
+      const outcome = await deps.pusher.push(userId, messagesFor(notifications));
       sent += outcome.sent;
       removed += outcome.removed;
       failed += outcome.failed;

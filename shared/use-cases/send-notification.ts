@@ -9,6 +9,7 @@ import {
 } from '../errors.js';
 import type { Caller } from '../identity/authenticator.js';
 import type { NotificationPublisher, Placement } from '../kafka/publisher.js';
+import type { SendLimiter } from '../limits/send-rate.js';
 import type { AppMetrics } from '../metrics.js';
 import {
   characterCount,
@@ -29,6 +30,8 @@ export interface SendDependencies {
   readonly users: UserDirectory;
   readonly logger: Logger;
   readonly metrics: AppMetrics;
+  /** Counts each sender's notifications against the per-sender limit (none: no limit). */
+  readonly limiter?: SendLimiter;
   readonly now?: () => Date;
 }
 
@@ -95,7 +98,8 @@ const buildNotifications = (
   });
 
 /**
- * Validates and publishes the command's notifications together: all are accepted, or none.
+ * Validates and publishes the command's notifications together: all are accepted, or none. Each
+ * sender's are counted against the per-sender limit first (429 past it, nothing published).
  * Records the request's size once it is valid, and what it published once Kafka confirmed it.
  * @throws FieldError naming the field at fault as `[index, name of the SendRequest field]`
  */
@@ -103,8 +107,13 @@ export const sendNotifications = async (
   command: SendCommand,
   deps: SendDependencies,
 ): Promise<Receipt[]> => {
-  const notifications = buildNotifications(command, deps.users, deps.now?.() ?? new Date());
+  const now = deps.now?.() ?? new Date();
+  const notifications = buildNotifications(command, deps.users, now);
   deps.metrics.add('requestSize', notifications.length);
+  // After validation (a refused request counts nothing), before anything is published.
+  const perSender = new Map<number, number>();
+  for (const n of notifications) perSender.set(n.from.id, (perSender.get(n.from.id) ?? 0) + 1);
+  for (const [senderId, count] of perSender) await deps.limiter?.take(senderId, count, now);
   const { timeoutMs } = command;
   const placements = await deps.publisher.publish(
     notifications,

@@ -4,12 +4,14 @@
  * function serves them offline and from the HTTP API on AWS.
  */
 
-/** What the page function puts into the page (`<script id="config">`), read by web/app.ts. */
+/**
+ * What the page function puts into the page (`<script id="config">`), read by web/app.ts. Never
+ * the user directory: the page is public, and the directory (on AWS, the Cognito usernames) would
+ * be a list of targets for password guessing; the page reads it from `GET /users` once signed in.
+ */
 export interface PageConfig {
   /** Where the page connects: serverless-offline's WebSocket server, or the WebSocket API. */
   readonly websocketUrl: string;
-  /** The user directory: who can be picked (local stage) and sent to. */
-  readonly users: readonly { readonly id: number; readonly name: string }[];
   /**
    * How the page gets a token: from the local-only token route (local stage), by signing in to
    * the stack's Cognito user pool (`InitiateAuth`, `USER_PASSWORD_AUTH`, over HTTPS), or pasted

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InboxStore } from '../../shared/inbox/store.js';
@@ -10,6 +11,7 @@ import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { silentLogger } from '../helpers/logger.js';
 import { type Stack, startStack } from '../helpers/stack.js';
 import { brokers } from '../helpers/test-broker.js';
+import { nowS, projectIssuer } from '../helpers/tokens.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -234,6 +236,69 @@ describe('the live inbox page in headless Chromium', () => {
     ]);
     await visible(itemOf(page, 'Stored, never pushed.'));
     await textOf(badgeOf(page), String((await inboxOf(RICK)).unreadCount));
+    await page.close();
+  });
+
+  it('renews its token before it expires and swaps its socket, unnoticed: the session never outlives the token (issue 18, finding 3)', async () => {
+    // Lena's tab starts with a token that expires in 6 s, as a tab left open would.
+    const shortLived = await (await projectIssuer()).issue(LENA, { ttlS: 6 });
+    const expiresAt = nowS() + 6;
+    const page = await bruno.context.newPage();
+    // Before the page's script runs: its session in this tab, and a record of every status the
+    // person could have seen (the tests have no DOM types: the script is text).
+    await page.addInitScript({
+      content: `
+        sessionStorage.setItem('notifications.token', ${JSON.stringify(shortLived)});
+        sessionStorage.setItem('notifications.user', '${LENA}');
+        globalThis.__statuses = [];
+        document.addEventListener('DOMContentLoaded', () => {
+          const status = document.getElementById('status');
+          new MutationObserver(() => globalThis.__statuses.push(status.textContent)).observe(
+            status, { childList: true, characterData: true, subtree: true });
+        });`,
+    });
+    await page.goto(`${stack.base}/`);
+    await visible(page.getByRole('heading', { name: 'Inbox of Lena' }), 15_000);
+    await textOf(page.locator('#status'), 'Live', 15_000);
+    // Past the first token's expiry: the server pushes nothing to a session opened with it.
+    await new Promise((resolve) => setTimeout(resolve, 8_000));
+    const late = 'Sent after the first token expired.';
+    await sendAs(EMMA, LENA, late);
+    await visible(itemOf(page, late), 10_000);
+    // The tab's session now rests on a later token; the expired one is closed and forgotten.
+    const items = await Promise.all(
+      (await connectionsOf(LENA)).map((id) =>
+        stack.dynamo.send(
+          new GetCommand({
+            TableName: stack.connectionsTable,
+            Key: { userId: LENA, connectionId: id },
+            ConsistentRead: true,
+          }),
+        ),
+      ),
+    );
+    const expiries = items.map((r) => Number(r.Item?.tokenExpiresAt));
+    expect(expiries.length).toBeGreaterThan(0);
+    expect(Math.min(...expiries)).toBeGreaterThan(expiresAt);
+    // Unnoticed: signed in all along, never told it was disconnected.
+    expect(await page.locator('#sign-in').isHidden()).toBe(true);
+    const statuses = await page.evaluate(
+      () => (globalThis as { __statuses?: string[] }).__statuses,
+    );
+    expect(statuses?.filter((s) => /Disconnected|sign in/i.test(s))).toEqual([]);
+    await page.close();
+  });
+
+  it('shows the directory only once signed in: the public page holds no user names (issue 18, finding 4)', async () => {
+    const page = await emma.context.newPage();
+    const html = await (await page.goto(`${stack.base}/`))?.text();
+    for (const u of DEFAULT_USERS) expect(html).not.toContain(u.name);
+    await page.getByLabel('User', { exact: true }).selectOption(String(EMMA));
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await textOf(page.locator('#status'), 'Live', 15_000);
+    await expect
+      .poll(() => page.getByLabel('To', { exact: true }).locator('option').allTextContents())
+      .toEqual(['Bruno', 'Rick', 'Lena']);
     await page.close();
   });
 

@@ -100,8 +100,9 @@ describe(`the packaged functions (sls package --stage ${STAGE})`, () => {
       'sendNotification',
       `require(bundle).handler(${event},{awsRequestId:'bundle-test'}).then((r)=>process.stdout.write('\\n'+JSON.stringify({status:r.statusCode,loaded:${loaded(DEFERRED)}})+'\\n')).then(()=>process.exit(0))`,
       // No credentials here: the lookup fails once the client is loaded, and the request gets
-      // its 503 within the send timeout.
-      { KAFKA_SEND_TIMEOUT_MS: '1500' },
+      // its 503 within the send timeout. (The per-sender limit, off here, would first try the
+      // counters' table, and let the request through when it fails.)
+      { KAFKA_SEND_TIMEOUT_MS: '1500', SEND_RATE_LIMIT: '0' },
     );
     expect(result).toEqual({ status: 503, loaded: ['@aws-sdk/client-kafka'] });
     expect(output).not.toMatch(/Cannot find module|ERR_REQUIRE|is not a constructor/);
@@ -181,8 +182,11 @@ describe(`the packaged functions (sls package --stage ${STAGE})`, () => {
         'sendNotification',
         invoke(event, `${outsideHandler()}.sdk`),
         // No credentials: the store and the broker lookup fail at once, the request gets a 503.
+        // The per-sender limit is off: its counters share the Idempotency-Keys' table, and it
+        // loads the DynamoDB client on a request's first use (tests/integration/send-rate.test.ts).
         {
           KAFKA_SEND_TIMEOUT_MS: '1500',
+          SEND_RATE_LIMIT: '0',
           AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:9',
           AWS_ENDPOINT_URL_KAFKA: 'http://127.0.0.1:9',
           IDEMPOTENCY_TABLE: EXAMPLE.idempotencyTable,

@@ -30,7 +30,8 @@ const inboxIndex = (name: string) => ({
 const IDEMPOTENCY_TABLE_ARN = { 'Fn::GetAtt': ['IdempotencyTable', 'Arn'] };
 const CONNECTIONS_TABLE_ARN = { 'Fn::GetAtt': ['ConnectionsTable', 'Arn'] };
 /** This stage's `@connections` API, and nothing else: `<api>/<stage>/POST/@connections/<id>`. */
-const MANAGE_CONNECTIONS_ARN = {
+/** This stage's `@connections` API, by method: POST to push, DELETE to close a session. */
+const manageConnectionsArn = (method: 'POST' | 'DELETE') => ({
   'Fn::Join': [
     '',
     [
@@ -42,9 +43,13 @@ const MANAGE_CONNECTIONS_ARN = {
       { Ref: 'AWS::AccountId' },
       ':',
       { Ref: 'WebsocketsApi' },
-      '/example/POST/@connections/*',
+      `/example/${method}/@connections/*`,
     ],
   ],
+});
+const MANAGE_CONNECTIONS = {
+  Action: ['execute-api:ManageConnections'],
+  Resource: [manageConnectionsArn('POST'), manageConnectionsArn('DELETE')],
 };
 interface Statement {
   Sid: string;
@@ -121,24 +126,22 @@ const PUSH_TO_CONNECTIONS = {
     Action: ['dynamodb:Query', 'dynamodb:DeleteItem'],
     Resource: CONNECTIONS_TABLE_ARN,
   },
-  PostToConnections: {
-    Action: ['execute-api:ManageConnections'],
-    Resource: MANAGE_CONNECTIONS_ARN,
-  },
+  PostToConnections: MANAGE_CONNECTIONS,
 };
 
 describe(`sls package --stage ${STAGE}`, () => {
-  it('lets the WebSocket routes record, find and forget connections, and nothing else', () => {
+  it("lets the WebSocket routes record, find and forget connections, and close this API's sessions (past the limit, or expired), and nothing else", () => {
     expect(statementsOf('ConnectionsRole')).toEqual({
       WriteOwnLogs: logs('Connections'),
       RecordConnections: {
-        Action: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
+        Action: ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:Query'],
         Resource: CONNECTIONS_TABLE_ARN,
       },
       FindConnection: {
         Action: ['dynamodb:Query'],
         Resource: { 'Fn::Join': ['', [CONNECTIONS_TABLE_ARN, '/index/byConnection']] },
       },
+      CloseSessions: MANAGE_CONNECTIONS,
     });
   });
 

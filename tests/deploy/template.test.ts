@@ -181,6 +181,8 @@ describe(`sls package --stage ${STAGE}`, () => {
       'GET /assets/{file}',
       'GET /me/notifications',
       'GET /notifications/{userId}',
+      // The directory: behind the authorizer, never in the public page (issue 18, finding 4).
+      'GET /users',
       'POST /notifications',
       'POST /notifications/read',
       'POST /notifications/{id}/read',
@@ -274,8 +276,8 @@ describe(`sls package --stage ${STAGE}`, () => {
       ProtocolType: 'WEBSOCKET',
       RouteSelectionExpression: '$request.body.action',
     });
-    // The functions that push know where: this API's stage.
-    for (const name of ['PushNotifications', 'ReadNotifications']) {
+    // The functions that push, or close sessions, know where: this API's stage.
+    for (const name of ['PushNotifications', 'ReadNotifications', 'Connections']) {
       expect(envOf(name).WEBSOCKET_ENDPOINT, name).toEqual({
         'Fn::Join': [
           '',
@@ -311,6 +313,54 @@ describe(`sls package --stage ${STAGE}`, () => {
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
       GlobalSecondaryIndexes: [expect.objectContaining({ IndexName: 'byConnection' })],
     });
+  });
+
+  it('lets only this WebSocket API invoke the WebSocket function, as the HTTP API is scoped to its own (issue 18, finding 7)', () => {
+    const permissions = Object.entries(resources).filter(
+      ([, r]) => r.Type === 'AWS::Lambda::Permission',
+    );
+    expect(permissions.length).toBeGreaterThan(0);
+    for (const [id, permission] of permissions) {
+      if (permission.Properties.Principal !== 'apigateway.amazonaws.com') continue;
+      expect(permission.Properties.SourceArn, id).toBeDefined();
+    }
+    expect(resource('ConnectionsLambdaPermissionWebsockets').Properties.SourceArn).toEqual({
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':execute-api:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          ':',
+          { Ref: 'WebsocketsApi' },
+          '/*',
+        ],
+      ],
+    });
+  });
+
+  it('throttles every route of both APIs, and limits each sender, from the stage parameters (issue 18, finding 2)', () => {
+    const throttling = { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 };
+    expect(resource('HttpApiStage').Properties.DefaultRouteSettings).toMatchObject(throttling);
+    expect(resource('WebsocketsDeploymentStage').Properties.DefaultRouteSettings).toMatchObject(
+      throttling,
+    );
+    expect(envOf('SendNotification')).toMatchObject({
+      SEND_RATE_LIMIT: '600',
+      SEND_RATE_WINDOW_S: '60',
+      AUTH_TOKEN_USE: 'access',
+    });
+  });
+
+  it('keeps each notification 90 days: the inbox table expires items by TTL (issue 18, finding 2)', () => {
+    expect(resource('InboxTable').Properties.TimeToLiveSpecification).toEqual({
+      AttributeName: 'expiresAt',
+      Enabled: true,
+    });
+    expect(envOf('ProcessNotifications').INBOX_RETENTION_DAYS).toBe('90');
   });
 
   it('keeps Idempotency-Keys in a table whose items expire by TTL', () => {

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { DEFAULT_USERS } from '../../shared/models/index.js';
 import { unique } from './kafka.js';
 import { type Offline, startOffline } from './offline.js';
+import { startStoreProcess as startStore } from './store-process.js';
 import { startToxiproxy, type ToxicProxy, type ToxiproxyServer } from './toxiproxy.js';
 import { until } from './wait.js';
 
@@ -16,37 +16,6 @@ import { until } from './wait.js';
  */
 
 const ROOT = join(import.meta.dirname, '../..');
-const TSX = join(ROOT, 'node_modules/.bin/tsx');
-
-/**
- * dynalite in a process of its own (`scripts/dynalite.ts --memory --port 0`) with both tables:
- * in the test's process, it would share one event loop with the load it serves and slow both.
- */
-const startStore = (tables: Record<string, string>) =>
-  new Promise<{ endpoint: string; stop: () => Promise<void> }>((resolve, reject) => {
-    const child = spawn(TSX, [join(ROOT, 'scripts/dynalite.ts'), '--memory', '--port', '0'], {
-      cwd: ROOT,
-      env: { ...process.env, ...tables },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    let text = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      text += chunk.toString('utf8');
-      const endpoint = /serving (http:\/\/\S+)/.exec(text)?.[1];
-      if (!endpoint) return;
-      child.stderr?.removeAllListeners('data');
-      child.stderr?.resume();
-      resolve({
-        endpoint,
-        stop: async () => {
-          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-          await exited;
-        },
-      });
-    });
-    child.once('exit', (code) => reject(new Error(`dynalite exited (${code}): ${text}`)));
-  });
 
 export interface FaultStack {
   readonly base: string;
@@ -131,6 +100,9 @@ export const startFaultStack = async ({
         args: [
           '--httpPort',
           String(httpPort),
+          // Loads of 50 requests/s from four users pass the per-sender limit (600 a minute).
+          '--param',
+          'sendRateLimit=0',
           '--param',
           `topic=${topic}`,
           '--param',

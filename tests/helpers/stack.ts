@@ -5,12 +5,14 @@ import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb
 import {
   type DynaliteHandle,
   ensureConnectionsTable,
+  ensureIdempotencyTable,
   ensureInboxTable,
   startDynalite,
 } from '../../scripts/lib/dynalite.js';
 import { createDocumentClient } from '../../shared/aws/dynamodb-client.js';
 import { kafkaClient, unique } from './kafka.js';
 import { type Offline, startOffline } from './offline.js';
+import { startStoreProcess } from './store-process.js';
 import { projectIssuer } from './tokens.js';
 
 /**
@@ -48,6 +50,12 @@ export interface StackOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Extra `--param name=value` settings. */
   readonly params?: Readonly<Record<string, string>>;
+  /**
+   * The store in a process of its own, in memory (no `stopStore`, `startStore`): for a test that
+   * times what it measures, so that the store's work under load does not stall the test's own
+   * event loop (tests/helpers/store-process.ts). By default it shares the test's process.
+   */
+  readonly storeProcess?: boolean;
 }
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -57,16 +65,19 @@ export const startStack = async ({
   httpPort,
   params = {},
   env = {},
+  storeProcess = false,
 }: StackOptions): Promise<Stack> => {
   const dir = mkdtempSync(join(tmpdir(), 'notifications-stack-'));
   const topic = unique('rt-notifications');
   const inboxTable = unique('rt-inbox');
   const connectionsTable = unique('rt-connections');
+  // The Idempotency-Keys' and the per-sender limit's counters.
+  const keysTable = unique('rt-keys');
   // The project's local issuer, as `npm start` makes it: the functions read its jwks.json.
   await projectIssuer();
   const admin = kafkaClient([...brokers], 'stack', { retries: 3 }).admin();
   await admin.connect();
-  let store: DynaliteHandle | undefined;
+  let store: Pick<DynaliteHandle, 'endpoint' | 'close'> | undefined;
   try {
     await admin.createTopics({
       waitForLeaders: true,
@@ -75,10 +86,20 @@ export const startStack = async ({
         { topic: `${topic}.dlq`, numPartitions: 3 },
       ],
     });
-    store = await startDynalite({ port: 0, path: join(dir, 'store') });
+    if (storeProcess) {
+      const child = await startStoreProcess({
+        INBOX_TABLE: inboxTable,
+        CONNECTIONS_TABLE: connectionsTable,
+        IDEMPOTENCY_TABLE: keysTable,
+      });
+      store = { endpoint: child.endpoint, close: child.stop };
+    } else {
+      store = await startDynalite({ port: 0, path: join(dir, 'store') });
+    }
     const storePort = Number(new URL(store.endpoint).port);
     await ensureInboxTable(store.endpoint, inboxTable);
     await ensureConnectionsTable(store.endpoint, connectionsTable);
+    await ensureIdempotencyTable(store.endpoint, keysTable);
     const settings: Record<string, string> = {
       topic,
       deadLetterTopic: `${topic}.dlq`,
@@ -93,6 +114,7 @@ export const startStack = async ({
         DYNAMODB_ENDPOINT: store.endpoint,
         INBOX_TABLE: inboxTable,
         CONNECTIONS_TABLE: connectionsTable,
+        IDEMPOTENCY_TABLE: keysTable,
         ...env,
       },
       {
@@ -105,7 +127,7 @@ export const startStack = async ({
     );
     await offline.waitForOutput(/Kafka processNotifications: joined group/, 60_000);
     await offline.waitForOutput(/Kafka pushNotifications: joined group/, 60_000);
-    let opened: DynaliteHandle | undefined = store;
+    let opened: Pick<DynaliteHandle, 'close'> | undefined = store;
     const dynamo = createDocumentClient({ endpoint: store.endpoint, region: undefined });
     return {
       base: `http://127.0.0.1:${httpPort}`,
@@ -132,6 +154,7 @@ export const startStack = async ({
         opened = undefined;
       },
       startStore: async () => {
+        if (storeProcess) throw new Error('a store of its own process cannot be restarted');
         opened ??= await startDynalite({ port: storePort, path: join(dir, 'store') });
       },
       stop: async () => {

@@ -15,6 +15,8 @@ export interface TestSocket {
   ): Promise<T>;
   send(data: unknown): void;
   close(): Promise<void>;
+  /** Resolves when the connection closes, with the close frame's code and reason. */
+  readonly closed: Promise<{ code: number; reason: string }>;
 }
 
 /** The subprotocols a client offers: ours, and the token as `bearer.<token>` when there is one. */
@@ -30,6 +32,9 @@ export const openSocket = (url: string, protocols: readonly string[]): Promise<T
     const socket = new WebSocket(url, [...protocols]);
     const received: ServerMessage[] = [];
     const waiters = new Set<() => void>();
+    const closed = new Promise<{ code: number; reason: string }>((done) => {
+      socket.once('close', (code, reason) => done({ code, reason: String(reason) }));
+    });
     socket.on('message', (data) => {
       received.push(JSON.parse(String(data)) as ServerMessage);
       for (const check of waiters) check();
@@ -49,6 +54,7 @@ export const openSocket = (url: string, protocols: readonly string[]): Promise<T
         socket,
         protocol: socket.protocol,
         received,
+        closed,
         next: (match, timeoutMs = 10_000) =>
           new Promise((done, fail) => {
             const check = () => {

@@ -13,7 +13,8 @@ describe('loadConfig', () => {
       deadLetter: 'notifications.dlq',
     });
     expect(config.users).toEqual(DEFAULT_USERS);
-    expect(config.inbox).toEqual({ tableName: 'notifications-inbox' });
+    expect(config.inbox).toEqual({ tableName: 'notifications-inbox', retentionDays: 90 });
+    expect(config.sendRate).toEqual({ limit: 600, windowS: 60 });
     expect(config.dynamodb).toEqual({ endpoint: undefined, region: undefined });
   });
 
@@ -23,7 +24,7 @@ describe('loadConfig', () => {
       DYNAMODB_ENDPOINT: 'http://127.0.0.1:8000',
       AWS_REGION: 'eu-west-1',
     });
-    expect(config.inbox).toEqual({ tableName: 'kafka-notifications-dev-inbox' });
+    expect(config.inbox).toEqual({ tableName: 'kafka-notifications-dev-inbox', retentionDays: 90 });
     expect(config.dynamodb).toEqual({ endpoint: 'http://127.0.0.1:8000', region: 'eu-west-1' });
   });
 

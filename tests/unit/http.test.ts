@@ -6,7 +6,14 @@ import {
   UserNotFoundError,
   ValidationError,
 } from '../../shared/errors.js';
-import { errorResponse, MAX_BODY_BYTES, readBody, routeOf } from '../../shared/http.js';
+import {
+  ERROR_LIMITS,
+  errorResponse,
+  MAX_BODY_BYTES,
+  readBody,
+  routeOf,
+  truncate,
+} from '../../shared/http.js';
 import { silentLogger } from '../helpers/logger.js';
 
 const request = (body: string, contentType?: string, isBase64Encoded = false) => ({
@@ -83,6 +90,38 @@ describe('readBody', () => {
     );
   });
 
+  it('decodes a form as URLSearchParams does (+, %XX, UTF-8), and refuses bytes that are not UTF-8', () => {
+    const form = (body: string) =>
+      readBody(request(body, 'application/x-www-form-urlencoded'), ['form']);
+    expect(form('a=x+y%20%C3%A9%F0%9F%98%80&b=&c').value).toEqual({ a: 'x y é😀', b: '', c: '' });
+    // A surrogate encoded as UTF-8 (CESU), a lone continuation byte, a truncated sequence.
+    for (const bad of ['%ED%A0%80', '%80', '%C3']) {
+      expect(() => form(`message=a${bad}b`)).toThrow(
+        expect.objectContaining({
+          issues: [{ field: 'message', message: expect.stringMatching(/UTF-8/) }],
+        }),
+      );
+    }
+    expect(() => form('%ED%A0%80=1')).toThrow(
+      expect.objectContaining({ issues: [expect.objectContaining({ field: 'body' })] }),
+    );
+  });
+
+  it('refuses a body whose bytes are not UTF-8, rather than reading U+FFFD into it', () => {
+    const bytes = Buffer.concat([
+      Buffer.from('{"message":"a'),
+      Buffer.from([0xff]),
+      Buffer.from('"}'),
+    ]);
+    expect(() =>
+      readBody(request(bytes.toString('base64'), 'application/json', true), ['json']),
+    ).toThrow(
+      expect.objectContaining({
+        issues: [{ field: 'body', message: expect.stringMatching(/UTF-8/) }],
+      }),
+    );
+  });
+
   it('answers 400 to a form field given twice', () => {
     expect(() =>
       readBody(request('toID=1&toID=2', 'application/x-www-form-urlencoded'), ['form']),
@@ -128,6 +167,27 @@ describe('errorResponse', () => {
       { field: 'toId', message: 'b' },
     ]);
     expect(bodyOf(errorResponse(error, logger)).error.issues).toEqual(error.issues);
+  });
+
+  it('keeps an error answer small whatever the request: the first issues, a count, texts cut', () => {
+    const issues = Array.from({ length: 20_000 }, (_, i) => ({
+      field: `${'k'.repeat(i === 0 ? 100_000 : 1)}${i}`,
+      message: 'is not a known field; expected fromId, toId, message',
+    }));
+    const response = errorResponse(new ValidationError(issues), silentLogger(), 'req-1');
+    expect(response.statusCode).toBe(400);
+    expect(response.body.length).toBeLessThanOrEqual(ERROR_LIMITS.MAX_BYTES);
+    const body = JSON.parse(response.body) as {
+      error: { issues: unknown[]; issueCount: number; field: string };
+    };
+    expect(body.error.issues).toHaveLength(ERROR_LIMITS.ISSUES);
+    expect(body.error.issueCount).toBe(20_000);
+    expect(body.error.field.length).toBeLessThanOrEqual(ERROR_LIMITS.TEXT_CHARS);
+  });
+
+  it('cuts a text by characters, never between the two halves of a pair', () => {
+    expect(truncate('😀'.repeat(10), 4)).toBe('😀😀😀…');
+    expect(truncate('short', 10)).toBe('short');
   });
 
   it('answers 503 with Retry-After', () => {

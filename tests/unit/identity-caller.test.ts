@@ -106,10 +106,36 @@ describe('the caller of a request, offline (tokens verified here)', () => {
     }
   });
 
+  it('refuses a tokenless request with a foreign Origin in demo mode; the same origin, or none, passes', async () => {
+    const demo = offline(true);
+    const form = (headers: Record<string, string>) => demo.callerOf({ headers }, DEMO_ROUTE);
+    for (const origin of [
+      'https://attacker.example',
+      'null',
+      'http://127.0.0.1:3001',
+      'nonsense',
+    ]) {
+      await expect(form({ origin, host: '127.0.0.1:3000' }), origin).rejects.toBeInstanceOf(
+        ForbiddenError,
+      );
+    }
+    expect(await form({ Origin: 'http://127.0.0.1:3000', Host: '127.0.0.1:3000' })).toEqual({
+      kind: 'demo',
+    });
+    expect(await form({ host: '127.0.0.1:3000' })).toEqual({ kind: 'demo' });
+  });
+
+  it("says when a session's token expires", async () => {
+    const token = await issuer.issue(2, { ttlS: 60 });
+    const session = await offline(false).sessionOfToken(token);
+    expect(session.userId).toBe(2);
+    expect(session.expiresAt - Math.floor(Date.now() / 1000)).toBeGreaterThan(50);
+  });
+
   it('refuses with 403 a valid token of a user the directory does not know', async () => {
     const token = await issuer.issue(99);
     const error = await offline(false)
-      .userOfToken(token)
+      .sessionOfToken(token)
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ForbiddenError);
     expect(String(error)).toContain('id 99');
@@ -141,6 +167,25 @@ describe('the caller of a request, on AWS (claims verified by API Gateway)', () 
       expect(error).toMatchObject({ status: 401, problem: 'user' });
     },
   );
+
+  it('refuses the claims of an ID token (token_use: id), and of a token with no token_use', async () => {
+    for (const token_use of ['id', undefined]) {
+      const error = await onAws
+        .callerOf(withToken('opaque', { ...claims('3'), token_use }), TOKEN_ROUTE)
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ status: 401, problem: 'token_use' });
+    }
+    // An issuer that does not set the claim: AUTH_TOKEN_USE=any turns the check off.
+    const lenient = createAuthenticator(settings({ AUTH_MODE: 'gateway', AUTH_TOKEN_USE: 'any' }), {
+      users,
+    });
+    expect(
+      await lenient.callerOf(
+        withToken('opaque', { ...claims('3'), token_use: undefined }),
+        TOKEN_ROUTE,
+      ),
+    ).toEqual({ kind: 'user', userId: 3 });
+  });
 
   it('refuses a token that no authorizer verified, and a request with none', async () => {
     await expect(onAws.callerOf(withToken('opaque'), TOKEN_ROUTE)).rejects.toMatchObject({

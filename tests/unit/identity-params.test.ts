@@ -52,6 +52,8 @@ describe('serverless/identity.cjs', () => {
       AUTH_USER_ID_CLAIM: 'username',
       AUTH_SCOPES: null,
       DEMO_MODE: null,
+      // Cognito's access tokens only (its ID tokens say token_use: id).
+      AUTH_TOKEN_USE: 'access',
     });
   });
 
@@ -61,6 +63,8 @@ describe('serverless/identity.cjs', () => {
       authAudience: 'notifications-api, notifications-web',
       authUserIdClaim: 'custom:user_id',
     });
+    // Another issuer's tokens need not carry token_use.
+    expect((await identity.environment(stage)).AUTH_TOKEN_USE).toBe('any');
     expect(await identity.authorizer(stage)).toMatchObject({
       issuerUrl: 'https://login.example.com/realms/acme',
       audience: ['notifications-api', 'notifications-web'],
@@ -84,6 +88,7 @@ describe('serverless/identity.cjs', () => {
       AUTH_USER_ID_CLAIM: 'username',
       AUTH_SCOPES: 'aws.cognito.signin.user.admin',
       DEMO_MODE: 'true',
+      AUTH_TOKEN_USE: 'access',
     });
     expect((await identity.environment(ctx('local', { demoMode: 'false' }))).DEMO_MODE).toBe(
       'false',

@@ -34,6 +34,7 @@ const options = (overrides: Partial<Parameters<typeof createTokenVerifier>[0]> =
   audiences: [LOCAL_ISSUER.CLIENT_ID],
   userIdClaim: 'username',
   requiredScopes: [LOCAL_ISSUER.SCOPE],
+  tokenUse: 'access',
   keys: fileKeySet(join(dir, LOCAL_ISSUER_FILES.keySet)),
   ...overrides,
 });
@@ -72,9 +73,20 @@ describe('the token verifier', () => {
     const token = await issuer.issue(3);
     expect(await verifier.verify(token)).toEqual({
       userId: 3,
+      expiresAt: expect.any(Number),
       scopes: [LOCAL_ISSUER.SCOPE],
       tokenId: expect.any(String),
     });
+  });
+
+  it('refuses a token that is not an access token: token_use id (a Cognito ID token), or none', async () => {
+    const idToken = await withClaims((c) => ({ ...c, token_use: 'id' }));
+    expect((await refusal(idToken)).problem).toBe('token_use');
+    const none = await withClaims(({ token_use: _u, ...c }) => c);
+    expect((await refusal(none)).problem).toBe('token_use');
+    // An issuer that does not set the claim: the check is off when no token_use is required.
+    const lenient = createTokenVerifier(options({ tokenUse: undefined }));
+    expect((await lenient.verify(none)).userId).toBe(2);
   });
 
   const cases: [string, () => Promise<string>, TokenProblem][] = [

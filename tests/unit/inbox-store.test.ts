@@ -8,6 +8,7 @@ import {
   BatchGetCommand,
   BatchWriteCommand,
   DynamoDBDocumentClient,
+  PutCommand,
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -92,7 +93,7 @@ describe('InboxStore.save', () => {
     const { store } = setup();
     dynamo.on(BatchWriteCommand).resolves({ UnprocessedItems: {} });
     const items = storedItems(60);
-    expect(await store.save(items)).toEqual({ calls: 4 });
+    expect(await store.save(items)).toEqual({ calls: 4, refused: [] });
     expect(dynamo.commandCalls(BatchGetCommand)[0]?.args[0].input.RequestItems?.[TABLE]).toEqual({
       Keys: items.map(keyOf),
       ConsistentRead: true,
@@ -125,6 +126,8 @@ describe('InboxStore.save', () => {
             createdAt: item.notification.createdAt,
             partition: 2,
             offset: '9007199254740993',
+            // Its time to live: createdAt plus the retention (90 days by default).
+            expiresAt: Math.floor(Date.parse(item.notification.createdAt) / 1000) + 90 * 86_400,
           },
         },
       },
@@ -137,7 +140,7 @@ describe('InboxStore.save', () => {
     const items = storedItems(25);
     const first = items[0];
     if (!first) throw new Error('no item');
-    expect(await store.save([...items, { ...first }])).toEqual({ calls: 2 });
+    expect(await store.save([...items, { ...first }])).toEqual({ calls: 2, refused: [] });
     expect(offsetsOf(requestsOf(0)).sort()).toEqual(items.map((i) => i.offset).sort());
   });
 
@@ -152,7 +155,7 @@ describe('InboxStore.save', () => {
       partition: 0,
       offset: '7',
     };
-    expect(await store.save([first, other, retried])).toEqual({ calls: 2 });
+    expect(await store.save([first, other, retried])).toEqual({ calls: 2, refused: [] });
     expect(
       dynamo.commandCalls(BatchGetCommand)[0]?.args[0].input.RequestItems?.[TABLE]?.Keys,
     ).toEqual([keyOf(first), keyOf(other)]);
@@ -165,7 +168,7 @@ describe('InboxStore.save', () => {
     if (!first) throw new Error('no item');
     dynamo.on(BatchGetCommand).resolves({ Responses: { [TABLE]: [keyOf(first)] } });
     const retried = { ...first, offset: '99' };
-    expect(await store.save([retried])).toEqual({ calls: 1 });
+    expect(await store.save([retried])).toEqual({ calls: 1, refused: [] });
     expect(dynamo.commandCalls(BatchWriteCommand)).toHaveLength(0);
   });
 
@@ -178,7 +181,7 @@ describe('InboxStore.save', () => {
       Responses: { [TABLE]: [keyOf(first), keyOf(third)] },
     });
     dynamo.on(BatchWriteCommand).resolves({});
-    expect(await store.save(items)).toEqual({ calls: 2 });
+    expect(await store.save(items)).toEqual({ calls: 2, refused: [] });
     expect(offsetsOf(requestsOf(0))).toEqual(['1', '3']);
   });
 
@@ -186,13 +189,13 @@ describe('InboxStore.save', () => {
     const { store } = setup();
     const items = storedItems(3);
     dynamo.on(BatchGetCommand).resolves({ Responses: { [TABLE]: items.map(keyOf) } });
-    expect(await store.save(items)).toEqual({ calls: 1 });
+    expect(await store.save(items)).toEqual({ calls: 1, refused: [] });
     expect(dynamo.commandCalls(BatchWriteCommand)).toHaveLength(0);
   });
 
   it('makes no call for nothing', async () => {
     const { store } = setup();
-    expect(await store.save([])).toEqual({ calls: 0 });
+    expect(await store.save([])).toEqual({ calls: 0, refused: [] });
     expect(dynamo.calls()).toHaveLength(0);
   });
 
@@ -209,7 +212,7 @@ describe('InboxStore.save', () => {
       .resolvesOnce(unprocessed([1, 3, 4]))
       .resolvesOnce(unprocessed([4]))
       .resolvesOnce({ UnprocessedItems: {} });
-    expect(await store.save(items)).toEqual({ calls: 4 });
+    expect(await store.save(items)).toEqual({ calls: 4, refused: [] });
     expect(offsetsOf(requestsOf(1))).toEqual(['1', '3', '4']);
     expect(offsetsOf(requestsOf(2))).toEqual(['4']);
     // Full jitter at 0.5 of min(2 s, 50 ms * 2^(attempt-1)).
@@ -279,16 +282,46 @@ describe('InboxStore.save', () => {
     expect(errorResponse(failure, silentLogger()).statusCode).toBe(503);
   });
 
-  it('lets a validation error (a bug, not a passing fault) through as it is', async () => {
+  it('lets an error that is neither passing nor about an item (no such table) through as it is', async () => {
     const { store } = setup();
-    const invalid = Object.assign(new Error('One or more parameter values were invalid'), {
-      name: 'ValidationException',
+    const missing = Object.assign(new Error('Requested resource not found'), {
+      name: 'ResourceNotFoundException',
       $fault: 'client',
       $metadata: { httpStatusCode: 400 },
     });
-    dynamo.on(BatchWriteCommand).rejects(invalid);
-    await expect(store.save(storedItems(1))).rejects.toBe(invalid);
+    dynamo.on(BatchWriteCommand).rejects(missing);
+    await expect(store.save(storedItems(1))).rejects.toBe(missing);
   });
+
+  it.each([
+    ['ValidationException', 'Item size has exceeded the maximum allowed size'],
+    ['ItemCollectionSizeLimitExceededException', 'Item collection size limit exceeded'],
+  ])(
+    'finds the item a %s is about by writing each one, names it refused, and writes the others',
+    async (name, message) => {
+      const { store } = setup();
+      const refusal = Object.assign(new Error(message), {
+        name,
+        $fault: 'client',
+        $metadata: { httpStatusCode: 400 },
+      });
+      const items = storedItems(3);
+      const bad = items[1]?.notification.id;
+      dynamo.on(BatchWriteCommand).rejects(refusal);
+      dynamo.on(PutCommand).callsFake((input: { Item: { id: string } }) => {
+        if (input.Item.id === bad) throw refusal;
+        return {};
+      });
+      const outcome = await store.save(items);
+      expect(outcome.refused).toEqual([
+        { item: items[1], reason: `the inbox refused it: ${name}: ${message}` },
+      ]);
+      const puts = dynamo.commandCalls(PutCommand).map((c) => c.args[0].input);
+      expect(puts.map((p) => p.Item?.id)).toEqual(items.map((i) => i.notification.id));
+      // Only where no item has the key yet: a redelivered one never overwrites its read state.
+      expect(puts[0]?.ConditionExpression).toBe('attribute_not_exists(#id)');
+    },
+  );
 
   it('stops taking chunks once one has failed, and waits for those in flight', async () => {
     const { store } = setup();

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  INBOX_EXPIRES_AT,
   INBOX_TABLE,
   inboxKeyOf,
   inboxTableInput,
@@ -35,8 +36,13 @@ describe('inbox table', () => {
     );
     expect(resource.Type).toBe('AWS::DynamoDB::Table');
     // The name is the serverless.yml parameter, resolved per stage.
-    const { TableName, ...properties } = resource.Properties;
+    const { TableName, TimeToLiveSpecification, PointInTimeRecoverySpecification, ...properties } =
+      resource.Properties;
     expect(TableName).toBe(['$', '{param:inboxTable}'].join(''));
+    // Notifications expire (issue 18, finding 2): no inbox grows without bound.
+    expect(TimeToLiveSpecification).toEqual({ AttributeName: INBOX_EXPIRES_AT, Enabled: true });
+    // The users' data can be restored to any second of the last 35 days (checkov's CKV_AWS_28).
+    expect(PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
     const { TableName: _name, ...definition } = inboxTableInput('any');
     expect(properties).toEqual(definition);
   });

@@ -17,10 +17,15 @@ import { recordingMetrics, valuesOf } from '../helpers/metrics.js';
 class FakeInbox {
   readonly saved: StoredNotification[][] = [];
   failure: Error | undefined;
+  /** Notification ids the store refuses for good, with the reason it gives. */
+  readonly refuses = new Map<string, string>();
   async save(items: readonly StoredNotification[]) {
     if (this.failure) throw this.failure;
-    this.saved.push([...items]);
-    return { calls: Math.ceil(items.length / 25) };
+    const refused = items
+      .filter((i) => this.refuses.has(i.notification.id))
+      .map((item) => ({ item, reason: this.refuses.get(item.notification.id) ?? '' }));
+    this.saved.push(items.filter((i) => !this.refuses.has(i.notification.id)));
+    return { calls: Math.ceil(items.length / 25), refused };
   }
 }
 
@@ -63,6 +68,25 @@ describe('process-notifications handler', () => {
       ['03', 2, '7'],
       ['04', 1, '3'],
     ]);
+    expect(deadLetters.published).toHaveLength(0);
+  });
+
+  it('dead-letters a record the store refuses for good, with its reason, and stores the records after it', async () => {
+    const { inbox, deadLetters, handler } = setup();
+    const event = loadEvent<MSKEvent>('msk-notifications.json');
+    await handler(event, context);
+    const [first] = inbox.saved[0] ?? [];
+    if (!first) throw new Error('nothing stored');
+    const again = setup();
+    again.inbox.refuses.set(
+      first.notification.id,
+      'the inbox refused it: ItemCollectionSizeLimitExceededException: too large',
+    );
+    expect(await again.handler(event, context)).toBeUndefined();
+    expect(again.deadLetters.published.flat().map((p) => [p.position.offset, p.reason])).toEqual([
+      [41, 'the inbox refused it: ItemCollectionSizeLimitExceededException: too large'],
+    ]);
+    expect(again.inbox.saved.flat().map((s) => s.offset)).toEqual(['42', '7', '3']);
     expect(deadLetters.published).toHaveLength(0);
   });
 

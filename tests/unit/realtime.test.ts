@@ -7,10 +7,11 @@ import type { AppMetrics, MetricKey } from '../../shared/metrics.js';
 import type { ConnectionRegistry } from '../../shared/realtime/connection-store.js';
 import { type Connection, connectionsTableInput } from '../../shared/realtime/connections-table.js';
 import type { ConnectionGateway, PostOutcome } from '../../shared/realtime/gateway.js';
+import { PUSH_LIMITS, SESSION_LIMITS } from '../../shared/realtime/limits.js';
 import type { ServerMessage } from '../../shared/realtime/messages.js';
 import { PUSH_DEFAULTS, Pusher } from '../../shared/realtime/pusher.js';
-import { connect, readProtocols } from '../../shared/use-cases/connections.js';
-import { pushNotifications } from '../../shared/use-cases/push-notifications.js';
+import { connect, readProtocols, stillValid } from '../../shared/use-cases/connections.js';
+import { messagesFor, pushNotifications } from '../../shared/use-cases/push-notifications.js';
 import { markRead } from '../../shared/use-cases/read-notifications.js';
 import { servePage, type WebAssets } from '../../shared/web/page.js';
 import { loadEvent } from '../helpers/events.js';
@@ -23,10 +24,13 @@ const logger = silentLogger();
 class FakeRegistry implements ConnectionRegistry {
   readonly items: Connection[] = [];
   failure: Error | undefined;
-  async add(userId: number, connectionId: string, now = NOW) {
-    const c = { userId, connectionId, connectedAt: now.getTime(), expiresAt: 0 };
+  async add(userId: number, connectionId: string, tokenExpiresAt: number, now = NOW) {
+    const c = { userId, connectionId, connectedAt: now.getTime(), expiresAt: 0, tokenExpiresAt };
     this.items.push(c);
     return c;
+  }
+  async byId(connectionId: string) {
+    return this.items.find((c) => c.connectionId === connectionId);
   }
   async removeById(connectionId: string) {
     this.remove(0, connectionId);
@@ -37,13 +41,24 @@ class FakeRegistry implements ConnectionRegistry {
   }
   async of(userId: number) {
     if (this.failure) throw this.failure;
-    return this.items.filter((c) => c.userId === userId);
+    return this.items
+      .filter((c) => c.userId === userId)
+      .sort((a, b) => a.connectedAt - b.connectedAt);
   }
 }
+
+/** Epoch seconds of NOW, and a token expiry an hour after it. */
+const NOW_S = Math.floor(NOW.getTime() / 1000);
+const VALID = NOW_S + 3_600;
 
 /** Answers each connection as told; records what was posted, in order. */
 class FakeGateway implements ConnectionGateway {
   readonly posted: { connectionId: string; message: ServerMessage }[] = [];
+  readonly closed: string[] = [];
+  async close(connectionId: string): Promise<PostOutcome> {
+    this.closed.push(connectionId);
+    return 'sent';
+  }
   readonly answers = new Map<string, PostOutcome | (() => Promise<PostOutcome>)>();
   async post(connectionId: string, message: ServerMessage): Promise<PostOutcome> {
     const answer = this.answers.get(connectionId) ?? 'sent';
@@ -67,9 +82,9 @@ const pong: ServerMessage = { type: 'pong' };
 describe('Pusher', () => {
   it("posts every message, in order, to each of the user's connections only", async () => {
     const { registry, gateway, pusher } = await setup();
-    await registry.add(1, 'a', minutesAgo(5));
-    await registry.add(1, 'b', minutesAgo(5));
-    await registry.add(2, 'c', minutesAgo(5));
+    await registry.add(1, 'a', VALID, minutesAgo(5));
+    await registry.add(1, 'b', VALID, minutesAgo(5));
+    await registry.add(2, 'c', VALID, minutesAgo(5));
     const messages: ServerMessage[] = [
       { type: 'read', ids: ['x'], unreadCount: 1 },
       { type: 'read', ids: ['y'], unreadCount: 0 },
@@ -79,6 +94,7 @@ describe('Pusher', () => {
       sent: 4,
       removed: 0,
       failed: 0,
+      expired: 0,
     });
     for (const id of ['a', 'b']) {
       expect(gateway.posted.filter((p) => p.connectionId === id).map((p) => p.message)).toEqual(
@@ -90,8 +106,8 @@ describe('Pusher', () => {
 
   it('removes a connection that answers 410, and stops posting to it', async () => {
     const { registry, gateway, pusher } = await setup();
-    await registry.add(1, 'gone', minutesAgo(5));
-    await registry.add(1, 'live', minutesAgo(5));
+    await registry.add(1, 'gone', VALID, minutesAgo(5));
+    await registry.add(1, 'live', VALID, minutesAgo(5));
     gateway.answers.set('gone', 'gone');
     expect(await pusher.push(1, [pong, pong])).toMatchObject({ sent: 2, removed: 1 });
     expect(registry.items.map((c) => c.connectionId)).toEqual(['live']);
@@ -99,7 +115,12 @@ describe('Pusher', () => {
 
   it('keeps a 410 connection younger than the grace period: it may still be opening', async () => {
     const { registry, gateway, pusher } = await setup();
-    await registry.add(1, 'opening', new Date(NOW.getTime() - PUSH_DEFAULTS.CONNECT_GRACE_MS / 2));
+    await registry.add(
+      1,
+      'opening',
+      VALID,
+      new Date(NOW.getTime() - PUSH_DEFAULTS.CONNECT_GRACE_MS / 2),
+    );
     gateway.answers.set('opening', 'gone');
     expect(await pusher.push(1, [pong])).toMatchObject({ removed: 0 });
     expect(registry.items).toHaveLength(1);
@@ -107,8 +128,8 @@ describe('Pusher', () => {
 
   it('never waits on one slow connection to reach the others', async () => {
     const { registry, gateway, pusher } = await setup();
-    await registry.add(1, 'slow', minutesAgo(5));
-    await registry.add(1, 'fast', minutesAgo(5));
+    await registry.add(1, 'slow', VALID, minutesAgo(5));
+    await registry.add(1, 'fast', VALID, minutesAgo(5));
     let release = () => {};
     gateway.answers.set(
       'slow',
@@ -131,7 +152,144 @@ describe('Pusher', () => {
       sent: 0,
       removed: 0,
       failed: 2,
+      expired: 0,
     });
+  });
+
+  it('drops a connection that fails for the rest of the push: no later message waits on it', async () => {
+    const { registry, gateway, pusher } = await setup();
+    await registry.add(1, 'slow', VALID, minutesAgo(5));
+    await registry.add(1, 'fast', VALID, minutesAgo(5));
+    let asked = 0;
+    gateway.answers.set('slow', async () => {
+      asked++;
+      return 'failed';
+    });
+    expect(await pusher.push(1, [pong, pong, pong])).toMatchObject({ sent: 3, failed: 1 });
+    expect(asked).toBe(1);
+  });
+
+  it('pushes nothing to a session whose token has expired: it is told why, closed and forgotten', async () => {
+    const { registry, gateway, pusher } = await setup();
+    await registry.add(1, 'expired', NOW_S, minutesAgo(5));
+    await registry.add(1, 'live', VALID, minutesAgo(5));
+    const message: ServerMessage = { type: 'read', ids: ['x'], unreadCount: 0 };
+    expect(await pusher.push(1, [message])).toMatchObject({ connections: 1, sent: 1, expired: 1 });
+    expect(gateway.posted.find((p) => p.connectionId === 'expired')?.message).toMatchObject({
+      type: 'closing',
+      reason: 'token_expired',
+    });
+    expect(gateway.posted.find((p) => p.connectionId === 'live')?.message).toEqual(message);
+    expect(
+      gateway.posted.filter((p) => p.connectionId === 'expired').map((p) => p.message.type),
+    ).toEqual(['closing']);
+    expect(gateway.closed).toEqual(['expired']);
+    expect(registry.items.map((c) => c.connectionId)).toEqual(['live']);
+  });
+
+  it('counts a connection recorded without a token expiry (an older version) as expired', async () => {
+    const { registry, gateway, pusher } = await setup();
+    registry.items.push({ userId: 1, connectionId: 'old', connectedAt: 0, expiresAt: VALID });
+    expect(await pusher.push(1, [pong])).toMatchObject({ connections: 0, sent: 0, expired: 1 });
+    expect(gateway.closed).toEqual(['old']);
+  });
+});
+
+describe('sessions per user', () => {
+  const connectAs = (registry: FakeRegistry, gateway: FakeGateway, connectionId: string) =>
+    connect(
+      { connectionId, protocols: 'notifications.v1, bearer.t' },
+      {
+        connections: registry,
+        authenticator: { sessionOfToken: async () => ({ userId: 7, expiresAt: VALID }) },
+        closer: new Pusher(registry, gateway, logger, () => NOW),
+        logger,
+      },
+    );
+
+  it(`closes the oldest past ${SESSION_LIMITS.PER_USER}, each told why, and keeps the newest`, async () => {
+    const registry = new FakeRegistry();
+    const gateway = new FakeGateway();
+    for (let i = 0; i < SESSION_LIMITS.PER_USER + 3; i++) {
+      // Each a minute younger than the one before.
+      registry.add = async (userId, connectionId, tokenExpiresAt) => {
+        const c = {
+          userId,
+          connectionId,
+          connectedAt: NOW.getTime() + i * 60_000,
+          expiresAt: 0,
+          tokenExpiresAt,
+        };
+        registry.items.push(c);
+        return c;
+      };
+      await connectAs(registry, gateway, `s${i}`);
+    }
+    expect(registry.items.map((c) => c.connectionId)).toEqual(['s3', 's4', 's5', 's6', 's7']);
+    expect(gateway.closed).toEqual(['s0', 's1', 's2']);
+    for (const id of gateway.closed) {
+      expect(gateway.posted.find((p) => p.connectionId === id)?.message).toMatchObject({
+        type: 'closing',
+        reason: 'session_limit',
+      });
+    }
+  });
+});
+
+describe('a message on a session', () => {
+  it('closes the session when its token has expired, and answers otherwise', async () => {
+    const registry = new FakeRegistry();
+    const gateway = new FakeGateway();
+    const deps = {
+      connections: registry,
+      closer: new Pusher(registry, gateway, logger, () => NOW),
+    };
+    await registry.add(1, 'fresh', VALID);
+    await registry.add(1, 'stale', NOW_S - 1);
+    expect(await stillValid('fresh', deps, NOW)).toBe(true);
+    expect(await stillValid('unknown', deps, NOW)).toBe(true);
+    expect(await stillValid('stale', deps, NOW)).toBe(false);
+    expect(gateway.closed).toEqual(['stale']);
+  });
+});
+
+/** The notifications a pushed message carries. */
+const carried = (m: ServerMessage) =>
+  m.type === 'notification' ? [m.notification] : m.type === 'notifications' ? m.notifications : [];
+
+describe('messagesFor', () => {
+  const n = (i: number) => ({
+    id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    from: { id: 1, name: 'Emma' },
+    to: { id: 2, name: 'Bruno' },
+    message: `m${i}`,
+    createdAt: NOW.toISOString(),
+  });
+
+  it('pushes one notification as it is', () => {
+    expect(messagesFor([n(1)])).toEqual([
+      { type: 'notification', notification: { ...n(1), read: false } },
+    ]);
+  });
+
+  it(`pushes several in one message: the newest ${PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT}, in order, and how many it skipped`, () => {
+    expect(messagesFor([n(1), n(2)])).toEqual([
+      {
+        type: 'notifications',
+        notifications: [n(1), n(2)].map((x) => ({ ...x, read: false })),
+        skipped: 0,
+      },
+    ]);
+    const many = Array.from({ length: 100 }, (_, i) => n(i));
+    const [message, ...more] = messagesFor(many);
+    expect(more).toEqual([]);
+    expect(message).toMatchObject({
+      type: 'notifications',
+      skipped: 100 - PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT,
+    });
+    expect(carried(message as ServerMessage).map((x) => x.message)).toEqual(
+      many.slice(-PUSH_LIMITS.NOTIFICATIONS_PER_RECIPIENT).map((x) => x.message),
+    );
   });
 });
 
@@ -149,24 +307,24 @@ describe('pushNotifications', () => {
       pusher: {
         push: async (userId, messages) => {
           pushed.push({ userId, messages });
-          return { connections: 1, sent: messages.length, removed: 0, failed: 0 };
+          return { connections: 1, sent: messages.length, removed: 0, failed: 0, expired: 0 };
         },
       },
       logger,
       metrics: recorder,
     });
-    const all = pushed.flatMap((p) => p.messages);
+    const all = pushed.flatMap((p) => p.messages.flatMap(carried));
     expect(all.length).toBe(outcome.notifications);
-    expect(all.every((m) => m.type === 'notification' && m.notification.read === false)).toBe(true);
+    expect(all.every((n) => n.read === false)).toBe(true);
     for (const { userId, messages } of pushed) {
-      for (const m of messages) {
-        if (m.type === 'notification') expect(m.notification.to.id).toBe(userId);
-      }
+      // One message per recipient and batch.
+      expect(messages).toHaveLength(1);
+      for (const n of messages.flatMap(carried)) expect(n.to.id).toBe(userId);
     }
     expect(metrics.pushed).toBe(outcome.sent);
     const poison = await pushNotifications(decodeEvent(loadEvent('msk-poison.json')), {
       pusher: {
-        push: async () => ({ connections: 0, sent: 0, removed: 0, failed: 0 }),
+        push: async () => ({ connections: 0, sent: 0, removed: 0, failed: 0, expired: 0 }),
       },
       logger,
       metrics: recorder,
@@ -185,13 +343,13 @@ describe('pushNotifications', () => {
       pusher: {
         push: async (_, messages) => {
           pushed.push(...messages);
-          return { connections: 1, sent: messages.length, removed: 0, failed: 0 };
+          return { connections: 1, sent: messages.length, removed: 0, failed: 0, expired: 0 };
         },
       },
       logger,
       metrics: { add: () => {}, flush: () => {} },
     });
-    const ids = pushed.map((m) => (m.type === 'notification' ? m.notification.id : ''));
+    const ids = pushed.flatMap(carried).map((n) => n.id);
     expect(ids.filter((id) => id === first.notification.id)).toHaveLength(1);
     expect(ids).toHaveLength(results.filter((r) => r.ok).length);
     expect(outcome).toMatchObject({ repeated: 1, notifications: ids.length });
@@ -216,11 +374,12 @@ describe('$connect', () => {
     const deps = {
       connections: registry,
       authenticator: {
-        userOfToken: async (token: string) => {
+        sessionOfToken: async (token: string) => {
           asked.push(token);
-          return 1;
+          return { userId: 1, expiresAt: VALID };
         },
       },
+      closer: new Pusher(registry, new FakeGateway(), logger, () => NOW),
       logger,
     };
     await expect(
@@ -248,7 +407,7 @@ describe('markRead', () => {
       pusher: {
         push: async (_userId: number, messages: readonly ServerMessage[]) => {
           pushed.push([...messages]);
-          return { connections: 1, sent: 1, removed: 0, failed: 0 };
+          return { connections: 1, sent: 1, removed: 0, failed: 0, expired: 0 };
         },
       },
       logger,
@@ -270,8 +429,7 @@ describe('the page', () => {
     'app.css': 'body{}',
   };
   const config = {
-    websocketUrl: 'ws://127.0.0.1:3001',
-    users: [{ id: 1, name: '</script><script>alert(1)</script>' }],
+    websocketUrl: 'ws://127.0.0.1:3001/</script><script>alert(1)</script>',
     signIn: { kind: 'local' as const },
   };
 
@@ -284,13 +442,15 @@ describe('the page', () => {
     expect(page.headers['content-security-policy']).toContain(
       "connect-src 'self' ws://127.0.0.1:3001",
     );
+    // The page is public: no user directory in it (issue 18, finding 4).
+    expect(JSON.parse(json)).not.toHaveProperty('users');
     expect(page.headers['content-security-policy']).toContain("script-src 'self'");
   });
 
   it.each([["$'"], ['$`'], ['$&'], ['$$']])(
     'puts a name with %s in the page as it is (no replacement pattern)',
     (name) => {
-      const named = { ...config, users: [{ id: 1, name: `Zoë ${name} </script>` }] };
+      const named = { ...config, websocketUrl: `ws://127.0.0.1:3001/${name}</script>` };
       const page = servePage('/', assets, named);
       expect(page.body.match(/<\/script>/g)).toHaveLength(1);
       const json = page.body.replace(/^.*?>/, '').replace(/<\/script>$/, '');
