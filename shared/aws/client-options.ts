@@ -19,10 +19,6 @@ export const awsClientOptions = (
   requestHandler: {
     connectionTimeout: bounds.CONNECTION_TIMEOUT_MS,
     requestTimeout: bounds.REQUEST_TIMEOUT_MS,
-    // @smithy/node-http-handler 4 only logs a warning when an answer outlives `requestTimeout`
-    // unless told to throw: a peer that took the request and never answered held the call (and
-    // the function) until Lambda's timeout.
-    throwOnRequestTimeout: true,
   },
   ...(local
     ? {
