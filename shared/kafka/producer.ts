@@ -22,6 +22,12 @@ export interface SerialProducerOptions {
   readonly reconnectPauseMs?: number;
   readonly reconnectTimeoutMs?: number;
   readonly refuseAfterFailureMs?: number;
+  /**
+   * Whether a send made while a new producer connects waits for it (within its own deadline)
+   * instead of being refused at once: for a caller that refuses what is likely to fail itself
+   * (the publisher: only the partitions whose write failed).
+   */
+  readonly waitWhileReconnecting?: boolean;
   /** A monotonic clock in ms; tests pass their own. */
   readonly now?: () => number;
 }
@@ -57,6 +63,7 @@ export class SerialProducer {
   readonly #pauseMs: number;
   readonly #attemptMs: number;
   readonly #refuseMs: number;
+  readonly #waitWhileReconnecting: boolean;
   readonly #now: () => number;
   /** Cuts the refusal window short (`disconnect()`). */
   #wake: (() => void) | undefined;
@@ -82,6 +89,7 @@ export class SerialProducer {
     this.#attemptMs = options.reconnectTimeoutMs ?? SERIAL_PRODUCER_DEFAULTS.RECONNECT_TIMEOUT_MS;
     this.#refuseMs =
       options.refuseAfterFailureMs ?? SERIAL_PRODUCER_DEFAULTS.REFUSE_AFTER_FAILURE_MS;
+    this.#waitWhileReconnecting = options.waitWhileReconnecting ?? false;
     this.#now = options.now ?? (() => performance.now());
   }
 
@@ -100,7 +108,7 @@ export class SerialProducer {
     work: (producer: Producer, abandoned: () => boolean) => Promise<T>,
     timeoutMs: number,
   ): Promise<T> {
-    if (this.#reconnecting) throw new KafkaSendError('reconnecting');
+    if (this.#refusing()) throw new KafkaSendError('reconnecting');
     const started = this.#now();
     const remaining = () => Math.max(0, timeoutMs - (this.#now() - started));
     const previous = this.#turn;
@@ -116,11 +124,15 @@ export class SerialProducer {
       throw new KafkaSendError('waited-too-long', { cause: error });
     }
     try {
-      if (this.#reconnecting) throw new KafkaSendError('reconnecting');
+      if (this.#refusing()) throw new KafkaSendError('reconnecting');
       return await this.#attempt(work, remaining);
     } finally {
       release();
     }
+  }
+
+  #refusing(): boolean {
+    return this.#reconnecting !== undefined && !this.#waitWhileReconnecting;
   }
 
   async #attempt<T>(

@@ -5,6 +5,7 @@ import {
   type ICustomPartitioner,
   type Message,
   Partitioners,
+  type PartitionMetadata,
   type Producer,
   type RecordMetadata,
 } from 'kafkajs';
@@ -52,6 +53,9 @@ export const PUBLISHER_CLIENT_RETRY = {
  */
 export const TRANSACTION_TIMEOUT_FLOOR_MS = 10_000;
 
+/** `#refusedUntil`'s key for every partition at once. */
+const EVERY_PARTITION = -1;
+
 /** Where a notification was written. Offsets are strings: Kafka offsets are 64-bit. */
 export interface Placement {
   readonly partition: number;
@@ -83,6 +87,16 @@ export interface KafkaPublisherOptions {
 export const PUBLISH_RETRY_AFTER_SECONDS = 1;
 
 /**
+ * How long a partition whose write just failed is refused at once, nothing sent: a failure that
+ * waited out its deadline (the partition's leader died and is not yet fenced, its in-sync
+ * replicas are too few) is likely to recur for the next write to that partition, and each such
+ * write would hold a function for the whole deadline. Only that partition's: the others' leaders
+ * are elsewhere, and their writes go on. When no producer could connect, every partition is
+ * refused until a new one has (and for at least as long).
+ */
+export const REFUSE_PARTITION_AFTER_FAILURE_MS = 1_000;
+
+/**
  * Publishes notifications to Kafka with acks from all in-sync replicas and an idempotent
  * producer, created once and reused by warm invocations.
  *
@@ -92,13 +106,22 @@ export const PUBLISH_RETRY_AFTER_SECONDS = 1;
  *
  * One publish at a time uses the producer, and one that fails or times out gets it replaced
  * (`SerialProducer` says why: overlapping sends on a kafkajs idempotent producer can lose or
- * duplicate acknowledged records). A failure answers 503; until a new producer has connected,
- * publishes are refused at once rather than each waiting out the timeout on a broker that is down.
+ * duplicate acknowledged records). A failure answers 503; for a second after it, publishes to the
+ * partitions it wrote to are refused at once rather than each waiting out the timeout on a leader
+ * that is down (`REFUSE_PARTITION_AFTER_FAILURE_MS`), while the other partitions' go on with a new
+ * producer.
  */
 export class KafkaPublisher implements NotificationPublisher {
   readonly #options: KafkaPublisherOptions;
   readonly #partitions = new WeakMap<Message, number>();
   readonly #producer: SerialProducer;
+  /** Until when (`performance.now()`) each partition is refused; `-1`: every partition. */
+  readonly #refusedUntil = new Map<number, number>();
+  /** The topic's partitions as kafkajs last saw them: where a message will go is known ahead. */
+  #partitionMetadata: PartitionMetadata[] | undefined;
+  readonly #predict = Partitioners.DefaultPartitioner();
+  /** Set when no producer could connect: everything is refused until one has. */
+  #unconnected = false;
 
   constructor(kafka: KafkaSource, options: KafkaPublisherOptions) {
     this.#options = options;
@@ -117,6 +140,9 @@ export class KafkaPublisher implements NotificationPublisher {
       }),
       {
         reconnectTimeoutMs: options.timeoutMs,
+        // Refusing after a failure is the publisher's, per partition (`#refused`).
+        refuseAfterFailureMs: 0,
+        waitWhileReconnecting: true,
         ...(options.reconnectPauseMs === undefined
           ? {}
           : { reconnectPauseMs: options.reconnectPauseMs }),
@@ -130,6 +156,8 @@ export class KafkaPublisher implements NotificationPublisher {
   ): Promise<Placement[]> {
     const messages = notifications.map(toRecord);
     const budgetMs = Math.min(timeoutMs ?? this.#options.timeoutMs, this.#options.timeoutMs);
+    const partitions = this.#partitionsOf(messages);
+    if (this.#refused(partitions)) throw this.#unavailable(new KafkaSendError('reconnecting'));
     let metadata: RecordMetadata[];
     try {
       metadata = await this.#producer.send(
@@ -137,6 +165,7 @@ export class KafkaPublisher implements NotificationPublisher {
         budgetMs,
       );
     } catch (error) {
+      this.#refuseAfter(error, partitions);
       throw this.#unavailable(error);
     }
     return this.#placements(messages, metadata);
@@ -180,9 +209,41 @@ export class KafkaPublisher implements NotificationPublisher {
     return (args) => {
       const chosen = partition(args);
       this.#partitions.set(args.message, chosen);
+      this.#partitionMetadata = args.partitionMetadata;
       return chosen;
     };
   };
+
+  /** The partitions `messages` will go to (keyed: murmur2 of the key), once the topic's are known. */
+  #partitionsOf(messages: readonly Message[]): number[] | undefined {
+    const partitionMetadata = this.#partitionMetadata;
+    if (!partitionMetadata?.length) return undefined;
+    const topic = this.#options.topic;
+    return [
+      ...new Set(messages.map((message) => this.#predict({ topic, partitionMetadata, message }))),
+    ];
+  }
+
+  /** Whether a write to `partitions` (unknown: any) is refused for now. */
+  #refused(partitions: readonly number[] | undefined): boolean {
+    const now = performance.now();
+    const refused = (p: number) => (this.#refusedUntil.get(p) ?? 0) > now;
+    if (this.#unconnected && this.#producer.reconnecting) return true;
+    this.#unconnected = false;
+    return refused(EVERY_PARTITION) || (partitions ?? []).some(refused);
+  }
+
+  /** After a failed write: its partitions refused for a while, or every one if none connected. */
+  #refuseAfter(error: unknown, partitions: readonly number[] | undefined): void {
+    // Waiting for another publish to end says nothing about the cluster.
+    if (error instanceof KafkaSendError && error.reason === 'waited-too-long') return;
+    const until = performance.now() + REFUSE_PARTITION_AFTER_FAILURE_MS;
+    const connected = !(error instanceof KafkaSendError && error.reason === 'not-connected');
+    if (!connected) this.#unconnected = true;
+    for (const p of connected && partitions ? partitions : [EVERY_PARTITION]) {
+      this.#refusedUntil.set(p, until);
+    }
+  }
 
   /** Each message's offset: its partition's base offset plus its rank within that partition. */
   #placements(messages: readonly Message[], metadata: readonly RecordMetadata[]): Placement[] {

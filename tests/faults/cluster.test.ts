@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,6 +9,7 @@ import { createKafka } from '../../shared/kafka/client.js';
 import { DEAD_LETTER_HEADERS } from '../../shared/kafka/dead-letters.js';
 import { KafkaPublisher, PUBLISHER_CLIENT_RETRY } from '../../shared/kafka/publisher.js';
 import { createNotification, DEFAULT_USERS } from '../../shared/models/index.js';
+import { tokenFor } from '../helpers/api-client.js';
 import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import {
   leaderKilled,
@@ -20,8 +22,8 @@ import {
   twoDown,
 } from '../helpers/cluster-faults.js';
 import { type FaultStack, startFaultStack } from '../helpers/fault-stack.js';
-import { readRecords } from '../helpers/kafka.js';
-import { type Outcome, startLoad } from '../helpers/load.js';
+import { readRecords, readTopic } from '../helpers/kafka.js';
+import { audit, type Outcome, startLoad } from '../helpers/load.js';
 import { silentLogger } from '../helpers/logger.js';
 import { localKafkaOfRun } from '../helpers/test-broker.js';
 import { until } from '../helpers/wait.js';
@@ -48,6 +50,22 @@ const BEFORE_MS = 3_000;
 const AFTER_MS = 3_000;
 /** How long a killed node (or two) stays down. */
 const DOWN_MS = 8_000;
+
+/** Batches of three notifications (to users 2, 3 and 4: three partitions) per second. */
+const BATCHES_PER_SECOND = 1;
+
+/** `POST /notifications` as user 1: one notification to each of users 2, 3 and 4. */
+const batchRequest =
+  (token: string) =>
+  (index: number): RequestInit => ({
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Bearer ${token}`,
+      'idempotency-key': randomUUID(),
+    },
+    body: JSON.stringify([2, 3, 4].map((toId) => ({ toId, message: `batch ${index} to ${toId}` }))),
+  });
 
 /** Writes a record that is not JSON every 2 s until stopped; `written`: each one's partition/offset. */
 const poisonWriter = (kafka: Kafka, topic: string) => {
@@ -129,8 +147,12 @@ describe('three replicated brokers: leaders that move, nodes that die', () => {
     await cluster?.close();
   });
 
-  const run = async (scenario: Parameters<typeof runClusterScenario>[0]['scenario']) => {
+  const run = async (
+    scenario: Parameters<typeof runClusterScenario>[0]['scenario'],
+    onLoadStop?: () => void,
+  ) => {
     const result = await runClusterScenario({
+      onLoadStop,
       stack,
       cluster,
       sessions,
@@ -145,10 +167,10 @@ describe('three replicated brokers: leaders that move, nodes that die', () => {
   };
 
   /**
-   * What every scenario must show: nothing acknowledged lost, duplicated or left unread. Not the
-   * consumers' committed lag: every record is stored (`skipped`), but a commit can stay refused
-   * for a while after the group's coordinator moves (kafkajs#1779, retried by the event source);
-   * the benchmark reports when the lag is back to 0.
+   * What every scenario must show: nothing acknowledged lost, duplicated or left unread, and both
+   * consumers' committed lag back to 0 once the last node is back (within the scenario's guard of
+   * 90 s; how soon is the benchmark's to report). A commit refused after the group's coordinator
+   * moved (kafkajs#1779) is tried again by the event source until it is accepted.
    */
   const expectEveryAcceptedStoredOnce = (result: ScenarioResult) => {
     expect(result.audit.sent).toBeGreaterThan(0);
@@ -157,6 +179,7 @@ describe('three replicated brokers: leaders that move, nodes that die', () => {
     expect(result.skipped, 'records in Kafka never stored').toEqual([]);
     expect(result.other, "answers other than 202, 503 and the gateway's 500s").toEqual([]);
     expect(result.withoutRetryAfter, '503s without Retry-After').toBe(0);
+    expect(result.lagZeroMs, "both consumers' committed lag back to 0").toBeDefined();
   };
 
   // kafkajs tries the seed brokers in the order given, from the first, for every new producer
@@ -194,10 +217,25 @@ describe('three replicated brokers: leaders that move, nodes that die', () => {
     expect(published.length).toBeGreaterThanOrEqual(6);
   });
 
-  it('rides through a graceful rolling restart (MSK patching): every 202 stored once and pushed, every poison record dead-lettered, no 503 but from a starved machine', async () => {
-    // Poison records written beside the load, for the dead-letter producer to carry through too.
+  it('rides through a graceful rolling restart (MSK patching): no 503, every 202 (single or batch) stored once and pushed, every poison record dead-lettered', async () => {
+    // Poison records written beside the load, for the dead-letter producer to carry through too,
+    // and batches to three recipients (three partitions: a transaction) while the transaction
+    // coordinators move.
     const poison = poisonWriter(cluster.kafka, stack.topic);
-    const result = await run(ROLLING_RESTART).finally(() => poison.stop());
+    let batchesDone = false;
+    const batches = startLoad({
+      url: `${stack.base}/notifications`,
+      ratePerSecond: BATCHES_PER_SECOND,
+      request: batchRequest(await tokenFor(1)),
+      done: () => batchesDone,
+    });
+    // The batches stop with the load: new records would keep the consumers' lag above 0.
+    const stopBeside = () => {
+      poison.stop();
+      batchesDone = true;
+    };
+    const result = await run(ROLLING_RESTART, stopBeside).finally(stopBeside);
+    const batchOutcomes = await batches.finished;
     const written = await poison.written;
     expect(written.length).toBeGreaterThan(0);
     const letters = await readRecords(cluster.kafka, `${stack.topic}.dlq`, written.length, 60_000);
@@ -212,20 +250,40 @@ describe('three replicated brokers: leaders that move, nodes that die', () => {
       'poison records not dead-lettered',
     ).toEqual([]);
     expectEveryAcceptedStoredOnce(result);
-    // No 503 on a quiet machine (bench/reliability.ts: none at 50/s); on a starved one a send can
-    // still outlive its deadline while a leader moves, and its container then refuses for a
-    // second. A client mishandling leader moves refuses far more (kafkajs's seed order: every
-    // new producer while node 1 restarts).
-    expect(result.refused, '503s in a rolling restart').toBeLessThanOrEqual(
-      Math.ceil(0.03 * result.audit.sent),
-    );
+    // MSK's patching moves every leader and coordinator with a controlled shutdown: writes ride
+    // through (NOT_LEADER_OR_FOLLOWER, fresh metadata, retry within the deadline).
+    expect(result.refused, '503s in a rolling restart').toBe(0);
     expect(result.audit.accepted).toBe(result.audit.sent);
     expect(result.unpushed, '202s never pushed to the open session').toEqual([]);
+    // Every batch accepted and each of its notifications in Kafka once and stored once.
+    const statuses = batchOutcomes.map((o) => o.status);
+    expect(statuses.length).toBeGreaterThan(0);
+    expect(
+      statuses.filter((status) => status !== 202),
+      'batches refused in a rolling restart',
+    ).toEqual([]);
+    let batchAudit = audit(batchOutcomes, [], []);
+    await until(
+      async () => {
+        batchAudit = audit(
+          batchOutcomes,
+          await readTopic(cluster.kafka, stack.topic),
+          await stack.storedIds(),
+        );
+        return batchAudit.storedOnce === batchAudit.accepted;
+      },
+      60_000,
+      'every batch stored',
+      1_000,
+    ).catch(() => undefined);
+    expect(batchAudit).toMatchObject({ duplicates: [], lost: [], misplaced: [] });
+    expect(batchAudit.storedOnce).toBe(batchAudit.accepted);
   });
 
   it('rides through a partition leader killed: 503s only while the cluster fences it, every 202 stored once, consumers resume', async () => {
     const result = await run(leaderKilled(DOWN_MS));
     expectEveryAcceptedStoredOnce(result);
+    expect(result.unanswered, 'requests left without an answer').toBe(0);
     expect(result.lateRefusals, '503s after a new leader was elected').toBe(0);
     expect(result.recoverMs, 'a 202 after the new leader').toBeDefined();
     expect(result.unpushed, '202s never pushed to the open session').toEqual([]);

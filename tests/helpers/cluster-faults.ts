@@ -213,6 +213,8 @@ export interface ScenarioOptions {
   readonly earlier: Outcome[];
   /** Longest to wait for the consumers to store and push everything. */
   readonly settleMs?: number;
+  /** Called when the load stops, before the consumers' lag is awaited (to stop a load beside it). */
+  readonly onLoadStop?: () => void;
 }
 
 /** One line a person can read: what a scenario counted. */
@@ -234,6 +236,7 @@ export const runClusterScenario = async ({
   afterMs,
   earlier,
   settleMs = 90_000,
+  onLoadStop,
 }: ScenarioOptions): Promise<ScenarioResult> => {
   const topics = [stack.topic, `${stack.topic}.dlq`];
   let stop = false;
@@ -251,6 +254,7 @@ export const runClusterScenario = async ({
     await sleep(afterMs);
   } finally {
     stop = true;
+    onLoadStop?.();
     await load.finished;
   }
   const outcomes = load.outcomes;

@@ -112,6 +112,27 @@ describe('SerialProducer', () => {
     expect(producers.map((p) => p.disconnects)).toEqual([1, 1]);
   });
 
+  it('with waitWhileReconnecting, lets a send made while a new producer connects wait for it', async () => {
+    const connecting = deferred();
+    const { kafka } = fakeKafka((id) => (id === 1 ? connecting.promise : Promise.resolve()));
+    const serial = new SerialProducer(kafka, () => ({}), {
+      refuseAfterFailureMs: 0,
+      waitWhileReconnecting: true,
+    });
+    expect(
+      await reasonOf(
+        serial.send(async () => {
+          throw new Error('the leader is gone');
+        }, 1_000),
+      ),
+    ).toBe('in-doubt');
+    expect(serial.reconnecting).toBe(true);
+    const waiting = serial.send(async (p) => idOf(p), 1_000);
+    connecting.resolve();
+    expect(await waiting).toBe(1);
+    await serial.disconnect();
+  });
+
   it('refuses sends for refuseAfterFailureMs after a failure even when a new producer connects at once', async () => {
     let now = 0;
     const { kafka } = fakeKafka();

@@ -8,8 +8,12 @@ const { describe } = require('./util');
  * processed; one commit is in flight at a time, and offsets that arrive meanwhile are folded into
  * the next, so a partition never queues commits faster than the broker answers them (a group
  * commit takes several milliseconds). Never commits below an offset already asked for, nor after
- * the partition is revoked. A commit that fails is logged: the records after the last commit are
- * then delivered again, as at least once allows.
+ * the partition is revoked. A commit that fails is tried again (after `COMMIT_RETRY_DELAYS_MS`,
+ * the last one repeated) until it is accepted, a later offset replaces it or the partition is
+ * revoked: dropped, the last commit before a quiet spell left the group's lag above 0 until the
+ * next record, and its records were delivered again at the next rebalance. A failure whose error
+ * says `retriable: false` (the source is stopping) is only logged: the records after the last
+ * commit are delivered again, as at least once allows.
  *
  * @typedef {import('./util').Log} Log
  * @typedef {{
@@ -18,6 +22,9 @@ const { describe } = require('./util');
  *   log: Log,
  * }} CommitterHost
  */
+/** Pauses before a failed commit is tried again; the last one repeats. */
+const COMMIT_RETRY_DELAYS_MS = [500, 1_000, 2_000, 5_000];
+
 class Committer {
   /** The highest offset asked to be committed. */
   #requested = -1n;
@@ -28,6 +35,8 @@ class Committer {
   #sent = Promise.resolve();
   #committed = -1n;
   #revoked = false;
+  /** Failed commits in a row. */
+  #failures = 0;
   /** @type {CommitterHost} */
   #host;
 
@@ -78,10 +87,20 @@ class Committer {
         try {
           await commit(this.partition, offset);
           if (offset > this.#committed) this.#committed = offset;
+          this.#failures = 0;
         } catch (error) {
+          const retriable =
+            /** @type {{ retriable?: unknown } | null} */ (error)?.retriable !== false;
+          const delay =
+            COMMIT_RETRY_DELAYS_MS[Math.min(this.#failures, COMMIT_RETRY_DELAYS_MS.length - 1)];
+          this.#failures += 1;
           log.warning(
-            `Kafka ${mapping.functionKey} ${mapping.topic}-${this.partition}: could not commit offset ${offset} (records after the last commit will be delivered again): ${describe(error)}`,
+            `Kafka ${mapping.functionKey} ${mapping.topic}-${this.partition}: could not commit offset ${offset} (${retriable && !this.#revoked ? `trying again in ${(Number(delay) / 1000).toFixed(1)} s` : 'records after the last commit will be delivered again'}): ${describe(error)}`,
           );
+          if (!retriable || this.#revoked) continue;
+          // A later offset asked for meanwhile replaces this one.
+          if (this.#next === undefined) this.#next = offset;
+          await new Promise((resolve) => setTimeout(resolve, delay));
         }
       }
     } finally {

@@ -27,12 +27,15 @@ const SLOW_JOIN_NOTICE_MS = 2_000;
 /**
  * A commit refused because the group's coordinator moved (its broker restarted or died) is tried
  * again, this many times in all, after 250 ms, 500 ms, ... kafkajs keeps the coordinator it found
- * at the join for as long as its connection is open, and on NOT_COORDINATOR only refreshes the
- * metadata and throws (src/consumer/offsetManager: getCoordinator, commitOffsets; the same for a
- * coordinator that died: "Broker N not found in the cached metadata"; kafkajs#1779, not released).
- * The next heartbeat gets the same error and makes the consumer join again, which finds the new
- * coordinator: a retry after it commits. Without it, the last commit before a quiet spell was
- * lost, and its records delivered again at the next rebalance.
+ * at the join: on a closed connection it looks up the same node id again, and on NOT_COORDINATOR
+ * it only refreshes the metadata and throws (src/consumer/offsetManager: getCoordinator,
+ * commitOffsets; the same for a coordinator that died: "Broker N not found in the cached
+ * metadata"; kafkajs#1779, an open pull request, and kafkajs#1152). A heartbeat that gets the
+ * same error makes the consumer join again, which finds the new coordinator; but heartbeats go to
+ * the group's coordinator as found at the join, which may answer while the offsets' does not,
+ * and commits stayed refused for minutes. After the last attempt the consumer is replaced: the
+ * new one finds the coordinator as it joins, and the records after the last commit are delivered
+ * again (at least once). The committer tries the offset again meanwhile (committer.js).
  */
 const COMMIT_ATTEMPTS = 6;
 const COMMIT_RETRY_MS = 250;
@@ -42,6 +45,13 @@ const COORDINATOR_MOVED = new Set([
   'GROUP_COORDINATOR_NOT_AVAILABLE',
   'GROUP_LOAD_IN_PROGRESS',
 ]);
+/**
+ * Marks `error` as one the committer must not try again after (committer.js).
+ * @param {unknown} error
+ */
+const notRetriable = (error) =>
+  error !== null && typeof error === 'object' ? Object.assign(error, { retriable: false }) : error;
+
 /** @param {unknown} error */
 const coordinatorMoved = (error) => {
   const e = /** @type {{ type?: string, name?: string, cause?: unknown }} */ (error ?? {});
@@ -227,9 +237,7 @@ class KafkaEventSource {
       log.warning(
         `Kafka ${mapping.functionKey}: consumer stopped: ${describe(payload.error)}; reconnecting in ${(delay / 1000).toFixed(1)} s`,
       );
-      this.#revokeAll();
-      void consumer.disconnect().catch(() => undefined);
-      this.#connecting = this.#sleep(delay).then(() => this.#connectLoop());
+      this.#replace(consumer, delay);
     });
     await consumer.connect();
     await consumer.subscribe({
@@ -366,6 +374,19 @@ class KafkaEventSource {
     }
   }
 
+  /**
+   * Drops `consumer` (its partitions revoked here, their records after the last commit delivered
+   * again) and connects a new one after `delayMs`, unless it was already replaced.
+   * @param {Consumer} consumer @param {number} delayMs
+   */
+  #replace(consumer, delayMs) {
+    if (this.#consumer !== consumer || this.#stopping) return;
+    this.#consumer = undefined;
+    this.#revokeAll();
+    void consumer.disconnect().catch(() => undefined);
+    this.#connecting = this.#sleep(delayMs).then(() => this.#connectLoop());
+  }
+
   #revokeAll() {
     for (const { partition } of this.#poller.lag()) this.#poller.revoke(partition);
     for (const u of this.#undecodable.values()) clearTimeout(u.timer);
@@ -380,14 +401,25 @@ class KafkaEventSource {
   async #commit(partition, offset) {
     for (let attempt = 1; ; attempt++) {
       const consumer = this.#consumer;
-      if (!consumer) throw new Error('not connected');
+      // Nothing to commit with: the committer gives up (its partition is revoked by then).
+      if (!consumer || this.#stopping) throw notRetriable(new Error('not connected'));
       try {
         await consumer.commitOffsets([
           { topic: this.#options.mapping.topic, partition, offset: offset.toString() },
         ]);
         return;
       } catch (error) {
-        if (attempt >= COMMIT_ATTEMPTS || this.#stopping || !coordinatorMoved(error)) throw error;
+        // Any other refusal (a rebalance under way, a generation gone) is not tried again: the
+        // partition may be another poller's by then.
+        if (this.#stopping || !coordinatorMoved(error)) throw notRetriable(error);
+        if (attempt >= COMMIT_ATTEMPTS) {
+          const { log, mapping } = this.#options;
+          log.warning(
+            `Kafka ${mapping.functionKey}: commits still refused after ${COMMIT_ATTEMPTS} attempts (${describe(error)}); joining the group again with a new consumer`,
+          );
+          this.#replace(consumer, 0);
+          throw error;
+        }
         await new Promise((resolve) => setTimeout(resolve, COMMIT_RETRY_MS * attempt));
       }
     }

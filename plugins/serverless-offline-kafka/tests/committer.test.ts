@@ -55,4 +55,48 @@ describe('Committer', () => {
     await committer.settled;
     expect(sent).toEqual([3n]);
   });
+
+  it('tries a failed commit again until the broker accepts it, and stops once revoked', async () => {
+    const sent: bigint[] = [];
+    let refuse = 2;
+    const committer = new Committer(2, {
+      mapping: { functionKey: 'consumer', topic: 'notifications' },
+      commit: async (_, offset) => {
+        sent.push(offset);
+        if (refuse-- > 0)
+          throw Object.assign(new Error('not the coordinator'), {
+            type: 'NOT_COORDINATOR_FOR_GROUP',
+          });
+      },
+      log: silent,
+    });
+    committer.commit(7n);
+    await until(() => committer.committed === 7n, 'the commit accepted at the third try', 5_000);
+    expect(sent).toEqual([7n, 7n, 7n]);
+
+    refuse = Number.POSITIVE_INFINITY;
+    committer.commit(9n);
+    await until(() => sent.length === 5, 'a second try', 5_000);
+    committer.revoke();
+    await committer.settled;
+    const tries = sent.length;
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    expect(sent.length).toBe(tries);
+    expect(committer.committed).toBe(7n);
+  });
+
+  it('gives up at once on a failure that says it is not retriable (the source is stopping)', async () => {
+    const sent: bigint[] = [];
+    const committer = new Committer(2, {
+      mapping: { functionKey: 'consumer', topic: 'notifications' },
+      commit: async (_, offset) => {
+        sent.push(offset);
+        throw Object.assign(new Error('stopping'), { retriable: false });
+      },
+      log: silent,
+    });
+    committer.commit(4n);
+    await committer.settled;
+    expect(sent).toEqual([4n]);
+  });
 });
