@@ -401,8 +401,9 @@ class KafkaEventSource {
   async #commit(partition, offset) {
     for (let attempt = 1; ; attempt++) {
       const consumer = this.#consumer;
-      // Nothing to commit with: the committer gives up (its partition is revoked by then).
-      if (!consumer || this.#stopping) throw notRetriable(new Error('not connected'));
+      // Nothing to commit with: the committer gives up (its partition is revoked by then). While
+      // stopping, the consumer is still there: the invocations stop() waits for commit with it.
+      if (!consumer) throw notRetriable(new Error('not connected'));
       try {
         await consumer.commitOffsets([
           { topic: this.#options.mapping.topic, partition, offset: offset.toString() },
