@@ -175,6 +175,8 @@ describe('real time under sls offline start', () => {
           connectionId: gone,
           connectedAt,
           expiresAt: Math.floor(connectedAt / 1000) + CONNECTION_TTL_S,
+          // Its token still valid: a session past its token is closed, not posted to.
+          tokenExpiresAt: Math.floor(Date.now() / 1000) + 3600,
         },
       }),
     );
