@@ -401,8 +401,10 @@ class KafkaEventSource {
   async #commit(partition, offset) {
     for (let attempt = 1; ; attempt++) {
       const consumer = this.#consumer;
-      // Nothing to commit with: the committer gives up (its partition is revoked by then).
-      if (!consumer || this.#stopping) throw notRetriable(new Error('not connected'));
+      // Nothing to commit with: the committer gives up (its partition is revoked by then). While
+      // stopping, the consumer is still in the group until the invocations in flight have ended:
+      // their commits go through (stop()).
+      if (!consumer) throw notRetriable(new Error('not connected'));
       try {
         await consumer.commitOffsets([
           { topic: this.#options.mapping.topic, partition, offset: offset.toString() },
