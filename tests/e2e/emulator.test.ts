@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readRecords, unique } from '../helpers/kafka.js';
+import { readRecords, readTopic, unique } from '../helpers/kafka.js';
 import { type Offline, startOffline } from '../helpers/offline.js';
 import { testKafka } from '../helpers/test-broker.js';
 import { until } from '../helpers/wait.js';
@@ -215,9 +215,8 @@ describe('serverless-offline-kafka under sls offline start', () => {
       recordsOf(d).some((r) => text(r) === 'window'),
     );
     const waited = (delivery?.at ?? 0) - sent;
-    // Tolerant bounds: at least most of the window, and not much beyond it on a busy machine.
+    // At least most of the window (send-to-invocation latency: bench/emulator-throughput.ts).
     expect(waited).toBeGreaterThanOrEqual(800);
-    expect(waited).toBeLessThan(5_000);
   });
 
   it('retries a failing batch whole, blocking only its partition, until it succeeds', async () => {
@@ -394,6 +393,9 @@ describe('serverless-offline-kafka under sls offline start', () => {
       20_000,
       'the batch to be committed past the failed records',
     );
+    // Exactly one give-up: the destination holds that one envelope and no other, read to its end
+    // once the batch is committed (the envelope is written before the commit).
+    expect(await readTopic(kafka, topics.partialDlq)).toHaveLength(1);
   });
 
   it('writes SQS, SNS and S3 on-failure destinations as files under destinationsDir', async () => {
