@@ -109,7 +109,7 @@ describe('real time under sls offline start', () => {
     // A token of a user the directory does not know: 403, as on the HTTP routes.
     expect(await refusal(openSocket(url, protocolsFor(await tokenFor(999))))).toBe(403);
     expect(await refusal(openSocket(url, ['chat', `bearer.${await tokenFor(EMMA)}`]))).toBe(400);
-    await stack.offline.waitForOutput(/token refused/, 5_000);
+    await stack.offline.waitForOutput(/token refused/, 30_000);
     expect(stack.offline.output()).not.toContain(forged);
   });
 
@@ -178,7 +178,7 @@ describe('real time under sls offline start', () => {
     await socket.close();
     await until(
       async () => (await connectionItem(BRUNO, mine ?? '')) === undefined,
-      10_000,
+      30_000,
       'the closed connection to be forgotten',
     );
   });
@@ -203,8 +203,8 @@ describe('real time under sls offline start', () => {
     );
     const id = await send(EMMA, RICK, `After a dead tab ${randomUUID()}`);
     await live.next(isPushOf(id));
-    await until(async () => (await connectionItem(RICK, gone)) === undefined, 10_000, 'removal');
-    await stack.offline.waitForOutput(new RegExp(`gone connection removed[^\\n]*${gone}`), 5_000);
+    await until(async () => (await connectionItem(RICK, gone)) === undefined, 30_000, 'removal');
+    await stack.offline.waitForOutput(new RegExp(`gone connection removed[^\\n]*${gone}`), 30_000);
   });
 
   it('carries unreadCount and read flags, marks one read in every session, and is idempotent', async () => {
@@ -217,7 +217,7 @@ describe('real time under sls offline start', () => {
         const ids = (await inbox(BRUNO)).notifications.map((n) => n.id);
         return ids.includes(first) && ids.includes(second);
       },
-      15_000,
+      60_000,
       'both stored',
     );
     const before = await inbox(BRUNO);
@@ -246,7 +246,7 @@ describe('real time under sls offline start', () => {
     const id = await send(BRUNO, EMMA, `Emma's own ${randomUUID()}`);
     await until(
       async () => (await inbox(EMMA)).notifications.some((n) => n.id === id),
-      15_000,
+      60_000,
       'stored',
     );
     const stranger = await post(`/notifications/${id}/read`, RICK);
@@ -265,7 +265,7 @@ describe('real time under sls offline start', () => {
     const id = await send(RICK, EMMA, `Before marking all ${randomUUID()}`);
     await until(
       async () => (await inbox(EMMA)).notifications.some((n) => n.id === id),
-      15_000,
+      60_000,
       'stored',
     );
     const response = await post('/notifications/read', EMMA);
