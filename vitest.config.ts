@@ -7,6 +7,13 @@ import { defineConfig } from 'vitest/config';
  */
 const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
 
+/**
+ * Projects run in groups, one group after the other (`sequence.groupOrder`); the projects of a
+ * group run at the same time. Tests assert that things happen, with timeouts that only guard
+ * against hanging (how fast is for bench/), but the end-to-end, browser and fault tests run whole
+ * services on a machine that may have two cores: each runs alone, after the unit, integration and
+ * deploy tests, so that nothing of the same run competes with them.
+ */
 export default defineConfig({
   test: {
     // Once for the whole run (not per project), so that one broker serves every project and is
@@ -19,6 +26,9 @@ export default defineConfig({
           include: ['tests/unit/**/*.test.ts', 'plugins/**/tests/**/*.test.ts'],
           environment: 'node',
           env,
+          sequence: { groupOrder: 0 },
+          // A guard against hanging on a busy machine, not a speed check.
+          testTimeout: 30_000,
         },
       },
       {
@@ -26,6 +36,7 @@ export default defineConfig({
           name: 'integration',
           include: ['tests/integration/**/*.test.ts'],
           env,
+          sequence: { groupOrder: 0 },
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
@@ -38,8 +49,8 @@ export default defineConfig({
           // `sls package --stage example` once, for every file that reads the package.
           globalSetup: ['tests/setup/example-package.ts'],
           env,
-          // After the other projects, so that packaging never competes with timed e2e tests.
-          sequence: { groupOrder: 2 },
+          // Beside the unit and integration tests: packaging competes with no service under test.
+          sequence: { groupOrder: 0 },
           testTimeout: 60_000,
           hookTimeout: 300_000,
         },
@@ -51,7 +62,7 @@ export default defineConfig({
           name: 'browser',
           include: ['tests/browser/**/*.test.ts'],
           env,
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 2 },
           testTimeout: 120_000,
           hookTimeout: 240_000,
           fileParallelism: false,
@@ -61,7 +72,7 @@ export default defineConfig({
         test: {
           // Real broker, store and `sls offline` behind a real proxy (toxiproxy) that cuts, slows
           // and restores them. One file at a time (the broker's proxy has one fixed address),
-          // after every other project, so that their timings are not skewed by a busy machine.
+          // after every other project, alone.
           name: 'faults',
           include: ['tests/faults/**/*.test.ts'],
           env,
@@ -73,9 +84,11 @@ export default defineConfig({
       },
       {
         test: {
+          // After the unit, integration and deploy tests, alone.
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
           env,
+          sequence: { groupOrder: 1 },
           testTimeout: 180_000,
           hookTimeout: 240_000,
           // Each e2e file runs its own `sls offline start`; two at once would fight over ports.

@@ -6,7 +6,7 @@ import { verifierOf } from '../shared/identity/authenticator.js';
 import { LOCAL_ISSUER } from '../shared/identity/constants.js';
 import { localBrokers, unique } from '../tests/helpers/kafka.js';
 import { startOffline } from '../tests/helpers/offline.js';
-import { projectIssuer } from '../tests/helpers/tokens.js';
+import { testIssuer } from '../tests/helpers/tokens.js';
 import { defineFigure, interleave, runFigure, say } from './lib/figure.js';
 import { compareRow } from './lib/results.js';
 import { median, msSince } from './lib/stats.js';
@@ -36,7 +36,7 @@ interface Sizes {
 
 /** The local issuer's token for Emma; the verifier the functions build; sls offline serving both. */
 const setup = async () => {
-  const issuer = await projectIssuer();
+  const issuer = await testIssuer();
   const token = await issuer.issue(1, { ttlS: LOCAL_ISSUER.MAX_TTL_S });
   const identity = loadConfig({ AUTH_MODE: 'local', IS_OFFLINE: 'true' }).identity;
   const verifier = verifierOf({ ...identity, requiredScopes: [LOCAL_ISSUER.SCOPE] });

@@ -19,6 +19,9 @@ export const awsClientOptions = (
   requestHandler: {
     connectionTimeout: bounds.CONNECTION_TIMEOUT_MS,
     requestTimeout: bounds.REQUEST_TIMEOUT_MS,
+    // Without it, the SDK's Node handler (@smithy/node-http-handler 4) only warns when the
+    // request timeout passes, and the request waits on: the bound would bound nothing.
+    throwOnRequestTimeout: true,
   },
   ...(local
     ? {

@@ -324,7 +324,7 @@ describe('serverless-offline-kafka with schema registries (Apicurio, moto’s Gl
     const [file] = readdirSync(sqs);
     const envelope = JSON.parse(readFileSync(join(sqs, file ?? ''), 'utf8'));
     expect(envelope.requestContext.condition).toBe('DESERIALIZATION_ERROR');
-    // One document per batch given up on, its offsets per topic-partition (destination.js).
+    // An SQS destination gets the batch's records by topic-partition (kafka-on-failure).
     expect(Object.values(envelope.KafkaBatchInfo.recordsInfo)).toEqual([
       expect.objectContaining({ firstRecordOffset: '1', lastRecordOffset: '1' }),
     ]);

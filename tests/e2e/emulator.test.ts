@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readRecords, unique } from '../helpers/kafka.js';
+import { readRecords, readTopic, unique } from '../helpers/kafka.js';
 import { type Offline, startOffline } from '../helpers/offline.js';
 import { testKafka } from '../helpers/test-broker.js';
 import { until } from '../helpers/wait.js';
@@ -215,9 +215,8 @@ describe('serverless-offline-kafka under sls offline start', () => {
       recordsOf(d).some((r) => text(r) === 'window'),
     );
     const waited = (delivery?.at ?? 0) - sent;
-    // Tolerant bounds: at least most of the window, and not much beyond it on a busy machine.
+    // At least most of the window (send-to-invocation latency: bench/emulator-throughput.ts).
     expect(waited).toBeGreaterThanOrEqual(800);
-    expect(waited).toBeLessThan(5_000);
   });
 
   it('retries a failing batch whole, blocking only its partition, until it succeeds', async () => {
@@ -394,6 +393,9 @@ describe('serverless-offline-kafka under sls offline start', () => {
       20_000,
       'the batch to be committed past the failed records',
     );
+    // Exactly one give-up: the destination holds that one envelope and no other, read to its end
+    // once the batch is committed (the envelope is written before the commit).
+    expect(await readTopic(kafka, topics.partialDlq)).toHaveLength(1);
   });
 
   it('writes SQS, SNS and S3 on-failure destinations as files under destinationsDir', async () => {
@@ -507,7 +509,7 @@ describe('serverless-offline-kafka under sls offline start', () => {
     expect([...offsets].sort((a, b) => a - b)).toEqual(values.map((_, i) => first + i));
   });
 
-  it('killed (SIGKILL) mid-stream and restarted, resumes within seconds and loses nothing', async () => {
+  it('killed (SIGKILL) mid-stream and restarted, resumes and loses nothing', async () => {
     const isMine = (r: LambdaRecord) => text(r)?.endsWith(' killed') === true;
     const values = Array.from({ length: 40 }, () => 'sleep:60 killed');
     await produce(topics.ordered, values, 1);
@@ -522,12 +524,10 @@ describe('serverless-offline-kafka under sls offline start', () => {
       ready: /Offline \[http for lambda\] listening/,
     });
     // The killed poller never left its group: the new one gets its partitions once the old
-    // session (6 s for this plugin's pollers; kafkajs's default would be 30 s) expires, counted
-    // from the kill, so at most 6 s from now. The bound is generous for a busy machine, yet
-    // below a 30 s session.
+    // session expires (6 s for this plugin's pollers, source.test.ts; kafkajs's default is 30 s).
     await until(
       () => delivered('ordered').filter(isMine).length > beforeRestart,
-      20_000,
+      60_000,
       'the restarted poller to deliver again',
     );
     await until(

@@ -1,13 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import type { Admin, Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_ISSUER_PATH } from '../../scripts/lib/paths.js';
 import { LOCAL_ISSUER } from '../../shared/identity/constants.js';
 import type { LocalIssuer } from '../../shared/identity/local-issuer.js';
 import type { Notification } from '../../shared/models/index.js';
-import { unique } from '../helpers/kafka.js';
-import { type Offline, startOffline } from '../helpers/offline.js';
+import type { Offline } from '../helpers/offline.js';
 import { type Stack, startStack } from '../helpers/stack.js';
 import { brokers, testKafka } from '../helpers/test-broker.js';
 import {
@@ -15,11 +12,13 @@ import {
   goodClaims,
   issuerKey,
   nowS,
-  projectIssuer,
   sign,
+  testIssuer,
+  testIssuerPath,
   unsecured,
 } from '../helpers/tokens.js';
 import { until } from '../helpers/wait.js';
+import { openSocket, protocolsFor, refusal } from '../helpers/websocket.js';
 
 /**
  * Identity through a real `sls offline start` of this service on the local stage: every token is
@@ -28,10 +27,8 @@ import { until } from '../helpers/wait.js';
  * and reads as themself only, and demo mode lets the demo's tokenless requests in and no others.
  */
 
-const ROOT = join(import.meta.dirname, '../..');
-const HTTP_PORT = 3300;
-const BASE = `http://127.0.0.1:${HTTP_PORT}`;
-const DEMO_OFF_PORT = 3310;
+/** The stack's address, once it has started (its ports are free ones). */
+let BASE = '';
 
 interface Answer {
   readonly status: number;
@@ -102,10 +99,11 @@ describe('identity under sls offline start (local stage, demo mode on)', () => {
 
   beforeAll(async () => {
     // The project's issuer, as `npm start` makes it: the functions read its jwks.json.
-    issuer = await projectIssuer();
+    issuer = await testIssuer();
     admin = kafka.admin();
     await admin.connect();
-    stack = await startStack({ brokers: brokers(), httpPort: HTTP_PORT });
+    stack = await startStack({ brokers: brokers() });
+    BASE = stack.base;
     offline = stack.offline;
   });
 
@@ -127,7 +125,7 @@ describe('identity under sls offline start (local stage, demo mode on)', () => {
       body: { fromId: 2, toId: 1, message: `${message} (again)` },
     });
     expect(again.status).toBe(202);
-    await until(async () => (await inbox(1)).some((n) => n.id === again.body.id), 15_000, 'Emma');
+    await until(async () => (await inbox(1)).some((n) => n.id === again.body.id), 60_000, 'Emma');
     const stored = (await inbox(1)).find((n) => n.id === sent.body.id);
     expect(stored).toMatchObject({ from: { id: 2, name: 'Bruno' }, to: { id: 1 }, message });
 
@@ -182,7 +180,7 @@ describe('identity under sls offline start (local stage, demo mode on)', () => {
   });
 
   it('refuses with 401 every bad token on every route, publishing and revealing nothing', async () => {
-    const key = await issuerKey(issuer, LOCAL_ISSUER_PATH);
+    const key = await issuerKey(issuer, testIssuerPath());
     const forger = await forgerKey();
     const claims = () => goodClaims(2, nowS());
     const bad: Record<string, () => Promise<string>> = {
@@ -201,8 +199,22 @@ describe('identity under sls offline start (local stage, demo mode on)', () => {
       malformed: async () => 'not.a.jwt',
       empty: async () => '',
     };
+    // Emma's inbox holds a notification that no answer to a bad token may reveal.
+    const secret = await call(BASE, 'POST', '/notifications', {
+      token: await tokenFor(3),
+      body: { toId: 1, message: `for Emma only ${randomUUID()}` },
+    });
+    expect(secret.status).toBe(202);
+    await until(async () => (await inbox(1)).some((n) => n.id === secret.body.id), 60_000, 'Emma');
     const seeded = (await inbox(1)).map((n) => n.message);
-    expect(seeded.length).toBeGreaterThan(0);
+    // An unread notification of Bruno's, whom every bad token claims to be: it stays unread.
+    const unread = await call(BASE, 'POST', '/notifications', {
+      token: await tokenFor(1),
+      body: { toId: 2, message: `stays unread ${randomUUID()}` },
+    });
+    expect(unread.status).toBe(202);
+    const unreadId = String(unread.body.id);
+    await until(async () => (await inbox(2)).some((n) => n.id === unreadId), 60_000, 'Bruno');
     const before = await topicEnd();
     const table: Record<string, string> = {};
     for (const [name, make] of Object.entries(bad)) {
@@ -220,21 +232,36 @@ describe('identity under sls offline start (local stage, demo mode on)', () => {
         }),
         'GET /notifications/1': await call(BASE, 'GET', '/notifications/1', { token }),
         'GET /me/notifications': await call(BASE, 'GET', '/me/notifications', { token }),
+        'POST /notifications/{id}/read': await call(
+          BASE,
+          'POST',
+          `/notifications/${unreadId}/read`,
+          {
+            token,
+          },
+        ),
+        'POST /notifications/read': await call(BASE, 'POST', '/notifications/read', { token }),
       };
       for (const [route, answer] of Object.entries(answers)) {
         expectRefusedToken(answer, `${name}: ${route}`);
         for (const message of seeded) expect(answer.text).not.toContain(message);
       }
+      // WebSocket $connect verifies the token itself (API Gateway has no JWT authorizer there).
+      expect(
+        await refusal(openSocket(stack.websocketUrl, protocolsFor(token))),
+        `${name}: $connect`,
+      ).toBe(401);
       table[name] =
         `${answers['GET /notifications/1'].status} ${answers['GET /notifications/1'].headers.get('www-authenticate')}`;
     }
     expect(await topicEnd()).toBe(before);
+    expect((await inbox(2)).find((n) => n.id === unreadId)).toMatchObject({ read: false });
     // The table for the record (README: bad tokens).
     process.stderr.write(`${JSON.stringify(table, null, 2)}\n`);
   });
 
   it('refuses with 403 a valid token without the scope, or for a user the directory lacks', async () => {
-    const key = await issuerKey(issuer, LOCAL_ISSUER_PATH);
+    const key = await issuerKey(issuer, testIssuerPath());
     const noScope = await sign({ ...goodClaims(2, nowS()), scope: 'openid' }, key.privateKey, {
       kid: key.kid,
     });
@@ -264,7 +291,7 @@ describe('identity under sls offline start (local stage, demo mode on)', () => {
         expect(listed.status).toBe(200);
         return (listed.body.notifications as Notification[]).some((n) => n.message === message);
       },
-      15_000,
+      60_000,
       'the demo notification in GET /notifications/1',
     );
     for (const [method, path, body] of [
@@ -301,10 +328,23 @@ describe('identity under sls offline start (local stage, demo mode on)', () => {
     }
   });
 
-  it('logs who acted by user id, and never a token', () => {
+  it('logs who acted by user id, and never a token', async () => {
+    // Lines printed from now on, of this test's own requests.
+    const published = offline.waitForLine(/"message":"notification published"[^\n]*"callerId":4/);
+    const refused = offline.waitForLine(/"message":"token refused"[^\n]*"problem":"signature"/);
+    const sent = await call(BASE, 'POST', '/notifications', {
+      token: await tokenFor(4),
+      body: { toId: 1, message: `logged ${randomUUID()}` },
+    });
+    expect(sent.status).toBe(202);
+    const key = await issuerKey(issuer, testIssuerPath());
+    const forged = await sign(goodClaims(4, nowS()), (await forgerKey()).privateKey, {
+      kid: key.kid,
+    });
+    tokens.push(forged);
+    expectRefusedToken(await call(BASE, 'GET', '/notifications/4', { token: forged }), 'forged');
+    await Promise.all([published, refused]);
     const output = offline.output();
-    expect(output).toMatch(/"message":"notification published"[^\n]*"callerId":2/);
-    expect(output).toMatch(/"message":"token refused"[^\n]*"problem":"signature"/);
     for (const token of tokens.filter((t) => t.length > 20)) {
       const [, payload = '', signature = ''] = token.split('.');
       if (payload.length > 20) expect(output).not.toContain(payload);
@@ -314,29 +354,19 @@ describe('identity under sls offline start (local stage, demo mode on)', () => {
 });
 
 describe('identity under sls offline start with demo mode off', () => {
-  let offline: Offline;
+  let stack: Stack;
 
   beforeAll(async () => {
-    offline = await startOffline(
-      ROOT,
-      { KAFKA_BROKERS: brokers().join(','), DEMO_MODE: 'false' },
-      {
-        args: [
-          '--httpPort',
-          String(DEMO_OFF_PORT),
-          // A topic nobody writes: this instance's consumer must read nothing of anyone's.
-          '--param',
-          `topic=${unique('identity-demo-off')}`,
-        ],
-      },
-    );
+    // A stack of its own (topics, consumer groups, store, free ports), as every test's: nothing
+    // of a developer's `npm start` beside it, nor of the stack above.
+    stack = await startStack({ brokers: brokers(), env: { DEMO_MODE: 'false' } });
   });
   afterAll(async () => {
-    await offline?.stop();
+    await stack?.stop();
   });
 
   it("refuses the demo's tokenless requests too", async () => {
-    const base = `http://127.0.0.1:${DEMO_OFF_PORT}`;
+    const base = stack.base;
     const send = await call(base, 'POST', '/send', {
       form: { fromID: '2', toID: '1', message: 'no token' },
     });

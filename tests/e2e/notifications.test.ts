@@ -8,7 +8,7 @@ import { readRecords } from '../helpers/kafka.js';
 import type { Offline } from '../helpers/offline.js';
 import { type Stack, startStack } from '../helpers/stack.js';
 import { brokers, testKafka } from '../helpers/test-broker.js';
-import { projectIssuer } from '../helpers/tokens.js';
+import { testIssuer } from '../helpers/tokens.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -18,8 +18,8 @@ import { until } from '../helpers/wait.js';
  * differ from `npm start`'s.
  */
 
-const HTTP_PORT = 3100;
-const BASE = `http://127.0.0.1:${HTTP_PORT}`;
+/** The stack's address, once it has started (its ports are free ones). */
+let BASE = '';
 const [EMMA, BRUNO, RICK, LENA] = DEFAULT_USERS;
 
 interface Listed {
@@ -74,10 +74,11 @@ describe('notifications end to end under sls offline start', () => {
 
   beforeAll(async () => {
     // The project's local issuer, whose keys the functions read (`npm start` makes the same).
-    issuer = await projectIssuer();
+    issuer = await testIssuer();
     producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
-    stack = await startStack({ brokers: brokers(), httpPort: HTTP_PORT });
+    stack = await startStack({ brokers: brokers() });
+    BASE = stack.base;
     offline = stack.offline;
   });
 
@@ -86,7 +87,7 @@ describe('notifications end to end under sls offline start', () => {
     await stack?.stop();
   });
 
-  it('delivers a posted notification to the consumer within about a second', async () => {
+  it('delivers a posted notification to the consumer', async () => {
     const storedLine = (id: unknown) =>
       new RegExp(`"message":"notification stored"[^\\n]*"notificationId":"${id}"`);
     // The first one also pays for starting both functions' workers.
@@ -94,16 +95,14 @@ describe('notifications end to end under sls offline start', () => {
     expect(first.status).toBe(202);
     await until(() => storedLine(first.body.id).test(offline.output()), 20_000, 'the first one');
 
-    const sent = Date.now();
     const { status, body } = await send(
       BRUNO?.id ?? 2,
       EMMA?.id ?? 1,
       'Bruno started following you.',
     );
     expect(status).toBe(202);
-    await until(() => storedLine(body.id).test(offline.output()), 10_000, 'the consumer log line');
-    // The batching window is 0.5 s; the bound is loose for loaded machines (bench/ measures it).
-    expect(Date.now() - sent).toBeLessThan(5_000);
+    // How soon: bench/e2e-latency.ts (POST to stored).
+    await until(() => storedLine(body.id).test(offline.output()), 30_000, 'the consumer log line');
   });
 
   it("plays the demo's walkthrough: Bruno to Emma, Emma to Bruno, Lena to Emma", async () => {
@@ -174,7 +173,7 @@ describe('notifications end to end under sls offline start', () => {
   const oddHeaders = () =>
     Object.assign(JSON.parse('{"__proto__":"p"}'), { 'x-origin': 'test', constructor: 'c' });
 
-  it('sends a poison record to the dead-letter topic with its reason, without delaying what follows', async () => {
+  it('sends a poison record to the dead-letter topic with its reason, and stores what follows', async () => {
     const valid = createNotification(
       { id: 3, name: 'Rick' },
       { id: 4, name: 'Lena' },
@@ -188,13 +187,12 @@ describe('notifications end to end under sls offline start', () => {
         { key: '4', value: JSON.stringify(valid), headers: oddHeaders() },
       ],
     });
-    const started = Date.now();
+    // The valid record after the poison is stored: the poison holds nothing up.
     await until(
       async () => (await list(4, '?limit=5')).notifications.some((n) => n.id === valid.id),
-      10_000,
+      30_000,
       'the valid record',
     );
-    expect(Date.now() - started).toBeLessThan(5_000);
 
     const [letter] = await readRecords(kafka, `${stack.topic}.dlq`, 1);
     const headers = letter?.message.headers ?? {};
@@ -212,6 +210,12 @@ describe('notifications end to end under sls offline start', () => {
   });
 
   it('retries a batch while the store is down, then stores it once: nothing lost, nothing duplicated', async () => {
+    // A failure printed from now on, not one of an earlier test: the outage must bite.
+    const failed = offline.waitForLine(
+      /Kafka processNotifications \S+ \[\d+(\.\.\d+)?\] \d+ records? \d+ ms failed/,
+      60_000,
+    );
+    failed.catch(() => undefined);
     await stack.stopStore();
     const messages = Array.from({ length: 30 }, (_, i) => ({
       fromId: 1,
@@ -226,10 +230,7 @@ describe('notifications end to end under sls offline start', () => {
     );
     expect(status).toBe(202);
     const ids = (body.notifications as { id: string }[]).map((r) => r.id);
-    await offline.waitForOutput(
-      /Kafka processNotifications \S+ \[\d+(\.\.\d+)?\] \d+ records? \d+ ms failed/,
-      30_000,
-    );
+    await failed;
     await stack.startStore();
     await until(
       async () => (await listAll(3)).filter((n) => ids.includes(n.id)).length === ids.length,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_ISSUER_PATH } from '../../scripts/lib/paths.js';
+import { DEFAULT_USERS } from '../../shared/models/index.js';
 import { CONNECTION_TTL_S } from '../../shared/realtime/connections-table.js';
 import type { NotificationPush, ReadPush, ServerMessage } from '../../shared/realtime/messages.js';
 import { inboxOf, sendAs, tokenFor } from '../helpers/api-client.js';
@@ -12,8 +12,9 @@ import {
   goodClaims,
   issuerKey,
   nowS,
-  projectIssuer,
   sign,
+  testIssuer,
+  testIssuerPath,
   unsecured,
 } from '../helpers/tokens.js';
 import { until } from '../helpers/wait.js';
@@ -73,7 +74,7 @@ describe('real time under sls offline start', () => {
   const connectionsOf = (userId: number) => stack.connectionsOf(userId);
 
   beforeAll(async () => {
-    stack = await startStack({ brokers: brokers(), httpPort: 3300 });
+    stack = await startStack({ brokers: brokers() });
     // Warm both consumers and the functions: the first push pays for starting their workers.
     const warm = await connectAs(RICK);
     const id = await send(EMMA, RICK, 'Warming up.');
@@ -88,8 +89,8 @@ describe('real time under sls offline start', () => {
   it('refuses an upgrade as the HTTP routes refuse a request: no token, a forged, expired or malformed one (401), no subprotocol (400)', async () => {
     const url = stack.websocketUrl;
     const forger = await forgerKey();
-    const issuer = await projectIssuer();
-    const own = await issuerKey(issuer, LOCAL_ISSUER_PATH);
+    const issuer = await testIssuer();
+    const own = await issuerKey(issuer, testIssuerPath());
     const expired = await sign(
       { ...goodClaims(EMMA, nowS() - 7_200), exp: nowS() - 60 },
       own.privateKey,
@@ -108,7 +109,7 @@ describe('real time under sls offline start', () => {
     // A token of a user the directory does not know: 403, as on the HTTP routes.
     expect(await refusal(openSocket(url, protocolsFor(await tokenFor(999))))).toBe(403);
     expect(await refusal(openSocket(url, ['chat', `bearer.${await tokenFor(EMMA)}`]))).toBe(400);
-    await stack.offline.waitForOutput(/token refused/, 5_000);
+    await stack.offline.waitForOutput(/token refused/, 30_000);
     expect(stack.offline.output()).not.toContain(forged);
   });
 
@@ -125,7 +126,13 @@ describe('real time under sls offline start', () => {
   it("pushes a notification to both of its recipient's sessions, and to no one else", async () => {
     const tab1 = await connectAs(EMMA);
     const tab2 = await connectAs(EMMA);
-    const other = await connectAs(BRUNO);
+    // Every other user, connected: each one's partition is consumed concurrently with Emma's.
+    const others = await Promise.all(
+      DEFAULT_USERS.filter((u) => u.id !== EMMA).map(async (u) => ({
+        userId: u.id,
+        socket: await connectAs(u.id),
+      })),
+    );
     const message = `Live ${randomUUID()}`;
     const id = await send(BRUNO, EMMA, message);
     const [one, two] = await Promise.all([tab1.next(isPushOf(id)), tab2.next(isPushOf(id))]);
@@ -137,11 +144,18 @@ describe('real time under sls offline start', () => {
       read: false,
     });
     expect(two).toEqual(one);
-    // Bruno's session gets its own notifications only: one sent to him after Emma's arrives
-    // first, on the same consumer, so Emma's would have come before it.
-    const his = await send(EMMA, BRUNO, `For Bruno ${randomUUID()}`);
-    await other.next(isPushOf(his));
-    expect(other.received.some(isPushOf(id))).toBe(false);
+    // A second one to Emma has her key, so her partition: its push starts once the first one's
+    // invocation, every post of it included, has ended. By then any session it reached has it.
+    const next = await send(BRUNO, EMMA, `Live again ${randomUUID()}`);
+    await Promise.all([tab1.next(isPushOf(next)), tab2.next(isPushOf(next))]);
+    // And each other user's session still gets their own notifications, so it is listening.
+    for (const other of others) {
+      const theirs = await send(EMMA, other.userId, `Their own ${randomUUID()}`);
+      await other.socket.next(isPushOf(theirs));
+    }
+    expect(others.filter((o) => o.socket.received.some(isPushOf(id))).map((o) => o.userId)).toEqual(
+      [],
+    );
   });
 
   it('records a connection at $connect and forgets it at $disconnect', async () => {
@@ -149,15 +163,22 @@ describe('real time under sls offline start', () => {
     const socket = await connectAs(BRUNO);
     const [mine] = (await connectionsOf(BRUNO)).filter((c) => !before.has(c));
     expect(mine).toEqual(expect.any(String));
-    expect(await connectionItem(BRUNO, mine ?? '')).toMatchObject({
+    const item = await connectionItem(BRUNO, mine ?? '');
+    expect(item).toMatchObject({
       userId: BRUNO,
       connectedAt: expect.any(Number),
       expiresAt: expect.any(Number),
     });
+    // connectedAt in milliseconds; expiresAt, DynamoDB's TTL attribute, in epoch seconds: 2 h 10 min
+    // later (API Gateway's 2 h connection limit and a margin).
+    const nowMs = Date.now();
+    expect(Math.abs(Number(item?.connectedAt) - nowMs)).toBeLessThan(60_000);
+    expect(item?.expiresAt).toBe(Math.floor(Number(item?.connectedAt) / 1000) + CONNECTION_TTL_S);
+    expect(CONNECTION_TTL_S).toBe(2 * 60 * 60 + 10 * 60);
     await socket.close();
     await until(
       async () => (await connectionItem(BRUNO, mine ?? '')) === undefined,
-      10_000,
+      30_000,
       'the closed connection to be forgotten',
     );
   });
@@ -175,15 +196,15 @@ describe('real time under sls offline start', () => {
           connectionId: gone,
           connectedAt,
           expiresAt: Math.floor(connectedAt / 1000) + CONNECTION_TTL_S,
-          // Its token still valid: a session past its token is closed, not posted to.
-          tokenExpiresAt: Math.floor(Date.now() / 1000) + 3600,
+          // Its token still valid: the session is gone, not ended with its token.
+          tokenExpiresAt: nowS() + 3_600,
         },
       }),
     );
     const id = await send(EMMA, RICK, `After a dead tab ${randomUUID()}`);
     await live.next(isPushOf(id));
-    await until(async () => (await connectionItem(RICK, gone)) === undefined, 10_000, 'removal');
-    await stack.offline.waitForOutput(new RegExp(`gone connection removed[^\\n]*${gone}`), 5_000);
+    await until(async () => (await connectionItem(RICK, gone)) === undefined, 30_000, 'removal');
+    await stack.offline.waitForOutput(new RegExp(`gone connection removed[^\\n]*${gone}`), 30_000);
   });
 
   it('carries unreadCount and read flags, marks one read in every session, and is idempotent', async () => {
@@ -196,7 +217,7 @@ describe('real time under sls offline start', () => {
         const ids = (await inbox(BRUNO)).notifications.map((n) => n.id);
         return ids.includes(first) && ids.includes(second);
       },
-      15_000,
+      60_000,
       'both stored',
     );
     const before = await inbox(BRUNO);
@@ -225,7 +246,7 @@ describe('real time under sls offline start', () => {
     const id = await send(BRUNO, EMMA, `Emma's own ${randomUUID()}`);
     await until(
       async () => (await inbox(EMMA)).notifications.some((n) => n.id === id),
-      15_000,
+      60_000,
       'stored',
     );
     const stranger = await post(`/notifications/${id}/read`, RICK);
@@ -244,7 +265,7 @@ describe('real time under sls offline start', () => {
     const id = await send(RICK, EMMA, `Before marking all ${randomUUID()}`);
     await until(
       async () => (await inbox(EMMA)).notifications.some((n) => n.id === id),
-      15_000,
+      60_000,
       'stored',
     );
     const response = await post('/notifications/read', EMMA);

@@ -37,7 +37,6 @@ import { until } from '../helpers/wait.js';
  * else one started here.
  */
 
-const HTTP_PORT = 3600;
 /**
  * A fifth of the benchmark's 50/s (bench/reliability.ts runs these scenarios at 50/s), as the
  * stack's fault test runs at 5/s: on a shared 2-core machine, 50/s through sls offline beside
@@ -105,11 +104,10 @@ describe('three replicated brokers: leaders that move, nodes that die', () => {
     cluster = await startTestCluster(localKafkaOfRun());
     stack = await startFaultStack({
       kafka: cluster.kafka,
-      httpPort: HTTP_PORT,
       brokers: cluster.brokers,
     });
     await stack.offline.waitForOutput(/Kafka pushNotifications: joined group/, 90_000);
-    sessions = await openSessions(`ws://127.0.0.1:${HTTP_PORT + 1}`);
+    sessions = await openSessions(stack.websocketUrl);
     // Warm: workers started and connected before any fault, as a running service has them.
     let warm = false;
     const warmup = startLoad({

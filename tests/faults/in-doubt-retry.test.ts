@@ -14,7 +14,6 @@ import { until } from '../helpers/wait.js';
  * must hold it once.
  */
 
-const HTTP_PORT = 3260;
 const FROM = 2;
 const TO = 1;
 /** Attempts at getting a 503 in doubt (a send under way when the deadline passed). */
@@ -37,7 +36,7 @@ describe('a retry with the same Idempotency-Key after a 503 in doubt', () => {
   let stack: FaultStack;
 
   beforeAll(async () => {
-    stack = await startFaultStack({ kafka, httpPort: HTTP_PORT });
+    stack = await startFaultStack({ kafka });
   });
 
   afterAll(async () => {

@@ -55,7 +55,7 @@ afterAll(async () => {
   await toxiproxy?.stop();
 });
 
-/** Sends until `running()` is false; one notification at a time, or two recipients at once. */
+/** Sends until `running()` is false; one notification at a time, or two recipients at once (even `index`). */
 const sender = async (
   publisher: KafkaPublisher,
   index: number,
@@ -64,8 +64,10 @@ const sender = async (
 ) => {
   for (let n = 0; running(); n++) {
     const to = RECIPIENTS[(index + n) % RECIPIENTS.length] ?? emma;
+    // Half of the senders publish two-recipient batches (a transaction across partitions), so
+    // that some of the writes in doubt are batches.
     const notifications =
-      index === 0
+      index % 2 === 0
         ? [
             createNotification(bruno, to, `batch ${index}.${n} a`),
             createNotification(bruno, to.id === emma.id ? rick : emma, `batch ${index}.${n} b`),
@@ -160,21 +162,41 @@ describe('the publisher while the broker is cut and restored under load', () => 
       });
     }
     const duplicated = [...byId].filter(([, found]) => found.length > 1).map(([id]) => id);
+    // A batch is all or nothing, also when it failed: read committed, every notification of a
+    // refused batch is in the topic, or none is.
+    const failedBatches = outcomes.filter((o) => o.error && o.notifications.length > 1);
+    const halfWritten = failedBatches
+      .filter((o) => {
+        const written = o.notifications.filter((n) => byId.has(n.id)).length;
+        return written > 0 && written < o.notifications.length;
+      })
+      .map((o) => o.notifications.map((n) => `${n.message}: ${byId.has(n.id)}`).join(', '));
     expect({
       notServiceUnavailable: unexpected.map((o) => String(o.error)),
       lost,
       misplaced,
       duplicated,
-    }).toEqual({ notServiceUnavailable: [], lost: [], misplaced: [], duplicated: [] });
+      halfWritten,
+    }).toEqual({
+      notServiceUnavailable: [],
+      lost: [],
+      misplaced: [],
+      duplicated: [],
+      halfWritten: [],
+    });
+    // Batches did fail, so that the check above bit.
+    expect(failedBatches.length).toBeGreaterThan(0);
     // The faults did bite: some sends were under way when their answers were lost.
     const inDoubt = outcomes.filter(
       (o) => o.error instanceof RetriableError && /may or may not/.test(o.error.message),
     );
     expect(inDoubt.length).toBeGreaterThan(0);
     const writtenAnyway = inDoubt.filter((o) => o.notifications.some((n) => byId.has(n.id)));
+    const batchesInDoubt = inDoubt.filter((o) => o.notifications.length > 1).length;
     console.info(
       `publisher under faults: ${outcomes.length} publishes, ${acknowledged()} acknowledged, ` +
-        `${failed()} refused (${inDoubt.length} in doubt, of which ${writtenAnyway.length} written)`,
+        `${failed()} refused (${inDoubt.length} in doubt, of which ${writtenAnyway.length} written; ` +
+        `${failedBatches.length} two-recipient batches refused, ${batchesInDoubt} of them in doubt)`,
     );
     expect(acknowledged()).toBeGreaterThan(CYCLES * 10);
   }, 120_000);

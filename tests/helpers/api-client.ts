@@ -1,5 +1,5 @@
 import type { InboxNotification } from '../../shared/models/index.js';
-import { projectIssuer } from './tokens.js';
+import { testIssuer } from './tokens.js';
 
 /**
  * What a client of the service does, with tokens of the project's local issuer
@@ -8,7 +8,7 @@ import { projectIssuer } from './tokens.js';
 
 /** A token for `userId`. */
 export const tokenFor = async (userId: number): Promise<string> =>
-  (await projectIssuer()).issue(userId);
+  (await testIssuer()).issue(userId);
 
 /** The caller's own inbox page, as `GET /me/notifications` answers it. */
 export interface OwnInbox {

@@ -3,6 +3,7 @@ import type { Kafka } from 'kafkajs';
 import { DEFAULT_USERS } from '../../shared/models/index.js';
 import { unique } from './kafka.js';
 import { type Offline, startOffline } from './offline.js';
+import { freePorts } from './ports.js';
 import { startStoreProcess as startStore } from './store-process.js';
 import { startToxiproxy, type ToxicProxy, type ToxiproxyServer } from './toxiproxy.js';
 import { until } from './wait.js';
@@ -19,6 +20,8 @@ const ROOT = join(import.meta.dirname, '../..');
 
 export interface FaultStack {
   readonly base: string;
+  /** serverless-offline's WebSocket server (the HTTP port's next one). */
+  readonly websocketUrl: string;
   readonly topic: string;
   /** The storing and the pushing consumers' groups. */
   readonly groups: { readonly store: string; readonly push: string };
@@ -35,7 +38,8 @@ export interface FaultStack {
 export interface FaultStackOptions {
   /** An admin-capable client on the broker itself (not through the proxy). */
   readonly kafka: Kafka;
-  readonly httpPort: number;
+  /** By default three free ports (HTTP, WebSocket, Lambda). */
+  readonly httpPort?: number;
   /** Brokers the functions reach directly (no broker proxy); by default the proxied listener. */
   readonly brokers?: readonly string[];
   /** Extra arguments of `sls offline start`. */
@@ -45,11 +49,12 @@ export interface FaultStackOptions {
 
 export const startFaultStack = async ({
   kafka,
-  httpPort,
+  httpPort: givenPort,
   brokers,
   args = [],
   env = {},
 }: FaultStackOptions): Promise<FaultStack> => {
+  const httpPort = givenPort ?? (await freePorts());
   const groups = { store: unique('faults-consumer'), push: unique('faults-push') };
   const topic = unique('faults');
   const deadLetterTopic = `${topic}.dlq`;
@@ -121,6 +126,7 @@ export const startFaultStack = async ({
     const base = `http://127.0.0.1:${httpPort}`;
     return {
       base,
+      websocketUrl: `ws://127.0.0.1:${httpPort + 1}`,
       topic,
       groups,
       broker,

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { testKeySetFile } from './tokens.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 /** The framework's entry point (what `node_modules/.bin/sls` links to). */
@@ -57,7 +58,10 @@ const withPorts = (args: readonly string[]): string[] => {
   ];
 };
 
-/** Starts `sls offline start` in `cwd` with `env` added to this process's environment. */
+/**
+ * Starts `sls offline start` in `cwd` with `env` added to this process's environment, and the
+ * test process's local issuer (tests/helpers/tokens.ts) as the issuer whose keys it reads.
+ */
 export const startOffline = async (
   cwd: string,
   env: Record<string, string>,
@@ -78,6 +82,8 @@ export const startOffline = async (
       env: {
         ...process.env,
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        // The test process's local issuer, not the developer's `.local/identity`.
+        AUTH_JWKS_FILE: testKeySetFile(),
         ...env,
         FORCE_COLOR: '0',
         NO_COLOR: '1',

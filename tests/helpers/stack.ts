@@ -12,8 +12,9 @@ import {
 import { createDocumentClient } from '../../shared/aws/dynamodb-client.js';
 import { kafkaClient, unique } from './kafka.js';
 import { type Offline, startOffline } from './offline.js';
+import { freePorts } from './ports.js';
 import { startStoreProcess } from './store-process.js';
-import { projectIssuer } from './tokens.js';
+import { testIssuer } from './tokens.js';
 
 /**
  * The whole service under a real `sls offline start` with fresh topics, consumer groups and
@@ -44,8 +45,11 @@ export interface Stack {
 export interface StackOptions {
   /** The broker list (tests: `brokers()` of tests/helpers/test-broker.ts). */
   readonly brokers: readonly string[];
-  /** The HTTP port; the WebSocket server takes the next one, the Lambda port the one after. */
-  readonly httpPort: number;
+  /**
+   * The HTTP port; the WebSocket server takes the next one, the Lambda port the one after. By
+   * default three free ones.
+   */
+  readonly httpPort?: number;
   /** Added to the environment of `sls offline start`. */
   readonly env?: Readonly<Record<string, string>>;
   /** Extra `--param name=value` settings. */
@@ -62,11 +66,12 @@ const ROOT = join(import.meta.dirname, '../..');
 
 export const startStack = async ({
   brokers,
-  httpPort,
+  httpPort: givenPort,
   params = {},
   env = {},
   storeProcess = false,
 }: StackOptions): Promise<Stack> => {
+  const httpPort = givenPort ?? (await freePorts());
   const dir = mkdtempSync(join(tmpdir(), 'notifications-stack-'));
   const topic = unique('rt-notifications');
   const inboxTable = unique('rt-inbox');
@@ -74,7 +79,7 @@ export const startStack = async ({
   // The Idempotency-Keys' and the per-sender limit's counters.
   const keysTable = unique('rt-keys');
   // The project's local issuer, as `npm start` makes it: the functions read its jwks.json.
-  await projectIssuer();
+  await testIssuer();
   const admin = kafkaClient([...brokers], 'stack', { retries: 3 }).admin();
   await admin.connect();
   let store: Pick<DynaliteHandle, 'endpoint' | 'close'> | undefined;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   base64url,
@@ -11,7 +12,6 @@ import {
   type JWTPayload,
   SignJWT,
 } from 'jose';
-import { LOCAL_ISSUER_PATH } from '../../scripts/lib/paths.js';
 import { LOCAL_ISSUER } from '../../shared/identity/constants.js';
 import {
   ensureLocalIssuer,
@@ -66,15 +66,32 @@ export const issuerKey = async (issuer: LocalIssuer, dir: string) => {
   return { privateKey: (await importJWK(jwk, 'RS256')) as SigningKey, kid: issuer.keyId };
 };
 
-let project: Promise<LocalIssuer> | undefined;
+let issuerDir: string | undefined;
 
 /**
- * The project's local issuer (`.local/identity`), as `npm start` and `npm run token` use it:
- * made or read once per process (not its files rewritten for every token).
+ * The folder of the local issuer that this process's tests and benchmarks use: the project's
+ * kind of issuer, as `npm start` makes it, but never the developer's `.local/identity`. Made on
+ * first use, removed when the process exits; `sls offline start` (tests/helpers/offline.ts) is
+ * told to read its keys (`AUTH_JWKS_FILE`).
  */
-export const projectIssuer = (): Promise<LocalIssuer> =>
-  (project ??= ensureLocalIssuer(LOCAL_ISSUER_PATH).catch((error: unknown) => {
-    project = undefined;
+export const testIssuerPath = (): string => {
+  if (!issuerDir) {
+    const dir = mkdtempSync(join(tmpdir(), 'notifications-identity-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    issuerDir = dir;
+  }
+  return issuerDir;
+};
+
+/** The public keys (JWKS) of `testIssuer()`, where the functions read them (`AUTH_JWKS_FILE`). */
+export const testKeySetFile = (): string => join(testIssuerPath(), LOCAL_ISSUER_FILES.keySet);
+
+let issuer: Promise<LocalIssuer> | undefined;
+
+/** This process's local issuer (`testIssuerPath()`): made or read once per process. */
+export const testIssuer = (): Promise<LocalIssuer> =>
+  (issuer ??= ensureLocalIssuer(testIssuerPath()).catch((error: unknown) => {
+    issuer = undefined;
     throw error;
   }));
 

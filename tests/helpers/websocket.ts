@@ -55,7 +55,7 @@ export const openSocket = (url: string, protocols: readonly string[]): Promise<T
         protocol: socket.protocol,
         received,
         closed,
-        next: (match, timeoutMs = 10_000) =>
+        next: (match, timeoutMs = 30_000) =>
           new Promise((done, fail) => {
             const check = () => {
               const found = received.find(match);

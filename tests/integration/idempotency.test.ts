@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type DynaliteHandle,
@@ -20,17 +21,16 @@ import {
 describe('DynamoDBIdempotency on dynalite', () => {
   let store: DynaliteHandle;
   let guard: DynamoDBIdempotency;
+  let tableName: string;
+  let client: ReturnType<typeof createIdempotencyClient>;
   const key = () => `anonymous:${randomUUID()}`;
 
   beforeAll(async () => {
     store = await startDynalite({ port: 0 });
-    const tableName = `keys-${randomUUID().slice(0, 8)}`;
+    tableName = `keys-${randomUUID().slice(0, 8)}`;
     expect(await ensureIdempotencyTable(store.endpoint, tableName)).toBe('created');
-    guard = new DynamoDBIdempotency({
-      tableName,
-      client: createIdempotencyClient({ endpoint: store.endpoint, region: undefined }),
-      keyPrefix: 'tests',
-    });
+    client = createIdempotencyClient({ endpoint: store.endpoint, region: undefined });
+    guard = new DynamoDBIdempotency({ tableName, client, keyPrefix: 'tests' });
   });
 
   afterAll(async () => {
@@ -46,6 +46,24 @@ describe('DynamoDBIdempotency on dynalite', () => {
     expect(first).toEqual({ value: { id: 'n-1', offset: '7' }, replayed: false });
     expect(second).toEqual({ value: { id: 'n-1', offset: '7' }, replayed: true });
     expect(runs).toBe(1);
+  });
+
+  it("keeps a key for 24 hours, as the send function makes it (not Powertools' default of one hour)", async () => {
+    // Its own prefix, to find its record: the table keys records by a hash of the key.
+    const keyPrefix = `retention-${randomUUID()}`;
+    const own = new DynamoDBIdempotency({ tableName, client, keyPrefix });
+    const before = Math.floor(Date.now() / 1000);
+    await own.once({ key: key(), payload: { body: 1 } }, async () => 'kept');
+    const after = Math.ceil(Date.now() / 1000);
+    const { Items = [] } = await client.send(new ScanCommand({ TableName: tableName }));
+    // Powertools' DynamoDB layer keeps the record's end of life in `expiration` (epoch seconds).
+    const expirations = Items.filter((item) => item.id?.S?.startsWith(keyPrefix)).map((item) =>
+      Number(item.expiration?.N),
+    );
+    expect(expirations).toHaveLength(1);
+    const [expiration = 0] = expirations;
+    expect(expiration).toBeGreaterThanOrEqual(before + 24 * 60 * 60);
+    expect(expiration).toBeLessThanOrEqual(after + 24 * 60 * 60);
   });
 
   it('refuses the key with another payload', async () => {

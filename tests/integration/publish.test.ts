@@ -180,20 +180,16 @@ describe('publishing through the send-notification handler', () => {
     }
   });
 
-  it('answers 503 with Retry-After within the send timeout when Kafka cannot be reached', async () => {
+  it('answers 503 with Retry-After when Kafka cannot be reached (how fast: bench/reliability.ts)', async () => {
     const unreachable = handlerFor(topic, {
       KAFKA_BROKERS: '127.0.0.1:1',
       KAFKA_SEND_TIMEOUT_MS: '2000',
     });
-    const started = Date.now();
     const response = await unreachable.handler(loadEvent('send-json.json'), context);
-    const elapsed = Date.now() - started;
     expect(response.statusCode).toBe(503);
     expect(response.headers?.['retry-after']).toBe(String(PUBLISH_RETRY_AFTER_SECONDS));
     expect(JSON.parse(response.body ?? '').error.code).toBe('service_unavailable');
     expect(response.body).not.toMatch(/127\.0\.0\.1|ECONNREFUSED/);
-    // Bounded by the send timeout, far below any Lambda timeout (generous margin for slow CI).
-    expect(elapsed).toBeLessThan(10_000);
     await unreachable.publisher.disconnect();
   });
 

@@ -402,7 +402,8 @@ class KafkaEventSource {
     for (let attempt = 1; ; attempt++) {
       const consumer = this.#consumer;
       // Nothing to commit with: the committer gives up (its partition is revoked by then). While
-      // stopping, the consumer is still there: the invocations stop() waits for commit with it.
+      // stopping, the consumer is still in the group until the invocations in flight have ended:
+      // their commits go through (stop()).
       if (!consumer) throw notRetriable(new Error('not connected'));
       try {
         await consumer.commitOffsets([

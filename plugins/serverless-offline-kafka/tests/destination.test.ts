@@ -6,7 +6,7 @@ import { batchFailureMessage, Destination, failureMessage } from '../src/destina
 import { buildEvent, toLambdaRecord } from '../src/event.js';
 import { Poller } from '../src/poller.js';
 import type { Log } from '../src/util.js';
-import { fakeHost, message, silent, testMapping, until, within } from './support.js';
+import { fakeHost, message, SETTLE_MS, silent, testMapping, until, within } from './support.js';
 
 const BROKERS = ['b-1.demo:9098', 'b-2.demo:9098'];
 const FUNCTION_ARN = 'arn:aws:lambda:eu-west-1:000000000000:function:svc-dev-consumer';
@@ -245,7 +245,7 @@ describe('Destination', () => {
   afterEach(async () => {
     for (const poller of pollers.splice(0)) {
       poller.stop();
-      await within(poller.done, 2_000, 'a poller stopping after its test');
+      await within(poller.done, SETTLE_MS, 'a poller stopping after its test');
     }
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });

@@ -10,6 +10,7 @@ import {
   messages,
   offsets,
   offsetsOf,
+  SETTLE_MS,
   testMapping,
   until,
   within,
@@ -48,7 +49,7 @@ const start = (host: ReturnType<typeof fakeHost>['host']) => {
 afterEach(async () => {
   for (const poller of started.splice(0)) {
     poller.stop();
-    await within(poller.done, 2_000, 'a poller stopping after its test');
+    await within(poller.done, SETTLE_MS, 'a poller stopping after its test');
   }
 });
 
@@ -302,7 +303,7 @@ describe('Poller', () => {
       poller.enqueue(messages(0, 2));
       await until(() => backingOff, 'the retry backoff');
       poller.stop();
-      await within(poller.done, 1_000, 'the stopped poller');
+      await within(poller.done, SETTLE_MS, 'the stopped poller');
       expect(fake.invocations).toHaveLength(1);
       expect(fake.commits).toEqual([]);
     });
@@ -318,7 +319,7 @@ describe('Poller', () => {
       await until(() => fake.invocations.length === 1, 'an invocation');
       poller.stop();
       inFlight.resolve(null);
-      await within(poller.done, 1_000, 'the stopped poller');
+      await within(poller.done, SETTLE_MS, 'the stopped poller');
       expect(fake.history).toEqual(['invoke 0,1', `commit ${PARTITION}@2`]);
     });
 
@@ -333,7 +334,7 @@ describe('Poller', () => {
       await until(() => fake.invocations.length === 1, 'an invocation');
       poller.revoke();
       inFlight.resolve(null);
-      await within(poller.done, 1_000, 'the revoked poller');
+      await within(poller.done, SETTLE_MS, 'the revoked poller');
       expect(fake.history).toEqual(['invoke 0,1']);
     });
 
@@ -350,7 +351,7 @@ describe('Poller', () => {
       poller.revoke();
       expect(fake.resumes).toEqual([PARTITION]);
       inFlight.resolve(null);
-      await within(poller.done, 1_000, 'the revoked poller');
+      await within(poller.done, SETTLE_MS, 'the revoked poller');
       expect(fake.resumes).toEqual([PARTITION]);
       expect(fake.commits).toEqual([]);
     });
@@ -360,7 +361,7 @@ describe('Poller', () => {
       const poller = start(fake.host);
       poller.enqueue(messages(0, 3));
       poller.revoke();
-      await within(poller.done, 1_000, 'the revoked poller');
+      await within(poller.done, SETTLE_MS, 'the revoked poller');
       expect(fake.history).toEqual([]);
     });
   });

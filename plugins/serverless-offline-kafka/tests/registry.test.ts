@@ -13,6 +13,7 @@ import {
   message,
   offsetsOf,
   pluginErrors,
+  SETTLE_MS,
   testMapping,
   until,
   within,
@@ -597,7 +598,7 @@ describe('Deserializer', () => {
         resumed += 1;
       },
     });
-    expect(await within(prepared, 2_000, 'prepare')).toBe(true);
+    expect(await within(prepared, SETTLE_MS, 'prepare')).toBe(true);
     expect(waits).toEqual([1, 2, 3].map((a) => [down.message, a, a * 5]));
     expect(resumed).toBe(1);
     expect('record' in d.admit(toLambdaRecord('notifications', 0, avroMessage), avroMessage)).toBe(
@@ -610,7 +611,7 @@ const started: InstanceType<typeof Poller>[] = [];
 afterEach(async () => {
   for (const poller of started.splice(0)) {
     poller.stop();
-    await within(poller.done, 2_000, 'a poller stopping after its test');
+    await within(poller.done, SETTLE_MS, 'a poller stopping after its test');
   }
 });
 

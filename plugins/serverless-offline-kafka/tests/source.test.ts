@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LambdaKafkaEvent } from '../src/event.js';
 import { KafkaEventSource } from '../src/source.js';
-import { message, silent, testMapping, until, within } from './support.js';
+import { deferred, message, SETTLE_MS, silent, testMapping, until, within } from './support.js';
 
 /**
  * The event source against a fake kafkajs (the boundary it does not test): what it asks the
@@ -17,6 +17,8 @@ type EachBatch = (payload: {
 /** `commitErrors`: what the next commits throw, one each, before they succeed. */
 const fakeKafka = (commitErrors: Error[] = []) => {
   const calls: string[] = [];
+  /** What each consumer was made with. */
+  const consumerConfigs: Record<string, unknown>[] = [];
   const handlers = new Map<string, Handler>();
   let eachBatch: EachBatch | undefined;
   const consumer = {
@@ -48,11 +50,15 @@ const fakeKafka = (commitErrors: Error[] = []) => {
       listTopics: async () => ['notifications'],
       disconnect: async () => undefined,
     }),
-    consumer: () => consumer,
+    consumer: (config: Record<string, unknown>) => {
+      consumerConfigs.push(config);
+      return consumer;
+    },
   };
   return {
     kafka,
     calls,
+    consumerConfigs,
     join: (partitions: number[]) =>
       handlers.get('join')?.({ payload: { memberAssignment: { notifications: partitions } } }),
     fetched: async (partition: number, messages: unknown[]) => {
@@ -148,6 +154,32 @@ describe('KafkaEventSource', () => {
     expect(fake.calls).toContain('pause 0');
     await until(() => fake.calls.includes('commit 0@1'), 'the record before the bad batch');
     expect(fake.calls.filter((c) => c.startsWith('pause'))).toEqual(['pause 0']);
+  });
+
+  it('commits what an invocation in flight when the source stops processed, before leaving the group', async () => {
+    const fake = fakeKafka();
+    const invoked = deferred();
+    const release = deferred();
+    const source = startSource(fake, {
+      invoke: async () => {
+        invoked.resolve(undefined);
+        await release.promise;
+        return null;
+      },
+    });
+    void fake.fetched(0, [message(0)]);
+    await within(invoked.promise, SETTLE_MS, 'the invocation');
+    const stopped = source.stop(SETTLE_MS);
+    release.resolve(undefined);
+    await within(stopped, SETTLE_MS, 'stop');
+    expect(fake.calls).toContain('commit 0@1');
+  });
+
+  it("joins with a 6 s session, so that a killed process's partitions come back within seconds (kafkajs's default: 30 s)", async () => {
+    const fake = fakeKafka();
+    startSource(fake);
+    await until(() => fake.consumerConfigs.length > 0, 'the consumer');
+    expect(fake.consumerConfigs[0]).toMatchObject({ sessionTimeout: 6_000 });
   });
 
   it('resumes a paused partition in kafkajs when it is revoked, so that it is fetched if assigned back', async () => {

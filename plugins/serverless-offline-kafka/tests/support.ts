@@ -55,11 +55,17 @@ export const silent: Log = {
   debug: () => undefined,
 };
 
+/**
+ * How long a test waits for something that is bound to happen: a guard against hanging only, long
+ * enough for a busy machine (how fast it happens is for bench/).
+ */
+export const SETTLE_MS = 10_000;
+
 /** Polls `condition` until it holds; fails with `what` after `timeoutMs`. */
 export const until = async (
   condition: () => boolean,
   what = 'condition',
-  timeoutMs = 2_000,
+  timeoutMs = SETTLE_MS,
 ): Promise<void> => {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
