@@ -13,6 +13,7 @@ const { Invoker } = require('./invoker');
 const { Registries } = require('./registry/deserializer');
 const { SECRETS_VARIABLE, SecretStore } = require('./secrets');
 const { KafkaEventSource } = require('./source');
+const { serveState, stateOf } = require('./state');
 const { describe, messageOf } = require('./util');
 
 /**
@@ -48,6 +49,7 @@ const DEFAULT_OPTIONS = /** @type {const} */ ({
  *   clusters: unknown,
  *   secretsFile: string,
  *   glueEndpoint: string | undefined,
+ *   statePort: number | undefined,
  * }} PluginOptions `clusters` as written (checked by `clustersOf`).
  * @typedef {{
  *   connection: import('./connection').Connection,
@@ -74,6 +76,8 @@ class ServerlessOfflineKafka {
   /** @type {Promise<void>[]} */
   #checks = [];
   #stopping = false;
+  /** @type {import('node:http').Server | undefined} */
+  #stateServer;
 
   /**
    * @param {any} serverless
@@ -126,6 +130,7 @@ class ServerlessOfflineKafka {
               },
             },
             glueEndpoint: { type: 'string' },
+            statePort: { type: 'integer', minimum: 0, maximum: 65535 },
           },
           additionalProperties: false,
         },
@@ -136,6 +141,15 @@ class ServerlessOfflineKafka {
       'before:offline:start:end': () => this.#stop(),
       'offline:functionsUpdated:cleanup': () => this.#reload(),
     };
+  }
+
+  /**
+   * What every event source mapping does now, as plain JSON data (README, "State"); also served
+   * at `GET http://127.0.0.1:<statePort>/state` when `statePort` is set.
+   * @returns {import('./state').PluginState}
+   */
+  state() {
+    return stateOf(this.#sources);
   }
 
   /** @returns {PluginOptions} */
@@ -162,6 +176,7 @@ class ServerlessOfflineKafka {
       clusters: custom.clusters,
       secretsFile: resolve(serviceDir, custom.secretsFile ?? DEFAULT_OPTIONS.secretsFile),
       glueEndpoint: custom.glueEndpoint,
+      statePort: custom.statePort === undefined ? undefined : Number(custom.statePort),
     };
   }
 
@@ -170,6 +185,13 @@ class ServerlessOfflineKafka {
       const options = this.#readOptions();
       this.#options = options;
       if (!options.enabled) return;
+      if (options.statePort !== undefined) {
+        this.#stateServer = await serveState({
+          port: options.statePort,
+          read: () => this.state(),
+          log: this.#log,
+        });
+      }
       const mappings = mappingsOf(this.#serverless, (functionKey, message) => {
         this.#log.error(`Kafka ${functionKey}: event source not started: ${message}`);
       });
@@ -360,6 +382,7 @@ class ServerlessOfflineKafka {
 
   async #stop() {
     clearInterval(this.#metricsTimer);
+    this.#stateServer?.close();
     this.#stopping = true;
     const timeout = this.#options?.shutdownTimeoutMs ?? DEFAULT_OPTIONS.shutdownTimeoutMs;
     try {

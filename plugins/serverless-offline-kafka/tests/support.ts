@@ -129,6 +129,7 @@ export const testMapping = (
     startingPosition: 'TRIM_HORIZON',
     startingPositionTimestampMs: undefined,
     filter: () => true,
+    filterPatterns: [],
     logLevel: 'INFO',
     metrics: [],
     pollers: undefined,
