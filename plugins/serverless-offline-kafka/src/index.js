@@ -176,7 +176,10 @@ class ServerlessOfflineKafka {
       clusters: custom.clusters,
       secretsFile: resolve(serviceDir, custom.secretsFile ?? DEFAULT_OPTIONS.secretsFile),
       glueEndpoint: custom.glueEndpoint,
-      statePort: custom.statePort === undefined ? undefined : Number(custom.statePort),
+      statePort:
+        custom.statePort === undefined || custom.statePort === null
+          ? undefined
+          : Number(custom.statePort),
     };
   }
 
