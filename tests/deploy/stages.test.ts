@@ -44,10 +44,12 @@ const printStage = (stage: string) => {
         name: string;
         timeout?: number;
         vpc?: unknown;
+        environment?: Record<string, string>;
         events?: { msk?: Record<string, unknown> }[];
       }
     >;
     resources: { extensions: Record<string, { Properties: Record<string, unknown> }> };
+    custom: Record<string, Record<string, unknown>>;
   };
 };
 
