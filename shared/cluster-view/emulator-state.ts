@@ -18,6 +18,7 @@ const InFlightSchema = z.object({
 
 const PollerSchema = z.object({
   memberId: z.nullable(z.string()),
+  assigned: z.array(z.number()),
   partitions: z.array(
     z.object({
       partition: z.number(),

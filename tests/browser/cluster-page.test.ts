@@ -45,8 +45,13 @@ describe('the cluster page in headless Chromium, on three nodes', () => {
     page.locator(
       `article[data-group="${group}"] tr[data-topic="${stack.topic}"][data-partition="${partition}"]`,
     );
+  /** Each partition's end offset, by partition number. */
   const endsOnBroker = async () =>
-    new Map((await admin.fetchTopicOffsets(stack.topic)).map((o) => [o.partition, Number(o.high)]));
+    new Map(
+      (await admin.fetchTopicOffsets(stack.topic))
+        .map((o) => [o.partition, Number(o.high)] as const)
+        .sort(([a], [b]) => a - b),
+    );
   const endsOnPage = async () => {
     const ends = new Map<number, number>();
     for (const p of [0, 1, 2])
@@ -149,6 +154,10 @@ describe('the cluster page in headless Chromium, on three nodes', () => {
     await expect
       .poll(() => mapping.locator('dd').nth(1).textContent(), { timeout: SHOWN_MS })
       .toBe(group);
+    // Its one poller owns every partition of the topic.
+    await expect
+      .poll(() => mapping.locator('.poller').textContent(), { timeout: SHOWN_MS })
+      .toContain('Poller 1: partitions [0, 1, 2]');
     await stack.stopStore();
     try {
       await sendAs(EMMA, BRUNO, 'while the store is down');

@@ -317,7 +317,7 @@ const mappingCard = (m: MappingState, now: number) => {
           'p',
           {},
           h('strong', {}, `Poller ${i + 1}`),
-          `: partitions [${p.partitions.map((o) => o.partition).join(', ')}]; `,
+          `: partitions [${p.assigned.join(', ')}]; `,
           h('span', { class: 'rate' }, `${p.invocationsPerSecond.toFixed(1)} invocations/s`),
           `; ${p.invocations} invocations, `,
           h('span', { class: 'retries' }, `${p.retries} retries`),

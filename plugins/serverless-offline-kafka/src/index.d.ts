@@ -77,6 +77,9 @@ export interface MappingState {
 export interface PollerState {
   /** Its member id in the group, once joined. */
   memberId: string | null;
+  /** The partitions the group assigned it at its last join. */
+  assigned: number[];
+  /** The assigned partitions it has fetched records of, with their state. */
   partitions: OwnedPartitionState[];
   /** Counters since start. */
   invocations: number;

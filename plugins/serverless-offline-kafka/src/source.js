@@ -97,7 +97,7 @@ const coordinatorMoved = (error) => {
  *   reportBatchItemFailures: boolean,
  *   onFailure: string | null,
  *   status: 'connecting' | 'consuming' | 'stopped',
- *   pollers: (import('./poller').PollerSnapshot & { memberId: string | null })[],
+ *   pollers: (import('./poller').PollerSnapshot & { memberId: string | null, assigned: number[] })[],
  * }} MappingSnapshot One mapping's settings and state (README, "State").
  */
 
@@ -124,6 +124,8 @@ class KafkaEventSource {
   #status = 'connecting';
   /** The poller's member id in the group, once joined. @type {string | null} */
   #memberId = null;
+  /** The partitions the group assigned it at the last join. @type {number[]} */
+  #assigned = [];
 
   /** @param {SourceOptions} options */
   constructor(options) {
@@ -168,7 +170,7 @@ class KafkaEventSource {
           ? `kafka://${eh.onFailure.topic}`
           : eh.onFailure.arn,
       status: this.#status,
-      pollers: [{ memberId: this.#memberId, ...this.#poller.snapshot() }],
+      pollers: [{ memberId: this.#memberId, assigned: this.#assigned, ...this.#poller.snapshot() }],
     };
   }
 
@@ -283,6 +285,7 @@ class KafkaEventSource {
       this.#crashes = 0;
       this.#status = 'consuming';
       this.#memberId = payload.memberId;
+      this.#assigned = [...(payload.memberAssignment[mapping.topic] ?? [])].sort((a, b) => a - b);
       const partitions = payload.memberAssignment[mapping.topic] ?? [];
       log.notice(
         `Kafka ${mapping.functionKey}: joined group ${mapping.groupId}, partitions [${partitions.join(',')}] of ${mapping.topic}`,

@@ -196,7 +196,7 @@ describe('KafkaEventSource.snapshot', () => {
       reportBatchItemFailures: false,
       onFailure: 'kafka://notifications.dlq',
       status: 'connecting',
-      pollers: [{ memberId: null, partitions: [], invocations: 0 }],
+      pollers: [{ memberId: null, assigned: [], partitions: [], invocations: 0 }],
     });
   });
 });
