@@ -4,10 +4,11 @@ import type {
   APIGatewayProxyStructuredResultV2,
   Context,
 } from 'aws-lambda';
-import type { Admin } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { NodeBook, readClusterView } from '../../shared/cluster-view/cluster-view.js';
 import { readEmulatorState } from '../../shared/cluster-view/emulator-state.js';
 import { placeKey } from '../../shared/cluster-view/key-placement.js';
+import { RECORD_LIMITS, readLatestRecords } from '../../shared/cluster-view/records.js';
 import { config } from '../../shared/config.js';
 import { ConfigError, ValidationError } from '../../shared/errors.js';
 import { httpHandler, json, routeOf } from '../../shared/http.js';
@@ -18,8 +19,9 @@ import { serveFiles } from '../../shared/web/page.js';
 /**
  * The local cluster page (web/cluster/, README "See the cluster"): `GET /cluster` and its assets,
  * `GET /cluster/state` (brokers, topics, partitions, consumer groups and lag, the emulator's event
- * source mappings) and `GET /cluster/keys/{key}?topic=` (the partition the producer puts a key
- * on). Local stage only (custom.localOnlyFunctions: a packaging test proves an AWS stage has no
+ * source mappings), `GET /cluster/keys/{key}?topic=` (the partition the producer puts a key on) and
+ * `GET /cluster/records?topic=&partition=&limit=&key=` (a partition's latest records, or a key's,
+ * shared/cluster-view/records.ts). Local stage only (custom.localOnlyFunctions: a packaging test proves an AWS stage has no
  * such route), and it answers loopback callers only.
  */
 
@@ -34,8 +36,24 @@ const PAGE_PREFIX = '/cluster';
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 const MAX_KEY_CHARS = 256;
 
+const invalidKey = () =>
+  new ValidationError([
+    {
+      field: 'key',
+      message: `expected a key of 1 to ${MAX_KEY_CHARS} characters, such as a user id (2)`,
+    },
+  ]);
+
+/** A whole number from `min` to `max` written in decimal, or `undefined`. */
+const wholeNumber = (text: string | undefined, min: number, max: number): number | undefined => {
+  if (text === undefined || !/^\d{1,9}$/.test(text)) return undefined;
+  const n = Number(text);
+  return n >= min && n <= max ? n : undefined;
+};
+
 export interface ClusterViewHandlerDependencies {
   readonly admin: () => Promise<Admin>;
+  readonly kafka: () => Promise<Kafka>;
   readonly nodes: NodeBook;
   readonly stateUrl: string | undefined;
   readonly defaultTopic: string;
@@ -65,14 +83,7 @@ export const createHandler = (deps: ClusterViewHandlerDependencies): Handler =>
     if (route === 'GET /cluster/keys/{key}') {
       const key = event.pathParameters?.key ?? '';
       const topic = event.queryStringParameters?.topic ?? deps.defaultTopic;
-      if (key.length === 0 || key.length > MAX_KEY_CHARS) {
-        throw new ValidationError([
-          {
-            field: 'key',
-            message: `expected a key of 1 to ${MAX_KEY_CHARS} characters, such as a user id (2)`,
-          },
-        ]);
-      }
+      if (key.length === 0 || key.length > MAX_KEY_CHARS) throw invalidKey();
       const admin = await deps.admin();
       const metadata = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
       const partitions = metadata?.topics[0]?.partitions.length ?? 0;
@@ -82,6 +93,34 @@ export const createHandler = (deps: ClusterViewHandlerDependencies): Handler =>
         ]);
       }
       return json(200, placeKey(key, topic, partitions), { 'cache-control': 'no-store' });
+    }
+    if (route === 'GET /cluster/records') {
+      const query = event.queryStringParameters ?? {};
+      const topic = query.topic ?? deps.defaultTopic;
+      const partition = wholeNumber(query.partition, 0, 1_000_000);
+      if (partition === undefined) {
+        throw new ValidationError([
+          { field: 'partition', message: 'expected a partition number (0, 1, 2...)' },
+        ]);
+      }
+      const limit =
+        query.limit === undefined
+          ? RECORD_LIMITS.DEFAULT_RECORDS
+          : wholeNumber(query.limit, 1, RECORD_LIMITS.MAX_RECORDS);
+      if (limit === undefined) {
+        throw new ValidationError([
+          { field: 'limit', message: `expected 1 to ${RECORD_LIMITS.MAX_RECORDS} records` },
+        ]);
+      }
+      const key = query.key;
+      if (key !== undefined && (key.length === 0 || key.length > MAX_KEY_CHARS)) {
+        throw invalidKey();
+      }
+      const records = await readLatestRecords(
+        { kafka: deps.kafka, admin: deps.admin },
+        { topic, partition, limit, ...(key === undefined ? {} : { key }) },
+      );
+      return json(200, records, { 'cache-control': 'no-store' });
     }
     const path = (event.rawPath ?? '').slice(PAGE_PREFIX.length) || '/';
     return serveFiles(path, assets, { config: {}, connect: [], home: PAGE_PREFIX });
@@ -102,6 +141,7 @@ export const handler: Handler = createHandler({
     admin ??= kafka().then((k) => k.admin({ retry: { retries: 1, maxRetryTime: 500 } }));
     return admin;
   },
+  kafka,
   nodes: new NodeBook(settings.kafka.brokers ?? LOCAL_BROKERS),
   stateUrl: settings.kafkaStateUrl,
   defaultTopic: settings.topics.notifications,

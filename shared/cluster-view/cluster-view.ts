@@ -8,6 +8,7 @@ import {
   within,
 } from '../kafka/cluster-status.js';
 import type { EmulatorReading } from './emulator-state.js';
+import { BROWSE_GROUP_PREFIX } from './records.js';
 
 /**
  * What the local cluster page shows (functions/cluster-view, web/cluster): the brokers, every
@@ -159,7 +160,11 @@ const readGroups = async (
   timeoutMs: number,
 ): Promise<GroupView[]> => {
   const listed = await within(admin.listGroups(), timeoutMs, { groups: [] });
-  const ids = listed.groups.map((g) => g.groupId).sort();
+  // The page's own record reads (records.ts) are not the cluster's consumers.
+  const ids = listed.groups
+    .map((g) => g.groupId)
+    .filter((id) => !id.startsWith(BROWSE_GROUP_PREFIX))
+    .sort();
   if (ids.length === 0) return [];
   const described = await within(admin.describeGroups(ids), timeoutMs, { groups: [] });
   const byId = new Map(described.groups.map((g) => [g.groupId, g]));
