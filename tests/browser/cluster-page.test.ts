@@ -3,10 +3,13 @@ import { join } from 'node:path';
 import type { Admin } from 'kafkajs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BROWSE_GROUP_PREFIX } from '../../shared/cluster-view/records.js';
+import { toRecord } from '../../shared/kafka/records.js';
+import { createNotification, DEFAULT_USERS } from '../../shared/models/index.js';
 import { sendAs as sendAt } from '../helpers/api-client.js';
 import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
-import { unique } from '../helpers/kafka.js';
+import { createTopic, deleteTopics, readTopic, unique } from '../helpers/kafka.js';
 import { type Stack, startStack } from '../helpers/stack.js';
 import { localKafkaOfRun } from '../helpers/test-broker.js';
 import { until } from '../helpers/wait.js';
@@ -36,9 +39,16 @@ describe('the cluster page in headless Chromium, on three nodes', () => {
   let page: Page;
   let admin: Admin;
   const group = unique('rt-store');
+  /** The ids of the notifications this file sent to Bruno (key "2"), in order. */
+  const toBruno: string[] = [];
+  /** A topic of this file's own, with records that are not notifications. */
+  let rawTopic: string | undefined;
 
-  const sendAs = (from: number, to: number, message: string) =>
-    sendAt(stack.base, from, to, message);
+  const sendAs = async (from: number, to: number, message: string) => {
+    const id = await sendAt(stack.base, from, to, message);
+    if (to === BRUNO) toBruno.push(id);
+    return id;
+  };
   const partitionRow = (partition: number) =>
     page.locator(`table[data-topic="${stack.topic}"] tr[data-partition="${partition}"]`);
   const groupRow = (partition: number) =>
@@ -76,6 +86,7 @@ describe('the cluster page in headless Chromium, on three nodes', () => {
 
   afterAll(async () => {
     await browser?.close();
+    if (rawTopic) await deleteTopics(admin, [rawTopic]);
     await admin?.disconnect();
     await stack?.stop();
     await cluster?.close();
@@ -130,7 +141,7 @@ describe('the cluster page in headless Chromium, on three nodes', () => {
 
   it("the key tool shows the partition the producer really used, as the broker's offsets show", async () => {
     await page.getByLabel('Key (a user id, such as 2)').fill(String(BRUNO));
-    await page.getByLabel('Topic', { exact: true }).selectOption(stack.topic);
+    await page.locator('#key-form').getByLabel('Topic').selectOption(stack.topic);
     await page.getByRole('button', { name: 'Find partition' }).click();
     await expect
       .poll(() => page.locator('#key-result').textContent(), { timeout: SHOWN_MS })
@@ -147,6 +158,95 @@ describe('the cluster page in headless Chromium, on three nodes', () => {
     await expect
       .poll(() => partitionRow(shown).getAttribute('class'), { timeout: SHOWN_MS })
       .toBe('placed');
+  });
+
+  it("the key tool lists that key's latest records on its partition, as the broker holds them", async () => {
+    await page.getByRole('button', { name: 'Find partition' }).click();
+    const table = page.locator('#key-records table.records');
+    // Every notification this file sent to Bruno, where the broker holds it, newest first.
+    const onBroker = (await readTopic(cluster.kafka, stack.topic))
+      .filter((r) => toBruno.includes(r.id))
+      .map((r) => ({ partition: r.partition, offset: Number(r.offset), id: r.id }))
+      .sort((a, b) => b.offset - a.offset);
+    expect(onBroker.map((r) => r.id).sort()).toEqual([...toBruno].sort());
+    await expect
+      .poll(() => table.getAttribute('data-partition'), { timeout: SHOWN_MS })
+      .toBe(String(onBroker[0]?.partition));
+    const rows = table.locator('tbody tr');
+    await expect
+      .poll(
+        async () =>
+          (await rows.evaluateAll((trs) =>
+            trs.map((tr) => ({
+              offset: Number(tr.getAttribute('data-offset')),
+              id: tr.getAttribute('data-id'),
+            })),
+          )) as { offset: number; id: string | null }[],
+        { timeout: SHOWN_MS },
+      )
+      .toEqual(onBroker.map(({ offset, id }) => ({ offset, id })));
+    await expect(rows.first().locator('td.value').textContent()).resolves.toContain(
+      'where does this go?',
+    );
+    for (const key of await rows.locator('td.key').allTextContents()) expect(key).toBe('2');
+  });
+
+  it('shows the latest records of a partition from the keyboard: notifications decoded, the rest raw with its headers', async () => {
+    rawTopic = await createTopic(admin, { prefix: 'cluster-raw', partitions: 1 });
+    const [emma, bruno] = DEFAULT_USERS;
+    if (!emma || !bruno) throw new Error('the default users are missing');
+    const notification = createNotification(emma, bruno, 'produced by the test');
+    const producer = cluster.kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic: rawTopic,
+      messages: [
+        toRecord(notification),
+        { key: 'not-a-user', value: 'plain text, not JSON', headers: { trace: 'abc-123' } },
+      ],
+    });
+    await producer.disconnect();
+
+    // The grid's button for the new topic's partition, reached and pressed from the keyboard.
+    const show = page.getByRole('button', { name: `Latest records of ${rawTopic} partition 0` });
+    await expect.poll(() => show.count(), { timeout: SHOWN_MS }).toBe(1);
+    await show.focus();
+    await page.keyboard.press('Enter');
+    const table = page.locator(`#records table.records[data-topic="${rawTopic}"]`);
+    await expect.poll(() => table.locator('tbody tr').count(), { timeout: SHOWN_MS }).toBe(2);
+    const [raw, decoded] = [table.locator('tbody tr').nth(0), table.locator('tbody tr').nth(1)];
+    await expect(raw.getAttribute('data-offset')).resolves.toBe('1');
+    await expect(raw.locator('td.key').textContent()).resolves.toBe('not-a-user');
+    await expect(raw.locator('td.headers').textContent()).resolves.toBe('trace: abc-123');
+    await expect(raw.locator('td.value').textContent()).resolves.toBe('raw plain text, not JSON');
+    await expect(decoded.getAttribute('data-offset')).resolves.toBe('0');
+    await expect(decoded.getAttribute('data-id')).resolves.toBe(notification.id);
+    await expect(decoded.locator('td.value').textContent()).resolves.toContain(
+      `from ${emma.name} (${emma.id}) to ${bruno.name} (${bruno.id}): produced by the test`,
+    );
+    await expect(decoded.locator('td.headers').textContent()).resolves.toContain(
+      'content-type: application/json',
+    );
+
+    // The form, by its labels: the latest one only.
+    const form = page.locator('#records-form');
+    await form.getByLabel('Topic').selectOption(rawTopic);
+    await form.getByLabel('Partition', { exact: true }).fill('0');
+    await form.getByLabel('Records', { exact: true }).fill('1');
+    await form.getByRole('button', { name: 'Show records' }).click();
+    await expect.poll(() => table.locator('tbody tr').count(), { timeout: SHOWN_MS }).toBe(1);
+
+    // A bad request says which field; the page's reads leave no group behind, and none is listed.
+    const bad = await page.request.get(
+      `${stack.base}/cluster/records?topic=${rawTopic}&partition=one`,
+    );
+    expect(bad.status()).toBe(400);
+    await expect(bad.json()).resolves.toMatchObject({ error: { field: 'partition' } });
+    const { groups } = await admin.listGroups();
+    expect(groups.filter((g) => g.groupId.startsWith(BROWSE_GROUP_PREFIX))).toEqual([]);
+    await expect(
+      page.locator(`article[data-group^="${BROWSE_GROUP_PREFIX}"]`).count(),
+    ).resolves.toBe(0);
   });
 
   it("shows the mapping's batch in flight and its retries while the store is down, and clears them when it is back", async () => {

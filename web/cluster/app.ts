@@ -12,6 +12,7 @@ import type {
 } from '../../shared/cluster-view/cluster-view.js';
 import type { MappingState } from '../../shared/cluster-view/emulator-state.js';
 import type { KeyPlacement } from '../../shared/cluster-view/key-placement.js';
+import type { BytesView, PartitionRecords, RecordView } from '../../shared/cluster-view/records.js';
 
 const REFRESH_MS = 1_000;
 
@@ -31,6 +32,14 @@ const ui = {
   key: $<HTMLInputElement>('key'),
   keyTopic: $<HTMLSelectElement>('key-topic'),
   keyResult: $<HTMLParagraphElement>('key-result'),
+  keyRecords: $<HTMLDivElement>('key-records'),
+  keyRecordsResult: $<HTMLParagraphElement>('key-records-result'),
+  recordsForm: $<HTMLFormElement>('records-form'),
+  recordsTopic: $<HTMLSelectElement>('records-topic'),
+  recordsPartition: $<HTMLInputElement>('records-partition'),
+  recordsLimit: $<HTMLInputElement>('records-limit'),
+  recordsResult: $<HTMLParagraphElement>('records-result'),
+  records: $<HTMLDivElement>('records'),
 };
 
 type Child = Node | string | number | null | undefined | false;
@@ -156,7 +165,7 @@ const renderTopics = (topics: readonly TopicView[], stale: boolean) => {
             h(
               'tr',
               {},
-              ...['Partition', 'Leader', 'Replicas', 'Start', 'End', 'Rate/s'].map((c) =>
+              ...['Partition', 'Leader', 'Replicas', 'Start', 'End', 'Rate/s', 'Records'].map((c) =>
                 h('th', { scope: 'col' }, c),
               ),
             ),
@@ -179,6 +188,7 @@ const renderTopics = (topics: readonly TopicView[], stale: boolean) => {
                 h('td', { class: 'start' }, p.start),
                 h('td', { class: 'end' }, p.end),
                 h('td', { class: 'rate' }, rate === undefined ? '–' : rate.toFixed(1)),
+                h('td', {}, recordsButton(topic.name, p.partition)),
               );
             }),
           ),
@@ -353,12 +363,169 @@ const mappingCard = (m: MappingState, now: number) => {
 
 const renderTopicChoices = (topics: readonly TopicView[]) => {
   const names = topics.map((t) => t.name);
-  const current = [...ui.keyTopic.options].map((o) => o.value);
-  if (names.join('\n') === current.join('\n')) return;
-  const chosen = ui.keyTopic.value;
-  ui.keyTopic.replaceChildren(...names.map((n) => h('option', { value: n }, n)));
-  if (names.includes(chosen)) ui.keyTopic.value = chosen;
+  for (const select of [ui.keyTopic, ui.recordsTopic]) {
+    const current = [...select.options].map((o) => o.value);
+    if (names.join('\n') === current.join('\n')) continue;
+    const chosen = select.value;
+    select.replaceChildren(...names.map((n) => h('option', { value: n }, n)));
+    if (names.includes(chosen)) select.value = chosen;
+  }
 };
+
+/** A partition's "Records" button in the grid: fills the records form and reads them. */
+const recordsButton = (topic: string, partition: number) => {
+  const button = h(
+    'button',
+    { type: 'button', 'aria-label': `Latest records of ${topic} partition ${partition}` },
+    'Show',
+  );
+  button.addEventListener('click', () => {
+    ui.recordsTopic.value = topic;
+    ui.recordsPartition.value = String(partition);
+    void showRecords(ui.records, ui.recordsResult, { topic, partition });
+    ui.recordsForm.scrollIntoView({ block: 'nearest' });
+    ui.recordsTopic.focus();
+  });
+  return button;
+};
+
+const bytes = (view: BytesView | null) =>
+  view === null
+    ? h('span', { class: 'hint' }, 'null')
+    : h(
+        'span',
+        { class: view.encoding === 'base64' ? 'base64' : '' },
+        view.encoding === 'base64' ? `base64:${view.text}` : view.text,
+        view.truncated ? h('span', { class: 'hint' }, ` … (${view.bytes} bytes)`) : null,
+      );
+
+const valueCell = (record: RecordView) => {
+  const { value } = record;
+  if (value.kind === 'tombstone')
+    return h('td', { class: 'value' }, h('em', {}, 'tombstone (no value)'));
+  if (value.kind === 'raw')
+    return h(
+      'td',
+      { class: 'value raw' },
+      h('span', { class: 'tag' }, 'raw'),
+      ' ',
+      bytes(value.raw),
+    );
+  const n = value.notification;
+  return h(
+    'td',
+    { class: 'value notification' },
+    h('span', { class: 'tag' }, 'notification'),
+    ` from ${n.from.name} (${n.from.id}) to ${n.to.name} (${n.to.id}): `,
+    h('q', { class: 'message' }, n.message),
+    h('br', {}),
+    h('small', { class: 'id' }, `id ${n.id}, created ${n.createdAt}`),
+  );
+};
+
+const recordsTable = (result: PartitionRecords) =>
+  h(
+    'div',
+    {
+      class: 'scroll',
+      tabindex: '0',
+      role: 'region',
+      'aria-label': `Records of ${result.topic} partition ${result.partition}`,
+    },
+    h(
+      'table',
+      { class: 'records', 'data-topic': result.topic, 'data-partition': String(result.partition) },
+      h(
+        'caption',
+        {},
+        result.key === null
+          ? `${result.topic} partition ${result.partition}: the latest ${result.records.length} of offsets ${result.start}–${result.end - 1}`
+          : `Key "${result.key}" on ${result.topic} partition ${result.partition}: its latest ${result.records.length} among offsets ${result.from}–${result.end - 1}`,
+        result.complete ? '' : ' (the read stopped at its deadline: some may be missing)',
+      ),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ...['Offset', 'Time', 'Key', 'Headers', 'Value'].map((c) => h('th', { scope: 'col' }, c)),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        ...result.records.map((r) =>
+          h(
+            'tr',
+            {
+              'data-offset': String(r.offset),
+              ...(r.value.kind === 'notification' ? { 'data-id': r.value.notification.id } : {}),
+            },
+            h('th', { scope: 'row' }, r.offset),
+            h('td', {}, new Date(r.timestamp).toLocaleString()),
+            h('td', { class: 'key' }, bytes(r.key)),
+            h(
+              'td',
+              { class: 'headers' },
+              r.headers.length === 0
+                ? '–'
+                : h(
+                    'ul',
+                    {},
+                    ...r.headers.map((hd) => h('li', {}, `${hd.name}: `, bytes(hd.value))),
+                  ),
+            ),
+            valueCell(r),
+          ),
+        ),
+      ),
+    ),
+  );
+
+/** Reads a partition's latest records (of `key` only, when given) into `target`. */
+const showRecords = async (
+  target: HTMLElement,
+  status: HTMLElement,
+  request: { topic: string; partition: number; key?: string },
+): Promise<void> => {
+  const query = new URLSearchParams({
+    topic: request.topic,
+    partition: String(request.partition),
+    limit: ui.recordsLimit.value || '10',
+    ...(request.key === undefined ? {} : { key: request.key }),
+  });
+  status.textContent = 'Reading records…';
+  target.setAttribute('aria-busy', 'true');
+  try {
+    const response = await fetch(`/cluster/records?${query}`, { cache: 'no-store' }).catch(
+      () => undefined,
+    );
+    if (!response?.ok) {
+      const body = (await response?.json().catch(() => undefined)) as
+        | { error?: { message?: string } }
+        | undefined;
+      status.textContent = `No records: ${body?.error?.message ?? "the page's server does not answer"}.`;
+      return;
+    }
+    const result = (await response.json()) as PartitionRecords;
+    status.textContent =
+      result.records.length === 0
+        ? `No record${request.key === undefined ? '' : ` with key "${request.key}"`} on ${result.topic} partition ${result.partition} (offsets ${result.from}–${result.end - 1} read).`
+        : `${result.records.length} record${result.records.length === 1 ? '' : 's'} read.`;
+    target.replaceChildren(recordsTable(result));
+  } finally {
+    target.removeAttribute('aria-busy');
+  }
+};
+
+ui.recordsForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  void showRecords(ui.records, ui.recordsResult, {
+    topic: ui.recordsTopic.value,
+    partition: Number(ui.recordsPartition.value),
+  });
+});
 
 ui.keyForm.addEventListener('submit', (event) => {
   event.preventDefault();
@@ -379,6 +546,7 @@ ui.keyForm.addEventListener('submit', (event) => {
     placed = (await response.json()) as KeyPlacement;
     ui.keyResult.textContent = `Key "${placed.key}" goes to partition ${placed.partition} of ${placed.topic}: the producer's partitioner (the Java client's) takes the murmur2 hash of the key's bytes, makes it positive, and divides by the ${placed.partitions} partitions; the remainder is the partition. Every record with this key lands there, in order.`;
     if (lastKnown) renderTopics(lastKnown.topics, false);
+    await showRecords(ui.keyRecords, ui.keyRecordsResult, placed);
   })();
 });
 
