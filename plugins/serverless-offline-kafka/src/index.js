@@ -138,6 +138,10 @@ class ServerlessOfflineKafka {
     });
     this.hooks = {
       'offline:start:init': () => this.#start(),
+      // After serverless-offline's own `offline:start:init`, which resolves once its HTTP,
+      // WebSocket and Lambda servers listen: a state port that is one of theirs is then the one
+      // refused (logged), never serverless-offline's, so the state cannot fail `sls offline start`.
+      'after:offline:start:init': () => this.#serveState(),
       'before:offline:start:end': () => this.#stop(),
       'offline:functionsUpdated:cleanup': () => this.#reload(),
     };
@@ -176,11 +180,32 @@ class ServerlessOfflineKafka {
       clusters: custom.clusters,
       secretsFile: resolve(serviceDir, custom.secretsFile ?? DEFAULT_OPTIONS.secretsFile),
       glueEndpoint: custom.glueEndpoint,
-      statePort:
-        custom.statePort === undefined || custom.statePort === null
-          ? undefined
-          : Number(custom.statePort),
+      statePort: this.#statePortOf(custom.statePort),
     };
+  }
+
+  /**
+   * `statePort` as a port number, or `undefined` (not served) when unset or not a port: a bad
+   * value is logged, and the event sources start all the same.
+   * @param {unknown} value
+   * @returns {number | undefined}
+   */
+  #statePortOf(value) {
+    if (value === undefined || value === null) return undefined;
+    const port = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+    if (typeof port === 'number' && Number.isInteger(port) && port >= 0 && port <= 65_535)
+      return port;
+    this.#log.error(
+      `Kafka state not served: statePort must be a port number (0 to 65535); received ${JSON.stringify(value)}`,
+    );
+    return undefined;
+  }
+
+  /** Serves the state on `statePort`, if set (see the hook's comment). Never throws. */
+  async #serveState() {
+    const port = this.#options?.statePort;
+    if (!this.#options?.enabled || port === undefined || this.#stateServer) return;
+    this.#stateServer = await serveState({ port, read: () => this.state(), log: this.#log });
   }
 
   async #start() {
@@ -188,13 +213,6 @@ class ServerlessOfflineKafka {
       const options = this.#readOptions();
       this.#options = options;
       if (!options.enabled) return;
-      if (options.statePort !== undefined) {
-        this.#stateServer = await serveState({
-          port: options.statePort,
-          read: () => this.state(),
-          log: this.#log,
-        });
-      }
       const mappings = mappingsOf(this.#serverless, (functionKey, message) => {
         this.#log.error(`Kafka ${functionKey}: event source not started: ${message}`);
       });

@@ -36,8 +36,8 @@ const stateOf = (sources, now = Date.now()) => ({
 
 /**
  * Serves `read()` as JSON at `GET http://127.0.0.1:<port>/state` (and `/`). Resolves with the
- * server once it listens, or with `undefined` when it cannot (the port taken, say: logged, the
- * event sources go on).
+ * server once it listens, or with `undefined` when it cannot (the port taken or not a port:
+ * logged, the event sources go on). Never rejects.
  * @param {{ port: number, read: () => PluginState, log: Log }} options
  * @returns {Promise<import('node:http').Server | undefined>}
  */
@@ -69,15 +69,30 @@ const serveState = ({ port, read, log }) => {
     }
   });
   return new Promise((resolve) => {
-    server.once('error', (error) => {
+    let listening = false;
+    const refused = (/** @type {unknown} */ error) => {
       log.error(`Kafka state not served on ${LOOPBACK}:${port}: ${describe(error)}`);
+      server.close();
       resolve(undefined);
+    };
+    // Kept for the server's whole life: an error after it listens is logged, never thrown (an
+    // unhandled 'error' event would end the offline process).
+    server.on('error', (error) => {
+      if (listening) log.error(`Kafka state server: ${describe(error)}`);
+      else refused(error);
     });
-    server.listen(port, LOOPBACK, () => {
-      server.unref();
-      log.notice(`Kafka state: http://${LOOPBACK}:${port}/state`);
-      resolve(server);
-    });
+    try {
+      server.listen(port, LOOPBACK, () => {
+        listening = true;
+        server.unref();
+        const { port: bound } = /** @type {import('node:net').AddressInfo} */ (server.address());
+        log.notice(`Kafka state: http://${LOOPBACK}:${bound}/state`);
+        resolve(server);
+      });
+    } catch (error) {
+      // A port out of range throws here rather than emitting 'error'.
+      refused(error);
+    }
   });
 };
 

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compileFilters } from '../src/filter.js';
@@ -11,6 +12,7 @@ import { b64, deferred, fakeHost, message, silent, testMapping, until, within } 
  * loopback HTTP server that answers it.
  */
 
+const require = createRequire(import.meta.url);
 const PARTITION = 2;
 const started: InstanceType<typeof Poller>[] = [];
 const servers: import('node:http').Server[] = [];
@@ -249,4 +251,68 @@ describe('serveState', () => {
     expect(second).toBeUndefined();
     expect(errors[0]).toMatch(/Kafka state not served on 127\.0\.0\.1:\d+/);
   });
+});
+
+describe('the state server under `sls offline start`', () => {
+  // The plugin as serverless loads it, with a service that has no Kafka event: only its hooks
+  // and the state server run. Real ports.
+  const ServerlessOfflineKafka = require('../src/index.js') as new (
+    serverless: unknown,
+    options: Record<string, unknown>,
+    utils: { log: typeof silent },
+  ) => { hooks: Record<string, () => Promise<void>>; state(): PluginState };
+
+  const pluginWith = (statePort: unknown) => {
+    const logged: string[] = [];
+    const log = { ...silent, error: (m: string) => logged.push(m) };
+    const provider = { naming: {}, getStage: () => 'local', getRegion: () => 'us-east-1' };
+    const plugin = new ServerlessOfflineKafka(
+      {
+        service: {
+          custom: { 'serverless-offline-kafka': { statePort } },
+          getAllFunctions: () => [],
+        },
+        getProvider: () => provider,
+      },
+      {},
+      { log },
+    );
+    const startOffline = async () => {
+      await plugin.hooks['offline:start:init']?.();
+      await plugin.hooks['after:offline:start:init']?.();
+    };
+    const stop = () => plugin.hooks['before:offline:start:end']?.();
+    return { plugin, logged, startOffline, stop };
+  };
+
+  it('starts after serverless-offline listens on its own ports', () => {
+    const { plugin } = pluginWith(0);
+    expect(Object.keys(plugin.hooks)).toContain('after:offline:start:init');
+  });
+
+  it('logs and carries on when its port is taken: the hooks resolve and the state is still read', async () => {
+    const taken = await serveState({ port: 0, read: () => stateOf([]), log: silent });
+    if (!taken) throw new Error('not served');
+    servers.push(taken);
+    const port = (taken.address() as AddressInfo).port;
+    const { plugin, logged, startOffline, stop } = pluginWith(port);
+    await expect(startOffline()).resolves.toBeUndefined();
+    expect(logged).toEqual([
+      expect.stringMatching(new RegExp(`^Kafka state not served on 127\\.0\\.0\\.1:${port}: `)),
+    ]);
+    expect(plugin.state()).toMatchObject({ version: 1, mappings: [] });
+    // The port's owner still answers, not the plugin.
+    expect((await fetch(`http://127.0.0.1:${port}/state`)).status).toBe(200);
+    await stop();
+  });
+
+  it.each([[65_536], [-1], ['next'], [1.5]])(
+    'logs a statePort of %j that is not a port, and carries on',
+    async (statePort) => {
+      const { logged, startOffline, stop } = pluginWith(statePort);
+      await expect(startOffline()).resolves.toBeUndefined();
+      expect(logged).toEqual([expect.stringMatching(/^Kafka state not served: statePort must be/)]);
+      await stop();
+    },
+  );
 });
