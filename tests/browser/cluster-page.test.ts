@@ -105,6 +105,11 @@ describe('the cluster page in headless Chromium, on three nodes', () => {
       1,
     );
 
+    // The emulator's state is on this stack's Lambda port + 1 (HTTP + 3), not `npm start`'s 3003.
+    const state = await fetch(`http://127.0.0.1:${HTTP_PORT + 3}/state`);
+    expect(state.status).toBe(200);
+    await expect(state.json()).resolves.toMatchObject({ version: 1 });
+
     const status = await cluster.status([stack.topic]);
     for (const p of status.partitions.filter((s) => s.topic === stack.topic)) {
       await expect
