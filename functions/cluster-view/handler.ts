@@ -35,6 +35,8 @@ const READ_TIMEOUT_MS = 1_500;
 const PAGE_PREFIX = '/cluster';
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 const MAX_KEY_CHARS = 256;
+/** Kafka's longest topic name. */
+const MAX_TOPIC_CHARS = 249;
 
 const invalidKey = () =>
   new ValidationError([
@@ -97,6 +99,14 @@ export const createHandler = (deps: ClusterViewHandlerDependencies): Handler =>
     if (route === 'GET /cluster/records') {
       const query = event.queryStringParameters ?? {};
       const topic = query.topic ?? deps.defaultTopic;
+      if (topic.length === 0 || topic.length > MAX_TOPIC_CHARS) {
+        throw new ValidationError([
+          {
+            field: 'topic',
+            message: `expected a topic name of 1 to ${MAX_TOPIC_CHARS} characters`,
+          },
+        ]);
+      }
       const partition = wholeNumber(query.partition, 0, 1_000_000);
       if (partition === undefined) {
         throw new ValidationError([
