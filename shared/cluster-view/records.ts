@@ -87,6 +87,8 @@ export interface RecordsDependencies {
   readonly kafka: () => Promise<Kafka>;
   readonly admin: () => Promise<Admin>;
   readonly timeoutMs?: number;
+  /** Bytes one fetch may return (`MAX_FETCH_BYTES`; tests make it small to read in several). */
+  readonly fetchBytes?: number;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -147,7 +149,12 @@ let reading = 0;
  * @throws ValidationError when the broker has no such topic or partition
  */
 export const readLatestRecords = async (
-  { kafka, admin, timeoutMs = RECORD_LIMITS.TIMEOUT_MS }: RecordsDependencies,
+  {
+    kafka,
+    admin,
+    timeoutMs = RECORD_LIMITS.TIMEOUT_MS,
+    fetchBytes = RECORD_LIMITS.MAX_FETCH_BYTES,
+  }: RecordsDependencies,
   { topic, partition, limit, key }: RecordsRequest,
 ): Promise<PartitionRecords> => {
   if (reading >= RECORD_LIMITS.MAX_CONCURRENT) {
@@ -182,7 +189,7 @@ export const readLatestRecords = async (
     if (from >= end) return { ...base, records: [], complete: true };
     const { messages, complete } = await consume(
       { kafka: await kafka(), admin: await admin() },
-      { topic, partition, from, end, deadline },
+      { topic, partition, from, end, deadline, fetchBytes },
     );
     const keyBytes = key === undefined ? undefined : Buffer.from(key);
     const records = messages
@@ -231,18 +238,27 @@ const consume = async (
     from,
     end,
     deadline,
-  }: { topic: string; partition: number; from: number; end: number; deadline: number },
+    fetchBytes,
+  }: {
+    topic: string;
+    partition: number;
+    from: number;
+    end: number;
+    deadline: number;
+    fetchBytes: number;
+  },
 ): Promise<{ messages: KafkaMessage[]; complete: boolean }> => {
   const groupId = `${BROWSE_GROUP_PREFIX}${randomUUID()}`;
   const consumer = kafka.consumer({
     groupId,
     allowAutoTopicCreation: false,
     maxWaitTimeInMs: 100,
-    maxBytesPerPartition: RECORD_LIMITS.MAX_FETCH_BYTES,
-    maxBytes: RECORD_LIMITS.MAX_FETCH_BYTES,
+    maxBytesPerPartition: fetchBytes,
+    maxBytes: fetchBytes,
     retry: { retries: 1, maxRetryTime: 500 },
   });
-  const messages: KafkaMessage[] = [];
+  /** By offset: a fetch that a retry repeats adds nothing twice. */
+  const messages = new Map<number, KafkaMessage>();
   let next = from;
   let finished: () => void = () => {};
   const done = new Promise<void>((resolve) => {
@@ -261,13 +277,14 @@ const consume = async (
     await beforeDeadline(consumer.subscribe({ topics: [topic], fromBeginning: false }), deadline);
     await beforeDeadline(
       consumer.run({
+        // Never a commit: kafkajs commits only when autoCommit is on or commitOffsets is called.
+        // Each batch is still resolved (the default), which moves the next fetch past it.
         autoCommit: false,
-        eachBatchAutoResolve: false,
         eachBatch: async ({ batch }) => {
           if (batch.topic !== topic || batch.partition !== partition) return;
           for (const m of batch.messages) {
             const offset = Number(m.offset);
-            if (offset >= from && offset < end && messages.length < end - from) messages.push(m);
+            if (offset >= from && offset < end) messages.set(offset, m);
           }
         },
       }),
@@ -275,7 +292,7 @@ const consume = async (
     );
     consumer.seek({ topic, partition, offset: String(from) });
     await beforeDeadline(done, deadline).catch(() => undefined);
-    return { messages, complete: next >= end };
+    return { messages: [...messages.values()], complete: next >= end };
   } catch {
     throw new RetriableError('The broker did not answer in time; ask again shortly.', {
       retryAfterSeconds: 1,

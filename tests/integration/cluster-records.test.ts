@@ -122,6 +122,40 @@ describe('readLatestRecords', () => {
     expect(result.records.map((r) => r.key?.text)).toEqual(['b', 'a']);
   });
 
+  it('reads in several fetches when one does not hold them all, each record once', async () => {
+    const many = await createTopic(admin, { prefix: 'records-many', partitions: 1 });
+    try {
+      const producer = kafka.producer();
+      await producer.connect();
+      // Ten batches of five records of 200 bytes: a fetch of 1 KiB returns about one batch.
+      for (let b = 0; b < 10; b++) {
+        await producer.send({
+          topic: many,
+          messages: Array.from({ length: 5 }, (_, i) => ({
+            key: String((b * 5 + i) % 4),
+            value: `${b * 5 + i}`.padEnd(200, '.'),
+          })),
+        });
+      }
+      await producer.disconnect();
+      const small = { ...deps, fetchBytes: 1024 };
+      const latest = await readLatestRecords(small, { topic: many, partition: 0, limit: 50 });
+      expect(latest.complete).toBe(true);
+      expect(latest.records.map((r) => r.offset)).toEqual(
+        Array.from({ length: 50 }, (_, i) => 49 - i),
+      );
+      const ofKey = await readLatestRecords(small, {
+        topic: many,
+        partition: 0,
+        limit: 3,
+        key: '1',
+      });
+      expect(ofKey.records.map((r) => r.offset)).toEqual([49, 45, 41]);
+    } finally {
+      await deleteTopics(admin, [many]);
+    }
+  });
+
   it('leaves no group behind on the broker (so no committed offset either)', async () => {
     await readLatestRecords(deps, { topic, partition: 0, limit: 1 });
     const { groups } = await admin.listGroups();
