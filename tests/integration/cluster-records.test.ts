@@ -162,6 +162,21 @@ describe('readLatestRecords', () => {
     expect(groups.filter((g) => g.groupId.startsWith(BROWSE_GROUP_PREFIX))).toEqual([]);
   });
 
+  it('commits no offset for its group', async () => {
+    // The group kept (its deletion skipped) to look at what it holds.
+    const keeping = { ...deps, admin: async () => ({ ...admin, deleteGroups: async () => [] }) };
+    await readLatestRecords(keeping, { topic, partition: 0, limit: 5 });
+    const { groups } = await admin.listGroups();
+    const kept = groups.map((g) => g.groupId).filter((id) => id.startsWith(BROWSE_GROUP_PREFIX));
+    expect(kept).toHaveLength(1);
+    try {
+      const offsets = await admin.fetchOffsets({ groupId: kept[0] ?? '', topics: [topic] });
+      expect(offsets.flatMap((t) => t.partitions.map((p) => p.offset))).toEqual(['-1', '-1']);
+    } finally {
+      await admin.deleteGroups(kept);
+    }
+  });
+
   it('refuses a partition or a topic the broker does not have, as a client error', async () => {
     await expect(readLatestRecords(deps, { topic, partition: 7, limit: 1 })).rejects.toBeInstanceOf(
       ValidationError,
