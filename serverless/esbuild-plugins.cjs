@@ -8,26 +8,29 @@ const { initBundle } = require('./esbuild-init.cjs');
 
 /**
  * esbuild plugins of the functions' bundles (serverless-esbuild's `plugins`). `virtual:web-assets`
- * is the page (web/): its HTML and CSS as they are, and its TypeScript bundled for browsers, all
- * as strings the page function serves. Built with the function, so offline and AWS serve the
+ * is the live inbox page (web/), `virtual:cluster-assets` the local cluster page (web/cluster/):
+ * each page's HTML and CSS as they are, and its TypeScript bundled for browsers, all as strings
+ * the page's function serves. Built with the function, so offline and AWS serve the
  * same files. `initBundle` (./esbuild-init.cjs): what a function's init does not use stays out of
  * its handler file.
  */
 
-const WEB = join(__dirname, '..', 'web');
-const NAMESPACE = 'web-assets';
-
-/** @type {import('esbuild').Plugin} */
-const webAssets = {
-  name: 'web-assets',
+/**
+ * `virtual:<name>`: the page in `dir` (its index.html, app.ts and app.css) as strings.
+ * @param {string} name
+ * @param {string} dir
+ * @returns {import('esbuild').Plugin}
+ */
+const pageAssets = (name, dir) => ({
+  name,
   setup(build) {
-    build.onResolve({ filter: /^virtual:web-assets$/ }, (args) => ({
+    build.onResolve({ filter: new RegExp(`^virtual:${name}$`) }, (args) => ({
       path: args.path,
-      namespace: NAMESPACE,
+      namespace: name,
     }));
-    build.onLoad({ filter: /.*/, namespace: NAMESPACE }, async () => {
+    build.onLoad({ filter: /.*/, namespace: name }, async () => {
       const app = await esbuild.build({
-        entryPoints: [join(WEB, 'app.ts')],
+        entryPoints: [join(dir, 'app.ts')],
         bundle: true,
         write: false,
         format: 'iife',
@@ -37,18 +40,26 @@ const webAssets = {
       });
       const js = app.outputFiles[0]?.text ?? '';
       const assets = {
-        'index.html': readFileSync(join(WEB, 'index.html'), 'utf8'),
+        'index.html': readFileSync(join(dir, 'index.html'), 'utf8'),
         'app.js': js,
-        'app.css': readFileSync(join(WEB, 'app.css'), 'utf8'),
+        'app.css': readFileSync(join(dir, 'app.css'), 'utf8'),
       };
       return {
         contents: `export default ${JSON.stringify(assets)};`,
         loader: 'js',
         // Rebuilt when the page changes (serverless-offline's reload, esbuild's watch).
-        watchFiles: ['app.ts', 'index.html', 'app.css'].map((f) => join(WEB, f)),
+        watchFiles: ['app.ts', 'index.html', 'app.css'].map((f) => join(dir, f)),
       };
     });
   },
-};
+});
 
-module.exports = [webAssets, initBundle];
+const WEB = join(__dirname, '..', 'web');
+
+module.exports = [
+  // The live inbox page.
+  pageAssets('web-assets', WEB),
+  // The local cluster page (local stage only).
+  pageAssets('cluster-assets', join(WEB, 'cluster')),
+  initBundle,
+];

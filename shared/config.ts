@@ -112,6 +112,16 @@ const EnvSchema = z.object({
       error: 'expected an http(s) URL such as http://127.0.0.1:3001',
     }),
   ),
+  /**
+   * The Kafka emulator's state (plugins/serverless-offline-kafka, "State"), read by the local
+   * cluster page: `http://127.0.0.1:<statePort>/state`. Offline only.
+   */
+  KAFKA_STATE_URL: z.optional(
+    z.url({
+      protocol: /^http$/,
+      error: 'expected an http URL such as http://127.0.0.1:3003/state',
+    }),
+  ),
   /** Where the page connects: `ws://127.0.0.1:3001` offline, the WebSocket API's `wss://` URL. */
   WEBSOCKET_URL: z.optional(
     z.url({ protocol: /^wss?$/, error: 'expected a ws(s) URL such as ws://127.0.0.1:3001' }),
@@ -194,6 +204,8 @@ export interface Config {
   };
   /** The local Kafka the scripts and tests start (`LOCAL_KAFKA_BROKERS`): how many nodes. */
   readonly localKafkaNodes: 1 | 3;
+  /** `KAFKA_STATE_URL`: where the local cluster page reads the Kafka emulator's state. */
+  readonly kafkaStateUrl: string | undefined;
   readonly topics: {
     readonly notifications: string;
     readonly partitions: number;
@@ -277,6 +289,7 @@ export const loadConfig = (env: Env = process.env): Config => {
       sendTimeoutMs: e.KAFKA_SEND_TIMEOUT_MS,
     },
     localKafkaNodes: e.LOCAL_KAFKA_BROKERS === '3' ? 3 : 1,
+    kafkaStateUrl: e.KAFKA_STATE_URL,
     topics: {
       notifications: e.NOTIFICATIONS_TOPIC,
       partitions: e.NOTIFICATIONS_TOPIC_PARTITIONS,

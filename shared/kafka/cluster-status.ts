@@ -112,7 +112,8 @@ const partitionsOf = async (
     .sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
 };
 
-const within = <T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> => {
+/** `promise`, or `fallback` when it fails or takes longer than `ms`. */
+export const within = <T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> => {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     promise.catch(() => fallback),

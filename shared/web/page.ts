@@ -42,12 +42,19 @@ const TYPES = {
 } as const;
 
 /** Where the page may connect: itself, the WebSocket API, and Cognito's sign-in API. */
-const contentSecurityPolicy = (config: PageConfig): string =>
+const connectSources = (config: PageConfig): string[] => [
+  config.websocketUrl,
+  ...(config.signIn.kind === 'cognito'
+    ? [`https://cognito-idp.${config.signIn.region}.amazonaws.com`]
+    : []),
+];
+
+const contentSecurityPolicy = (connect: readonly string[]): string =>
   [
     "default-src 'none'",
     "script-src 'self'",
     "style-src 'self'",
-    `connect-src 'self' ${config.websocketUrl}${config.signIn.kind === 'cognito' ? ` https://cognito-idp.${config.signIn.region}.amazonaws.com` : ''}`,
+    ["connect-src 'self'", ...connect].join(' '),
     "base-uri 'none'",
     "form-action 'none'",
     "frame-ancestors 'none'",
@@ -57,8 +64,20 @@ const contentSecurityPolicy = (config: PageConfig): string =>
 const scriptSafeJson = (value: unknown): string =>
   JSON.stringify(value).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
 
-/** The answer to `GET <path>`. */
-export const servePage = (path: string, assets: WebAssets, config: PageConfig): PageResponse => {
+/** The answer to `GET <path>` for the live inbox page. */
+export const servePage = (path: string, assets: WebAssets, config: PageConfig): PageResponse =>
+  serveFiles(path, assets, { config, connect: connectSources(config), home: '/' });
+
+/**
+ * The answer to `GET <path>` for a page of `assets`: `/` is its HTML (with `config` in it, and a
+ * policy that lets it connect to itself and to `connect`), `/assets/<file>` its script and style.
+ * `home` is where the page is, for the answer to any other path.
+ */
+export const serveFiles = (
+  path: string,
+  assets: WebAssets,
+  options: { readonly config: unknown; readonly connect: readonly string[]; readonly home: string },
+): PageResponse => {
   const common = {
     'x-content-type-options': 'nosniff',
     'referrer-policy': 'no-referrer',
@@ -71,10 +90,12 @@ export const servePage = (path: string, assets: WebAssets, config: PageConfig): 
       headers: {
         ...common,
         'content-type': 'text/html; charset=utf-8',
-        'content-security-policy': contentSecurityPolicy(config),
+        'content-security-policy': contentSecurityPolicy(options.connect),
       },
       // A function, so that no `$` in a name is read as a replacement pattern (`$'`, say).
-      body: assets['index.html'].replace('{"__config__": true}', () => scriptSafeJson(config)),
+      body: assets['index.html'].replace('{"__config__": true}', () =>
+        scriptSafeJson(options.config),
+      ),
     };
   }
   const file = path.replace(/^\/assets\//, '');
@@ -89,7 +110,7 @@ export const servePage = (path: string, assets: WebAssets, config: PageConfig): 
     statusCode: 404,
     headers: { ...common, 'content-type': 'application/json; charset=utf-8' },
     body: JSON.stringify({
-      error: { code: 'not_found', message: 'No such file: the page is at /.' },
+      error: { code: 'not_found', message: `No such file: the page is at ${options.home}.` },
     }),
   };
 };

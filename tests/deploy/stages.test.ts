@@ -44,10 +44,12 @@ const printStage = (stage: string) => {
         name: string;
         timeout?: number;
         vpc?: unknown;
+        environment?: Record<string, string>;
         events?: { msk?: Record<string, unknown> }[];
       }
     >;
     resources: { extensions: Record<string, { Properties: Record<string, unknown> }> };
+    custom: Record<string, Record<string, unknown>>;
   };
 };
 
@@ -147,6 +149,11 @@ describe('sls print --stage local', () => {
     ]);
     // The page's sign-in, on this stage only.
     expect(Object.keys(service.functions)).toContain('localToken');
+    // The cluster page, on this stage only, told where the Kafka emulator serves its state.
+    expect(service.functions.clusterView?.environment).toEqual({
+      KAFKA_STATE_URL: 'http://127.0.0.1:3003/state',
+    });
+    expect(service.custom['serverless-offline-kafka']).toMatchObject({ statePort: 3003 });
     expect(service.functions.pushNotifications?.events?.[0]?.msk).toMatchObject({
       consumerGroupId: 'kafka-notifications-local-push-notifications',
       startingPosition: 'LATEST',

@@ -307,6 +307,16 @@ describe(`sls package --stage ${STAGE}`, () => {
     expect(Object.keys(resources).filter((id) => id.startsWith('LocalToken'))).toEqual([]);
   });
 
+  it('has no cluster page route and no function behind one on an AWS stage', () => {
+    const keys = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::ApiGatewayV2::Route')
+      .map((r) => String(r.Properties.RouteKey));
+    // The other routes are there: the filter below could find /cluster ones.
+    expect(keys).toContain('GET /');
+    expect(keys.filter((k) => k.includes('/cluster'))).toEqual([]);
+    expect(Object.keys(resources).filter((id) => id.startsWith('ClusterView'))).toEqual([]);
+  });
+
   it('keeps connections in a table with a time to live, found by connection id through an index', () => {
     expect(resource('ConnectionsTable').Properties).toMatchObject({
       TableName: 'kafka-notifications-example-connections',

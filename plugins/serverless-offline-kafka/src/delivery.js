@@ -44,10 +44,31 @@ const { describe, offsetRanges, recordsLabel } = require('./util');
  * }} DeliveryHost `destination`: where records given up on go; `freed`: partitions of an event
  *   are free to take their next batch.
  * @typedef {{ kind: 'ok' } | { kind: 'partial', failed: LambdaKafkaRecord[] } | { kind: 'failed', error: string }} Outcome
- * @typedef {{ shares: ReadonlyMap<number, Share>, held: Set<Share>, later: readonly LambdaKafkaRecord[] }} EventProgress
- *   The event's shares by partition, those it still holds, and the records that outer bisection
- *   steps have yet to deliver.
+ * @typedef {{
+ *   shares: ReadonlyMap<number, Share>,
+ *   held: Set<Share>,
+ *   later: readonly LambdaKafkaRecord[],
+ *   since: number,
+ *   attempts: number,
+ *   lastError: string | undefined,
+ * }} EventProgress The event's shares by partition, those it still holds, the records that outer
+ *   bisection steps have yet to deliver; since when it runs, its invocations so far and the last
+ *   one's error (for `inFlight`).
+ * @typedef {{
+ *   partition: number,
+ *   firstOffset: number | null,
+ *   lastOffset: number,
+ *   records: number,
+ *   since: number,
+ *   attempts: number,
+ *   lastError: string | null,
+ * }} InFlightBatch One partition's batch in flight: its offsets (`firstOffset` null when every
+ *   record of it was filtered out), since when (ms since the epoch), the invocations of its event
+ *   so far and the last one's error.
  */
+
+/** Invocations per second are counted over this many last whole seconds. */
+const RATE_WINDOW_S = 10;
 
 class Delivery {
   /** @type {DeliveryHost} */
@@ -57,8 +78,25 @@ class Delivery {
    * a listener limit), and a destination that cannot be written gives up.
    */
   #stopping = new AbortController();
-  /** Invocations and failed invocations since start (MetricsConfig EventCount, ErrorCount). */
-  metrics = { events: 0, errors: 0, records: 0 };
+  /**
+   * Since start: invocations and failed invocations (MetricsConfig EventCount, ErrorCount),
+   * records delivered, invocations that were retries, records sent to the on-failure
+   * destination, and the last invocation error (its message and when, ms since the epoch).
+   * @type {{ events: number, errors: number, records: number, retries: number, sentToDestination: number, lastError: { message: string, at: number } | null }}
+   */
+  metrics = {
+    events: 0,
+    errors: 0,
+    records: 0,
+    retries: 0,
+    sentToDestination: 0,
+    lastError: null,
+  };
+  /** @type {Set<EventProgress>} */
+  #running = new Set();
+  /** Invocations started in each of the last `RATE_WINDOW_S` seconds (by second % window). */
+  #perSecond = new Array(RATE_WINDOW_S).fill(0);
+  #second = 0;
 
   /** @param {DeliveryHost} host */
   constructor(host) {
@@ -82,7 +120,11 @@ class Delivery {
       shares: new Map(shares.map((s) => [s.queue.partition, s])),
       held: new Set(shares),
       later: [],
+      since: this.#host.now(),
+      attempts: 0,
+      lastError: undefined,
     };
+    this.#running.add(progress);
     const records = shares.flatMap((s) => s.records);
     let consumed = false;
     try {
@@ -93,9 +135,48 @@ class Delivery {
       consumed = false;
       this.#host.log.error(`${recordsLabel(this.#host.mapping, records)}: ${describe(error)}`);
     } finally {
+      this.#running.delete(progress);
       for (const share of progress.held) share.queue.batchEnded(share.taken, consumed);
       this.#host.freed();
     }
+  }
+
+  /**
+   * The batches in flight, one per partition, ordered by partition: plain data.
+   * @returns {InFlightBatch[]}
+   */
+  inFlight() {
+    /** @type {InFlightBatch[]} */
+    const batches = [];
+    for (const progress of this.#running) {
+      for (const share of progress.held) {
+        const first = share.records[0];
+        batches.push({
+          partition: share.queue.partition,
+          firstOffset: first ? Number(first.offset) : null,
+          lastOffset: Number(share.lastOffset),
+          records: share.records.length,
+          since: progress.since,
+          attempts: progress.attempts,
+          lastError: progress.lastError ?? null,
+        });
+      }
+    }
+    return batches.sort((a, b) => a.partition - b.partition);
+  }
+
+  /** Invocations per second over the last `RATE_WINDOW_S` whole seconds. */
+  invocationsPerSecond() {
+    this.#advance();
+    return this.#perSecond.reduce((a, b) => a + b, 0) / RATE_WINDOW_S;
+  }
+
+  /** Moves the per-second counts to this second, zeroing the seconds that passed. */
+  #advance() {
+    const second = Math.floor(this.#host.now() / 1000);
+    const passed = Math.min(RATE_WINDOW_S, second - this.#second);
+    for (let s = 1; s <= passed; s++) this.#perSecond[(this.#second + s) % RATE_WINDOW_S] = 0;
+    if (passed > 0) this.#second = second;
   }
 
   /**
@@ -164,9 +245,14 @@ class Delivery {
       pending = await this.#dropExpired(pending, attempt);
       if (pending.length === 0) return true;
       const outcome = await this.#invokeOnce(pending, attempt + 1);
+      progress.attempts += 1;
       if (outcome.kind === 'ok') return true;
       attempt += 1;
       const error = outcome.kind === 'failed' ? outcome.error : undefined;
+      progress.lastError =
+        outcome.kind === 'failed'
+          ? outcome.error
+          : `partial batch response: ${outcome.failed.length} record(s) failed`;
       if (outcome.kind === 'partial') {
         // Only the failed records are retried (kafka-retry-configurations); what succeeded
         // before each partition's lowest failed offset is committed now.
@@ -230,6 +316,9 @@ class Delivery {
     /** @type {Outcome} */
     let outcome;
     this.metrics.events += 1;
+    if (attempt > 1) this.metrics.retries += 1;
+    this.#advance();
+    this.#perSecond[this.#second % RATE_WINDOW_S] += 1;
     try {
       const result = await this.#host.invoke(event);
       outcome = mapping.errorHandling.reportBatchItemFailures
@@ -238,8 +327,16 @@ class Delivery {
     } catch (error) {
       outcome = { kind: 'failed', error: describe(error) };
     }
-    if (outcome.kind !== 'ok') this.metrics.errors += 1;
-    else this.metrics.records += records.length;
+    if (outcome.kind !== 'ok') {
+      this.metrics.errors += 1;
+      this.metrics.lastError = {
+        message:
+          outcome.kind === 'failed'
+            ? outcome.error
+            : `partial batch response: ${outcome.failed.length} record(s) failed`,
+        at: now(),
+      };
+    } else this.metrics.records += records.length;
     const ms = now() - started;
     const head = `${recordsLabel(mapping, records)} ${records.length} record${records.length === 1 ? '' : 's'} ${ms} ms`;
     const tries = attempt > 1 ? ` (attempt ${attempt})` : '';
@@ -257,8 +354,11 @@ class Delivery {
    * @param {LambdaKafkaRecord[]} records
    * @param {Failure} failure
    */
-  #giveUp(records, failure) {
-    return this.#host.destination.send(records, failure, this.#stopping.signal);
+  async #giveUp(records, failure) {
+    await this.#host.destination.send(records, failure, this.#stopping.signal);
+    // Without a destination, Lambda discards them.
+    if (this.#host.mapping.errorHandling.onFailure)
+      this.metrics.sentToDestination += records.length;
   }
 
   /** @param {number} ms @returns {Promise<boolean>} false when stopped meanwhile */

@@ -33,6 +33,94 @@ export interface ServerlessOfflineKafkaOptions {
    * AWS Glue in the registry ARN's region, with the developer's AWS credentials.
    */
   glueEndpoint?: string;
+  /**
+   * Serve the plugin's state (`ServerlessOfflineKafkaState`) as JSON at
+   * `GET http://127.0.0.1:<statePort>/state`, on the loopback interface only. Default: not served.
+   */
+  statePort?: number;
+}
+
+/** What every event source mapping does now (README, "State"): plain JSON data. */
+export interface ServerlessOfflineKafkaState {
+  /** The shape's version: 1. */
+  version: 1;
+  /** When the snapshot was taken, ms since the epoch. */
+  at: number;
+  mappings: MappingState[];
+}
+
+/** One mapping: its settings as the plugin reads them, and what it does now. */
+export interface MappingState {
+  functionKey: string;
+  functionName: string;
+  topic: string;
+  groupId: string;
+  batchSize: number;
+  batchingWindowMs: number;
+  startingPosition: 'TRIM_HORIZON' | 'LATEST' | 'AT_TIMESTAMP';
+  /** FilterCriteria's patterns, as JSON text. */
+  filters: string[];
+  mode: 'on-demand' | 'provisioned';
+  provisionedPollers: { min: number; max: number } | null;
+  /** -1: retried until it succeeds (on-demand mode) or the record expires. */
+  maximumRetryAttempts: number;
+  bisectBatchOnFunctionError: boolean;
+  reportBatchItemFailures: boolean;
+  /** `kafka://<topic>` or the destination's ARN; null without one. */
+  onFailure: string | null;
+  /** `connecting` until the poller joined the group (and again after a crash). */
+  status: 'connecting' | 'consuming' | 'stopped';
+  pollers: PollerState[];
+}
+
+/** One poller (a consumer in the mapping's group) and the partitions it owns. */
+export interface PollerState {
+  /** Its member id in the group, once joined. */
+  memberId: string | null;
+  /** The partitions the group assigned it at its last join. */
+  assigned: number[];
+  /** The assigned partitions it has fetched records of, with their state. */
+  partitions: OwnedPartitionState[];
+  /** Counters since start. */
+  invocations: number;
+  errors: number;
+  recordsDelivered: number;
+  /** Invocations that were retries of a failed batch. */
+  retries: number;
+  /** Records no filter matched: committed, never delivered. */
+  recordsFilteredOut: number;
+  /** Records Lambda gave up on, written to the on-failure destination. */
+  recordsSentToDestination: number;
+  /** Over the last 10 seconds. */
+  invocationsPerSecond: number;
+  lastError: { message: string; at: number } | null;
+}
+
+export interface OwnedPartitionState {
+  partition: number;
+  /** The partition's end offset when last fetched. */
+  highWatermark: number;
+  /** The last committed offset (the next to read), null before the first commit. */
+  committed: number | null;
+  lag: number;
+  /** Records fetched, not yet in a batch. */
+  waiting: number;
+  inFlight: InFlightBatchState | null;
+}
+
+/** The partition's batch being delivered (at most one per partition). */
+export interface InFlightBatchState {
+  partition: number;
+  /** null when every record of the batch was filtered out. */
+  firstOffset: number | null;
+  lastOffset: number;
+  records: number;
+  /** When its event started, ms since the epoch. */
+  since: number;
+  /** Invocations of its event so far. */
+  attempts: number;
+  /** The last invocation's error, while it is being retried. */
+  lastError: string | null;
 }
 
 /** One entry of `clusters`. */
@@ -52,5 +140,7 @@ export interface ServerlessOfflineKafkaCluster {
 declare class ServerlessOfflineKafka {
   constructor(serverless: unknown, cliOptions: Record<string, unknown>, utils?: { log: unknown });
   hooks: Record<string, () => Promise<void>>;
+  /** What every event source mapping does now. */
+  state(): ServerlessOfflineKafkaState;
 }
 export = ServerlessOfflineKafka;

@@ -13,6 +13,7 @@ const { Invoker } = require('./invoker');
 const { Registries } = require('./registry/deserializer');
 const { SECRETS_VARIABLE, SecretStore } = require('./secrets');
 const { KafkaEventSource } = require('./source');
+const { serveState, stateOf } = require('./state');
 const { describe, messageOf } = require('./util');
 
 /**
@@ -48,6 +49,7 @@ const DEFAULT_OPTIONS = /** @type {const} */ ({
  *   clusters: unknown,
  *   secretsFile: string,
  *   glueEndpoint: string | undefined,
+ *   statePort: number | undefined,
  * }} PluginOptions `clusters` as written (checked by `clustersOf`).
  * @typedef {{
  *   connection: import('./connection').Connection,
@@ -74,6 +76,8 @@ class ServerlessOfflineKafka {
   /** @type {Promise<void>[]} */
   #checks = [];
   #stopping = false;
+  /** @type {import('node:http').Server | undefined} */
+  #stateServer;
 
   /**
    * @param {any} serverless
@@ -126,6 +130,7 @@ class ServerlessOfflineKafka {
               },
             },
             glueEndpoint: { type: 'string' },
+            statePort: { type: 'integer', minimum: 0, maximum: 65535 },
           },
           additionalProperties: false,
         },
@@ -133,9 +138,22 @@ class ServerlessOfflineKafka {
     });
     this.hooks = {
       'offline:start:init': () => this.#start(),
+      // After serverless-offline's own `offline:start:init`, which resolves once its HTTP,
+      // WebSocket and Lambda servers listen: a state port that is one of theirs is then the one
+      // refused (logged), never serverless-offline's, so the state cannot fail `sls offline start`.
+      'after:offline:start:init': () => this.#serveState(),
       'before:offline:start:end': () => this.#stop(),
       'offline:functionsUpdated:cleanup': () => this.#reload(),
     };
+  }
+
+  /**
+   * What every event source mapping does now, as plain JSON data (README, "State"); also served
+   * at `GET http://127.0.0.1:<statePort>/state` when `statePort` is set.
+   * @returns {import('./state').PluginState}
+   */
+  state() {
+    return stateOf(this.#sources);
   }
 
   /** @returns {PluginOptions} */
@@ -162,7 +180,32 @@ class ServerlessOfflineKafka {
       clusters: custom.clusters,
       secretsFile: resolve(serviceDir, custom.secretsFile ?? DEFAULT_OPTIONS.secretsFile),
       glueEndpoint: custom.glueEndpoint,
+      statePort: this.#statePortOf(custom.statePort),
     };
+  }
+
+  /**
+   * `statePort` as a port number, or `undefined` (not served) when unset or not a port: a bad
+   * value is logged, and the event sources start all the same.
+   * @param {unknown} value
+   * @returns {number | undefined}
+   */
+  #statePortOf(value) {
+    if (value === undefined || value === null) return undefined;
+    const port = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+    if (typeof port === 'number' && Number.isInteger(port) && port >= 0 && port <= 65_535)
+      return port;
+    this.#log.error(
+      `Kafka state not served: statePort must be a port number (0 to 65535); received ${JSON.stringify(value)}`,
+    );
+    return undefined;
+  }
+
+  /** Serves the state on `statePort`, if set (see the hook's comment). Never throws. */
+  async #serveState() {
+    const port = this.#options?.statePort;
+    if (!this.#options?.enabled || port === undefined || this.#stateServer) return;
+    this.#stateServer = await serveState({ port, read: () => this.state(), log: this.#log });
   }
 
   async #start() {
@@ -360,6 +403,7 @@ class ServerlessOfflineKafka {
 
   async #stop() {
     clearInterval(this.#metricsTimer);
+    this.#stateServer?.close();
     this.#stopping = true;
     const timeout = this.#options?.shutdownTimeoutMs ?? DEFAULT_OPTIONS.shutdownTimeoutMs;
     try {

@@ -50,6 +50,24 @@ const { describe } = require('./util');
  *   ('backlog' by default, 'registry' while the registry does not answer).
  * @typedef {InstanceType<typeof import('./registry/deserializer').Deserializer>} Deserializer
  * @typedef {{
+ *   partitions: {
+ *     partition: number,
+ *     highWatermark: number,
+ *     committed: number | null,
+ *     lag: number,
+ *     waiting: number,
+ *     inFlight: import('./delivery').InFlightBatch | null,
+ *   }[],
+ *   invocations: number,
+ *   errors: number,
+ *   recordsDelivered: number,
+ *   retries: number,
+ *   recordsFilteredOut: number,
+ *   recordsSentToDestination: number,
+ *   invocationsPerSecond: number,
+ *   lastError: { message: string, at: number } | null,
+ * }} PollerSnapshot One poller's state (README, "State"); offsets as numbers.
+ * @typedef {{
  *   queue: InstanceType<typeof PartitionQueue>,
  *   committer: InstanceType<typeof Committer>,
  *   admitted: Promise<void>,
@@ -96,9 +114,42 @@ class Poller {
     });
   }
 
+  /** Records no filter matched (committed, never delivered) since start. */
+  #filtered = 0;
+
   /** Invocations and failed invocations since start (MetricsConfig EventCount, ErrorCount). */
   get metrics() {
     return this.#delivery.metrics;
+  }
+
+  /**
+   * What this poller holds now, as plain data: each owned partition (its end offset as last
+   * fetched, committed offset, lag, records waiting, batch in flight) and its counters.
+   * @returns {PollerSnapshot}
+   */
+  snapshot() {
+    const inFlight = new Map(this.#delivery.inFlight().map((b) => [b.partition, b]));
+    const { events, errors, records, retries, sentToDestination, lastError } = this.metrics;
+    return {
+      partitions: [...this.#partitions.values()]
+        .sort((a, b) => a.queue.partition - b.queue.partition)
+        .map(({ queue, committer }) => ({
+          partition: queue.partition,
+          highWatermark: Number(queue.highWatermark),
+          committed: committer.committed >= 0n ? Number(committer.committed) : null,
+          lag: this.#lagOf(queue, committer),
+          waiting: queue.waiting,
+          inFlight: inFlight.get(queue.partition) ?? null,
+        })),
+      invocations: events,
+      errors,
+      recordsDelivered: records,
+      retries,
+      recordsFilteredOut: this.#filtered,
+      recordsSentToDestination: sentToDestination,
+      invocationsPerSecond: this.#delivery.invocationsPerSecond(),
+      lastError,
+    };
   }
 
   /**
@@ -208,14 +259,23 @@ class Poller {
   lag() {
     return [...this.#partitions.values()]
       .sort((a, b) => a.queue.partition - b.queue.partition)
-      .map(({ queue, committer }) => {
-        const committed =
-          committer.committed >= 0n
-            ? committer.committed
-            : (queue.first?.offset ?? queue.highWatermark);
-        const lag = queue.highWatermark - committed;
-        return { partition: queue.partition, lag: lag > 0n ? Number(lag) : 0 };
-      });
+      .map(({ queue, committer }) => ({
+        partition: queue.partition,
+        lag: this.#lagOf(queue, committer),
+      }));
+  }
+
+  /**
+   * @param {InstanceType<typeof PartitionQueue>} queue
+   * @param {InstanceType<typeof Committer>} committer
+   */
+  #lagOf(queue, committer) {
+    const committed =
+      committer.committed >= 0n
+        ? committer.committed
+        : (queue.first?.offset ?? queue.highWatermark);
+    const lag = queue.highWatermark - committed;
+    return lag > 0n ? Number(lag) : 0;
   }
 
   /**
@@ -229,10 +289,17 @@ class Poller {
   #admit(partition, message) {
     const { mapping, deserializer } = this.#host;
     const record = toLambdaRecord(mapping.topic, partition, message);
-    if (!deserializer) return { record, deliver: mapping.filter(record) };
+    if (!deserializer) return { record, deliver: this.#filter(record) };
     const admitted = deserializer.admit(record, message);
     if ('rejected' in admitted) return { record, deliver: false, rejected: admitted.rejected };
-    return { record: admitted.record, deliver: mapping.filter(admitted.filtered) };
+    return { record: admitted.record, deliver: this.#filter(admitted.filtered) };
+  }
+
+  /** @param {import('./event').LambdaKafkaRecord} record */
+  #filter(record) {
+    const deliver = this.#host.mapping.filter(record);
+    if (!deliver) this.#filtered += 1;
+    return deliver;
   }
 
   /** @param {number} partition */

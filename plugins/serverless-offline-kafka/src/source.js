@@ -80,6 +80,27 @@ const coordinatorMoved = (error) => {
  *   closed on stop; `deserializer`: its schema registry step, if any.
  */
 
+/**
+ * @typedef {{
+ *   functionKey: string,
+ *   functionName: string,
+ *   topic: string,
+ *   groupId: string,
+ *   batchSize: number,
+ *   batchingWindowMs: number,
+ *   startingPosition: Mapping['startingPosition'],
+ *   filters: string[],
+ *   mode: 'on-demand' | 'provisioned',
+ *   provisionedPollers: { min: number, max: number } | null,
+ *   maximumRetryAttempts: number,
+ *   bisectBatchOnFunctionError: boolean,
+ *   reportBatchItemFailures: boolean,
+ *   onFailure: string | null,
+ *   status: 'connecting' | 'consuming' | 'stopped',
+ *   pollers: (import('./poller').PollerSnapshot & { memberId: string | null, assigned: number[] })[],
+ * }} MappingSnapshot One mapping's settings and state (README, "State").
+ */
+
 class KafkaEventSource {
   /** @type {SourceOptions} */
   #options;
@@ -99,6 +120,12 @@ class KafkaEventSource {
   /** @type {Map<number, { offset: string, attempts: number, timer: NodeJS.Timeout | undefined }>} */
   #undecodable = new Map();
   #crashes = 0;
+  /** @type {'connecting' | 'consuming' | 'stopped'} */
+  #status = 'connecting';
+  /** The poller's member id in the group, once joined. @type {string | null} */
+  #memberId = null;
+  /** The partitions the group assigned it at the last join. @type {number[]} */
+  #assigned = [];
 
   /** @param {SourceOptions} options */
   constructor(options) {
@@ -115,6 +142,38 @@ class KafkaEventSource {
     return { ...this.#poller.metrics, lag: this.#poller.lag() };
   }
 
+  /**
+   * The mapping's settings and its state now, as plain data (README, "State"). One poller: the
+   * plugin runs one kafkajs consumer per mapping, in the mapping's group.
+   * @returns {MappingSnapshot}
+   */
+  snapshot() {
+    const { mapping } = this.#options;
+    const { errorHandling: eh } = mapping;
+    return {
+      functionKey: mapping.functionKey,
+      functionName: mapping.functionName,
+      topic: mapping.topic,
+      groupId: mapping.groupId,
+      batchSize: mapping.batchSize,
+      batchingWindowMs: mapping.windowMs,
+      startingPosition: mapping.startingPosition,
+      filters: mapping.filterPatterns,
+      mode: eh.provisioned ? 'provisioned' : 'on-demand',
+      provisionedPollers: mapping.pollers ?? null,
+      maximumRetryAttempts: eh.maxRetries,
+      bisectBatchOnFunctionError: eh.bisect,
+      reportBatchItemFailures: eh.reportBatchItemFailures,
+      onFailure: !eh.onFailure
+        ? null
+        : eh.onFailure.kind === 'kafka'
+          ? `kafka://${eh.onFailure.topic}`
+          : eh.onFailure.arn,
+      status: this.#status,
+      pollers: [{ memberId: this.#memberId, assigned: this.#assigned, ...this.#poller.snapshot() }],
+    };
+  }
+
   /** Starts consuming in the background; never waits for the broker. */
   start() {
     this.#connecting = this.#connectLoop();
@@ -128,6 +187,7 @@ class KafkaEventSource {
    */
   async stop(timeoutMs) {
     this.#stopping = true;
+    this.#status = 'stopped';
     this.#wakeReconnect?.();
     for (const u of this.#undecodable.values()) clearTimeout(u.timer);
     const { log, mapping } = this.#options;
@@ -223,6 +283,9 @@ class KafkaEventSource {
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       clearTimeout(slowJoin);
       this.#crashes = 0;
+      this.#status = 'consuming';
+      this.#memberId = payload.memberId;
+      this.#assigned = [...(payload.memberAssignment[mapping.topic] ?? [])].sort((a, b) => a - b);
       const partitions = payload.memberAssignment[mapping.topic] ?? [];
       log.notice(
         `Kafka ${mapping.functionKey}: joined group ${mapping.groupId}, partitions [${partitions.join(',')}] of ${mapping.topic}`,
@@ -232,6 +295,7 @@ class KafkaEventSource {
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       clearTimeout(slowJoin);
       if (payload.restart || this.#stopping) return;
+      this.#status = 'connecting';
       this.#crashes += 1;
       const delay = Math.min(RECONNECT_DELAY_MS, this.#options.retryDelayMs(this.#crashes));
       log.warning(

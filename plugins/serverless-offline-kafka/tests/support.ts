@@ -135,6 +135,7 @@ export const testMapping = (
     startingPosition: 'TRIM_HORIZON',
     startingPositionTimestampMs: undefined,
     filter: () => true,
+    filterPatterns: [],
     logLevel: 'INFO',
     metrics: [],
     pollers: undefined,
