@@ -133,20 +133,6 @@ describe('KafkaEventSource', () => {
     expect(rebalanced.calls.filter((c) => c.includes('0@1'))).toEqual(['refused 0@1']);
   });
 
-  it('commits what in-flight invocations finish while it stops, before it disconnects', async () => {
-    const fake = fakeKafka();
-    let finish: (() => void) | undefined;
-    const source = startSource(fake, {
-      invoke: () => new Promise((resolve) => (finish = () => resolve(null))),
-    });
-    void fake.fetched(0, [message(0)]);
-    await until(() => finish !== undefined, 'the invocation');
-    const stopped = source.stop(5_000);
-    finish?.();
-    await within(stopped, 5_000, 'stop');
-    expect(fake.calls).toContain('commit 0@1');
-  });
-
   it('pauses only the partition of an undecodable batch, after handing over the records before it', async () => {
     const fake = fakeKafka();
     startSource(fake);
