@@ -1,4 +1,11 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import {
   ensureConnectionsTable,
@@ -263,7 +270,11 @@ const startStack = async (path: Path, brokers: readonly string[], port: number):
           } catch {
             // a line cut by another thread's write: lost
           }
-        } else if (/ throttled: /.test(line)) stack.throttled++;
+        } else {
+          if (/ throttled: /.test(line)) stack.throttled++;
+          if (process.env.BENCH_BUDGET_LOG)
+            appendFileSync(process.env.BENCH_BUDGET_LOG, `${line}\n`);
+        }
       },
     },
   );
@@ -347,9 +358,14 @@ const openLoop = async (
     const hear = (data: unknown) => {
       const at = now();
       const message = JSON.parse(String(data)) as ServerMessage;
-      if (message.type === 'notification' && !framedAt.has(message.notification.id)) {
-        framedAt.set(message.notification.id, at);
-      }
+      // One notification, or several of one batch in one message.
+      const carried =
+        message.type === 'notification'
+          ? [message.notification]
+          : message.type === 'notifications'
+            ? message.notifications
+            : [];
+      for (const { id } of carried) if (!framedAt.has(id)) framedAt.set(id, at);
     };
     socket.socket.on('message', hear);
     return () => socket.socket.off('message', hear);
@@ -710,7 +726,7 @@ export const measureLatencyBudget = defineFigure<Sizes, Bench, RoundResult[]>({
   sizes: ({ quick }) => ({
     rate: numberOption('--rate') ?? 50,
     seconds: numberOption('--seconds') ?? (quick ? 5 : 20),
-    warmupS: quick ? 3 : 6,
+    warmupS: numberOption('--warmup') ?? (quick ? 3 : 9),
     closedS: numberOption('--closed-seconds') ?? (quick ? 3 : 10),
     rounds: numberOption('--rounds') ?? (quick ? 1 : 2),
   }),
