@@ -85,7 +85,10 @@ const pathsToMeasure = (): Path[] => {
   }
   process.argv.forEach((arg, i) => {
     if (arg !== '--variant') return;
-    const [name = 'variant', args = ''] = (process.argv[i + 1] ?? '').split('=');
+    const spec = process.argv[i + 1] ?? '';
+    const at = spec.indexOf('=');
+    const name = at > 0 ? spec.slice(0, at) : 'variant';
+    const args = at > 0 ? spec.slice(at + 1) : spec;
     paths.push({ name, root: ROOT, args: args.split(' ').filter(Boolean), env: {} });
   });
   return paths;
