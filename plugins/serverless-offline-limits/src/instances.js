@@ -41,19 +41,20 @@ class InstanceCap {
    * The instance the next invocation of `functionKey` goes to: serverless-offline's choice
    * (`create`) while the function has fewer than the cap or one of them is free; else the one
    * with the fewest invocations handed to it.
+   * @template {Instance} T
    * @param {object} pool
    * @param {string} functionKey
-   * @param {() => Instance} create serverless-offline's own `get`
-   * @returns {Instance}
+   * @param {() => T} create serverless-offline's own `get`
+   * @returns {T}
    */
   pick(pool, functionKey, create) {
     const byKey = this.#pools.get(pool) ?? new Map();
     this.#pools.set(pool, byKey);
-    /** @type {Set<Instance>} */
-    const instances = byKey.get(functionKey) ?? new Set();
+    /** @type {Set<T>} */
+    const instances = /** @type {Set<T>} */ (byKey.get(functionKey) ?? new Set());
     byKey.set(functionKey, instances);
     for (const i of instances) if (this.#gone.has(i)) instances.delete(i);
-    /** @type {Instance | undefined} */
+    /** @type {T | undefined} */
     let chosen;
     if (this.#max !== undefined && instances.size >= this.#max) {
       for (const i of instances) {
