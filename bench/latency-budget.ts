@@ -621,8 +621,11 @@ const report = (results: RoundResult[], bench: Bench, sizes: Sizes) => {
   const figure = 'latency budget';
   const paths = bench.paths.map((p) => p.name);
   const of = (path: string) => results.filter((r) => r.path === path);
-  const [ours, baseline] = paths;
-  /** A metric per round for a path; the row compares this checkout against the first other path. */
+  const [ours, ...others] = paths;
+  /**
+   * A metric per round for each path: this checkout's row, against each other path in turn (one
+   * row per other path), or alone.
+   */
   const row = (
     metric: string,
     value: (r: RoundResult) => number | undefined,
@@ -635,23 +638,22 @@ const report = (results: RoundResult[], bench: Bench, sizes: Sizes) => {
             .map(value)
             .filter((v): v is number => v !== undefined && Number.isFinite(v));
     const a = values(ours);
-    const b = values(baseline);
     if (a.length === 0) return;
-    rows.push({
-      figure,
-      metric,
-      oursLabel: `this checkout`,
-      ours: summarize(a),
-      ...(b.length
-        ? {
-            baselineLabel: baseline,
-            baseline: summarize(b),
-            ratio: median(a) / median(b),
-          }
-        : {}),
-      status: 'info',
-      ...extra,
-    });
+    const against = others.filter((o) => values(o).length > 0);
+    for (const baseline of against.length ? against : [undefined]) {
+      const b = values(baseline);
+      rows.push({
+        figure,
+        metric,
+        oursLabel: 'this checkout',
+        ours: summarize(a),
+        ...(baseline && b.length
+          ? { baselineLabel: baseline, baseline: summarize(b), ratio: median(a) / median(b) }
+          : {}),
+        status: 'info',
+        ...extra,
+      });
+    }
   };
   for (const [label, from, to] of HOPS) {
     for (const p of [50, 99] as const) {
