@@ -20,7 +20,7 @@ import { kafkaClient, localBrokers, unique } from '../tests/helpers/kafka.js';
 import { type Offline, startOffline } from '../tests/helpers/offline.js';
 import { openSocket, protocolsFor, type TestSocket } from '../tests/helpers/websocket.js';
 import { againstRef, checkoutOf } from './lib/checkout.js';
-import { defineFigure, runFigure, say } from './lib/figure.js';
+import { defineFigure, parseOptions, runFigure, say } from './lib/figure.js';
 import { fmt, ROOT, type Row } from './lib/results.js';
 import { median, percentile, summarize } from './lib/stats.js';
 import { startStoreProcess } from './lib/store-process.js';
@@ -736,7 +736,8 @@ export const measureLatencyBudget = defineFigure<Sizes, Bench, RoundResult[]>({
     rounds: numberOption('--rounds') ?? (quick ? 1 : 2),
   }),
   setup: async () => ({
-    paths: pathsToMeasure(),
+    // `--only <path>`: that path alone (for a CPU profile of it).
+    paths: pathsToMeasure().filter((p) => !parseOptions().only || p.name === parseOptions().only),
     brokers: await localBrokers(),
     close: async () => undefined,
   }),
