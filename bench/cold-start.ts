@@ -1,15 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { type BuildOptions, build, version as esbuildVersion, type Metafile } from 'esbuild';
@@ -27,6 +18,7 @@ import {
   localBrokers,
   unique,
 } from '../tests/helpers/kafka.js';
+import { againstRef, checkoutOf } from './lib/checkout.js';
 import { defineFigure, runFigure, say } from './lib/figure.js';
 import { fmt, ROOT, type Row, WORK_DIR } from './lib/results.js';
 import { pairedRatios, type Summary, summarize } from './lib/stats.js';
@@ -336,38 +328,6 @@ const buildAll = async (label: string, root: string, names: readonly string[], d
   const nodeOptions = serviceNodeOptions(root);
   const env: Record<string, string> = nodeOptions ? { NODE_OPTIONS: nodeOptions } : {};
   return { label, bundles, env };
-};
-
-/**
- * `--against <ref>`: the commit, extracted (git archive) once into the system's temporary folder,
- * outside the project: a copy inside it (with its `node_modules` link) is walked by every later
- * `sls offline start` of this project, which then took seconds longer to answer.
- */
-const checkoutOf = (ref: string): { sha: string; root: string } => {
-  const git = (args: string[]) =>
-    spawnSync('git', args, { cwd: ROOT, encoding: 'buffer', maxBuffer: 1 << 30 });
-  const rev = git(['rev-parse', '--verify', `${ref}^{commit}`]);
-  if (rev.status !== 0) throw new Error(`--against ${ref}: not a commit (${rev.stderr})`);
-  const sha = rev.stdout.toString().trim();
-  const root = join(tmpdir(), 'kafka-notifications-against', sha);
-  if (!existsSync(join(root, 'serverless.yml'))) {
-    rmSync(root, { recursive: true, force: true });
-    mkdirSync(root, { recursive: true });
-    const tar = git(['archive', '--format=tar', sha]);
-    const untar = spawnSync('tar', ['-x', '-C', root], { input: tar.stdout });
-    if (tar.status !== 0 || untar.status !== 0) {
-      throw new Error(`--against ${ref}: could not extract ${sha}: ${untar.stderr}`);
-    }
-  }
-  if (!existsSync(join(root, 'node_modules'))) {
-    symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'), 'dir');
-  }
-  return { sha, root };
-};
-
-const againstRef = (): string | undefined => {
-  const at = process.argv.indexOf('--against');
-  return at >= 0 ? process.argv[at + 1] : undefined;
 };
 
 /** Every function bundled as serverless.yml bundles it, from this checkout and `--against`. */

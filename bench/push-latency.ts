@@ -67,8 +67,15 @@ const drive = async (
   const listeners = [...sockets.values()].map((socket) => {
     const hear = (data: unknown) => {
       const message = JSON.parse(String(data)) as ServerMessage;
-      if (message.type === 'notification' && !timings.pushedAt.has(message.notification.id)) {
-        timings.pushedAt.set(message.notification.id, performance.now());
+      // One notification, or several of one batch in one message (NotificationsPush).
+      const carried =
+        message.type === 'notification'
+          ? [message.notification]
+          : message.type === 'notifications'
+            ? message.notifications
+            : [];
+      for (const { id } of carried) {
+        if (!timings.pushedAt.has(id)) timings.pushedAt.set(id, performance.now());
       }
     };
     socket.socket.on('message', hear);

@@ -4,6 +4,7 @@ import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { KAFKA_VERSION } from '../scripts/lib/broker.js';
 import { renderChart } from './lib/chart.js';
+import { againstRef } from './lib/checkout.js';
 import { parseOptions, say } from './lib/figure.js';
 import {
   type FigureResult,
@@ -37,6 +38,7 @@ export const FIGURES = [
   'cold-start',
   'auth-cost',
   'push-latency',
+  'latency-budget',
   'abuse',
 ] as const;
 
@@ -52,6 +54,7 @@ const RUN_ORDER: readonly (typeof FIGURES)[number][] = [
   'consumer-cost',
   'e2e-latency',
   'push-latency',
+  'latency-budget',
   'abuse',
   'auth-cost',
   'emulator-throughput',
@@ -69,6 +72,9 @@ interface Outcome {
   readonly seconds: number;
 }
 
+/** The figures that measure another commit beside this checkout with `--against <ref>`. */
+const AGAINST_FIGURES = new Set(['cold-start', 'latency-budget']);
+
 const runScript = (id: string, quick: boolean): Promise<Outcome> =>
   new Promise((resolve) => {
     const start = Date.now();
@@ -76,7 +82,12 @@ const runScript = (id: string, quick: boolean): Promise<Outcome> =>
     // Our functions log to stdout, as Lambda captures it: /dev/null here (see bench/lib/figure.ts).
     const child = spawn(
       process.execPath,
-      [...process.execArgv, join(ROOT, 'bench', `${id}.ts`), ...(quick ? ['--quick'] : [])],
+      [
+        ...process.execArgv,
+        join(ROOT, 'bench', `${id}.ts`),
+        ...(quick ? ['--quick'] : []),
+        ...(againstRef() && AGAINST_FIGURES.has(id) ? ['--against', againstRef() ?? ''] : []),
+      ],
       {
         cwd: ROOT,
         stdio: ['ignore', 'ignore', 'inherit'],

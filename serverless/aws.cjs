@@ -98,6 +98,7 @@ class ParameterError extends Error {
  *   pushConsumerGroupId: string,
  *   pushEnabled: boolean,
  *   pushBatchingWindowS: number | undefined,
+ *   pushPollers: number | undefined,
  *   batchSize: number,
  *   batchingWindowS: number | undefined,
  *   minimumPollers: number | undefined,
@@ -363,6 +364,8 @@ const readSettings = async (resolveVariable) => {
       (await get('pushBatchingWindow')).replace(/^default$/, ''),
       ESM_LIMITS.BATCHING_WINDOW_S,
     ),
+    // Provisioned mode for the pushing consumer, min = max (AWS's low-latency page below).
+    pushPollers: optionalInt('pushPollers', await get('pushPollers'), ESM_LIMITS.MINIMUM_POLLERS),
     batchSize: requiredInt(
       'consumerBatchSize',
       await get('consumerBatchSize'),
@@ -540,6 +543,14 @@ module.exports = {
     return {
       groupId: s.pushConsumerGroupId,
       maximumBatchingWindow: s.pushBatchingWindowS ? s.pushBatchingWindowS : null,
+      // `pushPollers=<n>`: AWS's low-latency setup for Kafka ("Low latency processing for Kafka
+      // event sources", Lambda developer guide, with-kafka-low-latency): provisioned mode and a
+      // batching window of 0 (pushBatchingWindow's default). Minimum and maximum the same, which
+      // the page advises to turn off the pollers' autoscaling and the rebalances it triggers.
+      provisionedPollerConfig:
+        s.pushPollers === undefined
+          ? null
+          : { minimumPollers: s.pushPollers, maximumPollers: s.pushPollers },
       // `pushEnabled=false`: the mapping is created disabled (and not run offline); null leaves
       // the event's `enabled` out, as AWS's default (on).
       enabled: s.pushEnabled ? null : false,

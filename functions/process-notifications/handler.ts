@@ -9,6 +9,7 @@ import { releasingAfterEachCall, withRequestContext } from '../../shared/lambda.
 import { createLogger } from '../../shared/logger.js';
 import { createMetrics } from '../../shared/metrics.js';
 import { UserDirectory } from '../../shared/models/index.js';
+import { traced } from '../../shared/trace.js';
 import {
   type ProcessDependencies,
   type ProcessOutcome,
@@ -73,4 +74,4 @@ const warm: Handler = createHandler(
 
 export const handler: Handler = settings.invokeLocal
   ? releasingAfterEachCall(warm, () => deadLetters.disconnect())
-  : warm;
+  : traced('store', warm);

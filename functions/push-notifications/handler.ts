@@ -8,6 +8,7 @@ import { createMetrics } from '../../shared/metrics.js';
 import { ConnectionStore } from '../../shared/realtime/connection-store.js';
 import { ApiGatewayConnections } from '../../shared/realtime/gateway.js';
 import { Pusher } from '../../shared/realtime/pusher.js';
+import { traced } from '../../shared/trace.js';
 import {
   type PushBatchOutcome,
   type PushDependencies,
@@ -35,16 +36,19 @@ export const createHandler = (deps: PushDependencies): Handler =>
 const settings = config();
 const logger = createLogger(settings.serviceName);
 
-export const handler: Handler = createHandler({
-  pusher: new Pusher(
-    new ConnectionStore(
-      createDocumentClient(settings.dynamodb),
-      settings.realtime.connectionsTable,
+export const handler: Handler = traced(
+  'push',
+  createHandler({
+    pusher: new Pusher(
+      new ConnectionStore(
+        createDocumentClient(settings.dynamodb),
+        settings.realtime.connectionsTable,
+        logger,
+      ),
+      new ApiGatewayConnections(realtimeEndpoint(settings), settings.realtime.region, logger),
       logger,
     ),
-    new ApiGatewayConnections(realtimeEndpoint(settings), settings.realtime.region, logger),
     logger,
-  ),
-  logger,
-  metrics: createMetrics(settings),
-});
+    metrics: createMetrics(settings),
+  }),
+);

@@ -35,6 +35,7 @@ import {
   toFieldIssues,
   UserDirectory,
 } from '../../shared/models/index.js';
+import { mark, traced } from '../../shared/trace.js';
 import {
   type NotificationIdOf,
   type SendDependencies,
@@ -110,6 +111,7 @@ export const createHandler = (deps: SendHandlerDependencies): Handler =>
           throw asSent(error, fields, batch);
         },
       );
+      mark('acked');
       return batch ? { notifications: receipts } : (receipts[0] ?? null);
     };
     if (key === undefined) return json(202, await send());
@@ -181,4 +183,4 @@ const warm: Handler = createHandler({
 
 export const handler: Handler = settings.invokeLocal
   ? releasingAfterEachCall(warm, () => publisher.disconnect())
-  : warm;
+  : traced('send', warm);

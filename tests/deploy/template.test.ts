@@ -91,7 +91,7 @@ describe(`sls package --stage ${STAGE}`, () => {
     expect(mappings).toHaveLength(2);
   });
 
-  it('maps the same topic to the pushing consumer, in a group of its own, with no batching window', () => {
+  it("maps the same topic to the pushing consumer, in a group of its own, with AWS's low-latency setup (no batching window, provisioned pollers)", () => {
     const mapping = resource(PUSH_MAPPING);
     expect(mapping.DependsOn).toEqual(
       expect.arrayContaining(['PushNotificationsRole', 'KafkaTopics']),
@@ -104,6 +104,8 @@ describe(`sls package --stage ${STAGE}`, () => {
       AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: PUSH_GROUP },
       BatchSize: 50,
       MaximumBatchingWindowInSeconds: 0,
+      // The example stage's pushPollers: 1.
+      ProvisionedPollerConfig: { MinimumPollers: 1, MaximumPollers: 1 },
     });
   });
 

@@ -111,6 +111,7 @@ describe('serverless/aws.cjs', () => {
     expect(await aws.pushConsumer(ctx({ pushConsumerGroupId: 'pushers' }))).toEqual({
       groupId: 'pushers',
       maximumBatchingWindow: null,
+      provisionedPollerConfig: null,
       enabled: null,
     });
     const [, push] = Object.values(await aws.extensions(ctx({ pushBatchingWindow: 0 })));
@@ -123,6 +124,21 @@ describe('serverless/aws.cjs', () => {
       .extensions(ctx({ pushConsumerGroupId: AWS_PARAMS.consumerGroupId ?? '' }))
       .catch((e: unknown) => e);
     expect(String(same)).toContain('a consumer group other than consumerGroupId');
+  });
+
+  it("gives the pushing consumer AWS's low-latency setup with pushPollers: as many pollers, always", async () => {
+    expect((await aws.pushConsumer(ctx({ pushPollers: 2 }))).provisionedPollerConfig).toEqual({
+      minimumPollers: 2,
+      maximumPollers: 2,
+    });
+    // The storing consumer stays on demand.
+    expect((await aws.consumer(ctx({ pushPollers: 2 }))).provisionedPollerConfig).toBeNull();
+    for (const wrong of [0, 201, 1.5, 'two']) {
+      const error = await aws.pushConsumer(ctx({ pushPollers: wrong })).catch((e: unknown) => e);
+      expect(String(error)).toContain(
+        'Stage parameter "pushPollers": expected a whole number from 1 to 200',
+      );
+    }
   });
 
   it('turns the pushing consumer off with pushEnabled=false, and refuses another value', async () => {

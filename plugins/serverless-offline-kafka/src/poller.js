@@ -76,6 +76,26 @@ const { describe } = require('./util');
  *   are queued (in fetch order); `owned` aborts when the partition is revoked or the poller stops.
  */
 
+/**
+ * `LATENCY_TRACE=true` in the environment of `sls offline start`: one stderr line per fetch,
+ * `latency-trace {"fn":"fetch:<functionKey>","marks":{"fetched":<ms>},"keys":["<partition>:<offset>",...]}`,
+ * for the latency budget of the project that hosts this plugin (its bench/latency-budget.ts).
+ */
+const TRACE = process.env.LATENCY_TRACE === 'true';
+
+/**
+ * @param {string} functionKey
+ * @param {number} partition
+ * @param {readonly KafkaMessageLike[]} messages
+ */
+const traceFetch = (functionKey, partition, messages) => {
+  const fetched = performance.timeOrigin + performance.now();
+  const keys = messages.map((m) => `${partition}:${m.offset}`);
+  process.stderr.write(
+    `latency-trace ${JSON.stringify({ fn: `fetch:${functionKey}`, marks: { fetched }, keys })}\n`,
+  );
+};
+
 class Poller {
   /** @type {Map<number, OwnedPartition>} */
   #partitions = new Map();
@@ -160,6 +180,7 @@ class Poller {
    */
   enqueue(partition, messages, highWatermark) {
     if (this.#stopped) return;
+    if (TRACE) traceFetch(this.#host.mapping.functionKey, partition, messages);
     const owned = this.#partition(partition);
     const { deserializer } = this.#host;
     if (!deserializer) {

@@ -100,6 +100,7 @@ const isLocalHost = (host, listenHost) => {
  * }} HapiRequest
  * @typedef {{ continue: symbol, response(body: string): any }} HapiToolkit
  * @typedef {{
+ *   settings: { compression: unknown },
  *   table(): { path: string }[],
  *   ext(event: string, method: (request: HapiRequest, h: HapiToolkit) => unknown): void,
  * }} HapiServer
@@ -177,6 +178,10 @@ const installHttpAnswers = (serverClass, { cors, host }) => {
   const { start } = proto;
   const corsAllows = corsPolicy(cors);
   proto.start = function () {
+    // API Gateway compresses no HTTP API answer (content encoding is a REST API option, off by
+    // default: "Enable payload compression for an API in API Gateway"); hapi gzips every answer of
+    // 1 KB or more that the client accepts gzip for, in serverless-offline's main thread.
+    this.settings.compression = false;
     refuseForeignHosts(this, host);
     const paths = this.table().map((r) => r.path);
     if (paths.some((p) => SIGNED_API_PATHS.has(p))) refuseBrowsers(this);

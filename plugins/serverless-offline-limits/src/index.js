@@ -4,6 +4,7 @@
 const { dirname, join } = require('node:path');
 const { pathToFileURL } = require('node:url');
 const { installHttpAnswers, installWebSocketLimits } = require('./gateway');
+const { InstanceCap } = require('./instances');
 const { ConcurrencyLimits, invokeAsAws } = require('./limits');
 
 /**
@@ -90,6 +91,8 @@ class ServerlessOfflineLimits {
     const entry = require.resolve('serverless-offline', { paths: [serviceDir] });
     const file = join(dirname(entry), 'lambda', 'LambdaFunction.js');
     const { default: LambdaFunction } = await import(pathToFileURL(file).href);
+    const poolFile = join(dirname(entry), 'lambda', 'LambdaFunctionPool.js');
+    const { default: LambdaFunctionPool } = await import(pathToFileURL(poolFile).href);
     const proto = LambdaFunction.prototype;
     if (wrapped.has(proto)) return;
     const { Server } = require(require.resolve('@hapi/hapi', { paths: [dirname(entry)] }));
@@ -102,28 +105,58 @@ class ServerlessOfflineLimits {
       },
     );
     installWebSocketLimits(WebSocketServer, this.#log);
-    if (typeof proto.setEvent !== 'function' || typeof proto.runHandler !== 'function') {
+    const poolProto = LambdaFunctionPool.prototype;
+    if (
+      typeof proto.setEvent !== 'function' ||
+      typeof proto.runHandler !== 'function' ||
+      typeof proto.cleanup !== 'function' ||
+      typeof poolProto.get !== 'function'
+    ) {
       throw new Error(
-        `${OPTIONS_KEY}: this serverless-offline has no LambdaFunction.setEvent/runHandler`,
+        `${OPTIONS_KEY}: this serverless-offline has no LambdaFunction.setEvent/runHandler/cleanup or LambdaFunctionPool.get`,
       );
     }
     wrapped.add(proto);
     const limits = this.#limits();
+    const cap = new InstanceCap(this.#instances());
     const log = this.#log;
-    const { setEvent, runHandler } = proto;
+    const { setEvent, runHandler, cleanup } = proto;
+    const { get } = poolProto;
+    poolProto.get = function (
+      /** @type {string} */ functionKey,
+      /** @type {unknown} */ definition,
+    ) {
+      return cap.pick(this, functionKey, () => get.call(this, functionKey, definition));
+    };
+    // Every caller runs setEvent and runHandler back to back; the event is handed to the
+    // instance when its turn comes (it may still be running an earlier one).
     proto.setEvent = function (/** @type {unknown} */ event) {
       events.set(this, event);
-      return setEvent.call(this, event);
     };
     proto.runHandler = function () {
+      const event = events.get(this);
       return invokeAsAws({
         limits,
         name: this.functionName,
-        event: events.get(this),
-        run: () => runHandler.call(this),
+        event,
+        run: () =>
+          cap.turn(this, () => {
+            setEvent.call(this, event);
+            return runHandler.call(this);
+          }),
         log,
-      });
+      }).finally(() => cap.release(this));
     };
+    proto.cleanup = function () {
+      cap.forget(this);
+      return cleanup.call(this);
+    };
+  }
+
+  /** The most instances per function (`custom...instances`), none if unset. */
+  #instances() {
+    const options = this.#serverless.service.custom?.[OPTIONS_KEY] ?? {};
+    return positiveOrUndefined(options.instances, `custom.${OPTIONS_KEY}.instances`);
   }
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { corsPolicy, isLocalHost } from '../src/gateway.js';
+import { InstanceCap } from '../src/instances.js';
 import {
   ConcurrencyLimits,
   INTERNAL_SERVER_ERROR,
@@ -137,5 +138,103 @@ describe('isLocalHost', () => {
 
   it('answers for the host serverless-offline was told to listen on', () => {
     expect(isLocalHost('devbox.internal:3000', 'devbox.internal')).toBe(true);
+  });
+});
+
+describe('InstanceCap', () => {
+  /** serverless-offline's own choice: an idle instance, else a new one (counted). */
+  const poolOf = () => {
+    const made: { status: string; id: number }[] = [];
+    return {
+      made,
+      create: () => {
+        const idle = made.find((i) => i.status === 'IDLE');
+        if (idle) return idle;
+        const fresh = { status: 'IDLE', id: made.length };
+        made.push(fresh);
+        return fresh;
+      },
+    };
+  };
+
+  it('lets serverless-offline start instances up to the cap, then hands out the least busy instead of a new one', () => {
+    const cap = new InstanceCap(2);
+    const pool = poolOf();
+    const owner = {};
+    const a = cap.pick(owner, 'f', pool.create);
+    a.status = 'BUSY';
+    const b = cap.pick(owner, 'f', pool.create);
+    b.status = 'BUSY';
+    expect(pool.made).toHaveLength(2);
+    const c = cap.pick(owner, 'f', pool.create);
+    const d = cap.pick(owner, 'f', pool.create);
+    expect(pool.made).toHaveLength(2);
+    expect(new Set([c, d])).toEqual(new Set([a, b]));
+    expect(cap.claims(a) + cap.claims(b)).toBe(4);
+    // Another function has a cap of its own.
+    cap.pick(owner, 'g', pool.create);
+    expect(pool.made).toHaveLength(3);
+  });
+
+  it('starts instances without bound when no cap is set, as serverless-offline does', () => {
+    const cap = new InstanceCap(undefined);
+    const pool = poolOf();
+    for (let i = 0; i < 10; i++) cap.pick({}, 'f', pool.create).status = 'BUSY';
+    expect(pool.made).toHaveLength(10);
+  });
+
+  it('runs the invocations handed to one instance one at a time, in order', async () => {
+    const cap = new InstanceCap(1);
+    const pool = poolOf();
+    const owner = {};
+    const order: string[] = [];
+    let running = 0;
+    let most = 0;
+    const invoke = async (name: string, ms: number) => {
+      const instance = cap.pick(owner, 'f', pool.create);
+      try {
+        return await cap.turn(instance, async () => {
+          running++;
+          most = Math.max(most, running);
+          order.push(`start ${name}`);
+          await new Promise((r) => setTimeout(r, ms));
+          order.push(`end ${name}`);
+          running--;
+          return name;
+        });
+      } finally {
+        cap.release(instance);
+      }
+    };
+    expect(await Promise.all([invoke('a', 20), invoke('b', 1), invoke('c', 5)])).toEqual([
+      'a',
+      'b',
+      'c',
+    ]);
+    expect(most).toBe(1);
+    expect(order).toEqual(['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
+    expect(pool.made).toHaveLength(1);
+    expect(cap.claims(pool.made[0] as object as { status: string })).toBe(0);
+  });
+
+  it('runs the next invocation after one that failed, and never hands out an instance serverless-offline cleaned up', async () => {
+    const cap = new InstanceCap(1);
+    const pool = poolOf();
+    const owner = {};
+    const first = cap.pick(owner, 'f', pool.create);
+    const failed = cap.turn(first, async () => {
+      throw new Error('handler failed');
+    });
+    const second = cap.pick(owner, 'f', pool.create);
+    expect(second).toBe(first);
+    const next = cap.turn(second, async () => 'ran');
+    await expect(failed).rejects.toThrow('handler failed');
+    expect(await next).toBe('ran');
+    cap.release(first);
+    cap.release(second);
+    cap.forget(first);
+    first.status = 'GONE';
+    const third = cap.pick(owner, 'f', pool.create);
+    expect(third).not.toBe(first);
   });
 });
