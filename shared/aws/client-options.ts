@@ -3,6 +3,12 @@ export interface AwsClientBounds {
   readonly CONNECTION_TIMEOUT_MS: number;
   readonly REQUEST_TIMEOUT_MS: number;
   readonly MAX_ATTEMPTS: number;
+  /**
+   * Whether an answer later than `REQUEST_TIMEOUT_MS` fails the attempt (default true). Off only
+   * where a late answer must be waited for: a conditional write the SDK would send again after
+   * the store has applied it is then refused as if another request held it.
+   */
+  readonly THROW_ON_REQUEST_TIMEOUT?: boolean;
   /** Region of a local endpoint when `AWS_REGION` is unset (the SDK needs one to sign). */
   readonly LOCAL_REGION: string;
 }
@@ -21,7 +27,7 @@ export const awsClientOptions = (
     requestTimeout: bounds.REQUEST_TIMEOUT_MS,
     // Without it, the SDK's Node handler (@smithy/node-http-handler 4) only warns when the
     // request timeout passes, and the request waits on: the bound would bound nothing.
-    throwOnRequestTimeout: true,
+    throwOnRequestTimeout: bounds.THROW_ON_REQUEST_TIMEOUT ?? true,
   },
   ...(local
     ? {
