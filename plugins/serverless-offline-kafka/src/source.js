@@ -62,6 +62,19 @@ const coordinatorMoved = (error) => {
 };
 
 /**
+ * kafkajs restarting its consumer after a retriable crash (a coordinator gone in a rolling
+ * restart): until its run rejoins, commitOffsets throws "Consumer group was not initialized"
+ * (src/consumer/index.js, as a KafkaJSNonRetriableError). The partitions are still this
+ * member's until the join revokes them, so the commit is tried again: dropped, the group's lag
+ * stayed above 0 after the last record (tests/faults/cluster.test.ts, rolling restart).
+ * @param {unknown} error
+ */
+const rejoining = (error) =>
+  /Consumer group was not initialized/.test(
+    String(/** @type {{ message?: unknown } | null} */ (error)?.message ?? ''),
+  );
+
+/**
  * @typedef {import('kafkajs').Kafka} Kafka
  * @typedef {import('kafkajs').Consumer} Consumer
  * @typedef {import('./definition').Mapping} Mapping
@@ -477,7 +490,11 @@ class KafkaEventSource {
       } catch (error) {
         // Any other refusal (a rebalance under way, a generation gone) is not tried again: the
         // partition may be another poller's by then.
-        if (this.#stopping || !coordinatorMoved(error)) throw notRetriable(error);
+        if (this.#stopping) throw notRetriable(error);
+        // The committer tries it again (committer.js) until the join revokes the partition.
+        if (rejoining(error))
+          throw new Error('the consumer is joining its group again', { cause: error });
+        if (!coordinatorMoved(error)) throw notRetriable(error);
         if (attempt >= COMMIT_ATTEMPTS) {
           const { log, mapping } = this.#options;
           log.warning(
@@ -492,4 +509,4 @@ class KafkaEventSource {
   }
 }
 
-module.exports = { KafkaEventSource, coordinatorMoved };
+module.exports = { KafkaEventSource, coordinatorMoved, rejoining };

@@ -133,6 +133,23 @@ describe('KafkaEventSource', () => {
     expect(rebalanced.calls.filter((c) => c.includes('0@1'))).toEqual(['refused 0@1']);
   });
 
+  // kafkajs restarting its consumer after a crash refuses commits until it has joined again.
+  it('commits again while kafkajs rejoins its group after a crash', async () => {
+    const fake = fakeKafka([
+      Object.assign(
+        new Error('Consumer group was not initialized, consumer#run must be called first'),
+        {
+          name: 'KafkaJSNonRetriableError',
+          retriable: false,
+        },
+      ),
+    ]);
+    startSource(fake);
+    await fake.fetched(0, [message(0)]);
+    await until(() => fake.calls.includes('commit 0@1'), 'the commit, second time', 5_000);
+    expect(fake.calls.filter((c) => c.includes('0@1'))).toEqual(['refused 0@1', 'commit 0@1']);
+  });
+
   it('pauses only the partition of an undecodable batch, after handing over the records before it', async () => {
     const fake = fakeKafka();
     startSource(fake);
