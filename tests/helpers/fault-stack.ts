@@ -38,7 +38,7 @@ export interface FaultStack {
 export interface FaultStackOptions {
   /** An admin-capable client on the broker itself (not through the proxy). */
   readonly kafka: Kafka;
-  /** By default three free ports (HTTP, WebSocket, Lambda). */
+  /** By default four free ports (HTTP, WebSocket, Lambda, the Kafka emulator's state). */
   readonly httpPort?: number;
   /** Brokers the functions reach directly (no broker proxy); by default the proxied listener. */
   readonly brokers?: readonly string[];

@@ -17,9 +17,12 @@ const canListen = (port: number): Promise<boolean> =>
 
 /**
  * The first of `count` consecutive free ports: `sls offline start --httpPort <p>` takes `p`, its
- * WebSocket server `p + 1` and its Lambda port `p + 2` (tests/helpers/offline.ts).
+ * WebSocket server `p + 1`, its Lambda port `p + 2` (tests/helpers/offline.ts), and the project's
+ * Kafka emulator serves its state on `p + 3`, the Lambda port's next
+ * (serverless/cluster-view-ports.cjs): four, so that the state server never takes a port
+ * another test chose (taken, it is only logged: the stack runs without it).
  */
-export const freePorts = async (count = 3): Promise<number> => {
+export const freePorts = async (count = 4): Promise<number> => {
   for (let attempt = 0; attempt < 100; attempt++) {
     const first = await freePort();
     if (first + count - 1 > 65_535) continue;

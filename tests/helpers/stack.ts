@@ -46,8 +46,8 @@ export interface StackOptions {
   /** The broker list (tests: `brokers()` of tests/helpers/test-broker.ts). */
   readonly brokers: readonly string[];
   /**
-   * The HTTP port; the WebSocket server takes the next one, the Lambda port the one after. By
-   * default three free ones.
+   * The HTTP port; the WebSocket server takes the next one, the Lambda port the one after, the
+   * Kafka emulator's state the one after that. By default four free ones.
    */
   readonly httpPort?: number;
   /** Added to the environment of `sls offline start`. */
