@@ -133,7 +133,10 @@ export const audit = (
   storedIds: readonly string[],
 ): Audit => {
   const inKafka = new Map<string, Placed[]>();
-  for (const record of records) inKafka.set(record.id, [...(inKafka.get(record.id) ?? []), record]);
+  // Records that are not notifications (poison records written beside the load) carry no id.
+  for (const record of records) {
+    if (record.id) inKafka.set(record.id, [...(inKafka.get(record.id) ?? []), record]);
+  }
   const stored = new Map<string, number>();
   for (const id of storedIds) stored.set(id, (stored.get(id) ?? 0) + 1);
   const lost: string[] = [];
