@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CACHE_DIR, ROOT } from './paths.js';
-import { run, runInherit } from './process.js';
+import { run } from './process.js';
+import { installPythonVenv } from './python-venv.js';
 
 /**
  * AWS's CloudFormation linter (`cfn-lint`, a Python package from PyPI), kept in a virtual
@@ -37,24 +38,7 @@ export const installedCfnLintVersion = (): string | undefined => {
 /** Installs the pinned cfn-lint unless it is already there. */
 export const installCfnLint = async (): Promise<string> => {
   if (installedCfnLintVersion() === CFN_LINT_VERSION) return CFN_LINT_VERSION;
-  const python = ['python3', 'python'].find(
-    (p) => run(p, ['-c', 'import sys, venv; sys.exit(sys.version_info < (3, 9))']).code === 0,
-  );
-  if (!python) {
-    throw new Error(
-      'cfn-lint needs Python 3.9+ with the venv module (apt-get install python3-venv)',
-    );
-  }
-  rmSync(VENV_DIR, { recursive: true, force: true });
-  mkdirSync(CACHE_DIR, { recursive: true });
-  await runInherit(python, ['-m', 'venv', VENV_DIR]);
-  await runInherit(join(VENV_DIR, 'bin', 'pip'), [
-    'install',
-    '--quiet',
-    '--disable-pip-version-check',
-    '-r',
-    REQUIREMENTS,
-  ]);
+  await installPythonVenv('cfn-lint', VENV_DIR, REQUIREMENTS);
   const version = installedCfnLintVersion();
   if (version !== CFN_LINT_VERSION) {
     throw new Error(`cfn-lint ${CFN_LINT_VERSION} was installed, but ${CFN_LINT_BIN} does not run`);

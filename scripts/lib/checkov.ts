@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CACHE_DIR, ROOT } from './paths.js';
-import { run, runInherit } from './process.js';
+import { run } from './process.js';
+import { installPythonVenv } from './python-venv.js';
 
 /**
  * checkov, an infrastructure-as-code security scanner (a Python package from PyPI), kept in a
@@ -39,24 +40,7 @@ export const installedCheckovVersion = (): string | undefined => {
 /** Installs the pinned checkov unless it is already there. */
 export const installCheckov = async (): Promise<string> => {
   if (installedCheckovVersion() === CHECKOV_VERSION) return CHECKOV_VERSION;
-  const python = ['python3', 'python'].find(
-    (p) => run(p, ['-c', 'import sys, venv; sys.exit(sys.version_info < (3, 9))']).code === 0,
-  );
-  if (!python) {
-    throw new Error(
-      'checkov needs Python 3.9+ with the venv module (apt-get install python3-venv)',
-    );
-  }
-  rmSync(VENV_DIR, { recursive: true, force: true });
-  mkdirSync(CACHE_DIR, { recursive: true });
-  await runInherit(python, ['-m', 'venv', VENV_DIR]);
-  await runInherit(join(VENV_DIR, 'bin', 'pip'), [
-    'install',
-    '--quiet',
-    '--disable-pip-version-check',
-    '-r',
-    REQUIREMENTS,
-  ]);
+  await installPythonVenv('checkov', VENV_DIR, REQUIREMENTS);
   const version = installedCheckovVersion();
   if (version !== CHECKOV_VERSION) {
     throw new Error(`checkov ${CHECKOV_VERSION} was installed, but ${CHECKOV_BIN} does not run`);

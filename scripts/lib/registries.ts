@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { CACHE_DIR, ROOT } from './paths.js';
 import { answers, run, runInherit, waitFor } from './process.js';
+import { installPythonVenv } from './python-venv.js';
 
 /**
  * Real schema registries for the emulator's schema-registry tests and benchmark, installed from
@@ -115,23 +116,8 @@ export const installMoto = async (): Promise<string> => {
       'import moto; print(moto.__version__)',
     ]).stdout.trim() === MOTO_VERSION;
   if (installed()) return MOTO_VERSION;
-  const python = ['python3', 'python'].find(
-    (p) => run(p, ['-c', 'import sys, venv; sys.exit(sys.version_info < (3, 9))']).code === 0,
-  );
-  if (!python) {
-    throw new Error('moto needs Python 3.9+ with the venv module (apt-get install python3-venv)');
-  }
   log(`installing moto ${MOTO_VERSION} (AWS Glue's schema registry API) into ${MOTO_DIR}`);
-  rmSync(MOTO_DIR, { recursive: true, force: true });
-  mkdirSync(CACHE_DIR, { recursive: true });
-  await runInherit(python, ['-m', 'venv', MOTO_DIR]);
-  await runInherit(join(MOTO_DIR, 'bin', 'pip'), [
-    'install',
-    '--quiet',
-    '--disable-pip-version-check',
-    '-r',
-    MOTO_REQUIREMENTS,
-  ]);
+  await installPythonVenv('moto', MOTO_DIR, MOTO_REQUIREMENTS);
   if (!installed()) throw new Error(`moto ${MOTO_VERSION} was installed, but does not run`);
   return MOTO_VERSION;
 };
