@@ -49,7 +49,14 @@ const apiUrl = (scheme, stage) => ({
  * @param {string} stage
  * @param {'POST' | 'DELETE'} method
  */
-const connectionsArn = (stage, method = 'POST') => ({
+const connectionsArn = (stage, method = 'POST') =>
+  websocketApiArn(`/${stage}/${method}/@connections/*`);
+
+/**
+ * An `execute-api` ARN of this service's WebSocket API, `path` after its id.
+ * @param {string} path
+ */
+const websocketApiArn = (path) => ({
   'Fn::Join': [
     '',
     [
@@ -61,7 +68,7 @@ const connectionsArn = (stage, method = 'POST') => ({
       { Ref: 'AWS::AccountId' },
       ':',
       { Ref: WEBSOCKET_API },
-      `/${stage}/${method}/@connections/*`,
+      path,
     ],
   ],
 });
@@ -124,22 +131,7 @@ const managementEndpoint = async ({ resolveVariable }) => {
 const websocketPermissionExtensions = () => ({
   ConnectionsLambdaPermissionWebsockets: {
     Properties: {
-      SourceArn: {
-        'Fn::Join': [
-          '',
-          [
-            'arn:',
-            { Ref: 'AWS::Partition' },
-            ':execute-api:',
-            { Ref: 'AWS::Region' },
-            ':',
-            { Ref: 'AWS::AccountId' },
-            ':',
-            { Ref: WEBSOCKET_API },
-            '/*',
-          ],
-        ],
-      },
+      SourceArn: websocketApiArn('/*'),
     },
   },
 });
