@@ -6,7 +6,7 @@ import { verifierOf } from '../shared/identity/authenticator.js';
 import { LOCAL_ISSUER } from '../shared/identity/constants.js';
 import { localBrokers, unique } from '../tests/helpers/kafka.js';
 import { startOffline } from '../tests/helpers/offline.js';
-import { testIssuer } from '../tests/helpers/tokens.js';
+import { testIssuer, testKeySetFile } from '../tests/helpers/tokens.js';
 import { defineFigure, interleave, runFigure, say } from './lib/figure.js';
 import { compareRow } from './lib/results.js';
 import { median, msSince } from './lib/stats.js';
@@ -38,7 +38,13 @@ interface Sizes {
 const setup = async () => {
   const issuer = await testIssuer();
   const token = await issuer.issue(1, { ttlS: LOCAL_ISSUER.MAX_TTL_S });
-  const identity = loadConfig({ AUTH_MODE: 'local', IS_OFFLINE: 'true' }).identity;
+  // The test issuer's own key set (a temporary folder), for the verifier and sls offline alike.
+  const keySetFile = testKeySetFile();
+  const identity = loadConfig({
+    AUTH_MODE: 'local',
+    IS_OFFLINE: 'true',
+    AUTH_JWKS_FILE: keySetFile,
+  }).identity;
   const verifier = verifierOf({ ...identity, requiredScopes: [LOCAL_ISSUER.SCOPE] });
 
   const brokers = await localBrokers();
@@ -53,6 +59,7 @@ const setup = async () => {
       DYNAMODB_ENDPOINT: store.endpoint,
       INBOX_TABLE: table,
       DEMO_MODE: 'true',
+      AUTH_JWKS_FILE: keySetFile,
     },
     {
       args: [

@@ -77,6 +77,8 @@ const FUNCTION_ENV: Record<string, Record<string, string>> = {
     WEBSOCKET_ENDPOINT: 'https://0a1b2c3d4e.execute-api.us-east-1.amazonaws.com/prod',
   },
   connections: {
+    // It closes sessions (past the user's limit) through @connections.
+    WEBSOCKET_ENDPOINT: 'https://0a1b2c3d4e.execute-api.us-east-1.amazonaws.com/prod',
     AUTH_ISSUER: 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_0a1b2c3d4',
     AUTH_AUDIENCE: '0a1b2c3d4e5f6g7h8i9j0k1l2m',
     AUTH_SCOPES: 'aws.cognito.signin.user.admin',
