@@ -48,6 +48,20 @@ export const PUBLISHER_CLIENT_RETRY = {
 } as const;
 
 /**
+ * How old the producer's metadata may be when a send begins: none, so that each send (each of
+ * kafkajs's attempts, and a new transactional producer's first lookup) refreshes it first. kafkajs
+ * finds a transaction's coordinator (AddPartitionsToTxn, EndTxn) by asking a random broker of
+ * that metadata (src/cluster/index.js findGroupCoordinator, via src/cluster/brokerPool.js
+ * withBroker, which connects to it outside its try): a node that has left since (its controlled
+ * shutdown done, no longer in the cluster's metadata) refuses the connection, the metadata is not
+ * refreshed for it, and the client's retries (`PUBLISHER_CLIENT_RETRY`) pick at random again. By
+ * default (5 min), after a node's graceful stop a lookup failed one time in 27 and took its batch
+ * down with it (a 503, then its partitions refused for a second); the writes themselves refresh on
+ * such an error. The cost is one Metadata request per send.
+ */
+export const PUBLISHER_METADATA_MAX_AGE_MS = 0;
+
+/**
  * Shortest transaction timeout given to the broker (it checks for expired transactions every
  * 10 s by default, `transaction.abort.timed.out.transaction.cleanup.interval.ms`).
  */
@@ -134,6 +148,7 @@ export class KafkaPublisher implements NotificationPublisher {
         transactionalId: `${options.topic}-publisher-${randomUUID()}`,
         createPartitioner: this.#recordingPartitioner,
         retry: { ...PUBLISHER_RETRY },
+        metadataMaxAge: PUBLISHER_METADATA_MAX_AGE_MS,
         // A transaction left open (the request timed out, the container froze) is aborted by the
         // coordinator after this long; until then read-committed consumers wait behind it.
         transactionTimeout: Math.max(TRANSACTION_TIMEOUT_FLOOR_MS, 2 * options.timeoutMs),
