@@ -314,7 +314,7 @@ describe('three replicated brokers: leaders that move, nodes that die', () => {
     expect(failures, 'batches refused with a node stopped gracefully').toEqual([]);
   });
 
-  it('rides through a graceful rolling restart (MSK patching): few 503s, every 202 (single or batch) stored once and pushed, every poison record dead-lettered', async () => {
+  it('rides through a graceful rolling restart (MSK patching): no 503, every 202 (single or batch) stored once and pushed, every poison record dead-lettered', async () => {
     // Poison records written beside the load, for the dead-letter producer to carry through too,
     // and batches to three recipients (three partitions: a transaction) while the transaction
     // coordinators move.
@@ -350,27 +350,30 @@ describe('three replicated brokers: leaders that move, nodes that die', () => {
     // commits during kafkajs's rejoin) a consumer's committed lag stayed above 0 for the 90 s
     // guard; the summary line reports it. README, Replication and failover.
     expectEveryAcceptedStoredOnce(result, { lagBackToZero: false });
-    // MSK's patching moves every leader and coordinator with a controlled shutdown: writes should
-    // ride through (NOT_LEADER_OR_FOLLOWER, fresh metadata, retry within the deadline). Not yet:
-    // on a quiet machine 4 of 253, 11 of 212 and 23 of 350 were refused, each time sends
-    // exhausting kafkajs's retries on ECONNREFUSED to the restarting node, then their partition's
-    // refusal window (SerialProducer). Held to 10% until that is fixed (README).
-    expect(result.refused, '503s in a rolling restart').toBeLessThanOrEqual(
-      Math.ceil(0.1 * result.audit.sent),
-    );
-    // Every request answered 202 or 503.
-    expect(result.audit.accepted + result.refused).toBe(result.audit.sent);
+    // MSK's patching moves every leader and coordinator with a controlled shutdown, and writes
+    // ride through it: NOT_LEADER_OR_FOLLOWER or a refused connection, fresh metadata, a retry
+    // within the deadline. No 503: the last ones (4 of 253, 11 of 212, 23 of 350 on a quiet
+    // machine) came from batches whose transaction coordinator was looked up on the node that had
+    // left, each then refusing its container's writes to those partitions for a second
+    // (PUBLISHER_METADATA_MAX_AGE_MS, and the test above).
+    expect(result.refused, '503s in a rolling restart').toBe(0);
+    // Every request answered 202.
+    expect(result.audit.accepted).toBe(result.audit.sent);
     expect(result.unpushed, '202s never pushed to the open session').toEqual([]);
-    // Every batch answered (a 503, or a gateway's 500 as CI saw once, only as the single sends'
-    // 503s allow), each accepted one in Kafka once and stored once.
+    // Every batch accepted, none refused (503); a gateway's 500 (a function throttled or timed
+    // out on a starved machine, as CI saw once) is the machine's, not Kafka's, and stays within
+    // 10%. Each accepted one is in Kafka once and stored once.
     const statuses = batchOutcomes.map((o) => o.status);
+    const counted = (status: number) => statuses.filter((s) => s === status).length;
+    process.stderr.write(
+      `[cluster faults] rolling restart's batches: sent ${statuses.length}, 202 ${counted(202)}, 503 ${counted(503)}, 500 ${counted(500)}\n`,
+    );
     expect(statuses.length).toBeGreaterThan(0);
-    const refusedBatches = statuses.filter((status) => status !== 202);
     expect(
-      refusedBatches.filter((status) => status !== 503 && status !== 500),
-      'batches answered otherwise than 202, 503 or 500',
+      statuses.filter((status) => status !== 202 && status !== 500),
+      'batches answered otherwise than 202 or a gateway 500',
     ).toEqual([]);
-    expect(refusedBatches.length).toBeLessThanOrEqual(Math.ceil(0.1 * statuses.length));
+    expect(counted(500)).toBeLessThanOrEqual(Math.ceil(0.1 * statuses.length));
     let batchAudit = audit(batchOutcomes, [], []);
     await until(
       async () => {
