@@ -111,6 +111,16 @@ export const PUBLISH_RETRY_AFTER_SECONDS = 1;
 export const REFUSE_PARTITION_AFTER_FAILURE_MS = 1_000;
 
 /**
+ * The share of its deadline a failed write must have held its function for its partitions to be
+ * refused (`REFUSE_PARTITION_AFTER_FAILURE_MS`). A failure that came back sooner held nobody up,
+ * and says nothing of the partitions' leaders: kafkajs commits a transaction without retrying a
+ * coordinator that has just moved (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS: the Java client
+ * finds it again and retries), which in a rolling restart failed a batch at once and, with its
+ * three partitions refused for a second, the single sends after it too.
+ */
+export const REFUSE_AFTER_HOLDING_SHARE = 0.5;
+
+/**
  * Publishes notifications to Kafka with acks from all in-sync replicas and an idempotent
  * producer, created once and reused by warm invocations.
  *
@@ -120,10 +130,10 @@ export const REFUSE_PARTITION_AFTER_FAILURE_MS = 1_000;
  *
  * One publish at a time uses the producer, and one that fails or times out gets it replaced
  * (`SerialProducer` says why: overlapping sends on a kafkajs idempotent producer can lose or
- * duplicate acknowledged records). A failure answers 503; for a second after it, publishes to the
- * partitions it wrote to are refused at once rather than each waiting out the timeout on a leader
- * that is down (`REFUSE_PARTITION_AFTER_FAILURE_MS`), while the other partitions' go on with a new
- * producer.
+ * duplicate acknowledged records). A failure answers 503; for a second after one that held its
+ * function for half the deadline or more, publishes to the partitions it wrote to are refused at
+ * once rather than each waiting out the timeout on a leader that is down
+ * (`REFUSE_PARTITION_AFTER_FAILURE_MS`), while the other partitions' go on with a new producer.
  */
 export class KafkaPublisher implements NotificationPublisher {
   readonly #options: KafkaPublisherOptions;
@@ -173,6 +183,7 @@ export class KafkaPublisher implements NotificationPublisher {
     const budgetMs = Math.min(timeoutMs ?? this.#options.timeoutMs, this.#options.timeoutMs);
     const partitions = this.#partitionsOf(messages);
     if (this.#refused(partitions)) throw this.#unavailable(new KafkaSendError('reconnecting'));
+    const started = performance.now();
     let metadata: RecordMetadata[];
     try {
       metadata = await this.#producer.send(
@@ -180,7 +191,8 @@ export class KafkaPublisher implements NotificationPublisher {
         budgetMs,
       );
     } catch (error) {
-      this.#refuseAfter(error, partitions);
+      const held = performance.now() - started >= REFUSE_AFTER_HOLDING_SHARE * budgetMs;
+      this.#refuseAfter(error, partitions, held);
       throw this.#unavailable(error);
     }
     return this.#placements(messages, metadata);
@@ -248,13 +260,17 @@ export class KafkaPublisher implements NotificationPublisher {
     return refused(EVERY_PARTITION) || (partitions ?? []).some(refused);
   }
 
-  /** After a failed write: its partitions refused for a while, or every one if none connected. */
-  #refuseAfter(error: unknown, partitions: readonly number[] | undefined): void {
+  /**
+   * After a failed write: its partitions refused for a while if it `held` its function long
+   * (`REFUSE_AFTER_HOLDING_SHARE`), or every one if none connected.
+   */
+  #refuseAfter(error: unknown, partitions: readonly number[] | undefined, held: boolean): void {
     // Waiting for another publish to end says nothing about the cluster.
     if (error instanceof KafkaSendError && error.reason === 'waited-too-long') return;
     const until = performance.now() + REFUSE_PARTITION_AFTER_FAILURE_MS;
     const connected = !(error instanceof KafkaSendError && error.reason === 'not-connected');
     if (!connected) this.#unconnected = true;
+    else if (!held) return;
     for (const p of connected && partitions ? partitions : [EVERY_PARTITION]) {
       this.#refusedUntil.set(p, until);
     }
