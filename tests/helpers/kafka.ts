@@ -149,12 +149,15 @@ export interface Received {
 /**
  * Reads `topic` from the beginning with a new consumer group until `count` records have arrived
  * (or `timeoutMs` passes), then disconnects. Reads committed records only, as Kafka's default.
+ * `enough` decides instead of the count when given (a topic written at least once, say, where
+ * `count` records may include a record twice).
  */
 export const readRecords = async (
   kafka: Kafka,
   topic: string,
   count: number,
   timeoutMs = 20_000,
+  enough: (received: readonly Received[]) => boolean = (received) => received.length >= count,
 ): Promise<Received[]> => {
   const consumer: Consumer = kafka.consumer({ groupId: unique('reader'), maxWaitTimeInMs: 100 });
   const received: Received[] = [];
@@ -169,7 +172,7 @@ export const readRecords = async (
       void consumer.run({
         eachMessage: async ({ partition, message }) => {
           received.push({ partition, message });
-          if (received.length >= count) {
+          if (enough(received)) {
             clearTimeout(timer);
             resolve();
           }
