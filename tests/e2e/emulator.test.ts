@@ -149,6 +149,12 @@ describe('serverless-offline-kafka under sls offline start', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('replaces kafkajs’s record decoder and aborted-record filter under sls offline', () => {
+    expect(offline.output()).not.toMatch(
+      /decoded by kafkajs itself|filters aborted transactions itself/,
+    );
+  });
+
   it('builds the MSK event exactly in AWS shape', async () => {
     await produce(topics.ordered, ['shape'], 1);
     await until(() => delivered('ordered').some((r) => text(r) === 'shape'), 20_000, 'delivery');
