@@ -7,6 +7,9 @@ import { defineConfig } from 'vitest/config';
  */
 const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
 
+/** For the projects that read topics back: kafkajs's read committed, fixed (tests/setup). */
+const setupFiles = ['tests/setup/read-committed.ts'];
+
 /**
  * Projects run in groups, one group after the other (`sequence.groupOrder`); the projects of a
  * group run at the same time. Tests assert that things happen, with timeouts that only guard
@@ -36,6 +39,7 @@ export default defineConfig({
           name: 'integration',
           include: ['tests/integration/**/*.test.ts'],
           env,
+          setupFiles,
           sequence: { groupOrder: 0 },
           testTimeout: 60_000,
           hookTimeout: 120_000,
@@ -62,6 +66,7 @@ export default defineConfig({
           name: 'browser',
           include: ['tests/browser/**/*.test.ts'],
           env,
+          setupFiles,
           sequence: { groupOrder: 2 },
           testTimeout: 120_000,
           hookTimeout: 240_000,
@@ -76,6 +81,7 @@ export default defineConfig({
           name: 'faults',
           include: ['tests/faults/**/*.test.ts'],
           env,
+          setupFiles,
           sequence: { groupOrder: 3 },
           fileParallelism: false,
           testTimeout: 180_000,
@@ -88,6 +94,7 @@ export default defineConfig({
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
           env,
+          setupFiles,
           sequence: { groupOrder: 1 },
           testTimeout: 180_000,
           hookTimeout: 240_000,

@@ -3,6 +3,7 @@ import type { IHeaders, Message } from 'kafkajs';
 import { RetriableError } from '../errors.js';
 import type { KafkaSource } from './client.js';
 import type { DecodedRecord, RecordPosition } from './codec.js';
+import { PartitionedSender } from './partitioned-send.js';
 import { SerialProducer } from './producer.js';
 
 /** Headers added to a dead-lettered record, beside its own. */
@@ -64,17 +65,23 @@ export interface DeadLetterOptions {
 export class KafkaDeadLetterPublisher implements DeadLetterSink {
   readonly #producer: SerialProducer;
   readonly #options: DeadLetterOptions;
+  /** One produce call per partition (kafkajs#1798): made with the first producer. */
+  #sender: PartitionedSender | undefined;
 
   constructor(kafka: KafkaSource, options: DeadLetterOptions) {
     this.#options = options;
     // kafkajs is loaded with the first poison record, not at the consumer's start.
     // One send at a time, a fresh producer after a failure: see SerialProducer.
-    this.#producer = new SerialProducer(kafka, async () => ({
-      idempotent: true,
-      maxInFlightRequests: 1,
+    this.#producer = new SerialProducer(kafka, async () => {
       // Keyed as the original record, placed as the Java client would.
-      createPartitioner: (await import('kafkajs')).default.Partitioners.DefaultPartitioner,
-    }));
+      const { DefaultPartitioner } = (await import('kafkajs')).default.Partitioners;
+      this.#sender ??= new PartitionedSender(options.topic, DefaultPartitioner);
+      return {
+        idempotent: true,
+        maxInFlightRequests: 1,
+        createPartitioner: this.#sender.partitioner,
+      };
+    });
   }
 
   /** @throws RetriableError when Kafka does not take them: the batch must be delivered again. */
@@ -83,10 +90,13 @@ export class KafkaDeadLetterPublisher implements DeadLetterSink {
     const now = new Date();
     const messages = records.map((r) => toDeadLetter(r, now));
     try {
-      await this.#producer.send(
-        (producer) => producer.send({ topic: this.#options.topic, acks: -1, messages }),
-        this.#options.timeoutMs,
-      );
+      await this.#producer.send(async (producer) => {
+        const topic = this.#options.topic;
+        if (!this.#sender) throw new Error('no producer was made');
+        await this.#sender.send(messages, (group) =>
+          producer.send({ topic, acks: -1, messages: group }),
+        );
+      }, this.#options.timeoutMs);
     } catch (error) {
       this.#options.logger.warn('dead-letter publish failed', {
         topic: this.#options.topic,

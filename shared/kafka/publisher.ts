@@ -1,24 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import {
-  CompressionTypes,
-  type ICustomPartitioner,
-  type Message,
-  Partitioners,
-  type PartitionMetadata,
-  type Producer,
-  type RecordMetadata,
-} from 'kafkajs';
-import {
-  DeadlineExceededError,
-  IncompleteAcknowledgementError,
-  KafkaSendError,
-  RetriableError,
-} from '../errors.js';
+import { CompressionTypes, type Message, Partitioners, type Producer } from 'kafkajs';
+import { DeadlineExceededError, KafkaSendError, RetriableError } from '../errors.js';
 import type { Notification } from '../models/index.js';
 import type { KafkaSource } from './client.js';
+import { PartitionedSender, type Placement } from './partitioned-send.js';
 import { SerialProducer } from './producer.js';
 import { toRecord } from './records.js';
+
+export type { Placement } from './partitioned-send.js';
 
 /**
  * Retries of the publisher's producer, on top of the client's (`KAFKA_CLIENT_DEFAULTS.RETRY`).
@@ -72,12 +62,6 @@ export const TRANSACTION_TIMEOUT_FLOOR_MS = 10_000;
 
 /** `#refusedUntil`'s key for every partition at once. */
 const EVERY_PARTITION = -1;
-
-/** Where a notification was written. Offsets are strings: Kafka offsets are 64-bit. */
-export interface Placement {
-  readonly partition: number;
-  readonly offset: string;
-}
 
 /** Publishes notifications; domain code depends on this, tests pass a fake. */
 export interface NotificationPublisher {
@@ -140,18 +124,17 @@ export const REFUSE_AFTER_HOLDING_SHARE = 0.5;
  */
 export class KafkaPublisher implements NotificationPublisher {
   readonly #options: KafkaPublisherOptions;
-  readonly #partitions = new WeakMap<Message, number>();
   readonly #producer: SerialProducer;
+  /** One produce call per partition (kafkajs#1798), and where each record went. */
+  readonly #sender: PartitionedSender;
   /** Until when (`performance.now()`) each partition is refused; `-1`: every partition. */
   readonly #refusedUntil = new Map<number, number>();
-  /** The topic's partitions as kafkajs last saw them: where a message will go is known ahead. */
-  #partitionMetadata: PartitionMetadata[] | undefined;
-  readonly #predict = Partitioners.DefaultPartitioner();
   /** Set when no producer could connect: everything is refused until one has. */
   #unconnected = false;
 
   constructor(kafka: KafkaSource, options: KafkaPublisherOptions) {
     this.#options = options;
+    this.#sender = new PartitionedSender(options.topic, Partitioners.DefaultPartitioner);
     this.#producer = new SerialProducer(
       kafka,
       () => ({
@@ -159,7 +142,7 @@ export class KafkaPublisher implements NotificationPublisher {
         maxInFlightRequests: 1,
         // One transactional id per producer: concurrent containers must never fence each other.
         transactionalId: `${options.topic}-publisher-${randomUUID()}`,
-        createPartitioner: this.#recordingPartitioner,
+        createPartitioner: this.#sender.partitioner,
         retry: { ...PUBLISHER_RETRY },
         metadataMaxAge: PUBLISHER_METADATA_MAX_AGE_MS,
         // A transaction left open (the request timed out, the container froze) is aborted by the
@@ -184,12 +167,11 @@ export class KafkaPublisher implements NotificationPublisher {
   ): Promise<Placement[]> {
     const messages = notifications.map(toRecord);
     const budgetMs = Math.min(timeoutMs ?? this.#options.timeoutMs, this.#options.timeoutMs);
-    const partitions = this.#partitionsOf(messages);
+    const partitions = this.#sender.partitionsOf(messages);
     if (this.#refused(partitions)) throw this.#unavailable(new KafkaSendError('reconnecting'));
     const started = performance.now();
-    let metadata: RecordMetadata[];
     try {
-      metadata = await this.#producer.send(
+      return await this.#producer.send(
         (producer, abandoned) => this.#send(producer, messages, abandoned),
         budgetMs,
       );
@@ -198,7 +180,6 @@ export class KafkaPublisher implements NotificationPublisher {
       this.#refuseAfter(error, partitions, held);
       throw this.#unavailable(error);
     }
-    return this.#placements(messages, metadata);
   }
 
   /** Closes the connection (tests and benchmarks; Lambda simply freezes the container). */
@@ -207,51 +188,38 @@ export class KafkaPublisher implements NotificationPublisher {
   }
 
   /**
-   * Sends the messages; a transaction `abandoned` meanwhile (the client was already answered
-   * 503) is aborted instead of committed.
+   * Sends the messages, one produce call per partition; a transaction `abandoned` meanwhile (the
+   * client was already answered 503) is aborted instead of committed.
    */
   async #send(
     producer: Producer,
     messages: Message[],
     abandoned: () => boolean,
-  ): Promise<RecordMetadata[]> {
-    const topicMessages = [{ topic: this.#options.topic, messages }];
+  ): Promise<Placement[]> {
+    const topic = this.#options.topic;
     const keys = new Set(messages.map((m) => String(m.key)));
     if (keys.size <= 1) {
-      return producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
+      return this.#sender.send(messages, (group) =>
+        producer.sendBatch({
+          topicMessages: [{ topic, messages: group }],
+          acks: -1,
+          compression: CompressionTypes.None,
+        }),
+      );
     }
     const transaction = await producer.transaction();
     try {
-      const metadata = await transaction.sendBatch({ topicMessages, acks: -1 });
+      const placements = await this.#sender.send(messages, (group) =>
+        transaction.sendBatch({ topicMessages: [{ topic, messages: group }], acks: -1 }),
+      );
       // The client was already answered 503: back out rather than commit.
       if (abandoned()) throw new DeadlineExceededError(this.#options.timeoutMs);
       await transaction.commit();
-      return metadata;
+      return placements;
     } catch (error) {
       await transaction.abort().catch(() => undefined);
       throw error;
     }
-  }
-
-  /** The Java client's murmur2 partitioner, remembering where each message went. */
-  readonly #recordingPartitioner: ICustomPartitioner = () => {
-    const partition = Partitioners.DefaultPartitioner();
-    return (args) => {
-      const chosen = partition(args);
-      this.#partitions.set(args.message, chosen);
-      this.#partitionMetadata = args.partitionMetadata;
-      return chosen;
-    };
-  };
-
-  /** The partitions `messages` will go to (keyed: murmur2 of the key), once the topic's are known. */
-  #partitionsOf(messages: readonly Message[]): number[] | undefined {
-    const partitionMetadata = this.#partitionMetadata;
-    if (!partitionMetadata?.length) return undefined;
-    const topic = this.#options.topic;
-    return [
-      ...new Set(messages.map((message) => this.#predict({ topic, partitionMetadata, message }))),
-    ];
   }
 
   /** Whether a write to `partitions` (unknown: any) is refused for now. */
@@ -277,25 +245,6 @@ export class KafkaPublisher implements NotificationPublisher {
     for (const p of connected && partitions ? partitions : [EVERY_PARTITION]) {
       this.#refusedUntil.set(p, until);
     }
-  }
-
-  /** Each message's offset: its partition's base offset plus its rank within that partition. */
-  #placements(messages: readonly Message[], metadata: readonly RecordMetadata[]): Placement[] {
-    const next = new Map<number, bigint>();
-    for (const m of metadata) {
-      if (m.topicName === this.#options.topic) next.set(m.partition, BigInt(m.baseOffset ?? '-1'));
-    }
-    return messages.map((message) => {
-      const partition = this.#partitions.get(message);
-      const offset = partition === undefined ? undefined : next.get(partition);
-      if (partition === undefined || offset === undefined || offset < 0n) {
-        throw new IncompleteAcknowledgementError(
-          'The broker acknowledged the batch without an offset for every record',
-        );
-      }
-      next.set(partition, offset + 1n);
-      return { partition, offset: offset.toString() };
-    });
   }
 
   /** Any failure to publish is a broker fault: a 503 that says whether it may have been written. */

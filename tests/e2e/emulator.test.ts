@@ -149,6 +149,12 @@ describe('serverless-offline-kafka under sls offline start', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('replaces kafkajs’s record decoder and aborted-record filter under sls offline', () => {
+    expect(offline.output()).not.toMatch(
+      /decoded by kafkajs itself|filters aborted transactions itself/,
+    );
+  });
+
   it('builds the MSK event exactly in AWS shape', async () => {
     await produce(topics.ordered, ['shape'], 1);
     await until(() => delivered('ordered').some((r) => text(r) === 'shape'), 20_000, 'delivery');
@@ -309,9 +315,57 @@ describe('serverless-offline-kafka under sls offline start', () => {
     // 'nothing' fits neither pattern: a plain string under the JSON one is not delivered, as
     // AWS's MSK filtering sample shows (lambda-esm-msk-filters-sam), nor a JSON value of
     // another kind.
-    expect(delivered('filtered').map(text)).toEqual([
-      JSON.stringify({ kind: 'urgent', n: 1 }),
-      'urgent: call back',
+    expect(
+      delivered('filtered')
+        .filter((r) => r.partition === 0)
+        .map(text),
+    ).toEqual([JSON.stringify({ kind: 'urgent', n: 1 }), 'urgent: call back']);
+  });
+
+  // Read committed: a transaction's records once it commits, an aborted one's never; and the
+  // group's committed offset goes past the markers (Kafka's Java consumer commits its position,
+  // which does), so that its lag returns to 0.
+  it('delivers committed transactions only, and commits past their markers', async () => {
+    const transactional = kafka.producer({
+      transactionalId: unique('e2e-tx'),
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+    await transactional.connect();
+    const urgent = (n: string) => ({ value: JSON.stringify({ kind: 'urgent', n }), partition: 1 });
+    try {
+      const committed = await transactional.transaction();
+      await committed.send({
+        topic: topics.filtered,
+        acks: -1,
+        messages: [urgent('tx-1'), urgent('tx-2')],
+      });
+      await committed.commit();
+      const aborted = await transactional.transaction();
+      await aborted.send({ topic: topics.filtered, acks: -1, messages: [urgent('aborted')] });
+      await aborted.abort();
+    } finally {
+      await transactional.disconnect();
+    }
+    const [end] = (await admin.fetchTopicOffsets(topics.filtered)).filter((p) => p.partition === 1);
+    // Two records and a commit marker, an aborted record and its marker.
+    expect(end?.high).toBe('5');
+    const groupId = `${groupPrefix}-filtered`;
+    await until(
+      async () => {
+        const [offsets] = await admin.fetchOffsets({ groupId, topics: [topics.filtered] });
+        return offsets?.partitions.find((p) => p.partition === 1)?.offset === end?.high;
+      },
+      20_000,
+      'the group to commit past the markers',
+    );
+    expect(
+      delivered('filtered')
+        .filter((r) => r.partition === 1)
+        .map(text),
+    ).toEqual([
+      JSON.stringify({ kind: 'urgent', n: 'tx-1' }),
+      JSON.stringify({ kind: 'urgent', n: 'tx-2' }),
     ]);
   });
 

@@ -149,15 +149,12 @@ export interface Received {
 /**
  * Reads `topic` from the beginning with a new consumer group until `count` records have arrived
  * (or `timeoutMs` passes), then disconnects. Reads committed records only, as Kafka's default.
- * `enough` decides instead of the count when given (a topic written at least once, say, where
- * `count` records may include a record twice).
  */
 export const readRecords = async (
   kafka: Kafka,
   topic: string,
   count: number,
   timeoutMs = 20_000,
-  enough: (received: readonly Received[]) => boolean = (received) => received.length >= count,
 ): Promise<Received[]> => {
   const consumer: Consumer = kafka.consumer({ groupId: unique('reader'), maxWaitTimeInMs: 100 });
   const received: Received[] = [];
@@ -172,7 +169,7 @@ export const readRecords = async (
       void consumer.run({
         eachMessage: async ({ partition, message }) => {
           received.push({ partition, message });
-          if (enough(received)) {
+          if (received.length >= count) {
             clearTimeout(timer);
             resolve();
           }
@@ -197,21 +194,21 @@ export interface Placed {
  * has been read to its end: its high watermark as the broker reports it when fetched, so past
  * any transaction still open when called (read-committed reads wait for it to end). Call it once
  * the writers are done. A partition whose every record is in a transaction still open when
- * called counts as empty. `id` is the value's `id` field (notifications), or `''`.
+ * called counts as empty.
  */
-export const readTopic = async (
+export const readToEnd = async (
   kafka: Kafka,
   topic: string,
   timeoutMs = 60_000,
-): Promise<Placed[]> => {
+): Promise<Received[]> => {
   const admin = kafka.admin();
   await admin.connect();
   // The admin client reads committed offsets: a partition at 0 holds nothing committed yet.
   const offsets = await admin.fetchTopicOffsets(topic);
   await admin.disconnect();
   const pending = new Set(offsets.filter((p) => p.high !== '0').map((p) => p.partition));
-  const records: Placed[] = [];
-  if (pending.size === 0) return records;
+  const received: Received[] = [];
+  if (pending.size === 0) return received;
   const consumer = kafka.consumer({ groupId: unique('read-topic'), maxWaitTimeInMs: 100 });
   await consumer.connect();
   try {
@@ -234,21 +231,28 @@ export const readTopic = async (
       });
       void consumer.run({
         eachBatch: async ({ batch }) => {
-          for (const message of batch.messages) {
-            records.push({
-              id: idOf(message.value),
-              partition: batch.partition,
-              offset: message.offset,
-            });
-          }
+          for (const message of batch.messages)
+            received.push({ partition: batch.partition, message });
         },
       });
     });
   } finally {
     await consumer.disconnect();
   }
-  return records;
+  return received;
 };
+
+/** `readToEnd`, each record as its place and `id`: the value's `id` field (notifications), or `''`. */
+export const readTopic = async (
+  kafka: Kafka,
+  topic: string,
+  timeoutMs = 60_000,
+): Promise<Placed[]> =>
+  (await readToEnd(kafka, topic, timeoutMs)).map(({ partition, message }) => ({
+    id: idOf(message.value),
+    partition,
+    offset: message.offset,
+  }));
 
 const idOf = (value: Buffer | null): string => {
   try {

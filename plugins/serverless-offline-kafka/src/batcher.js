@@ -17,8 +17,10 @@
  *   deliver: boolean,
  *   arrivedAt: number,
  *   rejected?: Rejection,
- * }} QueuedRecord `deliver` is false for records that no filter matches, and for records the
- *   schema registry step rejected (`rejected`: why), which go to the on-failure destination.
+ * } | { offset: bigint, bytes: 0, deliver: false, arrivedAt: number, record?: undefined, rejected?: undefined }} QueuedRecord
+ *   `deliver` is false for records that no filter matches, for records the schema registry
+ *   step rejected (`rejected`: why), which go to the on-failure destination, and for gaps (no
+ *   `record`): offsets of records Lambda never sees, committed past.
  * @typedef {import('./registry/deserializer').Rejection} Rejection
  * @typedef {{ record: LambdaKafkaRecord, rejection: Rejection }} RejectedRecord
  * @typedef {{ maxRecords: number, bytesLeft: number, aloneLimit: number }} ShareLimits

@@ -5,6 +5,8 @@ const { resolve } = require('node:path');
 // Before kafkajs fetches anything: the plugin's consumers decode records themselves (headers in
 // order, every compression codec, one undecodable batch never failing a whole fetch).
 const decoder = require('./records').install();
+// Read committed as Kafka's Java consumer is: no aborted record delivered (aborted.js).
+const abortedFilter = require('./aborted').install();
 const { Kafka, logLevel } = require('kafkajs');
 const { CLUSTER_AUTHS, checkConnection, clustersOf, connectionOf } = require('./connection');
 const { mappingsOf } = require('./definition');
@@ -220,6 +222,11 @@ class ServerlessOfflineKafka {
       if (!decoder.installed) {
         this.#log.warning(
           `Kafka: records are decoded by kafkajs itself, because ${decoder.reason}: headers come folded by name (order across names and null values are lost) and only gzip batches decode`,
+        );
+      }
+      if (!abortedFilter.installed) {
+        this.#log.warning(
+          `Kafka: kafkajs filters aborted transactions itself, because ${abortedFilter.reason}: a fetch that starts inside two aborted transactions can deliver a record of the second (load this plugin before anything that loads kafkajs)`,
         );
       }
       for (const m of mappings)

@@ -61,11 +61,15 @@ class PartitionQueue {
    * Queues fetched messages as `admit` makes them, skipping any at or below the last queued
    * offset (after a rebalance kafkajs may fetch again from the last commit), and pauses fetching
    * while too much waits.
+   * `through`: the offset the fetch read up to, past the last message when records Lambda never
+   * sees follow it (transaction markers, records of aborted transactions); a gap entry, never
+   * delivered, carries the commit past them, as the Java consumer's position moves past them.
    * @param {readonly KafkaMessageLike[]} messages
    * @param {string | undefined} highWatermark
    * @param {Admit} admit
+   * @param {bigint} [through]
    */
-  enqueue(messages, highWatermark, admit) {
+  enqueue(messages, highWatermark, admit, through) {
     if (this.#revoked) return;
     if (highWatermark !== undefined) this.highWatermark = BigInt(highWatermark);
     const arrivedAt = this.#host.now();
@@ -84,6 +88,10 @@ class PartitionQueue {
         ...(rejected ? { rejected } : {}),
       });
       this.#bytes += bytes;
+    }
+    if (through !== undefined && through > this.#lastEnqueued) {
+      this.#lastEnqueued = through;
+      this.#entries.push({ offset: through, bytes: 0, deliver: false, arrivedAt });
     }
     if (
       !this.#paused &&

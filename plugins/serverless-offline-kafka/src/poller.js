@@ -177,14 +177,16 @@ class Poller {
    * @param {number} partition
    * @param {readonly KafkaMessageLike[]} messages
    * @param {string} [highWatermark] the partition's end offset, for the offset lag
+   * @param {bigint} [through] the last offset the fetch read, when records Lambda never sees
+   *   (transaction markers, aborted records) follow the last message: committed past
    */
-  enqueue(partition, messages, highWatermark) {
+  enqueue(partition, messages, highWatermark, through) {
     if (this.#stopped) return;
     if (TRACE) traceFetch(this.#host.mapping.functionKey, partition, messages);
     const owned = this.#partition(partition);
     const { deserializer } = this.#host;
     if (!deserializer) {
-      this.#queue(owned, messages, highWatermark);
+      this.#queue(owned, messages, highWatermark, through);
       return;
     }
     // The schemas these records name are fetched first (once each); meanwhile this partition's
@@ -194,7 +196,7 @@ class Poller {
       .then(async () => {
         const ready = await deserializer.prepare(messages, this.#registryWait(partition, owned));
         if (ready && !this.#stopped && this.#partitions.get(partition) === owned)
-          this.#queue(owned, messages, highWatermark);
+          this.#queue(owned, messages, highWatermark, through);
       })
       .catch((error) => {
         this.#host.log.error(
@@ -207,10 +209,16 @@ class Poller {
    * @param {OwnedPartition} owned
    * @param {readonly KafkaMessageLike[]} messages
    * @param {string} [highWatermark]
+   * @param {bigint} [through]
    */
-  #queue(owned, messages, highWatermark) {
+  #queue(owned, messages, highWatermark, through) {
     const { partition } = owned.queue;
-    owned.queue.enqueue(messages, highWatermark, (message) => this.#admit(partition, message));
+    owned.queue.enqueue(
+      messages,
+      highWatermark,
+      (message) => this.#admit(partition, message),
+      through,
+    );
     this.#schedule();
   }
 

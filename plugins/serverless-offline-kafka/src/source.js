@@ -305,6 +305,16 @@ class KafkaEventSource {
       );
       this.#onAssignment(partitions);
     });
+    // A fetch of only such records never reaches eachBatch: kafkajs moves past it by itself.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.batchSize > 0 || payload.topic !== mapping.topic) return;
+      this.#poller.enqueue(
+        payload.partition,
+        [],
+        String(payload.highWatermark),
+        BigInt(payload.lastOffset),
+      );
+    });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       clearTimeout(slowJoin);
       if (payload.restart || this.#stopping) return;
@@ -351,9 +361,14 @@ class KafkaEventSource {
     const bad = messages.findIndex((m) => m.undecodable !== undefined);
     const good = bad < 0 ? messages : messages.slice(0, bad);
     const last = good[good.length - 1];
+    // Read committed, a fetch can end with records Lambda never sees (a transaction's marker,
+    // an aborted transaction's records): the commit goes past them once the records before are
+    // done, as the Java consumer's position does; otherwise the group's lag stays above 0.
+    const through = bad < 0 ? BigInt(batch.lastOffset()) : undefined;
     if (last) {
-      this.#poller.enqueue(partition, /** @type {any} */ (good), batch.highWatermark);
-      resolveOffset(last.offset);
+      const past = through !== undefined && through > BigInt(last.offset) ? through : undefined;
+      this.#poller.enqueue(partition, /** @type {any} */ (good), batch.highWatermark, past);
+      resolveOffset(String(past ?? last.offset));
     }
     const marker = bad < 0 ? undefined : messages[bad];
     if (!marker) {

@@ -141,6 +141,20 @@ describe('Poller', () => {
       expect(fake.commits).toEqual([3n]);
     });
 
+    it('commits past records Lambda never sees (transaction markers) after the records before them', async () => {
+      const fake = fakeHost({ mapping: testMapping({ windowMs: 20 }) });
+      const poller = start(fake.host);
+      // Records 0-2 and a commit marker at 3; then a fetch of only markers (an aborted
+      // transaction's records and its marker, 4-6), which kafkajs never hands to eachBatch.
+      poller.poller.enqueue(PARTITION, messages(0, 2), '4', 3n);
+      await until(() => fake.commits.length >= 1, 'a commit');
+      poller.poller.enqueue(PARTITION, [], '7', 6n);
+      await until(() => fake.commits.length >= 2, 'the second commit');
+      expect(fake.invocations.map(offsetsOf)).toEqual([[0, 1, 2]]);
+      expect(fake.commits).toEqual([4n, 7n]);
+      expect(poller.poller.lag()).toEqual([{ partition: PARTITION, lag: 0 }]);
+    });
+
     it('delivers only the records that match a filter and commits past the others', async () => {
       const filter = compileFilters([{ value: { kind: ['follow'] } }]);
       const follow = (offset: number) =>

@@ -10,7 +10,12 @@ import { deferred, message, SETTLE_MS, silent, testMapping, until, within } from
 
 type Handler = (event: { payload: unknown }) => void;
 type EachBatch = (payload: {
-  batch: { partition: number; highWatermark: string; messages: unknown[] };
+  batch: {
+    partition: number;
+    highWatermark: string;
+    messages: unknown[];
+    lastOffset: () => string;
+  };
   resolveOffset: (offset: string) => void;
 }) => Promise<void>;
 
@@ -22,7 +27,7 @@ const fakeKafka = (commitErrors: Error[] = []) => {
   const handlers = new Map<string, Handler>();
   let eachBatch: EachBatch | undefined;
   const consumer = {
-    events: { GROUP_JOIN: 'join', CRASH: 'crash' },
+    events: { GROUP_JOIN: 'join', CRASH: 'crash', END_BATCH_PROCESS: 'end-batch' },
     on: (name: string, handler: Handler) => handlers.set(name, handler),
     connect: async () => undefined,
     subscribe: async () => undefined,
@@ -61,13 +66,26 @@ const fakeKafka = (commitErrors: Error[] = []) => {
     consumerConfigs,
     join: (partitions: number[]) =>
       handlers.get('join')?.({ payload: { memberAssignment: { notifications: partitions } } }),
-    fetched: async (partition: number, messages: unknown[]) => {
+    /** kafkajs's eachBatch; `through`: the fetch's last offset, when markers follow the messages. */
+    fetched: async (partition: number, messages: { offset: string }[], through?: number) => {
       await until(() => eachBatch !== undefined, 'the consumer to run');
+      const last = String(through ?? messages[messages.length - 1]?.offset);
       await eachBatch?.({
-        batch: { partition, highWatermark: '100', messages },
-        resolveOffset: () => undefined,
+        batch: { partition, highWatermark: '100', messages, lastOffset: () => last },
+        resolveOffset: (offset) => calls.push(`resolve ${partition}@${offset}`),
       });
     },
+    /** A fetch of only records Lambda never sees: kafkajs moves past it and only says so. */
+    skipped: (partition: number, lastOffset: number) =>
+      handlers.get('end-batch')?.({
+        payload: {
+          topic: 'notifications',
+          partition,
+          highWatermark: String(lastOffset + 1),
+          batchSize: 0,
+          lastOffset: String(lastOffset),
+        },
+      }),
   };
 };
 
@@ -148,6 +166,23 @@ describe('KafkaEventSource', () => {
     await fake.fetched(0, [message(0)]);
     await until(() => fake.calls.includes('commit 0@1'), 'the commit, second time', 5_000);
     expect(fake.calls.filter((c) => c.includes('0@1'))).toEqual(['refused 0@1', 'commit 0@1']);
+  });
+
+  // A transactional producer's records are followed by a marker, which read committed never
+  // delivers: the group's committed offset goes past it, or its lag never returns to 0.
+  it('commits past transaction markers that end a fetch, or make up one', async () => {
+    const fake = fakeKafka();
+    startSource(fake);
+    fake.join([0]);
+    await fake.fetched(0, [message(0), message(1)], 2);
+    await until(() => fake.calls.includes('commit 0@3'), 'the commit past the marker');
+    fake.skipped(0, 5);
+    await until(() => fake.calls.includes('commit 0@6'), 'the commit past a fetch of markers');
+    expect(fake.calls.filter((c) => /^(resolve|commit)/.test(c))).toEqual([
+      'resolve 0@2',
+      'commit 0@3',
+      'commit 0@6',
+    ]);
   });
 
   it('pauses only the partition of an undecodable batch, after handing over the records before it', async () => {
