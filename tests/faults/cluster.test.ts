@@ -62,7 +62,7 @@ const DOWN_MS = 8_000;
 const COORDINATOR_PUBLISHERS = 30;
 const BATCHES_AFTER_STOP = 3;
 
-/** Batches of three notifications (to users 2, 3 and 4: three partitions) per second. */
+/** Batches of three notifications (to users 2, 3 and 4: partitions 2, 2 and 1 of 3) per second. */
 const BATCHES_PER_SECOND = 1;
 
 /** `POST /notifications` as user 1: one notification to each of users 2, 3 and 4. */
@@ -317,7 +317,7 @@ describe('three replicated brokers: leaders that move, nodes that die', () => {
 
   it('rides through a graceful rolling restart (MSK patching): no 503 to single sends, every 202 (single or batch) stored once and pushed, every poison record dead-lettered', async () => {
     // Poison records written beside the load, for the dead-letter producer to carry through too,
-    // and batches to three recipients (three partitions: a transaction) while the transaction
+    // and batches to three recipients (two partitions: a transaction) while the transaction
     // coordinators move.
     const poison = poisonWriter(cluster.kafka, stack.topic);
     let batchesDone = false;
