@@ -134,20 +134,25 @@ const movingCluster = (options: {
   return { producerWith, written };
 };
 
+/** The topic's two partitions, as kafkajs's metadata gives them to a partitioner. */
+const TWO_PARTITIONS = [0, 1].map((partitionId) => ({
+  partitionId,
+  leader: 1,
+  replicas: [],
+  isr: [],
+  partitionErrorCode: 0,
+}));
+
 /** Keys the Java client's murmur2 puts on partitions 0 and 1 of two. */
 const keysFor = () => {
   const choose = Partitioners.DefaultPartitioner();
-  const partitionMetadata = [0, 1].map((partitionId) => ({
-    partitionId,
-    leader: 1,
-    replicas: [],
-    isr: [],
-    partitionErrorCode: 0,
-  }));
   const keyOn = (partition: number) => {
     for (let i = 0; ; i++) {
       const key = String(i);
-      if (choose({ topic: TOPIC, partitionMetadata, message: { key, value: '' } }) === partition) {
+      if (
+        choose({ topic: TOPIC, partitionMetadata: TWO_PARTITIONS, message: { key, value: '' } }) ===
+        partition
+      ) {
         return key;
       }
     }
@@ -221,14 +226,11 @@ describe('PartitionedSender', () => {
   /** A sender that knows the topic's two partitions, as after a first send. */
   const knowing = () => {
     const sender = new PartitionedSender(TOPIC, Partitioners.DefaultPartitioner);
-    const partitionMetadata = [0, 1].map((partitionId) => ({
-      partitionId,
-      leader: 1,
-      replicas: [],
-      isr: [],
-      partitionErrorCode: 0,
-    }));
-    sender.partitioner()({ topic: TOPIC, partitionMetadata, message: { value: '' } });
+    sender.partitioner()({
+      topic: TOPIC,
+      partitionMetadata: TWO_PARTITIONS,
+      message: { value: '' },
+    });
     return sender;
   };
 

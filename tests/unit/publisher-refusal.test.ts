@@ -62,6 +62,10 @@ const to = (user: User | undefined) => {
   return [createNotification(from, user, 'hello')];
 };
 
+/** A publisher as the send function makes it, on the fake client. */
+const publisherOn = (kafka: ReturnType<typeof fakeKafka>['kafka']) =>
+  new KafkaPublisher(kafka, { topic: TOPIC, timeoutMs: TIMEOUT_MS, logger: silentLogger() });
+
 const reasonOf = async (promise: Promise<unknown>) => {
   const error = await promise.then(
     () => undefined,
@@ -79,11 +83,7 @@ describe('KafkaPublisher after a failed write', () => {
     const { kafka, sent } = fakeKafka(async () => {
       if (fail) throw new Error('This is not the correct coordinator for this group');
     });
-    const publisher = new KafkaPublisher(kafka, {
-      topic: TOPIC,
-      timeoutMs: TIMEOUT_MS,
-      logger: silentLogger(),
-    });
+    const publisher = publisherOn(kafka);
     try {
       await publisher.publish(to(bruno));
       fail = true;
@@ -102,11 +102,7 @@ describe('KafkaPublisher after a failed write', () => {
     const { kafka, sent } = fakeKafka(async () => {
       if (stall) await new Promise((resolve) => setTimeout(resolve, 2 * TIMEOUT_MS));
     });
-    const publisher = new KafkaPublisher(kafka, {
-      topic: TOPIC,
-      timeoutMs: TIMEOUT_MS,
-      logger: silentLogger(),
-    });
+    const publisher = publisherOn(kafka);
     try {
       await publisher.publish(to(bruno));
       stall = true;
